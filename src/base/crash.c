@@ -1,0 +1,72 @@
+/*
+ * crash — named crash points for recovery tests (R-34).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/crash.h"
+
+struct crash_def {
+	const char	*name;
+	const char	*what;
+};
+
+/* Grouped by the module that hits them. */
+static const struct crash_def crash_table[] = {
+	/* name				what */
+	{ "db.migrate.before_commit",	"a migration ran, not committed" },
+	{ "sm.before_commit",		"a transition's transaction, before "
+					"COMMIT (any event)" },
+	{ "sm.after_commit",		"a transition committed, before the "
+					"next step (any event)" },
+	{ "exec.after_post",		"a mutating PVE request returned, its "
+					"UPID not yet committed" },
+	{ "gate.after_nonce",		"nonce inserted, op not yet committed "
+					"as authorized" },
+	{ "hub.mid_report",		"report built and sent, envelope not "
+					"yet applied" },
+	{ "hub.mid_desired",		"desired state half stored, not "
+					"committed" },
+};
+
+int
+crash_known(const char *name)
+{
+	size_t i, n;
+	const char *dot;
+
+	for (i = 0; i < sizeof(crash_table) / sizeof(crash_table[0]); i++) {
+		if (strcmp(crash_table[i].name, name) == 0)
+			return 1;
+		/* "sm.after_commit.<event>" narrows a point to one event. */
+		n = strlen(crash_table[i].name);
+		dot = name + n;
+		if (strncmp(crash_table[i].name, name, n) == 0 && *dot == '.')
+			return 1;
+	}
+	return 0;
+}
+
+int
+crash_list(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(crash_table) / sizeof(crash_table[0]); i++)
+		fprintf(f, "%-28s %s\n", crash_table[i].name,
+		    crash_table[i].what);
+	return 0;
+}
+
+#ifdef FELHOM_TESTING
+void
+crash_point_hit(const char *name)
+{
+	const char *want = getenv("FELHOM_CRASHPOINT");
+
+	if (want == NULL || strcmp(want, name) != 0)
+		return;
+	_exit(137);
+}
+#endif

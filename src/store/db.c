@@ -1,0 +1,492 @@
+/*
+ * db — open, pragmas, checks, migrations, transactions, the agent lock
+ * (R-32, R-35).  The one place where SQLite result codes are translated.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "base/err.h"
+#include "store/db.h"
+#include "store/migrations.h"
+
+#define DB_BUSY_TIMEOUT_MS	5000
+#define DB_STMT_CACHE		64
+
+struct db_stmt {
+	const char	*sql;		/* the caller's string literal */
+	sqlite3_stmt	*stmt;
+};
+
+struct db {
+	sqlite3		*h;
+	char		*path;
+	int		 flags;
+	int		 in_txn;
+	struct db_stmt	 cache[DB_STMT_CACHE];
+	size_t		 ncache;
+};
+
+int
+db_error(struct db *db, int rc, const char *what, struct err *err)
+{
+	const char *msg = db != NULL && db->h != NULL ? sqlite3_errmsg(db->h) :
+	    sqlite3_errstr(rc);
+	const char *path = db != NULL && db->path != NULL ? db->path : "database";
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return err_set(err, ERR_BUSY, "%s: %s: database is busy "
+		    "(another writer holds it): %s", path, what, msg);
+	case SQLITE_FULL:
+		return err_set(err, ERR_FULL, "%s: %s: disk or database is "
+		    "full: %s", path, what, msg);
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CANTOPEN:
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			return err_set(err, ERR_IO, "%s: %s: cannot open: %s",
+			    path, what, msg);
+		return err_set(err, ERR_READONLY, "%s: %s: database is "
+		    "read-only: %s", path, what, msg);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return err_set(err, ERR_CORRUPT, "%s: %s: database file is "
+		    "corrupt or not a database: %s", path, what, msg);
+	case SQLITE_CONSTRAINT:
+		return err_set(err, ERR_CONFLICT, "%s: %s: %s", path, what,
+		    msg);
+	case SQLITE_NOMEM:
+		return err_set(err, ERR_NOMEM, "%s: %s: out of memory", path,
+		    what);
+	default:
+		return err_set(err, ERR_IO, "%s: %s: %s", path, what, msg);
+	}
+}
+
+int
+db_exec(struct db *db, const char *sql, const char *what, struct err *err)
+{
+	char *emsg = NULL;
+	int rc;
+
+	rc = sqlite3_exec(db->h, sql, NULL, NULL, &emsg);
+	sqlite3_free(emsg);
+	if (rc != SQLITE_OK)
+		return db_error(db, rc, what, err);
+	return 0;
+}
+
+static int
+pragma_int(struct db *db, const char *sql, int *out, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, sql, err);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = db_error(db, rc, sql, err);
+		goto out;
+	}
+	*out = sqlite3_column_int(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+quick_check(struct db *db, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *res;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, "integrity check", err);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = db_error(db, rc, "integrity check", err);
+		goto out;
+	}
+	res = sqlite3_column_text(st, 0);
+	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+		rc = err_set(err, ERR_CORRUPT, "%s: integrity check failed: "
+		    "%s; restore the database from a backup (see "
+		    "docs/recovery.md)", db->path, res != NULL ?
+		    (const char *)res : "(no result)");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+has_tables(struct db *db, int *out, struct err *err)
+{
+	return pragma_int(db, "SELECT count(*) FROM sqlite_master", out, err);
+}
+
+int
+db_schema_latest(void)
+{
+	return migrations_count == 0 ? 0 :
+	    migrations[migrations_count - 1].version;
+}
+
+int
+db_schema_version(struct db *db, int *out, struct err *err)
+{
+	return pragma_int(db, "PRAGMA user_version", out, err);
+}
+
+int
+db_open(const char *path, int flags, struct db **out, struct err *err)
+{
+	struct db *db = NULL;
+	int oflags, rc, appid, ntables, version, jm;
+	char pragmas[256];
+
+	if ((db = calloc(1, sizeof(*db))) == NULL ||
+	    (db->path = strdup(path)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	db->flags = flags;
+	if (flags & DB_OPEN_READONLY)
+		oflags = SQLITE_OPEN_READONLY;
+	else
+		oflags = SQLITE_OPEN_READWRITE |
+		    ((flags & DB_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	oflags |= SQLITE_OPEN_NOMUTEX;
+	rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			rc = err_set(err, ERR_IO, "%s: cannot open database "
+			    "(%s)%s", path, strerror(errno),
+			    (flags & DB_OPEN_CREATE) ? "" :
+			    "; create it with 'felhom-admin db migrate'");
+		else
+			rc = db_error(db, rc, "open", err);
+		goto out;
+	}
+	(void) sqlite3_extended_result_codes(db->h, 1);
+	(void) sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+
+	/* Reading the header first tells "not a database" from the rest. */
+	if ((rc = has_tables(db, &ntables, err)) != 0 ||
+	    (rc = pragma_int(db, "PRAGMA application_id", &appid, err)) != 0)
+		goto out;
+	if (appid != DB_APPLICATION_ID && !(appid == 0 && ntables == 0)) {
+		rc = err_set(err, ERR_FOREIGN, "%s: not a felhom-agent "
+		    "database (application_id %d, expected %d); refusing to "
+		    "touch it", path, appid, DB_APPLICATION_ID);
+		goto out;
+	}
+	if ((rc = quick_check(db, err)) != 0)
+		goto out;
+	if ((rc = db_schema_version(db, &version, err)) != 0)
+		goto out;
+	if (version > db_schema_latest()) {
+		rc = err_set(err, ERR_VERSION, "%s: database schema %d is "
+		    "newer than this felhom-agent knows (schema %d); run a "
+		    "newer version or restore a backup", path, version,
+		    db_schema_latest());
+		goto out;
+	}
+	if (!(flags & DB_OPEN_READONLY)) {
+		(void) snprintf(pragmas, sizeof(pragmas),
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+		    "PRAGMA foreign_keys=ON;%s",
+		    "");
+		if (appid == 0) {
+			char setid[64];
+
+			(void) snprintf(setid, sizeof(setid),
+			    "PRAGMA application_id=%d", DB_APPLICATION_ID);
+			if ((rc = db_exec(db, setid, "set application_id",
+			    err)) != 0)
+				goto out;
+		}
+		if ((rc = db_exec(db, pragmas, "set pragmas", err)) != 0)
+			goto out;
+		if ((rc = pragma_int(db, "PRAGMA journal_mode='wal'", &jm,
+		    err)) != 0)
+			goto out;
+	} else if ((rc = db_exec(db, "PRAGMA foreign_keys=ON",
+	    "set pragmas", err)) != 0)
+		goto out;
+	if ((flags & DB_OPEN_MIGRATE) && !(flags & DB_OPEN_READONLY) &&
+	    (rc = db_migrate(db, &version, err)) != 0)
+		goto out;
+	*out = db;
+	db = NULL;
+	rc = 0;
+out:
+	db_close(db);
+	return rc;
+}
+
+void
+db_close(struct db *db)
+{
+	size_t i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < db->ncache; i++)
+		sqlite3_finalize(db->cache[i].stmt);
+	if (db->h != NULL)
+		(void) sqlite3_close_v2(db->h);
+	free(db->path);
+	free(db);
+}
+
+sqlite3 *
+db_handle(struct db *db)
+{
+	return db->h;
+}
+
+const char *
+db_path(const struct db *db)
+{
+	return db->path;
+}
+
+static int
+backup_copy(struct db *db, int from, struct err *err)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *bk = NULL;
+	char *bpath = NULL;
+	size_t n;
+	int rc;
+
+	n = strlen(db->path) + 32;
+	if ((bpath = malloc(n)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	(void) snprintf(bpath, n, "%s.pre-%d.bak", db->path, from + 1);
+	(void) unlink(bpath);
+	rc = sqlite3_open_v2(bpath, &dst, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "%s: cannot create the pre-migration "
+		    "copy: %s", bpath, dst != NULL ? sqlite3_errmsg(dst) :
+		    sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((bk = sqlite3_backup_init(dst, "main", db->h, "main")) == NULL) {
+		rc = err_set(err, ERR_IO, "%s: backup: %s", bpath,
+		    sqlite3_errmsg(dst));
+		goto out;
+	}
+	rc = sqlite3_backup_step(bk, -1);
+	(void) sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE) {
+		rc = err_set(err, ERR_IO, "%s: backup: %s", bpath,
+		    sqlite3_errstr(rc));
+		goto out;
+	}
+	(void) chmod(bpath, 0600);
+	rc = 0;
+out:
+	if (dst != NULL)
+		(void) sqlite3_close(dst);
+	free(bpath);
+	return rc;
+}
+
+int
+db_migrate(struct db *db, int *version_out, struct err *err)
+{
+	char setv[64];
+	int version, ntables, rc;
+	size_t i;
+
+	if ((rc = db_schema_version(db, &version, err)) != 0 ||
+	    (rc = has_tables(db, &ntables, err)) != 0)
+		return rc;
+	if (version > db_schema_latest())
+		return err_set(err, ERR_VERSION, "%s: database schema %d is "
+		    "newer than this binary knows (schema %d)", db->path,
+		    version, db_schema_latest());
+	if (version < db_schema_latest() && ntables > 0 &&
+	    !(db->flags & DB_OPEN_NO_BACKUP) &&
+	    (rc = backup_copy(db, version, err)) != 0)
+		return rc;
+	for (i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+
+		if (m->version <= version)
+			continue;
+		if ((rc = db_begin(db, err)) != 0)
+			return rc;
+		(void) snprintf(setv, sizeof(setv), "PRAGMA user_version=%d",
+		    m->version);
+		if ((rc = db_exec(db, m->sql, m->name, err)) != 0 ||
+		    (rc = db_exec(db, setv, m->name, err)) != 0) {
+			db_rollback(db);
+			return err_prefix(err, "migration %s: ", m->name);
+		}
+		if ((rc = db_commit(db, err)) != 0)
+			return rc;
+		version = m->version;
+	}
+	if (version_out != NULL)
+		*version_out = version;
+	return 0;
+}
+
+int
+db_begin(struct db *db, struct err *err)
+{
+	int rc;
+
+	if (db->in_txn)
+		return err_set(err, ERR_INTERNAL, "transaction already open");
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE", "begin transaction",
+	    err)) != 0)
+		return rc;
+	db->in_txn = 1;
+	return 0;
+}
+
+int
+db_commit(struct db *db, struct err *err)
+{
+	int rc;
+
+	if (!db->in_txn)
+		return err_set(err, ERR_INTERNAL, "no transaction to commit");
+	if ((rc = db_exec(db, "COMMIT", "commit", err)) != 0) {
+		db_rollback(db);
+		return rc;
+	}
+	db->in_txn = 0;
+	return 0;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (db == NULL || !db->in_txn)
+		return;
+	if (!sqlite3_get_autocommit(db->h))
+		(void) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	db->in_txn = 0;
+}
+
+int
+db_in_txn(struct db *db)
+{
+	return db->in_txn;
+}
+
+int
+db_txn(struct db *db, db_txn_fn fn, void *ctx, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_begin(db, err)) != 0)
+		return rc;
+	if ((rc = fn(db, ctx, err)) != 0) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db, err);
+}
+
+int
+db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
+    struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < db->ncache; i++)
+		if (db->cache[i].sql == sql) {
+			(void) sqlite3_reset(db->cache[i].stmt);
+			(void) sqlite3_clear_bindings(db->cache[i].stmt);
+			*out = db->cache[i].stmt;
+			return 0;
+		}
+	rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(db, rc, "prepare statement", err);
+	if (db->ncache < DB_STMT_CACHE) {
+		db->cache[db->ncache].sql = sql;
+		db->cache[db->ncache].stmt = st;
+		db->ncache++;
+	} else {
+		/* Cache full: evict the oldest entry. */
+		sqlite3_finalize(db->cache[0].stmt);
+		memmove(&db->cache[0], &db->cache[1],
+		    sizeof(db->cache[0]) * (DB_STMT_CACHE - 1));
+		db->cache[DB_STMT_CACHE - 1].sql = sql;
+		db->cache[DB_STMT_CACHE - 1].stmt = st;
+	}
+	*out = st;
+	return 0;
+}
+
+int
+db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
+{
+	char path[4096], pidbuf[32];
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
+	    sizeof(path))
+		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(err, ERR_IO, "%s: cannot open lock file: %s",
+		    path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+		pidbuf[n > 0 ? n : 0] = '\0';
+		pidbuf[strcspn(pidbuf, "\n")] = '\0';
+		(void) close(fd);
+		if (e == EWOULDBLOCK)
+			return err_set(err, ERR_LOCKED, "another felhom-agent "
+			    "(pid %s) is running on %s; only one agent may "
+			    "use a database", pidbuf[0] ? pidbuf : "?",
+			    dbpath);
+		return err_set(err, ERR_IO, "%s: flock: %s", path,
+		    strerror(e));
+	}
+	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)n, 0) != n) {
+		(void) close(fd);
+		return err_set(err, ERR_IO, "%s: cannot write pid: %s", path,
+		    strerror(errno));
+	}
+	*fd_out = fd;
+	return 0;
+}

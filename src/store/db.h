@@ -1,0 +1,101 @@
+/*
+ * db — the one SQLite database: open with the fixed pragmas, integrity
+ * and ownership checks, migrations, transactions, the agent's exclusive
+ * lock, and the one translation of SQLite errors (R-32, R-35).
+ *
+ * SQL lives in src/store/ only.  Other store modules (ops, journal,
+ * audit, nonces, ...) get the raw handle through db_handle() and report
+ * failures through db_error().
+ */
+#ifndef FELHOM_STORE_DB_H
+#define FELHOM_STORE_DB_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "base/err.h"
+
+/* PRAGMA application_id of a felhom-agent database: "FHAG". */
+#define DB_APPLICATION_ID	0x46484147
+
+#define DB_OPEN_CREATE		0x1	/* create the file if missing */
+#define DB_OPEN_READONLY	0x2	/* SQLITE_OPEN_READONLY, no migrate */
+#define DB_OPEN_MIGRATE		0x4	/* apply pending migrations */
+#define DB_OPEN_NO_BACKUP	0x8	/* skip the pre-migration copy */
+
+struct db;
+
+/*
+ * Opens path: WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
+ * then PRAGMA quick_check (ERR_CORRUPT when not "ok", or when the file
+ * is not a database at all) and the application_id (ERR_FOREIGN when the
+ * file belongs to something else; a new empty file gets ours).  A
+ * user_version newer than this binary knows is ERR_VERSION naming both.
+ * With DB_OPEN_MIGRATE, pending migrations are applied (see db_migrate).
+ * Caller frees *out with db_close().
+ */
+int	db_open(const char *path, int flags, struct db **out, struct err *err);
+void	db_close(struct db *db);
+
+sqlite3	*db_handle(struct db *db);
+const char *db_path(const struct db *db);
+
+/* The newest migration this binary embeds. */
+int	db_schema_latest(void);
+/* PRAGMA user_version of the open database. */
+int	db_schema_version(struct db *db, int *out, struct err *err);
+
+/*
+ * Applies every pending migration in order, each in one transaction that
+ * also sets user_version.  Before the first one, a database that holds
+ * data is copied (SQLite backup API) to "<path>.pre-N.bak" unless
+ * DB_OPEN_NO_BACKUP was given.  *version_out gets the resulting version.
+ */
+int	db_migrate(struct db *db, int *version_out, struct err *err);
+
+/*
+ * Transactions: BEGIN IMMEDIATE (the writer lock is taken at once, so a
+ * busy database fails here, before any work), COMMIT, ROLLBACK.
+ * db_rollback() is safe to call when no transaction is open.
+ */
+int	db_begin(struct db *db, struct err *err);
+int	db_commit(struct db *db, struct err *err);
+void	db_rollback(struct db *db);
+int	db_in_txn(struct db *db);
+
+/*
+ * Runs fn(db, ctx, err) inside one transaction: commit when fn returns 0,
+ * roll back otherwise, returning fn's code.
+ */
+typedef int (*db_txn_fn)(struct db *db, void *ctx, struct err *err);
+int	db_txn(struct db *db, db_txn_fn fn, void *ctx, struct err *err);
+
+/*
+ * Translates an SQLite result code into an ERR_* with a message naming
+ * what was being done: SQLITE_BUSY/LOCKED → ERR_BUSY, SQLITE_FULL →
+ * ERR_FULL, SQLITE_READONLY → ERR_READONLY, SQLITE_CORRUPT/NOTADB →
+ * ERR_CORRUPT, SQLITE_CONSTRAINT → ERR_CONFLICT, SQLITE_NOMEM →
+ * ERR_NOMEM, anything else ERR_IO.
+ */
+int	db_error(struct db *db, int rc, const char *what, struct err *err);
+
+/*
+ * Prepares sql (cached per connection for the life of db); the statement
+ * is reset and its bindings cleared.  Borrowed: do not finalize it.
+ */
+int	db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
+	    struct err *err);
+
+/* Executes SQL text with no results (migrations, pragmas). */
+int	db_exec(struct db *db, const char *sql, const char *what,
+	    struct err *err);
+
+/*
+ * Takes the agent's exclusive lock: flock(LOCK_EX|LOCK_NB) on
+ * "<dbpath>.lock".  A second agent gets ERR_LOCKED "another felhom-agent
+ * (pid N) holds ...".  *fd_out stays open for the life of the process.
+ */
+int	db_lock_agent(const char *dbpath, int *fd_out, struct err *err);
+
+#endif
