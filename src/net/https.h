@@ -1,0 +1,129 @@
+/*
+ * https — the one HTTPS client (libcurl), shared by pve/ and hub/
+ * (R-07, R-21).
+ *
+ * Verification is always on; the trust mode picks what is trusted:
+ * system roots, a CA file, the SHA-256 pin of the server's leaf
+ * certificate (the "AA:BB:..." form the PVE GUI shows), or — explicitly —
+ * nothing (insecure).  No other switch turns checking off.
+ *
+ * Errors are typed through struct err: ERR_TRANSPORT (reason: DNS,
+ * connect, timeout, reset, ... with curl's text), ERR_TLS (reason: verify
+ * failed, or HTTPS_R_PIN_MISMATCH with expected and presented
+ * fingerprints), ERR_TOO_LARGE (body over the cap).  An HTTP status is
+ * NOT an error here: https_do() returns 0 with resp->status set, and the
+ * caller (pve/, hub/) interprets it.
+ *
+ * The Authorization header value is a secret: it never appears in any
+ * message this module produces.
+ *
+ * One client owns one reusable curl easy handle (keep-alive across
+ * calls) and, for https_do_many(), a multi handle with its own pool.
+ * Not thread-safe; one client per thread.
+ */
+#ifndef FELHOM_NET_HTTPS_H
+#define FELHOM_NET_HTTPS_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "base/err.h"
+
+enum https_trust_mode {
+	HTTPS_TRUST_SYSTEM,	/* system CA roots (hub default) */
+	HTTPS_TRUST_CA_FILE,	/* a CA bundle file */
+	HTTPS_TRUST_PIN,	/* SHA-256 of the leaf certificate (DER) */
+	HTTPS_TRUST_INSECURE,	/* explicit; the caller logs a warning */
+	HTTPS_TRUST__COUNT
+};
+
+/* err->reason values for ERR_TRANSPORT / ERR_TLS. */
+enum https_reason {
+	HTTPS_R_NONE,
+	HTTPS_R_DNS,
+	HTTPS_R_CONNECT,
+	HTTPS_R_TIMEOUT,
+	HTTPS_R_RESET,		/* connection reset / closed mid-response */
+	HTTPS_R_TLS,		/* handshake or CA verification failed */
+	HTTPS_R_PIN_MISMATCH,	/* "tls_pin_mismatch" */
+	HTTPS_R_ABORTED,	/* the abort flag was raised */
+	HTTPS_R_OTHER,
+	HTTPS_R__COUNT
+};
+
+/* "dns", "connect", ..., "tls_pin_mismatch". */
+const char *https_reason_name(int reason);
+
+struct https_options {
+	enum https_trust_mode	 trust;
+	const char		*ca_file;	/* HTTPS_TRUST_CA_FILE */
+	const char		*pin;		/* HTTPS_TRUST_PIN: "AA:BB:..." */
+	long			 connect_timeout_ms;	/* 0 = 10000 */
+	long			 timeout_ms;		/* 0 = 30000, whole call */
+	size_t			 body_cap;	/* 0 = 4 MiB */
+	const char		*user_agent;	/* NULL = felhom-agent/VER */
+	/* When non-NULL and set non-zero, calls in flight stop within ~100 ms
+	 * with ERR_TRANSPORT/HTTPS_R_ABORTED (clean SIGTERM). */
+	volatile sig_atomic_t	*abort_flag;
+};
+
+struct https_request {
+	const char	*method;	/* "GET", "POST", "PUT", "DELETE" */
+	const char	*url;		/* absolute https:// URL */
+	const char	*authorization;	/* header VALUE, secret; NULL = none */
+	const char	*content_type;	/* of body; NULL when no body */
+	const void	*body;
+	size_t		 body_len;
+	const char	*accept;	/* NULL = "application/json" */
+	const char	*if_none_match;	/* NULL = none */
+};
+
+struct https_response {
+	long	 status;		/* HTTP status */
+	char	*body;			/* heap, NUL-terminated (may be "") */
+	size_t	 body_len;
+	char	*content_type;		/* heap or NULL */
+	char	*etag;			/* heap or NULL */
+	long	 retry_after_s;		/* -1 when absent/unparsable */
+	char	 reason[128];		/* status line's reason phrase */
+};
+
+/* Initializes libcurl once per process (idempotent). */
+int	https_global_init(struct err *err);
+
+struct https_client;
+
+/* The options' strings are copied.  Free with https_client_free(). */
+int	https_client_new(const struct https_options *opt,
+	    struct https_client **out, struct err *err);
+void	https_client_free(struct https_client *c);
+
+/*
+ * Performs one request.  0 with *resp filled (any HTTP status), or an
+ * ERR_* for transport/TLS/size failures (resp reset).  Caller calls
+ * https_response_reset(resp) when done.
+ */
+int	https_do(struct https_client *c, const struct https_request *req,
+	    struct https_response *resp, struct err *err);
+
+/*
+ * Performs n requests concurrently (libcurl multi), at most max_in_flight
+ * at once.  resps[i] and errs[i] (caller arrays of n, errs initialised)
+ * get each request's own outcome; rcs[i] its return code.  Returns 0
+ * when the batch ran (individual failures are in rcs), or an ERR_* when
+ * it could not run at all.
+ */
+int	https_do_many(struct https_client *c, const struct https_request *reqs,
+	    size_t n, size_t max_in_flight, struct https_response *resps,
+	    int *rcs, struct err *errs, struct err *err);
+
+void	https_response_init(struct https_response *resp);
+void	https_response_reset(struct https_response *resp);
+
+/*
+ * SHA-256 fingerprint of the leaf certificate presented on the last
+ * connection, in "AA:BB:..." form (static per client, "" if none).
+ */
+const char *https_last_fingerprint(const struct https_client *c);
+
+#endif
