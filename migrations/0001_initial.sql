@@ -67,16 +67,18 @@ BEGIN
 END;
 
 -- Decisions and security events, append-only; seq is what the hub acks.
+-- Shaped like the report's audit element (hub-contract.md).
 CREATE TABLE audit (
 	seq		INTEGER PRIMARY KEY AUTOINCREMENT,
 	at		INTEGER NOT NULL,
-	kind		TEXT NOT NULL,			-- gate, verify, transition, signers, ...
+	event		TEXT NOT NULL,			-- gate, verify, transition, signers, ...
+	decision	TEXT NOT NULL DEFAULT '',	-- authorized, pending_signature, rejected, ...
 	code		TEXT NOT NULL,			-- accepted, replay, binding_mismatch, ...
 	op_id		INTEGER REFERENCES ops (id),
 	vmid		INTEGER,
-	actor		TEXT NOT NULL DEFAULT 'agent',	-- agent, hub, admin:<user>
-	message		TEXT NOT NULL DEFAULT '',
-	detail		TEXT NOT NULL DEFAULT '{}'	-- JSON
+	actor		TEXT NOT NULL DEFAULT 'agent',	-- agent, hub, admin
+	detail		TEXT NOT NULL DEFAULT '',	-- human text
+	data		TEXT NOT NULL DEFAULT '{}'	-- JSON facts
 );
 CREATE INDEX audit_op ON audit (op_id);
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit

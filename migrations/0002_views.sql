@@ -17,7 +17,8 @@ FROM journal j JOIN ops o ON o.id = j.op_id;
 
 CREATE VIEW v_audit AS
 SELECT a.seq, strftime('%Y-%m-%dT%H:%M:%SZ', a.at, 'unixepoch') AS at,
-       a.kind, a.code, o.uid AS op, a.vmid, a.actor, a.message, a.detail
+       a.event, a.decision, a.code, o.uid AS op, a.vmid, a.actor, a.detail,
+       a.data
 FROM audit a LEFT JOIN ops o ON o.id = a.op_id;
 
 CREATE VIEW v_pending AS

@@ -8,11 +8,11 @@
 #include "store/audit.h"
 
 static const char SQL_APPEND[] =
-    "INSERT INTO audit (at, kind, code, op_id, vmid, actor, message, detail)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO audit (at, event, decision, code, op_id, vmid, actor, "
+    "detail, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char SQL_SINCE[] =
-    "SELECT a.seq, a.at, a.kind, a.code, o.uid, a.vmid, a.actor, "
-    "a.message, a.detail FROM audit a LEFT JOIN ops o ON o.id = a.op_id "
+    "SELECT a.seq, a.at, o.uid, a.vmid, a.event, a.decision, a.code, "
+    "a.detail FROM audit a LEFT JOIN ops o ON o.id = a.op_id "
     "WHERE a.seq > ?1 ORDER BY a.seq LIMIT ?2";
 static const char SQL_LAST[] = "SELECT coalesce(max(seq), 0) FROM audit";
 
@@ -21,25 +21,27 @@ audit_append(struct db *db, const struct audit_event *ev, int64_t *seq_out,
     struct err *err)
 {
 	sqlite3_stmt *st;
-	char *detail = NULL;
+	char *data = NULL;
 	int rc;
 
-	if (ev->detail != NULL && (detail = jsonx_dump(ev->detail)) == NULL)
+	if (ev->data != NULL && (data = jsonx_dump(ev->data)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	if ((rc = db_prepare(db, SQL_APPEND, &st, err)) != 0)
 		goto out;
 	(void) sqlite3_bind_int64(st, 1, ev->at);
-	(void) sqlite3_bind_text(st, 2, ev->kind, -1, SQLITE_STATIC);
-	(void) sqlite3_bind_text(st, 3, ev->code, -1, SQLITE_STATIC);
-	if (ev->op_id > 0)
-		(void) sqlite3_bind_int64(st, 4, ev->op_id);
-	if (ev->vmid > 0)
-		(void) sqlite3_bind_int64(st, 5, ev->vmid);
-	(void) sqlite3_bind_text(st, 6, ev->actor != NULL ? ev->actor :
-	    "agent", -1, SQLITE_STATIC);
-	(void) sqlite3_bind_text(st, 7, ev->message != NULL ? ev->message :
+	(void) sqlite3_bind_text(st, 2, ev->event, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 3, ev->decision != NULL ? ev->decision :
 	    "", -1, SQLITE_STATIC);
-	(void) sqlite3_bind_text(st, 8, detail != NULL ? detail : "{}", -1,
+	(void) sqlite3_bind_text(st, 4, ev->code, -1, SQLITE_STATIC);
+	if (ev->op_id > 0)
+		(void) sqlite3_bind_int64(st, 5, ev->op_id);
+	if (ev->vmid > 0)
+		(void) sqlite3_bind_int64(st, 6, ev->vmid);
+	(void) sqlite3_bind_text(st, 7, ev->actor != NULL ? ev->actor :
+	    "agent", -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 8, ev->detail != NULL ? ev->detail :
+	    "", -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 9, data != NULL ? data : "{}", -1,
 	    SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	(void) sqlite3_reset(st);
@@ -51,7 +53,7 @@ audit_append(struct db *db, const struct audit_event *ev, int64_t *seq_out,
 		*seq_out = sqlite3_last_insert_rowid(db_handle(db));
 	rc = 0;
 out:
-	free(detail);
+	free(data);
 	return rc;
 }
 
@@ -67,7 +69,7 @@ int
 audit_since(struct db *db, int64_t after, size_t limit, json_t **out,
     struct err *err)
 {
-	json_t *arr = NULL, *o, *detail;
+	json_t *arr = NULL, *o;
 	sqlite3_stmt *st;
 	char ts[CLOCK_RFC3339_LEN];
 	int rc;
@@ -79,23 +81,18 @@ audit_since(struct db *db, int64_t after, size_t limit, json_t **out,
 	(void) sqlite3_bind_int64(st, 1, after);
 	(void) sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *d = sqlite3_column_text(st, 8);
-
 		clock_format_rfc3339(sqlite3_column_int64(st, 1), ts,
 		    sizeof(ts));
-		detail = d != NULL ? json_loads((const char *)d, 0, NULL) :
-		    NULL;
-		o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+		o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
 		    "seq", (json_int_t)sqlite3_column_int64(st, 0),
 		    "at", ts,
-		    "kind", text_or_null(st, 2),
-		    "code", text_or_null(st, 3),
-		    "op", text_or_null(st, 4),
-		    "vmid", sqlite3_column_type(st, 5) == SQLITE_NULL ?
-			json_null() : json_integer(sqlite3_column_int64(st, 5)),
-		    "actor", text_or_null(st, 6),
-		    "message", text_or_null(st, 7),
-		    "detail", detail != NULL ? detail : json_object());
+		    "op_id", text_or_null(st, 2),
+		    "vmid", sqlite3_column_type(st, 3) == SQLITE_NULL ?
+			json_null() : json_integer(sqlite3_column_int64(st, 3)),
+		    "event", text_or_null(st, 4),
+		    "decision", text_or_null(st, 5),
+		    "code", text_or_null(st, 6),
+		    "detail", text_or_null(st, 7));
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			(void) sqlite3_reset(st);
 			rc = err_set(err, ERR_NOMEM, "out of memory");

@@ -1,7 +1,7 @@
 /*
  * audit — the append-only audit log (R-28 every gate decision, R-35).
  * Rows are never updated or deleted (triggers enforce it); `seq` is what
- * the hub acknowledges.
+ * the hub acknowledges.  Shaped like the report's `audit` element.
  */
 #ifndef FELHOM_STORE_AUDIT_H
 #define FELHOM_STORE_AUDIT_H
@@ -16,13 +16,14 @@
 
 struct audit_event {
 	int64_t		 at;		/* unix seconds */
-	const char	*kind;		/* gate, verify, transition, ... */
+	const char	*event;		/* gate, verify, transition, ... */
+	const char	*decision;	/* authorized, rejected, ...; NULL = "" */
 	const char	*code;		/* accepted, replay, ... */
-	int64_t		 op_id;		/* 0 = none */
+	int64_t		 op_id;		/* ops.id, 0 = none */
 	int64_t		 vmid;		/* 0 = none */
 	const char	*actor;		/* NULL = "agent" */
-	const char	*message;	/* NULL = "" */
-	const json_t	*detail;	/* NULL = {} */
+	const char	*detail;	/* human text; NULL = "" */
+	const json_t	*data;		/* extra facts; NULL = {} */
 };
 
 /* Appends one event; *seq_out (may be NULL) gets its seq. */
@@ -31,8 +32,8 @@ int	audit_append(struct db *db, const struct audit_event *ev,
 
 /*
  * Events with seq > after, oldest first, at most limit, as a JSON array
- * of objects {seq, at (RFC 3339), kind, code, op, vmid, actor, message,
- * detail} (the report's `audit` element).  Caller decrefs *out.
+ * of the report's audit objects {seq, at, op_id (uid or null), vmid,
+ * event, decision, code, detail}.  Caller decrefs *out.
  */
 int	audit_since(struct db *db, int64_t after, size_t limit, json_t **out,
 	    struct err *err);
