@@ -267,6 +267,12 @@ db_handle(struct db *db)
 	return db->h;
 }
 
+void
+db_set_busy_timeout(struct db *db, int ms)
+{
+	(void) sqlite3_busy_timeout(db->h, ms);
+}
+
 const char *
 db_path(const struct db *db)
 {

@@ -39,6 +39,8 @@ int	db_open(const char *path, int flags, struct db **out, struct err *err);
 void	db_close(struct db *db);
 
 sqlite3	*db_handle(struct db *db);
+/* Changes how long a writer waits for the lock (default 5000 ms). */
+void	db_set_busy_timeout(struct db *db, int ms);
 const char *db_path(const struct db *db);
 
 /* The newest migration this binary embeds. */
