@@ -227,7 +227,7 @@ check_keys(const json_t *root, struct err *err)
 		top[nt++] = sections[i];
 	top[nt] = NULL;
 	if ((rc = jsonx_only_keys(root, "", top, err)) != 0)
-		return err_set(err, ERR_CONFIG, "%s", err_msg(err));
+		return cfg_err(err, rc);
 	for (i = 0; sections[i] != NULL; i++) {
 		json_t *sec = json_object_get(root, sections[i]);
 
@@ -240,17 +240,22 @@ check_keys(const json_t *root, struct err *err)
 				sub[ns++] = ckeys[j].key;
 		sub[ns] = NULL;
 		if ((rc = jsonx_only_keys(sec, sections[i], sub, err)) != 0)
-			return rc;
+			return cfg_err(err, rc);
 	}
 	return 0;
 }
 
+/* Any failure while validating is a configuration error. */
 static int
 cfg_err(struct err *err, int rc)
 {
-	if (err != NULL && err->code == rc && rc != 0)
+	if (rc == 0)
+		return 0;
+	if (rc == ERR_NOMEM)
+		return rc;
+	if (err != NULL && err->code != 0)
 		err->code = ERR_CONFIG;
-	return rc == 0 ? 0 : ERR_CONFIG;
+	return ERR_CONFIG;
 }
 
 static json_t *
@@ -547,7 +552,8 @@ load_json(json_t *root, const char *path, char *const *envp,
 	if ((rc = apply_env(root, envp != NULL ? envp : environ, err)) != 0 ||
 	    (rc = validate(root, c, err)) != 0) {
 		config_free(c);
-		return err_prefix(err, "%s: ", path);
+		(void) err_prefix(err, "%s: ", path);
+		return cfg_err(err, rc);
 	}
 	*out = c;
 	return 0;

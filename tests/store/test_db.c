@@ -208,17 +208,18 @@ START_TEST(db_journal_and_audit_are_append_only)
 	ck_assert_int_eq(audit_append(db, &ev, NULL, NULL), 0);
 	err_init(&err);
 	ck_assert_int_eq(db_exec(db, "UPDATE journal SET event = 'x'", "t",
-	    &err), ERR_IO);
+	    &err), ERR_CONFLICT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "journal is append-only"));
 	err_init(&err);
-	ck_assert_int_eq(db_exec(db, "DELETE FROM journal", "t", &err), ERR_IO);
+	ck_assert_int_eq(db_exec(db, "DELETE FROM journal", "t", &err),
+	    ERR_CONFLICT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "journal is append-only"));
 	err_init(&err);
 	ck_assert_int_eq(db_exec(db, "UPDATE audit SET code = 'x'", "t", &err),
-	    ERR_IO);
+	    ERR_CONFLICT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "audit is append-only"));
 	err_init(&err);
-	ck_assert_int_eq(db_exec(db, "DELETE FROM audit", "t", &err), ERR_IO);
+	ck_assert_int_eq(db_exec(db, "DELETE FROM audit", "t", &err), ERR_CONFLICT);
 	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM journal"), 1);
 	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM audit"), 1);
 	/* CHECK constraints on state and kind columns. */
