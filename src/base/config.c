@@ -212,6 +212,19 @@ apply_env(json_t *root, char *const *envp, struct err *err)
 	return 0;
 }
 
+/* Any failure while validating is a configuration error. */
+static int
+cfg_err(struct err *err, int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == ERR_NOMEM)
+		return rc;
+	if (err != NULL && err->code != 0)
+		err->code = ERR_CONFIG;
+	return ERR_CONFIG;
+}
+
 /* Unknown keys anywhere are errors: a typo must not silently do nothing. */
 static int
 check_keys(const json_t *root, struct err *err)
@@ -243,19 +256,6 @@ check_keys(const json_t *root, struct err *err)
 			return cfg_err(err, rc);
 	}
 	return 0;
-}
-
-/* Any failure while validating is a configuration error. */
-static int
-cfg_err(struct err *err, int rc)
-{
-	if (rc == 0)
-		return 0;
-	if (rc == ERR_NOMEM)
-		return rc;
-	if (err != NULL && err->code != 0)
-		err->code = ERR_CONFIG;
-	return ERR_CONFIG;
 }
 
 static json_t *
