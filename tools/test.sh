@@ -1,0 +1,24 @@
+#!/bin/sh
+# The test command: installs what is needed, builds (plain and with
+# ASan+UBSan), and runs the whole suite through ctest in both builds.
+# Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+tools/install-deps.sh
+
+echo "== build (RelWithDebInfo, crash points on)"
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"
+echo "== test (plain build)"
+ctest --preset default -j "$jobs" --timeout 600
+
+echo "== build (ASan + UBSan)"
+cmake --preset sanitize >/dev/null
+cmake --build --preset sanitize -j "$jobs"
+echo "== test (sanitized build)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset sanitize -j "$jobs" --timeout 900
