@@ -1,0 +1,41 @@
+/*
+ * inbox — the signed_inbox table: entries of the hub's GET /signed-ops
+ * stored as received (R-20), before the gate takes them (R-11).  The
+ * report loop writes; the gate engineer's code consumes.
+ */
+#ifndef FELHOM_STORE_INBOX_H
+#define FELHOM_STORE_INBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "store/db.h"
+
+/* Values of signed_inbox.state. */
+#define INBOX_NEW	"new"		/* waiting for the gate */
+#define INBOX_TAKEN	"taken"		/* the gate made an op of it */
+#define INBOX_REJECTED	"rejected"	/* refused; result says why */
+
+struct inbox_entry {
+	int64_t		 received_at;	/* unix seconds */
+	const char	*op_ref;	/* op_id it approves, NULL = a job */
+	const void	*blob;		/* the op blob bytes (decoded) */
+	size_t		 blob_len;
+	const char	*signature;	/* armored SSHSIG, NULL = unsigned */
+	const char	*state;		/* INBOX_NEW or INBOX_REJECTED */
+	const char	*result;	/* NULL, or why it was rejected */
+};
+
+/*
+ * Appends one entry; *id_out (may be NULL) gets its row id.  Call it
+ * inside the caller's transaction when several entries go together.
+ */
+int	inbox_add(struct db *db, const struct inbox_entry *e, int64_t *id_out,
+	    struct err *err);
+
+/* Number of entries in state (NULL = all). */
+int	inbox_count(struct db *db, const char *state, int64_t *out,
+	    struct err *err);
+
+#endif

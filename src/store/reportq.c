@@ -1,0 +1,162 @@
+/*
+ * reportq — read-only queries for the host report (R-17).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "base/clock.h"
+#include "store/reportq.h"
+
+static const char SQL_OPS[] =
+    "SELECT uid, vmid, kind, source, class, state, created_at, "
+    "updated_at, upid, error, blob, blob_not_after FROM ops "
+    "WHERE state NOT IN ('succeeded', 'failed', 'rejected', 'expired', "
+    "'superseded', 'cancelled', 'rolled_back') OR ended_at >= ?1 "
+    "ORDER BY created_at DESC, id DESC LIMIT ?2";
+static const char SQL_SIGNERS[] =
+    "SELECT coalesce(sum(role = 'operational'), 0), "
+    "coalesce(sum(role = 'recovery'), 0) FROM signers";
+static const char SQL_PAGES[] = "PRAGMA page_count";
+static const char SQL_PAGE_SIZE[] = "PRAGMA page_size";
+
+static json_t *
+text_or_null(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? json_string((const char *)s) : json_null();
+}
+
+static json_t *
+time_or_null(sqlite3_stmt *st, int col)
+{
+	char ts[CLOCK_RFC3339_LEN];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	clock_format_rfc3339(sqlite3_column_int64(st, col), ts, sizeof(ts));
+	return json_string(ts);
+}
+
+/* {blob_b64, not_after} of a pending op, or null. */
+static json_t *
+sign_request(sqlite3_stmt *st)
+{
+	const unsigned char *state = sqlite3_column_text(st, 5);
+	const void *blob;
+	unsigned char *b64;
+	json_t *o;
+	int n;
+
+	if (state == NULL || strcmp((const char *)state,
+	    "pending_signature") != 0 ||
+	    sqlite3_column_type(st, 10) == SQLITE_NULL)
+		return json_null();
+	blob = sqlite3_column_blob(st, 10);
+	n = sqlite3_column_bytes(st, 10);
+	if ((b64 = malloc((size_t)(n + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	(void) EVP_EncodeBlock(b64, blob != NULL ? blob : (const void *)"",
+	    n);
+	o = json_pack("{s:s,s:o}", "blob_b64", (const char *)b64,
+	    "not_after", time_or_null(st, 11));
+	free(b64);
+	return o;
+}
+
+int
+reportq_ops(struct db *db, int64_t now, size_t limit, json_t **out,
+    struct err *err)
+{
+	json_t *arr = NULL, *o;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((arr = json_array()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = db_prepare(db, SQL_OPS, &st, err)) != 0)
+		goto out;
+	(void) sqlite3_bind_int64(st, 1, now - REPORTQ_ENDED_WINDOW_S);
+	(void) sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+		    "op_id", text_or_null(st, 0),
+		    "vmid", sqlite3_column_type(st, 1) == SQLITE_NULL ?
+			json_null() : json_integer(sqlite3_column_int64(st, 1)),
+		    "op", text_or_null(st, 2),
+		    "source", text_or_null(st, 3),
+		    "class", text_or_null(st, 4),
+		    "state", text_or_null(st, 5),
+		    "created_at", time_or_null(st, 6),
+		    "updated_at", time_or_null(st, 7),
+		    "upid", text_or_null(st, 8),
+		    "error", text_or_null(st, 9),
+		    "sign_request", sign_request(st));
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			(void) sqlite3_reset(st);
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		rc = db_error(db, rc, "read ops for the report", err);
+		goto out;
+	}
+	*out = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	json_decref(arr);
+	return rc;
+}
+
+int
+reportq_signers(struct db *db, int64_t *operational, int64_t *recovery,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_SIGNERS, &st, err)) != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*operational = sqlite3_column_int64(st, 0);
+		*recovery = sqlite3_column_int64(st, 1);
+	}
+	(void) sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count signers", err);
+}
+
+static int
+pragma_i64(struct db *db, const char *sql, int64_t *out, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	(void) sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "read database size",
+	    err);
+}
+
+int
+reportq_db_bytes(struct db *db, int64_t *out, struct err *err)
+{
+	int64_t pages, size;
+	int rc;
+
+	if ((rc = pragma_i64(db, SQL_PAGES, &pages, err)) != 0 ||
+	    (rc = pragma_i64(db, SQL_PAGE_SIZE, &size, err)) != 0)
+		return rc;
+	*out = pages * size;
+	return 0;
+}
