@@ -1,0 +1,1 @@
+"""pve-sim: a Proxmox VE API simulator (Python standard library only)."""
