@@ -7,6 +7,7 @@
 #include <sysexits.h>
 
 #include "admin/cmd.h"
+#include "admin/cmd_authz.h"
 #include "base/err.h"
 
 static int cmd_version(int argc, char **argv);
@@ -16,6 +17,8 @@ static const struct cmd cmds[] = {
 	/* name		fn		summary */
 	{ "db",		cmd_db,		"create or upgrade the database" },
 	/* authz commands */
+	{ "verify",	cmd_verify,	"verify an SSHSIG signature" },
+	{ "op",		cmd_op,		"compose or check a signed op" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"list the commands" },
 };
