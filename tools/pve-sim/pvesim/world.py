@@ -674,7 +674,7 @@ def default_guests():
        tags="files", description="file share\nbind mount from the host\n",
        lxc=[["lxc.cgroup2.devices.allow", "c 189:* rwm"],
             ["lxc.mount.entry", "/dev/bus/usb/001 dev/bus/usb/001 none bind,optional,create=dir"]])
-    mk(104, "stopped", hostname="dev01", cpulimit="1.5", memory=1024,
+    mk(104, "stopped", hostname="dev01", cpulimit="1.5", cores=None, memory=1024,
        description="dev box\nowner: team-a\n", tags="dev")
     mk(105, "stopped", hostname="mon01", ostype="alpine", memory=256, swap=0, protection=1,
        rootfs="local-lvm:vm-105-disk-0,size=2G")
