@@ -2,10 +2,12 @@
  * agent — start-up and the daemon loop.
  */
 #include <stdio.h>
+#include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/selftest_hub.h"
 #include "base/crash.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -48,7 +50,8 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	struct err err;
 	int lockfd = -1, rc, version;
 
-	(void) ao;
+	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
+		return selftest_hub(cfg);
 	err_init(&err);
 	if ((rc = db_lock_agent(cfg->database, &lockfd, &err)) != 0) {
 		log_error("%s", err_msg(&err));

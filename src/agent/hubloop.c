@@ -1,0 +1,639 @@
+/*
+ * hubloop — the report loop (R-19, R-20, R-21; standalone desired_file).
+ */
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/collect.h"
+#include "agent/hubloop.h"
+#include "base/clock.h"
+#include "base/crash.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "hub/hub.h"
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/desired.h"
+#include "store/inbox.h"
+#include "store/kv.h"
+
+#define DESIRED_FILE_CAP	HUB_BODY_CAP
+
+struct file_id {
+	int		 seen;		/* a stat was recorded */
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime;
+};
+
+struct hubloop {
+	struct hubloop_deps	 d;
+	struct hubloop_params	 p;
+	struct hubloop_rand	 rand;
+	uint64_t		 rstate;	/* default generator */
+	int64_t			 next_due_ms;
+	int64_t			 last_start_ms;	/* last report attempt, -1 */
+	enum hubloop_outcome	 last_outcome;
+	struct file_id		 file;		/* desired_file last read */
+	int			 file_missing_logged;
+	struct hubloop_status	 st;
+};
+
+/* ---- timer math (pure) ---------------------------------------------- */
+
+void
+hubloop_params_default(struct hubloop_params *p)
+{
+	p->min_interval_ms = 60 * 1000;
+	p->max_interval_ms = 3600 * 1000;
+	p->default_interval_ms = 300 * 1000;
+	p->backoff_base_ms = 5 * 1000;
+	p->retry_floor_ms = 1000;
+	p->debounce_ms = 10 * 1000;
+	p->file_check_ms = 5 * 1000;
+	p->jitter_pct = 10;
+#ifdef FELHOM_TESTING
+	{
+		const char *v;
+		char *end;
+		long long n;
+
+		/* Test builds only: see hubloop.h. */
+		if ((v = getenv("FELHOM_TEST_MIN_INTERVAL_MS")) != NULL &&
+		    (n = strtoll(v, &end, 10)) >= 100 && *end == '\0') {
+			p->min_interval_ms = n;
+			p->retry_floor_ms = n / 10;
+			p->debounce_ms = n;
+			p->file_check_ms = n;
+		}
+		if ((v = getenv("FELHOM_TEST_BACKOFF_BASE_MS")) != NULL &&
+		    (n = strtoll(v, &end, 10)) >= 100 && *end == '\0')
+			p->backoff_base_ms = n;
+	}
+#endif
+}
+
+int64_t
+hubloop_clamp_interval_ms(const struct hubloop_params *p, int64_t seconds)
+{
+	int64_t ms;
+
+	/* [60, 3600] s. */
+	if (seconds <= 0 || seconds > p->max_interval_ms / 1000)
+		ms = seconds <= 0 ? p->min_interval_ms : p->max_interval_ms;
+	else
+		ms = seconds * 1000;
+	if (ms < p->min_interval_ms)
+		ms = p->min_interval_ms;
+	if (ms > p->max_interval_ms)
+		ms = p->max_interval_ms;
+	return ms;
+}
+
+static int64_t
+uniform(uint64_t r, int64_t lo, int64_t hi)
+{
+	if (hi <= lo)
+		return lo;
+	return lo + (int64_t)(r % (uint64_t)(hi - lo + 1));
+}
+
+int64_t
+hubloop_delay_ms(const struct hubloop_params *p, enum hubloop_outcome outcome,
+    int64_t interval_ms, int failures, long retry_after_s, uint64_t r)
+{
+	int64_t cap, d, j;
+	int k;
+
+	switch (outcome) {
+	case HUBLOOP_OK:
+		j = interval_ms * p->jitter_pct / 100;
+		d = uniform(r, interval_ms - j, interval_ms + j);
+		if (d < p->min_interval_ms)
+			d = p->min_interval_ms;
+		if (d > p->max_interval_ms)
+			d = p->max_interval_ms;
+		return d;
+	case HUBLOOP_RETRY_AFTER:
+		if (retry_after_s > HUB_RETRY_AFTER_MAX_S)
+			retry_after_s = HUB_RETRY_AFTER_MAX_S;
+		d = (int64_t)retry_after_s * 1000;
+		return d < p->retry_floor_ms ? p->retry_floor_ms : d;
+	case HUBLOOP_AUTH:
+		j = p->max_interval_ms * p->jitter_pct / 100;
+		return uniform(r, p->max_interval_ms - j, p->max_interval_ms);
+	case HUBLOOP_FAILED:
+	default:
+		/* 5 s doubling; the cap first, then full jitter under it. */
+		cap = p->backoff_base_ms;
+		for (k = 1; k < failures && cap < interval_ms; k++)
+			cap *= 2;
+		if (cap > interval_ms)
+			cap = interval_ms;
+		d = uniform(r, 0, cap);
+		if (d < p->retry_floor_ms)
+			d = p->retry_floor_ms < cap ? p->retry_floor_ms : cap;
+		return d;
+	}
+}
+
+enum hubloop_outcome
+hubloop_outcome_of(const struct err *err)
+{
+	switch (err->reason) {
+	case HUB_E_AUTH:
+		return HUBLOOP_AUTH;
+	case HUB_E_RETRY_AFTER:
+		return HUBLOOP_RETRY_AFTER;
+	default:
+		return HUBLOOP_FAILED;
+	}
+}
+
+/* splitmix64 over a getrandom() seed: jitter needs no crypto strength. */
+static uint64_t
+default_rand(void *ctx)
+{
+	uint64_t *s = ctx, z;
+
+	z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+int
+hubloop_new(const struct hubloop_deps *deps, struct hubloop **out,
+    struct err *err)
+{
+	struct hubloop *hl;
+	int64_t blocked, interval, gen;
+	int rc;
+
+	if (deps->cfg->hub_on && (deps->hub == NULL || deps->collect == NULL))
+		return err_set(err, ERR_INTERNAL, "hubloop: hub.mode on needs "
+		    "a hub client and a collect source");
+	if ((hl = calloc(1, sizeof(*hl))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	hl->d = *deps;
+	if (deps->params != NULL)
+		hl->p = *deps->params;
+	else
+		hubloop_params_default(&hl->p);
+	if (deps->rand != NULL)
+		hl->rand = *deps->rand;
+	else {
+		if (getrandom(&hl->rstate, sizeof(hl->rstate), 0) !=
+		    (ssize_t)sizeof(hl->rstate))
+			hl->rstate = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+		hl->rand.next = default_rand;
+		hl->rand.ctx = &hl->rstate;
+	}
+	if ((rc = kv_get_int(deps->db, KV_HUB_BLOCKED, 0, &blocked,
+	    err)) != 0 ||
+	    (rc = kv_get_int(deps->db, KV_POLL_INTERVAL, 0, &interval,
+	    err)) != 0 ||
+	    (rc = kv_get_int(deps->db, KV_DESIRED_GENERATION, 0, &gen,
+	    err)) != 0) {
+		free(hl);
+		return rc;
+	}
+	hl->st.blocked = blocked != 0;
+	hl->st.interval_ms = interval > 0 ?
+	    hubloop_clamp_interval_ms(&hl->p, interval) :
+	    hl->p.default_interval_ms;
+	hl->st.desired_generation = gen;
+	hl->last_start_ms = -1;
+	/* report at once on start. */
+	hl->next_due_ms = clock_mono_ms(deps->clock);
+	*out = hl;
+	return 0;
+}
+
+void
+hubloop_free(struct hubloop *hl)
+{
+	free(hl);
+}
+
+int64_t
+hubloop_next_due_ms(const struct hubloop *hl)
+{
+	return hl->next_due_ms;
+}
+
+int
+hubloop_blocked(const struct hubloop *hl)
+{
+	return hl->st.blocked;
+}
+
+const struct hubloop_status *
+hubloop_status(const struct hubloop *hl)
+{
+	return &hl->st;
+}
+
+void
+hubloop_poke(struct hubloop *hl)
+{
+	int64_t now, at;
+
+	if (!hl->d.cfg->hub_on || hl->st.failures > 0)
+		return;
+	now = clock_mono_ms(hl->d.clock);
+	at = hl->last_start_ms < 0 ? now : hl->last_start_ms +
+	    hl->p.debounce_ms;
+	if (at < now)
+		at = now;
+	if (at < hl->next_due_ms)
+		hl->next_due_ms = at;
+}
+
+static void
+schedule(struct hubloop *hl, enum hubloop_outcome o, long retry_after_s)
+{
+	int64_t d;
+
+	hl->last_outcome = o;
+	if (o == HUBLOOP_OK)
+		hl->st.failures = 0;
+	else if (o == HUBLOOP_FAILED)
+		hl->st.failures++;
+	d = hubloop_delay_ms(&hl->p, o, hl->st.interval_ms, hl->st.failures,
+	    retry_after_s, hl->rand.next(hl->rand.ctx));
+	hl->next_due_ms = clock_mono_ms(hl->d.clock) + d;
+	log_debug("hub: next cycle in %" PRId64 " ms", d);
+}
+
+/* ---- the desired state ---------------------------------------------- */
+
+/* Validates doc and stores it with its generation (and ETag) at once. */
+static int
+desired_store(struct hubloop *hl, const json_t *doc, const char *etag,
+    const char *what, struct err *err)
+{
+	json_t *guests, *rts;
+	int64_t stored, gen;
+	int rc;
+
+	if ((rc = kv_get_int(hl->d.db, KV_DESIRED_GENERATION, 0, &stored,
+	    err)) != 0)
+		return rc;
+	if ((rc = hub_desired_check(doc, hl->d.cfg->host_id, stored, &gen,
+	    err)) != 0) {
+		hl->st.desired_rejected++;
+		return err_prefix(err, "%s rejected, nothing stored: ", what);
+	}
+	guests = json_object_get(doc, "guests");
+	rts = json_object_get(doc, "restore_tests");
+	if ((rc = db_begin(hl->d.db, err)) != 0)
+		return rc;
+	if ((rc = desired_replace(hl->d.db, gen, guests, json_is_array(rts) ?
+	    rts : NULL, err)) != 0 ||
+	    (rc = kv_set(hl->d.db, KV_DESIRED_ETAG, etag != NULL ? etag : "",
+	    err)) != 0)
+		goto fail;
+	crash_point("hub.mid_desired");
+	if ((rc = db_commit(hl->d.db, err)) != 0)
+		goto fail;
+	hl->st.desired_generation = gen;
+	hl->st.desired_stored++;
+	log_info("desired state generation %" PRId64 " stored (%zu guests, "
+	    "from %s)", gen, json_array_size(guests), what);
+	return 0;
+fail:
+	db_rollback(hl->d.db);
+	return rc;
+}
+
+static int
+fetch_desired(struct hubloop *hl, struct err *err)
+{
+	json_t *doc = NULL;
+	char *etag = NULL, *tag = NULL;
+	int rc;
+
+	rc = kv_get(hl->d.db, KV_DESIRED_ETAG, &etag, err);
+	if (rc == ERR_NOT_FOUND) {
+		etag = NULL;
+		rc = 0;
+	}
+	if (rc != 0)
+		goto out;
+	rc = hub_get_desired(hl->d.hub, etag != NULL && etag[0] != '\0' ?
+	    etag : NULL, &doc, &tag, err);
+	if (rc == HUB_NOT_MODIFIED || rc == HUB_NO_CONTENT) {
+		hl->st.desired_unchanged++;
+		log_debug("hub: desired state unchanged (%s)", rc ==
+		    HUB_NOT_MODIFIED ? "304" : "204");
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = desired_store(hl, doc, tag, "hub desired state", err);
+out:
+	json_decref(doc);
+	free(etag);
+	free(tag);
+	return rc;
+}
+
+static int
+fetch_signed_ops(struct hubloop *hl, struct err *err)
+{
+	struct hub_signed_ops so = { NULL, 0 };
+	struct inbox_entry e;
+	struct audit_event ev;
+	int64_t now = clock_now(hl->d.clock);
+	size_t i;
+	int rc;
+
+	rc = hub_get_signed_ops(hl->d.hub, &so, err);
+	if (rc == HUB_NO_CONTENT)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if ((rc = db_begin(hl->d.db, err)) != 0)
+		goto out;
+	for (i = 0; i < so.n; i++) {
+		const struct hub_signed_op *op = &so.ops[i];
+
+		memset(&e, 0, sizeof(e));
+		e.received_at = now;
+		e.op_ref = op->op_ref;
+		e.signature = op->signature;
+		if (op->bad == NULL) {
+			/* As received: the gate verifies these bytes. */
+			e.blob = op->blob;
+			e.blob_len = op->blob_len;
+			e.state = INBOX_NEW;
+		} else {
+			e.blob = op->blob_b64;
+			e.blob_len = strlen(op->blob_b64);
+			e.state = INBOX_REJECTED;
+			e.result = op->bad;
+			memset(&ev, 0, sizeof(ev));
+			ev.at = now;
+			ev.event = "verify";
+			ev.decision = "rejected";
+			ev.code = "bad_blob";
+			ev.actor = "hub";
+			ev.detail = op->bad;
+			if ((rc = audit_append(hl->d.db, &ev, NULL, err)) != 0)
+				goto fail;
+		}
+		if ((rc = inbox_add(hl->d.db, &e, NULL, err)) != 0)
+			goto fail;
+	}
+	if ((rc = db_commit(hl->d.db, err)) != 0)
+		goto fail;
+	for (i = 0; i < so.n; i++)
+		if (so.ops[i].bad != NULL)
+			log_warn("hub signed-ops: %s, rejected", so.ops[i].bad);
+	hl->st.signed_ops_stored += (int64_t)so.n;
+	log_info("hub: %zu signed-ops entries received", so.n);
+	rc = 0;
+	goto out;
+fail:
+	db_rollback(hl->d.db);
+out:
+	hub_signed_ops_reset(&so);
+	return rc;
+}
+
+/* ---- one report ----------------------------------------------------- */
+
+/* Persists the envelope's effects in one transaction. */
+static int
+apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
+    int64_t sent_max_seq, struct err *err)
+{
+	int64_t ack, limit, interval_ms;
+	int rc, blocked = hl->st.blocked;
+
+	interval_ms = hubloop_clamp_interval_ms(&hl->p, env->poll_interval_s);
+	if (env->has_blocked)
+		blocked = env->blocked;
+	if ((rc = db_begin(hl->d.db, err)) != 0)
+		return rc;
+	if ((rc = kv_get_int(hl->d.db, KV_AUDIT_ACK_SEQ, 0, &ack, err)) != 0)
+		goto fail;
+	if (env->has_audit_ack_seq) {
+		/*
+		 * Never past what this report carried or was acked before:
+		 * events appended meanwhile were not delivered.
+		 */
+		limit = sent_max_seq > ack ? sent_max_seq : ack;
+		ack = env->audit_ack_seq < limit ? env->audit_ack_seq : limit;
+	}
+	if ((rc = kv_set_int(hl->d.db, KV_HUB_BLOCKED, blocked, err)) != 0 ||
+	    (rc = kv_set_int(hl->d.db, KV_POLL_INTERVAL, interval_ms / 1000,
+	    err)) != 0 ||
+	    (rc = kv_set_int(hl->d.db, KV_AUDIT_ACK_SEQ, ack, err)) != 0 ||
+	    (rc = db_commit(hl->d.db, err)) != 0)
+		goto fail;
+	if (blocked != hl->st.blocked) {
+		if (blocked)
+			log_warn("hub: this host is blocked: no mutation until "
+			    "the hub lifts it (reporting goes on)");
+		else
+			log_info("hub: block lifted");
+	}
+	hl->st.blocked = blocked;
+	hl->st.interval_ms = interval_ms;
+	return 0;
+fail:
+	db_rollback(hl->d.db);
+	return rc;
+}
+
+static int
+next_seq(struct hubloop *hl, int64_t *seq, struct err *err)
+{
+	int rc;
+
+	/* Committed before sending: strictly increasing across restarts. */
+	if ((rc = db_begin(hl->d.db, err)) != 0)
+		return rc;
+	if ((rc = kv_next(hl->d.db, KV_REPORT_SEQ, seq, err)) != 0 ||
+	    (rc = db_commit(hl->d.db, err)) != 0) {
+		db_rollback(hl->d.db);
+		return rc;
+	}
+	return 0;
+}
+
+int
+hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
+    struct err *err)
+{
+	char *body = NULL;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (!hl->d.cfg->hub_on)
+		return err_set(err, ERR_CONFIG, "hub.mode is \"off\": there is "
+		    "no hub to report to");
+	if ((rc = collect_report(hl->d.collect, &info->report, &info->stats,
+	    err)) != 0) {
+		hl->st.collect_failed++;
+		return rc;
+	}
+	if ((rc = next_seq(hl, &info->seq, err)) != 0)
+		return rc;
+	if (json_object_set_new(info->report, "seq",
+	    json_integer(info->seq)) != 0 ||
+	    (body = jsonx_dump(info->report)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	info->bytes = strlen(body);
+	rc = hub_post_report(hl->d.hub, body, info->bytes, &info->env, err);
+	free(body);
+	if (rc != 0)
+		return rc;
+	hl->st.last_seq = info->seq;
+	crash_point("hub.mid_report");
+	return apply_envelope(hl, &info->env, info->stats.audit_max_seq, err);
+}
+
+static void
+log_failure(const struct err *err, enum hubloop_outcome o, int failures)
+{
+	if (o == HUBLOOP_AUTH)
+		log_error("hub report failed (%s): %s; reporting on at the "
+		    "maximum interval", hub_error_name(err->reason),
+		    err_msg(err));
+	else
+		log_warn("hub report failed (%s): %s; retry %d",
+		    hub_error_name(err->reason), err_msg(err), failures);
+}
+
+static int
+cycle_hub(struct hubloop *hl, struct err *err)
+{
+	struct hubloop_report_info info;
+	struct err ferr;
+	enum hubloop_outcome o = HUBLOOP_OK, fo;
+	long ra = -1;
+	int rc;
+
+	hl->last_start_ms = clock_mono_ms(hl->d.clock);
+	rc = hubloop_report_once(hl, &info, err);
+	json_decref(info.report);
+	if (rc != 0) {
+		hl->st.reports_failed++;
+		hl->st.last_reason = err->reason;
+		o = hubloop_outcome_of(err);
+		if (o == HUBLOOP_RETRY_AFTER)
+			ra = hub_retry_after_s(hl->d.hub);
+		schedule(hl, o, ra);
+		if (err->reason != HUB_E_ABORTED)
+			log_failure(err, o, hl->st.failures);
+		return rc;
+	}
+	hl->st.reports_ok++;
+	log_debug("hub: report seq %" PRId64 " sent (%zu bytes)", info.seq,
+	    info.bytes);
+	/* Follow-ups: failures are logged; Retry-After and auth still count. */
+	if (info.env.has_desired_generation &&
+	    info.env.desired_generation > hl->st.desired_generation) {
+		err_init(&ferr);
+		if (fetch_desired(hl, &ferr) != 0) {
+			hl->st.follow_up_failed++;
+			log_warn("hub desired state: %s", err_msg(&ferr));
+			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
+				o = fo;
+				ra = hub_retry_after_s(hl->d.hub);
+			}
+		}
+	}
+	if (info.env.has_signed_ops && o == HUBLOOP_OK) {
+		err_init(&ferr);
+		if (fetch_signed_ops(hl, &ferr) != 0) {
+			hl->st.follow_up_failed++;
+			log_warn("hub signed-ops: %s", err_msg(&ferr));
+			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
+				o = fo;
+				ra = hub_retry_after_s(hl->d.hub);
+			}
+		}
+	}
+	schedule(hl, o, ra);
+	return 0;
+}
+
+/* ---- standalone mode: desired_file ---------------------------------- */
+
+static int
+cycle_file(struct hubloop *hl, struct err *err)
+{
+	const char *path = hl->d.cfg->desired_file;
+	struct file_id id;
+	struct stat sb;
+	json_t *doc = NULL;
+	int rc = 0;
+
+	hl->next_due_ms = clock_mono_ms(hl->d.clock) + hl->p.file_check_ms;
+	if (stat(path, &sb) != 0) {
+		if (!hl->file_missing_logged)
+			log_warn("desired_file %s: %s; checking again", path,
+			    strerror(errno));
+		hl->file_missing_logged = 1;
+		hl->file.seen = 0;
+		return 0;
+	}
+	hl->file_missing_logged = 0;
+	memset(&id, 0, sizeof(id));
+	id.seen = 1;
+	id.dev = sb.st_dev;
+	id.ino = sb.st_ino;
+	id.size = sb.st_size;
+	id.mtime = sb.st_mtim;
+	if (hl->file.seen && hl->file.dev == id.dev && hl->file.ino == id.ino &&
+	    hl->file.size == id.size &&
+	    hl->file.mtime.tv_sec == id.mtime.tv_sec &&
+	    hl->file.mtime.tv_nsec == id.mtime.tv_nsec) {
+		hl->st.desired_unchanged++;
+		return 0;
+	}
+	/* Recorded first: a bad file is reported once, not every check. */
+	hl->file = id;
+	if ((rc = jsonx_parse_file(path, DESIRED_FILE_CAP, JSONX_DUPLICATES,
+	    &doc, err)) != 0) {
+		hl->st.desired_rejected++;
+		(void) err_prefix(err, "desired_file rejected, nothing "
+		    "stored: ");
+		goto out;
+	}
+	rc = desired_store(hl, doc, NULL, "desired_file", err);
+out:
+	if (rc != 0)
+		log_error("%s", err_msg(err));
+	json_decref(doc);
+	return rc;
+}
+
+int
+hubloop_cycle(struct hubloop *hl, struct err *err)
+{
+	if (!hl->d.cfg->hub_on)
+		return cycle_file(hl, err);
+	return cycle_hub(hl, err);
+}
