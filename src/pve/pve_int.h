@@ -1,0 +1,67 @@
+/*
+ * pve_int — what the files of src/pve/ share and nobody else sees: the
+ * client struct, the request plumbing and argument checks.
+ */
+#ifndef FELHOM_PVE_PVE_INT_H
+#define FELHOM_PVE_PVE_INT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "net/https.h"
+#include "pve/pve.h"
+
+#define PVE_DEFAULT_CAP		(8u * 1024 * 1024)
+
+struct pve_client {
+	struct https_client	*https;
+	char			*base;		/* URL, no trailing '/' */
+	char			*token_id;	/* not secret */
+	char			*auth;		/* header value; secret, wiped */
+	size_t			 body_cap;
+	volatile sig_atomic_t	*abort_flag;
+	struct pve_fault	 fault;		/* of the last failed call */
+};
+
+/* Starts a call: forgets the previous fault. */
+void	pve_fault_clear(struct pve_client *c);
+
+/*
+ * METHOD base+path[?query] with an optional form body.  On a 2xx answer
+ * *root_out (caller decrefs) gets the parsed envelope, which is an
+ * object holding "data".  A status >= 400 is classified
+ * (pve_classify_error) into err and c->fault, prefixed with
+ * "pve: METHOD path: ".
+ */
+int	pve_call(struct pve_client *c, const char *method, const char *path,
+	    const char *query, const char *form, json_t **root_out,
+	    struct err *err);
+
+/* As pve_call, returning the envelope's "data" (borrowed from root). */
+json_t	*pve_data(json_t *root);
+
+/* Fills the request fields for a GET of path (batch use). */
+int	pve_build_url(const struct pve_client *c, const char *path,
+	    const char *query, char **out, struct err *err);
+
+/* Interprets a finished https answer into *root_out (see pve_call). */
+int	pve_answer(struct pve_client *c, const char *method, const char *path,
+	    const struct https_response *resp, struct pve_fault *fault,
+	    json_t **root_out, struct err *err);
+
+/* Argument checks (ERR_INVALID): keep paths free of injected segments. */
+int	pve_check_node(const char *node, struct err *err);
+int	pve_check_vmid(long vmid, struct err *err);
+int	pve_check_snapname(const char *name, struct err *err);
+int	pve_check_storage(const char *storage, struct err *err);
+
+/* Percent-encodes s (all but [A-Za-z0-9-._~]) into a new string. */
+char	*pve_pct_encode(const char *s);
+
+/* vasprintf into *out; ERR_NOMEM on failure. */
+int	pve_asprintf(char **out, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#endif
