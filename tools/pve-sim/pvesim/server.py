@@ -20,6 +20,8 @@ from .params import ApiError
 from .tasks import decode_upid
 from .world import Acl, Guest
 
+api.load_endpoints()
+
 JSON_CT = "application/json;charset=UTF-8"
 MAX_BODY = 1 << 20
 COUNTER_KINDS = ("start", "stop", "shutdown", "reboot", "config", "snapshot", "delete_snapshot",
