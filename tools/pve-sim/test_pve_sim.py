@@ -562,6 +562,15 @@ class PveSimTest(unittest.TestCase):
         self.sim.ctl("POST", "/_sim/release", {"vmid": 104})
         self.assertEqual(self.sim.wait(up)["exitstatus"], "OK")
         self.assertEqual(self.sim.ok("GET", N + "/lxc/104/status/current")["status"], "stopped")
+        # stopping a hung snapshot task leaves the stale lock behind, like PVE
+        self.sim.ctl("POST", "/_sim/task-fault", {"vmid": 102, "kind": "snapshot", "hang": True})
+        up = self.sim.ok("POST", N + "/lxc/102/snapshot", {"snapname": "hung"})
+        self.assertIsNone(self.sim.ok("DELETE", N + "/tasks/" + urllib.parse.quote(up, safe="")))
+        self.assertEqual(self.sim.task_status(up)["exitstatus"], "received interrupt")
+        st, reason, _, _ = self.sim.api("PUT", N + "/lxc/102/config", {"cores": 2})
+        self.assertEqual((st, reason), (500, "CT is locked (snapshot)"))
+        self.sim.ctl("POST", "/_sim/world/guest", {"vmid": 102, "lock": None})   # pct unlock
+        self.sim.ok("PUT", N + "/lxc/102/config", {"cores": 2})
 
     def test_counters(self):
         N = self.N

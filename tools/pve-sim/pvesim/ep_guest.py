@@ -78,8 +78,7 @@ def post_stop(ctx):
         for other in list(w.task_order):
             if other.running and other.kind == "shutdown" and t.vmid in other.vmids:
                 other.hung = False
-                w.scheduler.call_at(time.time(), lambda u=other.upid: w.finish_task(
-                    u, forced_exit="interrupted by signal"))
+                w.finish_task(other.upid, forced_exit="interrupted by signal")
                 t.log.append("overruling active shutdown tasks (%s)" % other.upid)
     return t.upid
 

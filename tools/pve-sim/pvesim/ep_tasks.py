@@ -124,10 +124,10 @@ def delete_task(ctx):
     if t.user != ctx.world.token_id:
         ctx.check("/nodes/%s" % node, "Sys.Modify")
     if t.running:
+        # the worker's process group gets SIGTERM and the call waits for it
         t.hung = False
         if t.kind in ("snapshot", "delete_snapshot", "rollback", "destroy"):
-            t.keep_lock = True     # the worker died inside lock_config: stale lock
+            t.keep_lock = True     # died inside the config lock: the 'lock' stays
         msg = "interrupted by signal" if t.type == "vzdump" else "received interrupt"
-        w = ctx.world
-        w.scheduler.call_at(time.time(), lambda: w.finish_task(t.upid, forced_exit=msg))
+        ctx.world.finish_task(t.upid, forced_exit=msg)
     return None

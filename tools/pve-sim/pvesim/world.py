@@ -563,10 +563,17 @@ class World:
             g = Guest.from_state(gd)
             self.guests[g.vmid] = g
         self.storages = {}
-        for sid, sd in (d.get("storages") or {}).items():
+        storages = d.get("storages")
+        if storages is None:
+            storages = DEFAULT_STORAGES
+        for sid, sd in storages.items():
             self.storages[sid] = Storage(sid, sd)
         self.volumes = []
-        for vd in d.get("volumes", []):
+        volumes = d.get("volumes")
+        if volumes is None:
+            volumes = [{"volid": v, "content": "vztmpl", "size": n, "ctime": 1750000000}
+                       for v, n in TEMPLATES if v.split(":")[0] in self.storages]
+        for vd in volumes:
             self.volumes.append(self.norm_volume(vd))
         self.remote_vmids = set(int(x) for x in d.get("remote_vmids", []))
         self.tasks = {}
