@@ -819,3 +819,45 @@ out:
 	json_decref(params);
 	return rc;
 }
+
+int
+norm_config_applied(const json_t *params, const json_t *config)
+{
+	const json_t *set = json_object_get(params, "set");
+	const json_t *del = json_object_get(params, "delete");
+	const json_t *v, *have;
+	const char *key, *skey, *a, *b;
+	int64_t x, y;
+	size_t i;
+
+	if (!json_is_object(config))
+		return 0;
+	json_object_foreach((json_t *)(uintptr_t)set, key, v) {
+		have = json_object_get(config, key);
+		skey = strcmp(key, "memory") == 0 ? "memory_mib" :
+		    strcmp(key, "swap") == 0 ? "swap_mib" : key;
+		if (norm_key_managed(skey)) {
+			if (!norm_value_equal(skey, v, have))
+				return 0;
+			continue;
+		}
+		/* Other keys: the same text, or the same number. */
+		if (have == NULL)
+			return 0;
+		if (jsonx_loose_int(v, &x) == 0 && jsonx_loose_int(have, &y) == 0) {
+			if (x != y)
+				return 0;
+			continue;
+		}
+		a = json_string_value(v);
+		b = json_string_value(have);
+		if (a == NULL || b == NULL || strcmp(a, b) != 0)
+			return 0;
+	}
+	json_array_foreach(del, i, v) {
+		if (json_is_string(v) &&
+		    json_object_get(config, json_string_value(v)) != NULL)
+			return 0;
+	}
+	return 1;
+}

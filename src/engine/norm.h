@@ -65,6 +65,14 @@ int	norm_spec_to_params(const json_t *desired_spec,
 	    const json_t *actual_spec, json_t **out, struct err *err);
 
 /*
+ * 1 when config (the `data` of GET .../config) already holds every value
+ * of set_config params {"set": {PVE key: value}, "delete": [key]}, 0
+ * otherwise: the read-back that confirms a synchronous set-config whose
+ * answer was lost (R-04, R-34).
+ */
+int	norm_config_applied(const json_t *params, const json_t *config);
+
+/*
  * Normalized forms, for callers that compare or print one value.  Each
  * returns a new reference (caller decrefs) or NULL on ERR_FORMAT /
  * allocation failure.

@@ -1,0 +1,118 @@
+/*
+ * engine — reconcile and execute: observe PVE, plan desired × actual
+ * into ops, and drive every op through the state machine one lane per
+ * vmid, without ever waiting (R-22 … R-26, R-33, R-34; DESIGN "One
+ * thread, no blocking waits", "Recovery").
+ *
+ * The daemon loop calls, on one thread:
+ *   engine_new()            once, after the database is open;
+ *   engine_recover()        once, before any new work (R-34);
+ *   engine_observe()        each reconcile cycle, then
+ *   engine_plan()           when observe said planning is safe and the
+ *                           hub is not blocking;
+ *   engine_step()           on every tick: each lane advances at most one
+ *                           transition; running tasks are polled once;
+ *                           returns when to call again;
+ *   engine_free()           at exit.
+ * Ops created by others (the gate, felhom-admin) are driven by the same
+ * engine_step().
+ */
+#ifndef FELHOM_ENGINE_ENGINE_H
+#define FELHOM_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "engine/exec.h"
+#include "store/db.h"
+
+/* Tunables; 0 selects the default in brackets. */
+struct engine_config {
+	int	 max_attempts;		/* per op [5] */
+	int64_t	 backoff_base_s;	/* first retry delay, doubled [5] */
+	int64_t	 backoff_max_s;		/* retry delay cap [300] */
+	int64_t	 poll_interval_ms;	/* running task poll period [1000] */
+	int64_t	 find_slack_s;		/* task start vs intent time [1] */
+	int64_t	 shutdown_timeout_s;	/* stop: shutdown, then hard stop [60] */
+	int64_t	 sign_window_s;		/* pending op without a gate window [86400] */
+};
+
+struct engine;
+
+/* What engine_step() says about the next call. */
+struct engine_next {
+	int	 more;		/* 1: something advanced; call again at once */
+	int64_t	 delay_ms;	/* else: call again after this; -1: idle */
+	size_t	 transitions;	/* transitions made by this call */
+	size_t	 in_flight;	/* ops in submitting, running, rolling_back */
+};
+
+/* What engine_recover() found and did (also logged). */
+struct engine_recovery {
+	size_t	 examined;	/* non-terminal ops */
+	size_t	 resumed;	/* running, task still running: keep polling */
+	size_t	 finished;	/* task ended while we were down */
+	size_t	 adopted;	/* submitting: our task found in the task list */
+	size_t	 retried;	/* submitting: no task, step will be retried */
+	size_t	 confirmed;	/* synchronous set-config read back as applied */
+	size_t	 failed;	/* ended failed (attempts, task unknown) */
+	size_t	 unresolved;	/* PVE unreachable: left for engine_step */
+};
+
+/*
+ * A new engine over db (borrowed, open, migrated), exec and clock
+ * (borrowed, must outlive the engine); cfg may be NULL (defaults).
+ * Caller frees with engine_free().
+ */
+int	engine_new(struct db *db, const struct exec *exec,
+	    const struct clock *clock, const struct engine_config *cfg,
+	    struct engine **out, struct err *err);
+void	engine_free(struct engine *e);
+
+/*
+ * Examines every op not in a terminal state (R-34): running with a UPID
+ * → one status poll (resume or finish); submitting → the task list is
+ * searched for our task (adopt it, or retry the step when none exists,
+ * or fail after its attempts); a synchronous set-config → its config is
+ * read back.  Never sends a mutating request.  out may be NULL.
+ */
+int	engine_recover(struct engine *e, struct engine_recovery *out,
+	    struct err *err);
+
+/*
+ * Reads the guests from PVE into the engine and store/actual.  *safe_out
+ * is 1 when the observation can be planned on, 0 when the guest list
+ * shrank without proof (the stored observation is then kept, and
+ * engine_plan() skips this cycle).  Missing desired guests that would be
+ * provisioned are read directly: "does not exist" is the only proof of
+ * absence.
+ */
+int	engine_observe(struct engine *e, int *safe_out, struct err *err);
+
+/*
+ * Plans the last observation against the stored desired state and, in
+ * one transaction, supersedes the desired ops that no longer match and
+ * creates the missing ones (idempotent, R-26); records the applied
+ * generation (kv DESIRED_KV_APPLIED).  *created_out (may be NULL) gets
+ * the number of new ops.  Call only when not blocked: creating and
+ * superseding are changes the hub may be holding back.
+ */
+int	engine_plan(struct engine *e, size_t *created_out, struct err *err);
+
+/*
+ * Advances every lane by at most one transition (invariant 2): per vmid
+ * only the oldest op past authorized runs; a running task is polled
+ * once, never waited for.  Classifies new ops by their class (until the
+ * gate takes that over), expires lapsed sign windows.  With `blocked`
+ * set nothing moves at all (hub-contract "blocked").  Database failures
+ * are returned; PVE failures belong to the ops.
+ */
+int	engine_step(struct engine *e, int blocked, struct engine_next *out,
+	    struct err *err);
+
+/* Database-backed counts for the report and tests. */
+int	engine_in_flight(struct engine *e, size_t *out, struct err *err);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * exec — step sequences of the op kinds and the error policy shared by
+ * the engine and its executors (R-04, R-31, R-34).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "engine/exec.h"
+
+static const struct exec_step_info step_info[] = {
+	/*				name		task type	sync	safety */
+	[EXEC_STEP_START] =		{ "start",	"vzstart",	0,	0 },
+	[EXEC_STEP_SHUTDOWN] =		{ "shutdown",	"vzshutdown",	0,	0 },
+	[EXEC_STEP_STOP] =		{ "stop",	"vzstop",	0,	0 },
+	[EXEC_STEP_SET_CONFIG] =	{ "set_config",	"qmconfig",	1,	0 },
+	[EXEC_STEP_SNAPSHOT] =		{ "snapshot",	"vzsnapshot",	0,	0 },
+	[EXEC_STEP_DELETE_SNAPSHOT] =	{ "delete_snapshot", "vzdelsnapshot",
+					    0,	0 },
+	[EXEC_STEP_ROLLBACK] =		{ "rollback",	"vzrollback",	0,	0 },
+	[EXEC_STEP_BACKUP] =		{ "backup",	"vzdump",	1,	0 },
+	[EXEC_STEP_RESTORE] =		{ "restore",	"vzrestore",	0,	0 },
+	[EXEC_STEP_DESTROY] =		{ "destroy",	"vzdestroy",	0,	0 },
+	[EXEC_STEP_CREATE] =		{ "create",	"vzcreate",	0,	0 },
+	[EXEC_STEP_SAFETY_SNAPSHOT] =	{ "safety_snapshot", "vzsnapshot",
+					    0,	1 },
+	[EXEC_STEP_DROP_SAFETY] =	{ "drop_safety", "vzdelsnapshot",
+					    0,	0 },
+};
+_Static_assert(sizeof(step_info) / sizeof(step_info[0]) == EXEC_STEP__COUNT,
+    "exec step facts");
+
+/*
+ * Single-step kinds, by kind; stop and rollback depend on their params
+ * and are chosen in exec_steps().
+ */
+static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
+	[OPS_KIND_START] = EXEC_STEP_START,
+	[OPS_KIND_STOP] = EXEC_STEP_SHUTDOWN,
+	[OPS_KIND_SET_CONFIG] = EXEC_STEP_SET_CONFIG,
+	[OPS_KIND_SNAPSHOT] = EXEC_STEP_SNAPSHOT,
+	[OPS_KIND_DELETE_SNAPSHOT] = EXEC_STEP_DELETE_SNAPSHOT,
+	[OPS_KIND_ROLLBACK] = EXEC_STEP_ROLLBACK,
+	[OPS_KIND_BACKUP] = EXEC_STEP_BACKUP,
+	/*
+	 * A restore over an existing guest replaces all of its volumes,
+	 * snapshots included, so a snapshot cannot be its safety copy; it
+	 * runs only once an operator signed it (R-28).
+	 */
+	[OPS_KIND_RESTORE] = EXEC_STEP_RESTORE,
+	[OPS_KIND_DESTROY] = EXEC_STEP_DESTROY,
+	[OPS_KIND_PROVISION] = EXEC_STEP_CREATE,
+	[OPS_KIND_ROTATE_SIGNERS] = EXEC_STEP__COUNT,	/* not here */
+};
+static const enum exec_step_kind seq_stop[] = { EXEC_STEP_STOP };
+/*
+ * R-31: a rollback overwrites the current state, so it is preceded by a
+ * snapshot of it; when the rollback fails the undo returns there, when
+ * it succeeds the copy is dropped.  (PVE on ZFS/LVM-thin only rolls back
+ * to the newest snapshot; there the rollback fails and the undo leaves
+ * the guest as it was: safe.)
+ */
+static const enum exec_step_kind seq_rollback_safe[] = {
+	EXEC_STEP_SAFETY_SNAPSHOT, EXEC_STEP_ROLLBACK, EXEC_STEP_DROP_SAFETY
+};
+
+int
+exec_steps(enum ops_kind kind, const json_t *params,
+    const enum exec_step_kind **steps_out, size_t *n_out, struct err *err)
+{
+	const char *mode;
+
+	if ((unsigned)kind >= OPS_KIND__COUNT ||
+	    single_step[kind] == EXEC_STEP__COUNT)
+		return err_set(err, ERR_UNSUPPORTED, "op kind %s is not run by "
+		    "the engine's executor", ops_kind_name(kind) != NULL ?
+		    ops_kind_name(kind) : "?");
+	*steps_out = &single_step[kind];
+	*n_out = 1;
+	if (kind == OPS_KIND_STOP) {
+		mode = json_string_value(json_object_get(params, "mode"));
+		if (mode != NULL && strcmp(mode, "stop") == 0)
+			*steps_out = seq_stop;
+		else if (mode != NULL && strcmp(mode, "shutdown") != 0)
+			return err_set(err, ERR_FORMAT, "stop: mode '%s' is not "
+			    "shutdown or stop", mode);
+	} else if (kind == OPS_KIND_ROLLBACK &&
+	    !json_is_true(json_object_get(params, "no_safety"))) {
+		*steps_out = seq_rollback_safe;
+		*n_out = sizeof(seq_rollback_safe) /
+		    sizeof(seq_rollback_safe[0]);
+	}
+	return 0;
+}
+
+const struct exec_step_info *
+exec_step_info(enum exec_step_kind k)
+{
+	return (unsigned)k < EXEC_STEP__COUNT ? &step_info[k] : NULL;
+}
+
+void
+exec_safety_name(const char *uid, char *out, size_t n)
+{
+	/* "op-<hex>" → "felhom_safety_<hex>": a valid PVE snapshot name. */
+	const char *hex = strncmp(uid, "op-", 3) == 0 ? uid + 3 : uid;
+
+	(void) snprintf(out, n, "felhom_safety_%s", hex);
+}
+
+void
+exec_guest_reset(struct exec_guest *g)
+{
+	if (g == NULL)
+		return;
+	free(g->name);
+	free(g->status);
+	free(g->lock);
+	memset(g, 0, sizeof(*g));
+}
+
+void
+exec_guests_free(struct exec_guest *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		exec_guest_reset(&v[i]);
+	free(v);
+}
+
+enum exec_outcome
+exec_error_outcome(const struct err *err)
+{
+	switch (err->code) {
+	case ERR_TRANSPORT:
+	case ERR_TIMEOUT:
+	case ERR_PROTOCOL:
+		/* The request may have reached PVE. */
+		return EXEC_OUTCOME_UNKNOWN;
+	case ERR_HTTP:
+		/* pveproxy's 59x pseudo statuses: the proxy gave up waiting. */
+		if (err->status >= 590 && err->status <= 599)
+			return EXEC_OUTCOME_UNKNOWN;
+		return err->status >= 500 ? EXEC_OUTCOME_RETRY :
+		    EXEC_OUTCOME_FATAL;
+	case ERR_LOCKED:
+	case ERR_BUSY:
+	case ERR_AUTH:
+		return EXEC_OUTCOME_RETRY;
+	default:
+		return EXEC_OUTCOME_FATAL;
+	}
+}
+
+int
+exec_exit_retryable(const char *exitstatus)
+{
+	if (exitstatus == NULL)
+		return 0;
+	/* PVE: "CT is locked (backup)", "VM is locked (...)" (§3, §8.6). */
+	return strstr(exitstatus, " is locked") != NULL;
+}
+
+const char *
+exec_error_code(const struct err *err)
+{
+	switch (err->code) {
+	case ERR_TRANSPORT:
+		return "transport";
+	case ERR_TIMEOUT:
+		return "timeout";
+	case ERR_HTTP:
+		return "http";
+	case ERR_AUTH:
+		return "auth";
+	case ERR_PERMISSION:
+		return "permission";
+	case ERR_NOT_FOUND:
+		return "not_found";
+	case ERR_LOCKED:
+		return "locked";
+	case ERR_TASK:
+		return "task_failed";
+	case ERR_PROTOCOL:
+		return "protocol";
+	default:
+		return err_name(err->code);
+	}
+}

@@ -1,0 +1,164 @@
+/*
+ * exec — the executor interface: how the engine reaches PVE (R-04,
+ * R-25, R-34).  A struct of function pointers plus a context, filled in
+ * by the caller: exec_pve.c on top of the PVE client, a fake in the
+ * tests.  Nothing else in the engine touches the network.
+ *
+ * Also here, because both sides need them: the steps each op kind is
+ * made of (multi-step ops pass through submitting/running once per
+ * step), the PVE task type each step creates (recovery looks for it in
+ * the node's task list), and how a failed request is treated (retry,
+ * fail, or "outcome unknown": look before retrying).
+ */
+#ifndef FELHOM_ENGINE_EXEC_H
+#define FELHOM_ENGINE_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "store/ops.h"
+
+/* What one poll of a task says (R-05: WARNINGS is success). */
+enum exec_task_state {
+	EXEC_TASK_RUNNING,
+	EXEC_TASK_OK,
+	EXEC_TASK_WARNINGS,
+	EXEC_TASK_FAILED,
+	EXEC_TASK__COUNT
+};
+
+enum exec_step_kind {
+	EXEC_STEP_START,
+	EXEC_STEP_SHUTDOWN,		/* shutdown, hard stop after timeout */
+	EXEC_STEP_STOP,
+	EXEC_STEP_SET_CONFIG,		/* LXC: synchronous */
+	EXEC_STEP_SNAPSHOT,
+	EXEC_STEP_DELETE_SNAPSHOT,
+	EXEC_STEP_ROLLBACK,
+	EXEC_STEP_BACKUP,
+	EXEC_STEP_RESTORE,
+	EXEC_STEP_DESTROY,
+	EXEC_STEP_CREATE,
+	EXEC_STEP_SAFETY_SNAPSHOT,	/* the copy an undo returns to */
+	EXEC_STEP_DROP_SAFETY,		/* delete it once the op succeeded */
+	EXEC_STEP__COUNT
+};
+
+struct exec_step_info {
+	const char	*name;
+	const char	*task_type;	/* PVE worker type of its task */
+	int		 sync;		/* may answer without a task */
+	int		 safety;	/* leaves ops.safety behind */
+};
+
+/* The worker type of an undo (rollback to the safety snapshot). */
+#define EXEC_UNDO_TASK_TYPE	"vzrollback"
+#define EXEC_UPID_MAX		256
+
+/* The op as the executor sees it; everything borrowed for the call. */
+struct exec_target {
+	int64_t			 op_id;
+	const char		*uid;
+	int64_t			 vmid;
+	enum ops_kind		 kind;
+	int			 step;		/* index into its steps */
+	enum exec_step_kind	 what;		/* that step */
+	const json_t		*params;	/* ops.params */
+	const json_t		*safety;	/* ops.safety or NULL */
+};
+
+/* A guest as listed or read by the executor (strings owned). */
+struct exec_guest {
+	int64_t		 vmid;
+	char		*name;		/* may be NULL */
+	char		*status;	/* running, stopped, unknown */
+	char		*lock;		/* NULL when none */
+	int		 template;
+};
+
+void	exec_guest_reset(struct exec_guest *g);
+void	exec_guests_free(struct exec_guest *v, size_t n);
+
+/*
+ * The seam.  Every function returns 0 or a negative ERR_* with err set
+ * (reason/status as the PVE client fills them).  Strings and JSON
+ * handed out are the caller's to free.
+ */
+struct exec_ops {
+	/*
+	 * Sends the step's mutating request.  *upid_out gets its task, or
+	 * NULL when the step completed synchronously (set-config, an
+	 * "already in that state" answer).
+	 */
+	int	(*submit)(void *ctx, const struct exec_target *t,
+		    char **upid_out, struct err *err);
+	/* Sends the undo request (rollback to t->safety); *upid_out as above. */
+	int	(*undo)(void *ctx, const struct exec_target *t, char **upid_out,
+		    struct err *err);
+	/*
+	 * One status read of a task, never a wait; *exit_out (may be left
+	 * NULL) gets the exit status text once it stopped.  A task PVE
+	 * does not know is ERR_NOT_FOUND.
+	 */
+	int	(*poll)(void *ctx, const char *upid, enum exec_task_state *out,
+		    char **exit_out, struct err *err);
+	/*
+	 * Recovery: the oldest task of this type on vmid started by our
+	 * own token at or after `since` (running or finished, source=all),
+	 * other than `exclude` (a UPID, may be NULL); ERR_NOT_FOUND when
+	 * there is none.
+	 */
+	int	(*find_task)(void *ctx, const char *type, int64_t vmid,
+		    int64_t since, const char *exclude, char **upid_out,
+		    struct err *err);
+	/* The guest's config (`data` of GET .../config); ERR_NOT_FOUND if none. */
+	int	(*read_config)(void *ctx, int64_t vmid, json_t **out,
+		    struct err *err);
+	/* Every guest the token can see on the node. */
+	int	(*list_guests)(void *ctx, struct exec_guest **out,
+		    size_t *n_out, struct err *err);
+	/*
+	 * A direct read of one guest: 0 with *out filled; ERR_NOT_FOUND only
+	 * when PVE says the guest does not exist (proven absence);
+	 * ERR_PERMISSION and others when it cannot tell.
+	 */
+	int	(*guest_status)(void *ctx, int64_t vmid, struct exec_guest *out,
+		    struct err *err);
+};
+
+struct exec {
+	const struct exec_ops	*ops;
+	void			*ctx;
+};
+
+/*
+ * The steps of an op of `kind` with `params` into *steps_out (a static
+ * array) and *n_out (>= 1).  An op kind the engine does not run here
+ * (rotate_signers) is ERR_UNSUPPORTED.
+ */
+int	exec_steps(enum ops_kind kind, const json_t *params,
+	    const enum exec_step_kind **steps_out, size_t *n_out,
+	    struct err *err);
+const struct exec_step_info *exec_step_info(enum exec_step_kind k);
+
+/* The safety snapshot name of op uid ("felhom_safety_<hex>"). */
+void	exec_safety_name(const char *uid, char *out, size_t n);
+
+/* How a failed request is handled by the engine. */
+enum exec_outcome {
+	EXEC_OUTCOME_RETRY,	/* PVE refused for now: back off, retry */
+	EXEC_OUTCOME_FATAL,	/* will not succeed: fail the op */
+	EXEC_OUTCOME_UNKNOWN,	/* may have been applied: look before retry */
+	EXEC_OUTCOME__COUNT
+};
+
+enum exec_outcome exec_error_outcome(const struct err *err);
+/* 1 when a failed task's exit status is transient (the guest was locked). */
+int	exec_exit_retryable(const char *exitstatus);
+/* Short machine name of an error for ops.error_code ("permission", ...). */
+const char *exec_error_code(const struct err *err);
+
+#endif
