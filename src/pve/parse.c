@@ -1128,14 +1128,13 @@ pve_task_is_ours(const struct pve_task *t, const char *token_id)
 {
 	size_t ul;
 
-	if (t == NULL || t->user == NULL || token_id == NULL)
+	if (t == NULL || t->user == NULL || token_id == NULL ||
+	    strchr(token_id, '!') == NULL)
 		return 0;
 	/* Joined form (active tasks): "user@realm!tokenid". */
-	if (strcmp(t->user, token_id) == 0)
-		return 1;
-	/* Split form (archived tasks): user + tokenid (§5.14). */
 	if (t->tokenid == NULL)
-		return 0;
+		return strcmp(t->user, token_id) == 0;
+	/* Split form (archived tasks): user + tokenid (§5.14). */
 	ul = strlen(t->user);
 	return strncmp(token_id, t->user, ul) == 0 && token_id[ul] == '!' &&
 	    strcmp(token_id + ul + 1, t->tokenid) == 0;
