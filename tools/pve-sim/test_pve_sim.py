@@ -673,6 +673,9 @@ class PveSimAclStateTest(unittest.TestCase):
             self.assertEqual(sim.ok("GET", "/nodes/pve7/lxc/104/status/current")["status"], "running")
             lst = sim.ok("GET", "/nodes/pve7/tasks", {"vmid": 104})
             self.assertIn(up, [x["upid"] for x in lst])
+            st, w = sim.ctl("GET", "/_sim/world")
+            self.assertEqual(st, 200)
+            self.assertIn(up, [t["upid"] for t in w["tasks"]])
         finally:
             self.assertEqual(sim.stop(), 0)
 

@@ -201,7 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             body["errors"] = e.errors
         if world.v.error_message:
             body["message"] = e.message
-        data = json.dumps(shuffle(world, body), separators=(",", ":")).encode("utf-8")
+        data = json.dumps(shuffle(world, body), separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
         self.write_response(e.status, reason, data, close=e.status >= 400, drop=drop)
 
     # ---- request input ---------------------------------------------------
@@ -375,7 +376,8 @@ class Handler(BaseHTTPRequestHandler):
                 obj.update(res.extra)
             else:
                 obj = {"data": res}
-            data = json.dumps(shuffle(world, obj), separators=(",", ":")).encode("utf-8")
+            data = json.dumps(shuffle(world, obj), separators=(",", ":"),
+                              ensure_ascii=False).encode("utf-8")
             self.write_response(200, "OK", data, drop=drop)
         except ApiError as e:
             status = e.status

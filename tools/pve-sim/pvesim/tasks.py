@@ -46,6 +46,7 @@ class Task:
         self.upid = upid
         self.kind = kind
         self.vmid = vmid              # int or None
+        self.vmids = [vmid] if vmid is not None else []   # guests a fault may match
         self.node = info["node"]
         self.pid = info["pid"]
         self.pstart = info["pstart"]
@@ -114,7 +115,7 @@ class Task:
 
     def to_state(self):
         return {
-            "upid": self.upid, "kind": self.kind, "vmid": self.vmid,
+            "upid": self.upid, "kind": self.kind, "vmid": self.vmid, "vmids": list(self.vmids),
             "running": self.running, "exitstatus": self.exitstatus,
             "endtime": self.endtime, "log": list(self.log),
         }
@@ -126,6 +127,8 @@ class Task:
             raise ValueError("bad upid in state: %r" % d.get("upid"))
         t = cls(d["upid"], d.get("kind", info["type"]), d.get("vmid"), info)
         t.log = list(d.get("log", []))
+        if d.get("vmids") is not None:
+            t.vmids = [int(x) for x in d["vmids"]]
         if d.get("running"):
             # the worker died with the simulator: PVE shows this as
             # 'unexpected status' (no TASK line at the end of the log)
