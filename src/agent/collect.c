@@ -317,6 +317,22 @@ out:
 	return rc;
 }
 
+/*
+ * The contract's v1 key set has spec.features = {"nesting"} exactly
+ * (fixtures/hub/host-report.golden.json, checked key by key by the hub):
+ * other flags cannot be reported without breaking it, so the object is
+ * projected onto that key.
+ */
+static int
+contract_features(json_t *spec)
+{
+	json_t *f = json_object_get(spec, "features");
+	int nesting = json_is_true(json_object_get(f, "nesting"));
+
+	return json_object_set_new(spec, "features", json_pack("{s:b}",
+	    "nesting", nesting));
+}
+
 static int
 cmp_guest(const void *a, const void *b)
 {
@@ -377,6 +393,10 @@ guests_section(const struct collect_source *src, json_t **out,
 				    "%s; reported with spec null", pg->vmid,
 				    err_msg(&nerr));
 				spec = NULL;
+			} else if (contract_features(spec) != 0) {
+				rc = err_set(err, ERR_NOMEM, "out of memory");
+				json_decref(spec);
+				goto out;
 			}
 		}
 		if (spec == NULL)

@@ -255,7 +255,8 @@ hubloop_poke(struct hubloop *hl)
 {
 	int64_t now, at;
 
-	if (!hl->d.cfg->hub_on || hl->st.failures > 0)
+	/* Never earlier than a backoff, Retry-After or auth wait. */
+	if (!hl->d.cfg->hub_on || hl->last_outcome != HUBLOOP_OK)
 		return;
 	now = clock_mono_ms(hl->d.clock);
 	at = hl->last_start_ms < 0 ? now : hl->last_start_ms +
