@@ -622,6 +622,10 @@ class PveSimAclStateTest(unittest.TestCase):
                   "--task-seconds", "0.05")
         try:
             N = "/nodes/pve7"
+            # before 9.1.5 the 401 reason is verify_token's error text
+            bad = "PVEAPIToken=%s=%s" % (sim.info["token_id"], "wrong")
+            r, data = sim.raw("GET", "/api2/json/version", headers={"Authorization": bad})
+            self.assertEqual((r.status, r.reason, data), (401, "invalid token value!", b""))
             # 403 body exactly as PVE (no 'message' before http-server 5.2.0)
             st, reason, obj, _ = sim.api("POST", N + "/lxc/101/status/start", {})
             self.assertEqual((st, reason), (403, "Permission check failed (/vms/101, VM.PowerMgmt)"))

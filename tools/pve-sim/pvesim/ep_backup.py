@@ -358,6 +358,7 @@ def post_create(ctx):
             die("can't overwrite running container")
         if g_old.conf.get("protection"):
             die("unable to restore CT %d - protection mode enabled" % vmid)
+        check_lock(g_old)       # create_and_lock_config
     if restore and same_exists:
         ctx.check(vpath, "VM.Backup")
     else:
