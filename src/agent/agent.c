@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/selftest.h"
 #include "agent/selftest_hub.h"
 #include "base/crash.h"
 #include "base/err.h"
@@ -50,6 +51,10 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	struct err err;
 	int lockfd = -1, rc, version;
 
+	if (ao->selftest != NULL && strcmp(ao->selftest, "read") == 0)
+		return selftest_read(cfg);
+	if (ao->selftest != NULL && strcmp(ao->selftest, "task") == 0)
+		return selftest_task(cfg, ao->guest);
 	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
 		return selftest_hub(cfg);
 	err_init(&err);
