@@ -609,7 +609,10 @@ class PveSimAclStateTest(unittest.TestCase):
     """A second simulator: --acl, --state and --pve-version 7."""
 
     def test_acl_version7_and_state(self):
-        tmp = tempfile.mkdtemp(prefix="pve-sim-test-")
+        with tempfile.TemporaryDirectory(prefix="pve-sim-test-") as tmp:
+            self.run_acl_version7_and_state(tmp)
+
+    def run_acl_version7_and_state(self, tmp):
         acl = os.path.join(tmp, "acl.json")
         state = os.path.join(tmp, "state.json")
         with open(acl, "w") as f:
