@@ -52,7 +52,7 @@ iters(void)
 {
 	const char *s = getenv("FELHOM_FUZZ_ITERS");
 
-	return s != NULL && atol(s) > 0 ? atol(s) : 3000;
+	return s != NULL && atol(s) > 0 ? atol(s) : 10000;
 }
 
 /* One random mutation of p (len, capacity cap) in place. */

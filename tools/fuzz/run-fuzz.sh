@@ -1,0 +1,55 @@
+#!/bin/sh
+# run-fuzz.sh [SECONDS] — builds the libFuzzer targets of tests/fuzz with
+# clang (`cmake --preset fuzz`, binary dir build-fuzz) and runs each one
+# for SECONDS (default 60).  Seeds: the SSHSIG vectors of
+# shared/vectors/sshsig and tests/fuzz/corpus/.  The growing corpus is
+# kept in build-fuzz/fuzz-corpus/<target>; a crash leaves its input in
+# build-fuzz/fuzz-artifacts/ and makes the script exit non-zero.
+set -eu
+
+secs=${1:-60}
+case $secs in
+''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 64 ;;
+esac
+root=$(cd "$(dirname "$0")/../.." && pwd)
+shared=${FELHOM_SHARED_DIR:-$root/../shared}
+build=$root/build-fuzz
+jobs=${FUZZ_BUILD_JOBS:-2}
+
+cd "$root"
+cmake --preset fuzz >/dev/null
+cmake --build "$build" -j "$jobs" --target fuzz_sshsig fuzz_opblob
+
+# Seed corpora: armored vectors and their raw blobs for sshsig.
+seeds=$build/fuzz-seeds
+rm -rf "$seeds"
+mkdir -p "$seeds/sshsig" "$seeds/opblob"
+if [ -d "$shared/vectors/sshsig/sigs" ]; then
+	cp "$shared"/vectors/sshsig/sigs/*.sig "$seeds/sshsig/"
+	cp "$shared"/vectors/sshsig/openssh-testdata/*.sig "$seeds/sshsig/" \
+	    2>/dev/null || true
+	for f in "$shared"/vectors/sshsig/sigs/pos-*.sig; do
+		sed '1d;$d' "$f" | base64 -d > "$seeds/sshsig/$(basename "$f" .sig).bin" \
+		    2>/dev/null || true
+	done
+fi
+cp "$root"/tests/fuzz/corpus/opblob/* "$seeds/opblob/"
+
+status=0
+for t in sshsig opblob; do
+	corpus=$build/fuzz-corpus/$t
+	artifacts=$build/fuzz-artifacts/$t/
+	mkdir -p "$corpus" "$artifacts"
+	echo "== fuzz_$t for ${secs}s"
+	if ! "$build/bin/fuzz_$t" -max_total_time="$secs" -max_len=20000 \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix="$artifacts" "$corpus" "$seeds/$t" \
+	    > "$build/fuzz_$t.log" 2>&1; then
+		echo "fuzz_$t FAILED; see $build/fuzz_$t.log and $artifacts" >&2
+		tail -n 40 "$build/fuzz_$t.log" >&2
+		status=1
+	fi
+	grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' \
+	    "$build/fuzz_$t.log" || tail -n 3 "$build/fuzz_$t.log"
+done
+exit $status
