@@ -515,15 +515,20 @@ hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
 }
 
 static void
-log_failure(const struct err *err, enum hubloop_outcome o, int failures)
+log_failure(const struct hubloop *hl, const struct err *err,
+    enum hubloop_outcome o)
 {
+	double in_s = (double)(hl->next_due_ms - clock_mono_ms(hl->d.clock)) /
+	    1000.0;
+
 	if (o == HUBLOOP_AUTH)
 		log_error("hub report failed (%s): %s; reporting on at the "
-		    "maximum interval", hub_error_name(err->reason),
-		    err_msg(err));
+		    "maximum interval, next in %.0f s",
+		    hub_error_name(err->reason), err_msg(err), in_s);
 	else
-		log_warn("hub report failed (%s): %s; retry %d",
-		    hub_error_name(err->reason), err_msg(err), failures);
+		log_warn("hub report failed (%s): %s; failure %d, next attempt "
+		    "in %.1f s", hub_error_name(err->reason), err_msg(err),
+		    hl->st.failures, in_s);
 }
 
 static int
@@ -546,7 +551,7 @@ cycle_hub(struct hubloop *hl, struct err *err)
 			ra = hub_retry_after_s(hl->d.hub);
 		schedule(hl, o, ra);
 		if (err->reason != HUB_E_ABORTED)
-			log_failure(err, o, hl->st.failures);
+			log_failure(hl, err, o);
 		return rc;
 	}
 	hl->st.reports_ok++;

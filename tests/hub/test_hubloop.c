@@ -955,6 +955,93 @@ START_TEST(abort_flag_stops_a_slow_request)
 }
 END_TEST
 
+
+/* ---- real time: the intervals hub-sim observed ----------------------- */
+
+/* Report request times (ms) from /_sim/requests. */
+static size_t
+report_times(double *t, size_t max)
+{
+	json_t *reqs = tu_sim_json(&env.hub, "GET", "/_sim/requests", NULL), *r;
+	size_t i, n = 0;
+
+	json_array_foreach(reqs, i, r) {
+		const char *p = json_string_value(json_object_get(r, "path"));
+
+		if (p != NULL && strstr(p, "/report") != NULL && n < max)
+			t[n++] = json_real_value(json_object_get(r, "t")) * 1000;
+	}
+	json_decref(reqs);
+	return n;
+}
+
+static void
+run_until_due(struct hubloop *h)
+{
+	int64_t now = clock_mono_ms(NULL), due = hubloop_next_due_ms(h);
+	struct err err;
+
+	/* The test plays the daemon's loop: wait, then cycle when due. */
+	if (due > now)
+		(void) usleep((useconds_t)(due - now) * 1000);
+	err_init(&err);
+	(void) hubloop_cycle(h, &err);
+}
+
+START_TEST(observed_intervals_stay_within_their_bounds)
+{
+	static const struct { double lo, hi; } b[] = {
+		{ 100, 250 },		/* 1st failure: cap 250 ms */
+		{ 100, 500 },		/* 2nd: 500 */
+		{ 100, 1000 },		/* 3rd: 1000 (4 x base) */
+		{ 900, 1100 },		/* success: 1 s +- 10 % */
+		{ 900, 1100 },
+		{ 2000, 2000 },		/* 429 Retry-After: 2 */
+	};
+	struct hubloop_params tp;
+	struct hubloop_deps d;
+	struct hubloop *h = NULL;
+	double t[16];
+	size_t i, n;
+
+	/* The documented test-only shortening (FELHOM_TESTING builds). */
+	(void) setenv("FELHOM_TEST_MIN_INTERVAL_MS", "1000", 1);
+	(void) setenv("FELHOM_TEST_BACKOFF_BASE_MS", "250", 1);
+	hubloop_params_default(&tp);
+	ck_assert_int_eq(tp.min_interval_ms, 1000);
+	ck_assert_int_eq(tp.backoff_base_ms, 250);
+	memset(&d, 0, sizeof(d));
+	d.cfg = env.cfg;
+	d.db = env.db;
+	d.hub = env.hubc;
+	d.collect = &env.src;
+	d.params = &tp;
+	env.src.clock = NULL;
+	ck_assert_int_eq(hubloop_new(&d, &h, NULL), 0);
+	sim("POST", "/_sim/envelope", "{\"poll_interval_seconds\":1}");
+	sim("POST", "/_sim/fault", "{\"kind\":\"status\",\"status\":500,"
+	    "\"count\":3}");
+	for (i = 0; i < 6; i++) {
+		if (i == 5)
+			sim("POST", "/_sim/fault", "{\"kind\":\"429\","
+			    "\"retry_after\":2}");
+		run_until_due(h);
+	}
+	run_until_due(h);
+	n = report_times(t, 16);
+	ck_assert_uint_eq(n, 7);
+	for (i = 0; i + 1 < n; i++) {
+		double gap = t[i + 1] - t[i];
+
+		/* Slack: one collection against pve-sim and the POST. */
+		ck_assert_msg(gap >= b[i].lo - 150 && gap <= b[i].hi + 700,
+		    "gap %zu: %.0f ms not in [%.0f, %.0f]", i, gap, b[i].lo,
+		    b[i].hi);
+	}
+	hubloop_free(h);
+}
+END_TEST
+
 static Suite *
 hubloop_suite(void)
 {
@@ -995,6 +1082,13 @@ hubloop_suite(void)
 	tcase_add_test(tc, crash_inside_desired_transaction_stores_nothing);
 	tcase_add_test(tc, abort_flag_stops_a_slow_request);
 	tcase_set_timeout(tc, 90);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("realtime");
+	tcase_add_unchecked_fixture(tc, sims_up, sims_down);
+	tcase_add_checked_fixture(tc, open_on, close_env);
+	tcase_add_test(tc, observed_intervals_stay_within_their_bounds);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
