@@ -8,6 +8,7 @@
 
 #include "admin/cmd.h"
 #include "admin/cmd_authz.h"
+#include "admin/cmd_engine.h"
 #include "base/err.h"
 
 static int cmd_version(int argc, char **argv);
@@ -19,6 +20,7 @@ static const struct cmd cmds[] = {
 	/* authz commands */
 	{ "verify",	cmd_verify,	"verify an SSHSIG signature" },
 	{ "op",		cmd_op,		"compose or check a signed op" },
+	{ "states",	cmd_states,	"print the operation state machine" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"list the commands" },
 };

@@ -1,0 +1,585 @@
+/*
+ * exec_pve — op steps as PVE API calls, polls and reads (R-03 … R-05,
+ * R-34).  The only engine file that talks to the PVE client.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/json.h"
+#include "engine/exec.h"
+#include "engine/exec_pve.h"
+#include "engine/norm.h"
+#include "pve/pve.h"
+
+#define EXEC_PVE_MAX_PARAMS	48
+
+struct exec_pve {
+	struct pve_client	*client;	/* borrowed */
+	char			*node;
+};
+
+/* Request parameters whose values live in a JSON object of strings. */
+struct params {
+	json_t			*vals;		/* key → string, owned */
+	struct pve_param	 p[EXEC_PVE_MAX_PARAMS];
+	size_t			 n;
+};
+
+static void
+params_reset(struct params *ps)
+{
+	json_decref(ps->vals);
+	memset(ps, 0, sizeof(*ps));
+}
+
+/* A scalar parameter value in PVE's form (booleans 1/0, §1.2). */
+static int
+params_put(struct params *ps, const char *key, const json_t *v,
+    struct err *err)
+{
+	char buf[64];
+	json_t *s;
+
+	if (ps->vals == NULL && (ps->vals = json_object()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (json_is_string(v))
+		s = json_string(json_string_value(v));
+	else if (json_is_integer(v)) {
+		(void) snprintf(buf, sizeof(buf), "%" PRId64,
+		    (int64_t)json_integer_value(v));
+		s = json_string(buf);
+	} else if (json_is_boolean(v))
+		s = json_string(json_is_true(v) ? "1" : "0");
+	else if (json_is_real(v)) {
+		(void) snprintf(buf, sizeof(buf), "%g", json_real_value(v));
+		s = json_string(buf);
+	} else
+		return err_set(err, ERR_FORMAT, "parameter %s: expected a "
+		    "string, number or boolean", key);
+	if (s == NULL || json_object_set_new(ps->vals, key, s) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+params_puts(struct params *ps, const char *key, const char *value,
+    struct err *err)
+{
+	json_t *v = json_string(value);
+	int rc;
+
+	if (v == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	rc = params_put(ps, key, v, err);
+	json_decref(v);
+	return rc;
+}
+
+/* Points the pve_param array at the values (after the last put). */
+static int
+params_finish(struct params *ps, struct err *err)
+{
+	const char *k;
+	json_t *v;
+
+	ps->n = 0;
+	if (ps->vals == NULL)
+		return 0;
+	json_object_foreach(ps->vals, k, v) {
+		if (ps->n == EXEC_PVE_MAX_PARAMS)
+			return err_set(err, ERR_TOO_LARGE, "too many "
+			    "parameters");
+		ps->p[ps->n].key = k;
+		ps->p[ps->n].value = json_string_value(v);
+		ps->n++;
+	}
+	return 0;
+}
+
+static const char *
+str_param(const json_t *params, const char *key)
+{
+	return json_string_value(json_object_get(params, key));
+}
+
+static int
+need_str(const json_t *params, const char *key, const char **out,
+    struct err *err)
+{
+	if ((*out = str_param(params, key)) == NULL || **out == '\0')
+		return err_set(err, ERR_FORMAT, "params.%s: required string",
+		    key);
+	return 0;
+}
+
+/* set_config params {"set": {...}, "delete": [...]} → PUT parameters. */
+static int
+config_params(const json_t *params, struct params *ps, struct err *err)
+{
+	const json_t *set = json_object_get(params, "set");
+	const json_t *del = json_object_get(params, "delete");
+	const char *k;
+	json_t *v;
+	char *list = NULL, *nl;
+	size_t i, len = 0, n;
+	int rc;
+
+	if (set != NULL && !json_is_object(set))
+		return err_set(err, ERR_FORMAT, "params.set: expected object");
+	if (del != NULL && !json_is_array(del))
+		return err_set(err, ERR_FORMAT, "params.delete: expected "
+		    "array");
+	json_object_foreach((json_t *)(uintptr_t)set, k, v)
+		if ((rc = params_put(ps, k, v, err)) != 0)
+			return rc;
+	json_array_foreach(del, i, v) {
+		if (!json_is_string(v)) {
+			free(list);
+			return err_set(err, ERR_FORMAT, "params.delete[%zu]: "
+			    "expected string", i);
+		}
+		n = json_string_length(v);
+		if ((nl = realloc(list, len + n + 2)) == NULL) {
+			free(list);
+			return err_set(err, ERR_NOMEM, "out of memory");
+		}
+		list = nl;
+		if (len > 0)
+			list[len++] = ',';
+		memcpy(list + len, json_string_value(v), n);
+		len += n;
+		list[len] = '\0';
+	}
+	rc = list != NULL ? params_puts(ps, "delete", list, err) : 0;
+	free(list);
+	if (rc == 0 && (ps->vals == NULL || json_object_size(ps->vals) == 0))
+		return err_set(err, ERR_FORMAT, "set_config with nothing to "
+		    "set or delete");
+	return rc;
+}
+
+/*
+ * provision params {template, storage, rootfs_gib, spec} → create
+ * parameters.  Feature flags other than nesting are root-only in the
+ * API: they belong to the privileged helper (R-08a), not here.
+ */
+static int
+create_params(const json_t *params, struct params *ps, struct err *err)
+{
+	const char *tmpl, *storage, *k, *f;
+	const json_t *spec = json_object_get(params, "spec"), *gib;
+	json_t *flat = NULL, *v;
+	char buf[96];
+	int rc;
+
+	if ((rc = need_str(params, "template", &tmpl, err)) != 0 ||
+	    (rc = need_str(params, "storage", &storage, err)) != 0)
+		return rc;
+	if ((rc = params_puts(ps, "ostemplate", tmpl, err)) != 0 ||
+	    (rc = params_puts(ps, "storage", storage, err)) != 0 ||
+	    (rc = params_puts(ps, "unprivileged", "1", err)) != 0)
+		return rc;
+	gib = json_object_get(params, "rootfs_gib");
+	if (gib != NULL) {
+		if (!json_is_integer(gib) || json_integer_value(gib) < 1)
+			return err_set(err, ERR_FORMAT, "params.rootfs_gib: "
+			    "expected a positive integer");
+		(void) snprintf(buf, sizeof(buf), "%s:%" PRId64, storage,
+		    (int64_t)json_integer_value(gib));
+		if ((rc = params_puts(ps, "rootfs", buf, err)) != 0)
+			return rc;
+	}
+	if (spec == NULL || json_is_null(spec))
+		return 0;
+	if ((rc = norm_spec_to_params(spec, NULL, &flat, err)) != 0)
+		return rc;
+	json_object_foreach(flat, k, v) {
+		if (strcmp(k, "delete") == 0)
+			continue;	/* nothing to delete on a new guest */
+		if (strcmp(k, "features") == 0) {
+			f = json_string_value(v);
+			if (f != NULL && strcmp(f, "nesting=1") != 0) {
+				rc = err_set(err, ERR_UNSUPPORTED, "features "
+				    "'%s': flags other than nesting are "
+				    "root-only in the PVE API; they need the "
+				    "privileged helper (R-08)", f);
+				goto out;
+			}
+		}
+		if ((rc = params_put(ps, k, v, err)) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	json_decref(flat);
+	return rc;
+}
+
+/* Answers that mean "already as asked": the step is done. */
+static int
+already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
+{
+	if (rc == 0 || f == NULL)
+		return 0;
+	switch (what) {
+	case EXEC_STEP_START:
+		return f->reason == PVE_E_ALREADY_RUNNING;
+	case EXEC_STEP_SHUTDOWN:
+	case EXEC_STEP_STOP:
+		return f->reason == PVE_E_NOT_RUNNING;
+	case EXEC_STEP_DESTROY:
+		return f->reason == PVE_E_NOT_FOUND;
+	default:
+		return 0;
+	}
+}
+
+static int
+x_submit(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_submit sub;
+	struct params ps;
+	struct err local;
+	const char *a, *b;
+	char name[64], desc[96];
+	long vmid = (long)t->vmid, timeout;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(&sub, 0, sizeof(sub));
+	err_init(&local);
+	switch (t->what) {
+	case EXEC_STEP_START:
+		rc = pve_lxc_start(x->client, x->node, vmid, &sub, &local);
+		break;
+	case EXEC_STEP_SHUTDOWN:
+		timeout = (long)json_integer_value(json_object_get(t->params,
+		    "timeout"));
+		/* Shutdown with a timeout, then a hard stop (forceStop). */
+		rc = pve_lxc_shutdown(x->client, x->node, vmid, timeout, 1,
+		    &sub, &local);
+		break;
+	case EXEC_STEP_STOP:
+		rc = pve_lxc_stop(x->client, x->node, vmid, &sub, &local);
+		break;
+	case EXEC_STEP_SET_CONFIG:
+		if ((rc = config_params(t->params, &ps, &local)) != 0 ||
+		    (rc = params_finish(&ps, &local)) != 0)
+			break;
+		rc = pve_lxc_set_config(x->client, x->node, vmid, ps.p, ps.n,
+		    &sub, &local);
+		break;
+	case EXEC_STEP_SNAPSHOT:
+		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+			break;
+		rc = pve_snapshot_create(x->client, x->node, vmid, a,
+		    str_param(t->params, "description"), &sub, &local);
+		break;
+	case EXEC_STEP_DELETE_SNAPSHOT:
+		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+			break;
+		rc = pve_snapshot_delete(x->client, x->node, vmid, a, 0, &sub,
+		    &local);
+		break;
+	case EXEC_STEP_ROLLBACK:
+		if ((rc = need_str(t->params, "snapshot", &a, &local)) != 0)
+			break;
+		rc = pve_snapshot_rollback(x->client, x->node, vmid, a, 0,
+		    &sub, &local);
+		break;
+	case EXEC_STEP_BACKUP: {
+		struct pve_vzdump_options o;
+
+		memset(&o, 0, sizeof(o));
+		o.vmids = &vmid;
+		o.n_vmids = 1;
+		o.storage = str_param(t->params, "storage");
+		o.mode = str_param(t->params, "mode");
+		o.protect = -1;
+		o.remove = -1;
+		rc = pve_vzdump(x->client, x->node, &o, &sub, &local);
+		break;
+	}
+	case EXEC_STEP_RESTORE:
+		if ((rc = need_str(t->params, "archive", &a, &local)) != 0)
+			break;
+		b = str_param(t->params, "storage");
+		rc = pve_lxc_restore(x->client, x->node, vmid, a, b, 1, &sub,
+		    &local);
+		break;
+	case EXEC_STEP_DESTROY:
+		rc = pve_lxc_destroy(x->client, x->node, vmid, 1,
+		    json_is_true(json_object_get(t->params, "purge")), &sub,
+		    &local);
+		break;
+	case EXEC_STEP_CREATE:
+		if ((rc = create_params(t->params, &ps, &local)) != 0 ||
+		    (rc = params_finish(&ps, &local)) != 0)
+			break;
+		rc = pve_lxc_create(x->client, x->node, vmid, ps.p, ps.n, &sub,
+		    &local);
+		break;
+	case EXEC_STEP_SAFETY_SNAPSHOT:
+		exec_safety_name(t->uid, name, sizeof(name));
+		(void) snprintf(desc, sizeof(desc), "felhom-agent safety copy "
+		    "before %s of op %s", ops_kind_name(t->kind), t->uid);
+		rc = pve_snapshot_create(x->client, x->node, vmid, name, desc,
+		    &sub, &local);
+		break;
+	case EXEC_STEP_DROP_SAFETY:
+		a = str_param(t->safety, "snapshot");
+		if (a == NULL) {
+			rc = err_set(&local, ERR_FORMAT, "op %s has no safety "
+			    "snapshot to drop", t->uid);
+			break;
+		}
+		rc = pve_snapshot_delete(x->client, x->node, vmid, a, 0, &sub,
+		    &local);
+		break;
+	default:
+		rc = err_set(&local, ERR_UNSUPPORTED, "step %d is not run "
+		    "over the PVE API", (int)t->what);
+		break;
+	}
+	params_reset(&ps);
+	if (rc != 0 && already_done(t->what, rc,
+	    pve_last_fault(x->client))) {
+		*upid_out = NULL;
+		return 0;
+	}
+	if (rc != 0)
+		return err_copy(err, &local);
+	if (sub.kind != PVE_SUBMIT_TASK) {
+		*upid_out = NULL;	/* applied synchronously */
+		return 0;
+	}
+	if ((*upid_out = strdup(sub.upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+x_undo(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_submit sub;
+	const char *snap = str_param(t->safety, "snapshot");
+	int rc;
+
+	if (snap == NULL)
+		return err_set(err, ERR_FORMAT, "op %s has no safety snapshot "
+		    "to return to", t->uid);
+	memset(&sub, 0, sizeof(sub));
+	if ((rc = pve_snapshot_rollback(x->client, x->node, (long)t->vmid,
+	    snap, 0, &sub, err)) != 0)
+		return rc;
+	if (sub.kind != PVE_SUBMIT_TASK) {
+		*upid_out = NULL;
+		return 0;
+	}
+	if ((*upid_out = strdup(sub.upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+x_poll(void *ctx, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_task_status st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	if ((rc = pve_task_status_once(x->client, upid, &st, err)) != 0)
+		return rc;
+	if (st.running)
+		*out = EXEC_TASK_RUNNING;
+	else if (st.state == PVE_TASK_OK)
+		*out = EXEC_TASK_OK;
+	else if (st.state == PVE_TASK_WARNINGS)
+		*out = EXEC_TASK_WARNINGS;
+	else
+		*out = EXEC_TASK_FAILED;
+	if (!st.running && st.exitstatus != NULL &&
+	    (*exit_out = strdup(st.exitstatus)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	pve_task_status_reset(&st);
+	return rc;
+}
+
+static int
+x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
+    const char *exclude, char **upid_out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_task_filter f;
+	struct pve_tasks tasks;
+	const struct pve_task *best = NULL, *t;
+	const char *token = pve_client_token_id(x->client);
+	size_t i;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	memset(&tasks, 0, sizeof(tasks));
+	f.vmid = (long)vmid;
+	f.typefilter = type;
+	f.source = "all";	/* running tasks too (§5.14) */
+	f.since = since > 0 ? since : 0;
+	f.limit = 500;
+	if ((rc = pve_task_list(x->client, x->node, &f, &tasks, err)) != 0)
+		return rc;
+	/* Newest first: the last match is the oldest of ours. */
+	for (i = 0; i < tasks.n; i++) {
+		t = &tasks.items[i];
+		if (t->type == NULL || strcmp(t->type, type) != 0 ||
+		    t->starttime < since || !pve_task_is_ours(t, token) ||
+		    (exclude != NULL && strcmp(t->upid_str, exclude) == 0))
+			continue;
+		if (best == NULL || t->starttime <= best->starttime)
+			best = t;
+	}
+	if (best == NULL)
+		rc = ERR_NOT_FOUND;
+	else if ((*upid_out = strdup(best->upid_str)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	pve_tasks_reset(&tasks);
+	return rc;
+}
+
+static int
+x_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_lxc_config cfg;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if ((rc = pve_lxc_config(x->client, x->node, (long)vmid, 0, &cfg,
+	    err)) != 0)
+		return rc;
+	*out = json_incref(cfg.raw);
+	pve_lxc_config_reset(&cfg);
+	return 0;
+}
+
+static int
+guest_fill(const struct pve_guest *g, struct exec_guest *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->vmid = g->vmid;
+	out->template = g->is_template;
+	if ((g->name != NULL && (out->name = strdup(g->name)) == NULL) ||
+	    (out->status = strdup(pve_guest_state_name((int)g->state))) ==
+	    NULL ||
+	    (g->lock != NULL && (out->lock = strdup(g->lock)) == NULL)) {
+		exec_guest_reset(out);
+		return ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int
+x_list_guests(void *ctx, struct exec_guest **out, size_t *n_out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_guests gs;
+	struct exec_guest *v = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	memset(&gs, 0, sizeof(gs));
+	if ((rc = pve_lxc_list(x->client, x->node, &gs, err)) != 0)
+		return rc;
+	if (gs.n > 0 && (v = calloc(gs.n, sizeof(*v))) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < gs.n; i++) {
+		if (guest_fill(&gs.items[i], &v[n]) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+	*out = v;
+	*n_out = n;
+	v = NULL;
+	n = 0;
+	rc = 0;
+out:
+	exec_guests_free(v, n);
+	pve_guests_reset(&gs);
+	return rc;
+}
+
+static int
+x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_guest_status st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	if ((rc = pve_lxc_status(x->client, x->node, (long)vmid, &st,
+	    err)) != 0)
+		return rc;
+	if (guest_fill(&st.guest, out) != 0)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	pve_guest_status_reset(&st);
+	return rc;
+}
+
+static const struct exec_ops exec_pve_ops = {
+	.submit = x_submit,
+	.undo = x_undo,
+	.poll = x_poll,
+	.find_task = x_find_task,
+	.read_config = x_read_config,
+	.list_guests = x_list_guests,
+	.guest_status = x_guest_status,
+};
+
+int
+exec_pve_new(struct pve_client *client, const char *node,
+    struct exec_pve **out, struct err *err)
+{
+	struct exec_pve *x;
+
+	if (client == NULL || node == NULL || node[0] == '\0')
+		return err_set(err, ERR_INVALID, "exec_pve needs a client and "
+		    "a node");
+	if ((x = calloc(1, sizeof(*x))) == NULL ||
+	    (x->node = strdup(node)) == NULL) {
+		free(x);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	x->client = client;
+	*out = x;
+	return 0;
+}
+
+void
+exec_pve_free(struct exec_pve *x)
+{
+	if (x == NULL)
+		return;
+	free(x->node);
+	free(x);
+}
+
+void
+exec_pve_bind(struct exec_pve *x, struct exec *out)
+{
+	out->ops = &exec_pve_ops;
+	out->ctx = x;
+}

@@ -1,0 +1,27 @@
+/*
+ * exec_pve — the real executor: the engine's exec_ops on top of the PVE
+ * client (src/pve/pve.h), for the LXC guests of one node (R-03, R-04,
+ * R-05, R-34).
+ */
+#ifndef FELHOM_ENGINE_EXEC_PVE_H
+#define FELHOM_ENGINE_EXEC_PVE_H
+
+#include "base/err.h"
+#include "engine/exec.h"
+#include "pve/pve.h"
+
+struct exec_pve;
+
+/*
+ * An executor over client (borrowed; must outlive it) for node (copied).
+ * Recovery matches tasks to the client's token id.  Caller frees with
+ * exec_pve_free().
+ */
+int	exec_pve_new(struct pve_client *client, const char *node,
+	    struct exec_pve **out, struct err *err);
+void	exec_pve_free(struct exec_pve *x);
+
+/* Fills *out with the ops table and x as context (valid while x lives). */
+void	exec_pve_bind(struct exec_pve *x, struct exec *out);
+
+#endif
