@@ -1,0 +1,434 @@
+/*
+ * fake_exec — the in-memory executor of the engine's tests.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fake_exec.h"
+
+static int64_t
+fake_now(void *ctx)
+{
+	return ((struct fake *)ctx)->now;
+}
+
+static int64_t
+fake_mono(void *ctx)
+{
+	return ((struct fake *)ctx)->now * 1000;
+}
+
+struct fake_guest *
+fake_guest(struct fake *f, int64_t vmid)
+{
+	size_t i;
+
+	for (i = 0; i < f->nguests; i++)
+		if (f->guests[i].vmid == vmid)
+			return &f->guests[i];
+	return NULL;
+}
+
+struct fake_guest *
+fake_guest_add(struct fake *f, int64_t vmid, const char *status,
+    const char *config_json)
+{
+	struct fake_guest *g = fake_guest(f, vmid);
+	json_error_t jerr;
+	char buf[128];
+
+	if (g == NULL) {
+		if (f->nguests == FAKE_MAX_GUESTS)
+			return NULL;
+		g = &f->guests[f->nguests++];
+	}
+	json_decref(g->config);
+	memset(g, 0, sizeof(*g));
+	g->vmid = vmid;
+	g->present = 1;
+	(void) snprintf(g->status, sizeof(g->status), "%s", status);
+	if (config_json == NULL) {
+		(void) snprintf(buf, sizeof(buf), "{\"hostname\":\"ct%" PRId64
+		    "\",\"memory\":512,\"swap\":512,\"cores\":1}", vmid);
+		config_json = buf;
+	}
+	g->config = json_loads(config_json, 0, &jerr);
+	return g;
+}
+
+struct fake_task *
+fake_task(struct fake *f, const char *upid)
+{
+	size_t i;
+
+	for (i = 0; i < f->ntasks; i++)
+		if (strcmp(f->tasks[i].upid, upid) == 0)
+			return &f->tasks[i];
+	return NULL;
+}
+
+struct fake_task *
+fake_task_add(struct fake *f, int64_t vmid, const char *type, int64_t start,
+    int polls_left)
+{
+	struct fake_task *t;
+
+	if (f->ntasks == FAKE_MAX_TASKS)
+		return NULL;
+	t = &f->tasks[f->ntasks];
+	memset(t, 0, sizeof(*t));
+	(void) snprintf(t->upid, sizeof(t->upid), "UPID:fake:%08X:00000001:"
+	    "%08X:%s:%" PRId64 ":felhom@pve!agent:", (unsigned)(f->ntasks + 1),
+	    (unsigned)start, type, vmid);
+	t->vmid = vmid;
+	(void) snprintf(t->type, sizeof(t->type), "%s", type);
+	t->start = start;
+	t->polls_left = polls_left;
+	t->end = EXEC_TASK_OK;
+	t->what = EXEC_STEP__COUNT;
+	(void) snprintf(t->exit, sizeof(t->exit), "OK");
+	f->ntasks++;
+	return t;
+}
+
+void
+fake_release(struct fake *f, int64_t vmid)
+{
+	size_t i;
+
+	for (i = 0; i < f->ntasks; i++)
+		if (f->tasks[i].vmid == vmid && f->tasks[i].polls_left < 0)
+			f->tasks[i].polls_left = 1;
+	if (f->hang_vmid == vmid)
+		f->hang_vmid = 0;
+}
+
+/* set_config params applied to a config. */
+static void
+apply_config(json_t *config, const json_t *params)
+{
+	const json_t *set = json_object_get(params, "set");
+	const json_t *del = json_object_get(params, "delete");
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)(uintptr_t)set, k, v)
+		(void) json_object_set(config, k, v);
+	json_array_foreach(del, i, v)
+		(void) json_object_del(config, json_string_value(v));
+}
+
+static void
+apply_task(struct fake *f, struct fake_task *t)
+{
+	struct fake_guest *g = fake_guest(f, t->vmid);
+	const json_t *spec;
+
+	if (t->applied || t->end == EXEC_TASK_FAILED)
+		return;
+	t->applied = 1;
+	switch (t->what) {
+	case EXEC_STEP_START:
+		if (g != NULL)
+			(void) snprintf(g->status, sizeof(g->status),
+			    "running");
+		break;
+	case EXEC_STEP_SHUTDOWN:
+	case EXEC_STEP_STOP:
+	case EXEC_STEP_ROLLBACK:
+		if (g != NULL)
+			(void) snprintf(g->status, sizeof(g->status),
+			    "stopped");
+		break;
+	case EXEC_STEP_SET_CONFIG:
+		if (g != NULL)
+			apply_config(g->config, t->params);
+		break;
+	case EXEC_STEP_DESTROY:
+		if (g != NULL)
+			g->present = 0;
+		break;
+	case EXEC_STEP_CREATE:
+		g = fake_guest_add(f, t->vmid, "stopped", NULL);
+		spec = json_object_get(t->params, "spec");
+		if (g != NULL && json_is_string(json_object_get(spec,
+		    "hostname")))
+			(void) json_object_set(g->config, "hostname",
+			    json_object_get(spec, "hostname"));
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+note_order(struct fake *f, int64_t vmid, const char *what)
+{
+	size_t n = strlen(f->order);
+
+	(void) snprintf(f->order + n, sizeof(f->order) - n, "%s%" PRId64 ":%s",
+	    n > 0 ? " " : "", vmid, what);
+}
+
+static int
+maybe_fail(struct fake *f, struct err *err)
+{
+	int code = f->fail_submit;
+
+	if (code == 0)
+		return 0;
+	if (f->fail_count > 0 && --f->fail_count == 0)
+		f->fail_submit = 0;
+	return err_setr(err, code, 0, f->fail_status, "fake: request refused "
+	    "(%s)", err_name(code));
+}
+
+static struct fake_task *
+start_task(struct fake *f, const struct exec_target *t, const char *type)
+{
+	struct fake_task *k;
+
+	k = fake_task_add(f, t->vmid, type, f->now,
+	    f->hang_vmid == t->vmid ? -1 : (f->task_polls > 0 ?
+	    f->task_polls : 1));
+	if (k == NULL)
+		return NULL;
+	k->what = t->what;
+	k->params = json_incref((json_t *)(uintptr_t)t->params);
+	(void) snprintf(k->uid, sizeof(k->uid), "%s", t->uid);
+	if (f->fail_exit[0] != '\0' && (f->fail_task_kind < 0 ||
+	    f->fail_task_kind == (int)t->what)) {
+		k->end = EXEC_TASK_FAILED;
+		(void) snprintf(k->exit, sizeof(k->exit), "%s", f->fail_exit);
+		f->fail_exit[0] = '\0';
+	}
+	return k;
+}
+
+static int
+f_submit(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_guest *g = fake_guest(f, t->vmid);
+	struct fake_task *k;
+	int rc, drop;
+
+	f->submits++;
+	f->submits_by[t->what]++;
+	note_order(f, t->vmid, exec_step_info(t->what)->name);
+	if ((rc = maybe_fail(f, err)) != 0)
+		return rc;
+	drop = f->drop_answer;
+	f->drop_answer = 0;
+	if (t->what == EXEC_STEP_SET_CONFIG) {
+		if (g == NULL || !g->present)
+			return err_set(err, ERR_NOT_FOUND, "fake: no guest");
+		if (g->lock[0] != '\0')
+			return err_setr(err, ERR_LOCKED, 0, 500, "CT is locked "
+			    "(%s)", g->lock);
+		apply_config(g->config, t->params);
+		if (drop)
+			return err_set(err, ERR_TIMEOUT, "fake: answer lost");
+		*upid_out = NULL;
+		return 0;
+	}
+	if (t->what == EXEC_STEP_START && g != NULL &&
+	    strcmp(g->status, "running") == 0 && !drop) {
+		*upid_out = NULL;	/* "already running": done */
+		return 0;
+	}
+	if ((k = start_task(f, t, exec_step_info(t->what)->task_type)) == NULL)
+		return err_set(err, ERR_NOMEM, "fake: too many tasks");
+	if (drop)
+		return err_set(err, ERR_TIMEOUT, "fake: answer lost");
+	if ((*upid_out = strdup(k->upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+f_undo(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+	struct exec_target u = *t;
+	struct fake_task *k;
+
+	f->undos++;
+	note_order(f, t->vmid, "undo");
+	u.what = EXEC_STEP_ROLLBACK;
+	if ((k = start_task(f, &u, EXEC_UNDO_TASK_TYPE)) == NULL)
+		return err_set(err, ERR_NOMEM, "fake: too many tasks");
+	if ((*upid_out = strdup(k->upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+f_poll(void *ctx, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_task *t = fake_task(f, upid);
+
+	f->polls++;
+	if (t == NULL)
+		return err_set(err, ERR_NOT_FOUND, "fake: no such task %s",
+		    upid);
+	if (!t->ended) {
+		if (t->polls_left < 0 || f->hang_vmid == t->vmid) {
+			*out = EXEC_TASK_RUNNING;
+			return 0;
+		}
+		if (--t->polls_left > 0) {
+			*out = EXEC_TASK_RUNNING;
+			return 0;
+		}
+		t->ended = 1;
+		apply_task(f, t);
+	}
+	*out = t->end;
+	if ((*exit_out = strdup(t->exit)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+f_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
+    const char *exclude, char **upid_out, struct err *err)
+{
+	struct fake *f = ctx;
+	const struct fake_task *best = NULL;
+	size_t i;
+
+	f->finds++;
+	for (i = 0; i < f->ntasks; i++) {
+		const struct fake_task *t = &f->tasks[i];
+
+		if (t->vmid != vmid || strcmp(t->type, type) != 0 ||
+		    t->start < since ||
+		    (exclude != NULL && strcmp(exclude, t->upid) == 0))
+			continue;
+		if (best == NULL || t->start < best->start)
+			best = t;
+	}
+	if (best == NULL)
+		return ERR_NOT_FOUND;
+	if ((*upid_out = strdup(best->upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+f_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_guest *g = fake_guest(f, vmid);
+
+	f->reads++;
+	if (g == NULL || !g->present)
+		return err_set(err, ERR_NOT_FOUND, "fake: Configuration file "
+		    "'nodes/fake/lxc/%" PRId64 ".conf' does not exist", vmid);
+	if (g->forbidden)
+		return err_set(err, ERR_PERMISSION, "fake: Permission check "
+		    "failed (/vms/%" PRId64 ", VM.Audit)", vmid);
+	*out = json_deep_copy(g->config);
+	return *out != NULL ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+}
+
+static int
+fill(const struct fake_guest *g, struct exec_guest *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->vmid = g->vmid;
+	out->template = g->template;
+	if ((out->status = strdup(g->status)) == NULL ||
+	    (g->lock[0] != '\0' && (out->lock = strdup(g->lock)) == NULL))
+		return ERR_NOMEM;
+	return 0;
+}
+
+static int
+f_list_guests(void *ctx, struct exec_guest **out, size_t *n_out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+	struct exec_guest *v;
+	size_t i, n = 0;
+
+	f->lists++;
+	if (f->list_fails)
+		return err_set(err, ERR_TRANSPORT, "fake: connection refused");
+	if ((v = calloc(f->nguests + 1, sizeof(*v))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	for (i = 0; i < f->nguests; i++) {
+		if (!f->guests[i].present || f->guests[i].hidden)
+			continue;
+		if (fill(&f->guests[i], &v[n++]) != 0) {
+			exec_guests_free(v, n);
+			return err_set(err, ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+static int
+f_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_guest *g = fake_guest(f, vmid);
+
+	f->statuses++;
+	if (g != NULL && g->present && g->forbidden)
+		return err_set(err, ERR_PERMISSION, "fake: Permission check "
+		    "failed (/vms/%" PRId64 ", VM.Audit)", vmid);
+	if (g == NULL || !g->present)
+		return err_set(err, ERR_NOT_FOUND, "fake: no guest %" PRId64,
+		    vmid);
+	return fill(g, out) == 0 ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+}
+
+static const struct exec_ops fake_ops = {
+	.submit = f_submit,
+	.undo = f_undo,
+	.poll = f_poll,
+	.find_task = f_find_task,
+	.read_config = f_read_config,
+	.list_guests = f_list_guests,
+	.guest_status = f_guest_status,
+};
+
+void
+fake_init(struct fake *f, int64_t now)
+{
+	memset(f, 0, sizeof(*f));
+	f->now = now;
+	f->task_polls = 1;
+	f->fail_task_kind = -1;
+	f->clock.now = fake_now;
+	f->clock.mono_ms = fake_mono;
+	f->clock.ctx = f;
+	f->exec.ops = &fake_ops;
+	f->exec.ctx = f;
+}
+
+void
+fake_reset(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nguests; i++)
+		json_decref(f->guests[i].config);
+	for (i = 0; i < f->ntasks; i++)
+		json_decref(f->tasks[i].params);
+	memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,92 @@
+/*
+ * fake_exec — an in-memory executor for the engine's tests: a small PVE
+ * world (guests with configs, tasks that end after a number of polls),
+ * scripted failures, and counters of every request, behind the same
+ * struct exec the real executor fills.  Also a settable clock.
+ */
+#ifndef FELHOM_TESTS_FAKE_EXEC_H
+#define FELHOM_TESTS_FAKE_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "engine/exec.h"
+
+#define FAKE_MAX_GUESTS	64
+#define FAKE_MAX_TASKS	512
+
+struct fake_guest {
+	int64_t		 vmid;
+	char		 status[16];	/* running, stopped */
+	char		 lock[24];	/* "" none */
+	int		 template;
+	int		 hidden;	/* left out of the list (a bad token) */
+	int		 forbidden;	/* direct reads answer 403 */
+	json_t		*config;	/* PVE config */
+	int		 present;
+};
+
+struct fake_task {
+	char		 upid[96];
+	int64_t		 vmid;
+	char		 type[24];
+	int64_t		 start;
+	int		 polls_left;	/* polls until it ends; -1 hangs */
+	enum exec_task_state end;
+	char		 exit[128];
+	enum exec_step_kind what;
+	json_t		*params;	/* for its effect on the world */
+	char		 uid[32];
+	int		 ended;
+	int		 applied;
+};
+
+struct fake {
+	int64_t		 now;		/* the clock, unix seconds */
+	int64_t		 mono_ms;
+	struct clock	 clock;
+	struct exec	 exec;
+	struct fake_guest guests[FAKE_MAX_GUESTS];
+	size_t		 nguests;
+	struct fake_task tasks[FAKE_MAX_TASKS];
+	size_t		 ntasks;
+	/* behaviour */
+	int		 task_polls;	/* polls before a task ends (1) */
+	int64_t		 hang_vmid;	/* tasks of this vmid never end */
+	int		 fail_submit;	/* next submits fail with this ERR_* */
+	int		 fail_count;	/* how many (0: all while set) */
+	long		 fail_status;
+	char		 fail_exit[128];	/* next task ends FAILED with it */
+	int		 fail_task_kind;	/* only for this step kind (-1 any) */
+	int		 drop_answer;	/* next submit applied, answer lost */
+	int		 list_fails;
+	/* counters */
+	int		 submits;
+	int		 submits_by[EXEC_STEP__COUNT];
+	int		 undos;
+	int		 polls;
+	int		 finds;
+	int		 reads;
+	int		 lists;
+	int		 statuses;
+	char		 order[4096];	/* "101:start 102:set_config ..." */
+};
+
+/* Initializes f (zeroed storage) with an empty world at time now. */
+void	fake_init(struct fake *f, int64_t now);
+void	fake_reset(struct fake *f);
+/* Adds a guest with a PVE config (JSON text, may be NULL: minimal). */
+struct fake_guest *fake_guest_add(struct fake *f, int64_t vmid,
+	    const char *status, const char *config_json);
+struct fake_guest *fake_guest(struct fake *f, int64_t vmid);
+/* Adds a task as if an earlier process had started it. */
+struct fake_task *fake_task_add(struct fake *f, int64_t vmid,
+	    const char *type, int64_t start, int polls_left);
+struct fake_task *fake_task(struct fake *f, const char *upid);
+/* Lets every hanging task of vmid end OK at its next poll. */
+void	fake_release(struct fake *f, int64_t vmid);
+
+#endif
