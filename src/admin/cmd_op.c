@@ -520,7 +520,7 @@ op_check(int argc, char **argv)
 			    authz_code_name(res.code), res.msg);
 		else
 			printf("%-10s %s\n", verify_stage_name(i),
-			    verify_outcome_name(res.outcome[i]));
+			    verify_outcome_name((int)res.outcome[i]));
 	}
 	if (rc == 0 && db != NULL) {
 		err_init(&err);
@@ -541,9 +541,9 @@ op_check(int argc, char **argv)
 		printf("%-10s skipped\n", "nonce");
 	if (rc == 0) {
 		printf("accepted %s signed by %s (%s key %s %s)\n",
-		    opblob_op_name(res.blob->op), res.principal,
+		    opblob_op_name((int)res.blob->op), res.principal,
 		    signers_role_name((int)res.role),
-		    sshsig_keytype_name(res.keytype), res.fingerprint);
+		    sshsig_keytype_name((int)res.keytype), res.fingerprint);
 		ret = CHECK_EXIT_OK;
 	} else {
 		printf("rejected: %s\n", authz_code_name(res.code));

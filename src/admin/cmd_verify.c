@@ -208,7 +208,7 @@ cmd_verify(int argc, char **argv)
 		fprintf(stderr, "felhom-admin verify: %s\n", err_msg(&err));
 		goto out;
 	}
-	printf("accepted %s %s %s\n", sshsig_keytype_name(res.keytype),
+	printf("accepted %s %s %s\n", sshsig_keytype_name((int)res.keytype),
 	    res.fingerprint, principal);
 	ret = VERIFY_EXIT_OK;
 out:

@@ -931,7 +931,7 @@ signers_save_role(struct db *db, enum signers_role role,
 		if ((rc = signers_entry_line(e, &r->line, err)) != 0)
 			goto out;
 		if ((r->keytype = strdup(sshsig_keytype_name(
-		    sshsig_key_type(e->key)))) == NULL ||
+		    (int)sshsig_key_type(e->key)))) == NULL ||
 		    (r->fingerprint = strdup(sshsig_key_fingerprint(
 		    e->key))) == NULL ||
 		    (r->principals = strdup(e->principals)) == NULL ||
@@ -940,7 +940,7 @@ signers_save_role(struct db *db, enum signers_role role,
 			goto out;
 		}
 	}
-	rc = signers_db_replace_role(db, signers_role_name(role), rows, n,
+	rc = signers_db_replace_role(db, signers_role_name((int)role), rows, n,
 	    now, err);
 out:
 	signers_db_rows_free(rows, n);

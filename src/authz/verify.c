@@ -213,7 +213,7 @@ check_target(const struct verify_input *in, const struct opblob *b,
 		    "host-scoped: guest_id must be null");
 	if (b->op != OPBLOB_OP_ROTATE_SIGNERS && !b->has_guest)
 		return reject(err, AUTHZ_WRONG_GUEST, "%s needs a guest_id",
-		    opblob_op_name(b->op));
+		    opblob_op_name((int)b->op));
 	if (bd != NULL && (bd->has_guest != b->has_guest ||
 	    (b->has_guest && bd->guest_id != b->guest_id))) {
 		if (!bd->has_guest)
@@ -264,7 +264,7 @@ check_role(const struct opblob *b, struct verify_result *res,
 		if (!(res->role_mask & opmask))
 			return reject(err, AUTHZ_ROLE_DENIED, "recovery keys "
 			    "may only sign rotate_signers, not %s",
-			    opblob_op_name(b->op));
+			    opblob_op_name((int)b->op));
 		res->role = SIGNERS_ROLE_OPERATIONAL;
 		return 0;
 	}
@@ -288,8 +288,8 @@ check_binding(const struct verify_binding *bd, const struct opblob *b,
 {
 	if (bd->op != b->op)
 		return reject(err, AUTHZ_BINDING_MISMATCH, "the blob is a %s, "
-		    "the pending operation a %s", opblob_op_name(b->op),
-		    opblob_op_name(bd->op));
+		    "the pending operation a %s", opblob_op_name((int)b->op),
+		    opblob_op_name((int)bd->op));
 	if (bd->params == NULL || !json_equal((json_t *)(uintptr_t)bd->params,
 	    (json_t *)(uintptr_t)b->params))
 		return reject(err, AUTHZ_BINDING_MISMATCH, "the blob's params "

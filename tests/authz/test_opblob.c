@@ -103,7 +103,7 @@ START_TEST(every_op_parses)
 	    "\"params\":%s}", good[_i].op, good[_i].guest, params), 0);
 	ck_assert_msg(parse_text(text, &b, &err) == 0, "%s: %s", text,
 	    err.msg);
-	ck_assert_str_eq(opblob_op_name(b->op), good[_i].op);
+	ck_assert_str_eq(opblob_op_name((int)b->op), good[_i].op);
 	ck_assert_str_eq(b->host_id, "pve-01");
 	ck_assert_str_eq(b->nonce, NONCE);
 	ck_assert_int_eq(b->not_after - b->not_before, 3600);
