@@ -163,6 +163,14 @@ add_action(struct builder *b, int64_t vmid, enum ops_kind kind,
 	return 0;
 }
 
+static int
+cmp_json_str(const void *a, const void *b)
+{
+	const json_t *const *x = a, *const *y = b;
+
+	return strcmp(json_string_value(*x), json_string_value(*y));
+}
+
 /*
  * norm_spec_to_params' flat object → the set_config params of
  * signed-ops.md: {"set": {KEY: VALUE...}, "delete": [KEY...]}.
@@ -190,6 +198,29 @@ config_params(json_t *flat)
 			    (size_t)(c - p))) != 0)
 				goto out;
 		}
+	}
+	/* Sorted: the same desired value gives the same digest. */
+	if (json_array_size(del) > 1) {
+		json_t **items = calloc(json_array_size(del), sizeof(*items));
+		json_t *sorted = json_array();
+		size_t i, n = json_array_size(del);
+
+		if (items == NULL || sorted == NULL) {
+			free(items);
+			json_decref(sorted);
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			items[i] = json_array_get(del, i);
+		qsort(items, n, sizeof(*items), cmp_json_str);
+		for (i = 0; i < n; i++)
+			if (json_array_append(sorted, items[i]) != 0)
+				break;
+		free(items);
+		json_decref(del);
+		del = sorted;
+		if (i < n)
+			goto out;
 	}
 	res = json_pack("{s:O,s:O}", "set", set, "delete", del);
 out:
