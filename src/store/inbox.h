@@ -38,4 +38,30 @@ int	inbox_add(struct db *db, const struct inbox_entry *e, int64_t *id_out,
 int	inbox_count(struct db *db, const char *state, int64_t *out,
 	    struct err *err);
 
+/* One stored entry, heap-owned (inbox_rows_free). */
+struct inbox_row {
+	int64_t		 id;
+	int64_t		 received_at;
+	char		*op_ref;	/* NULL = a job */
+	uint8_t		*blob;		/* the bytes as received */
+	size_t		 blob_len;
+	char		*signature;	/* NULL = unsigned */
+};
+
+/*
+ * The entries in state "new", oldest first, at most limit.  Caller
+ * frees with inbox_rows_free(*out, *n_out).  (The gate's intake.)
+ */
+int	inbox_list_new(struct db *db, size_t limit, struct inbox_row **out,
+	    size_t *n_out, struct err *err);
+void	inbox_rows_free(struct inbox_row *rows, size_t n);
+
+/*
+ * Marks entry id INBOX_TAKEN or INBOX_REJECTED with result (may be
+ * NULL), only from "new": ERR_CONFLICT when it was already decided.
+ * Call it in the transaction that records the decision.
+ */
+int	inbox_mark(struct db *db, int64_t id, const char *state,
+	    const char *result, struct err *err);
+
 #endif
