@@ -63,6 +63,7 @@ static const char SQL_SIGNATURE[] =
     "UPDATE ops SET signature = coalesce(?2, signature), "
     "signer = coalesce(?3, signer), nonce = coalesce(?4, nonce) "
     "WHERE id = ?1";
+static const char SQL_CLASS[] = "UPDATE ops SET class = ?2 WHERE id = ?1";
 static const char SQL_STEP[] = "SELECT step, attempt FROM ops WHERE id = ?1";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM ops";
 static const char SQL_COUNT_STATE[] =
@@ -700,6 +701,22 @@ ops_set_signature(struct db *db, int64_t id, const char *signature,
 	if (nonce != NULL)
 		(void) sqlite3_bind_text(st, 4, nonce, -1, SQLITE_STATIC);
 	return update_done(db, st, "store signature", err);
+}
+
+int
+ops_set_class(struct db *db, int64_t id, enum ops_class class,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((unsigned)class >= OPS_CLASS__COUNT)
+		return err_set(err, ERR_INVALID, "bad op class %d", (int)class);
+	if ((rc = db_prepare(db, SQL_CLASS, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, id);
+	(void) sqlite3_bind_text(st, 2, class_names[class], -1, SQLITE_STATIC);
+	return update_done(db, st, "store op class", err);
 }
 
 int

@@ -179,6 +179,9 @@ int	ops_set_sign_request(struct db *db, int64_t id, const void *blob,
 /* The accepted signature of an authorized op. */
 int	ops_set_signature(struct db *db, int64_t id, const char *signature,
 	    const char *signer, const char *nonce, struct err *err);
+/* The class the gate decided (an op still in new). */
+int	ops_set_class(struct db *db, int64_t id, enum ops_class class,
+	    struct err *err);
 /* Step and attempt of op id. */
 int	ops_get_step(struct db *db, int64_t id, int *step_out,
 	    int *attempt_out, struct err *err);
