@@ -1,0 +1,865 @@
+/*
+ * test_engine — lanes, execution, failures, idempotency and recovery on
+ * the fake executor (R-22 … R-26, R-33, R-34): no network.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "base/log.h"
+#include "engine/engine.h"
+#include "engine/sm.h"
+#include "etu.h"
+#include "fake_exec.h"
+#include "store/actual.h"
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/desired.h"
+#include "store/journal.h"
+#include "store/kv.h"
+#include "store/ops.h"
+#include "testutil.h"
+
+#define T0	1780000000
+
+static char *dir;
+static struct db *db;
+static struct fake fk;
+static struct engine *eng;
+
+static void
+engine_open(void)
+{
+	struct engine_config cfg;
+	struct err err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.poll_interval_ms = 1000;
+	err_init(&err);
+	ck_assert_msg(engine_new(db, &fk.exec, &fk.clock, &cfg, &eng, &err) ==
+	    0, "engine_new: %s", err_msg(&err));
+}
+
+static void
+setup(void)
+{
+	dir = tu_tmpdir();
+	ck_assert_ptr_nonnull(dir);
+	db = etu_db_open(dir);
+	fake_init(&fk, T0);
+	engine_open();
+}
+
+static void
+teardown(void)
+{
+	etu_cover(db);
+	engine_free(eng);
+	eng = NULL;
+	db_close(db);
+	db = NULL;
+	fake_reset(&fk);
+	tu_rmrf(dir);
+	free(dir);
+	dir = NULL;
+}
+
+/* Closes and reopens the database and the engine: a restart. */
+static void
+restart(void)
+{
+	engine_free(eng);
+	db_close(db);
+	db = etu_db_open(dir);
+	engine_open();
+}
+
+static void
+store_desired(int64_t gen, const char *guests_json)
+{
+	json_error_t jerr;
+	json_t *g = json_loads(guests_json, 0, &jerr);
+	struct err err;
+
+	ck_assert_msg(g != NULL, "%s", jerr.text);
+	err_init(&err);
+	ck_assert_int_eq(db_begin(db, NULL), 0);
+	ck_assert_msg(desired_replace(db, gen, g, NULL, &err) == 0, "%s",
+	    err_msg(&err));
+	ck_assert_int_eq(db_commit(db, NULL), 0);
+	json_decref(g);
+}
+
+/*
+ * Steps until nothing is left to do, advancing the fake clock by the
+ * delays asked for (up to 10 minutes); at most `max` calls.  Returns the calls made.
+ */
+static int
+run(int max)
+{
+	struct engine_next nx;
+	struct err err;
+	int i;
+
+	for (i = 0; i < max; i++) {
+		err_init(&err);
+		ck_assert_msg(engine_step(eng, 0, &nx, &err) == 0,
+		    "engine_step: %s", err_msg(&err));
+		if (nx.more)
+			continue;
+		/* Idle, or only a sign window left to lapse: done. */
+		if (nx.delay_ms < 0 || nx.delay_ms > 600000)
+			break;
+		fk.now += nx.delay_ms / 1000 > 0 ? nx.delay_ms / 1000 : 1;
+	}
+	return i;
+}
+
+static void
+cycle(void)
+{
+	struct err err;
+	int safe = 0;
+
+	err_init(&err);
+	ck_assert_msg(engine_observe(eng, &safe, &err) == 0, "observe: %s",
+	    err_msg(&err));
+	ck_assert(safe);
+	ck_assert_msg(engine_plan(eng, NULL, &err) == 0, "plan: %s",
+	    err_msg(&err));
+	(void) run(200);
+}
+
+static int64_t
+count_ops(const char *state)
+{
+	int64_t n;
+
+	ck_assert_int_eq(ops_count(db, state, &n, NULL), 0);
+	return n;
+}
+
+/* An authorized op (classified by one engine tick). */
+static int64_t
+op_authorized(int64_t vmid, enum ops_kind kind, const char *params,
+    const char *key)
+{
+	struct sm_args a;
+	int64_t id = etu_op(db, vmid, kind, OPS_CLASS_BENIGN, params, key,
+	    fk.now);
+
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_BENIGN, &a);
+	return id;
+}
+
+static struct ops_row *
+op_get(int64_t id)
+{
+	struct ops_row *op = NULL;
+
+	ck_assert_int_eq(ops_get(db, id, &op, NULL), 0);
+	return op;
+}
+
+START_TEST(desired_state_converges_then_stays_quiet)
+{
+	int submits;
+
+	fake_guest_add(&fk, 101, "stopped", "{\"hostname\":\"web\","
+	    "\"memory\":512,\"tags\":\"web;prod\"}");
+	fake_guest_add(&fk, 102, "running", NULL);
+	fake_guest_add(&fk, 103, "running", NULL);
+	fake_guest_add(&fk, 999, "running", NULL);	/* unmanaged */
+	store_desired(3, "[{\"vmid\":101,\"state\":\"running\",\"spec\":"
+	    "{\"memory_mib\":1024,\"tags\":[\"prod\",\"web\"]}},"
+	    "{\"vmid\":102,\"state\":\"stopped\"},"
+	    "{\"vmid\":103,\"state\":\"absent\"}]");
+	cycle();
+	ck_assert_str_eq(fk.guests[0].status, "running");
+	ck_assert_str_eq(json_string_value(json_object_get(fk.guests[0].config,
+	    "memory")), "1024");
+	ck_assert_str_eq(fk.guests[1].status, "stopped");
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_SET_CONFIG], 1);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_START], 1);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_SHUTDOWN], 1);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_DESTROY], 0);
+	ck_assert_int_eq(fk.submits, 3);
+	ck_assert_ptr_nonnull(strstr(fk.order, "101:set_config"));
+	ck_assert(strstr(fk.order, "101:set_config") <
+	    strstr(fk.order, "101:start"));
+	ck_assert_int_eq(count_ops("succeeded"), 3);
+	ck_assert_int_eq(count_ops("pending_signature"), 1);
+	ck_assert_str_eq(fk.guests[3].status, "running");
+	/* The second cycle finds nothing to do: no request at all. */
+	submits = fk.submits;
+	cycle();
+	ck_assert_int_eq(fk.submits, submits);
+	ck_assert_int_eq(count_ops(NULL), 4);
+}
+END_TEST
+
+START_TEST(one_vmid_runs_strictly_in_submission_order)
+{
+	struct engine_next nx;
+	int64_t a, b, c;
+	int i;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.task_polls = 3;
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	b = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"cores\":\"2\"},\"delete\":[]}", "b");
+	c = op_authorized(101, OPS_KIND_STOP, "{\"mode\":\"shutdown\","
+	    "\"timeout\":30}", "c");
+	for (i = 0; i < 100; i++) {
+		ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+		/* Never two of one vmid past authorized at once. */
+		ck_assert_uint_le(nx.in_flight, 1);
+		if (etu_state(db, a) != SM_SUCCEEDED)
+			ck_assert_int_eq(fk.submits, 1);
+		if (etu_state(db, b) != SM_SUCCEEDED)
+			ck_assert_int_le(fk.submits, 2);
+		if (!nx.more && nx.delay_ms < 0)
+			break;
+		if (!nx.more)
+			fk.now++;
+	}
+	ck_assert_str_eq(fk.order, "101:start 101:set_config 101:shutdown");
+	ck_assert_int_eq(etu_state(db, c), SM_SUCCEEDED);
+}
+END_TEST
+
+START_TEST(different_vmids_interleave_and_a_hung_task_stalls_only_its_own)
+{
+	int64_t a, b1, b2;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fake_guest_add(&fk, 102, "stopped", NULL);
+	fk.hang_vmid = 101;
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	b1 = op_authorized(102, OPS_KIND_START, NULL, "b1");
+	b2 = op_authorized(102, OPS_KIND_STOP, "{\"mode\":\"stop\"}", "b2");
+	(void) run(30);
+	ck_assert_int_eq(etu_state(db, b1), SM_SUCCEEDED);
+	ck_assert_int_eq(etu_state(db, b2), SM_SUCCEEDED);
+	ck_assert_int_eq(etu_state(db, a), SM_RUNNING);
+	ck_assert_int_ge(fk.polls, 5);
+	fake_release(&fk, 101);
+	(void) run(30);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 3);
+}
+END_TEST
+
+START_TEST(blocked_moves_nothing)
+{
+	struct engine_next nx;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = etu_op(db, 101, OPS_KIND_START, OPS_CLASS_BENIGN, NULL, "k",
+	    fk.now);
+	ck_assert_int_eq(engine_step(eng, 1, &nx, NULL), 0);
+	ck_assert_int_eq(nx.more, 0);
+	ck_assert_int_eq(nx.delay_ms, -1);
+	ck_assert_int_eq(etu_state(db, id), SM_NEW);
+	ck_assert_int_eq(fk.submits, 0);
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+}
+END_TEST
+
+START_TEST(retryable_errors_back_off_then_end_for_a_human)
+{
+	struct ops_row *op;
+	json_t *audit;
+	int64_t id, seq0;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_LOCKED;
+	id = op_authorized(101, OPS_KIND_START, NULL, "k");
+	ck_assert_int_eq(audit_last_seq(db, &seq0, NULL), 0);
+	(void) run(100);
+	ck_assert_int_eq(fk.submits, OPS_DEFAULT_MAX_ATTEMPTS);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "failed");
+	ck_assert_str_eq(op->error_code, "locked");
+	ck_assert_int_eq(op->attempt, OPS_DEFAULT_MAX_ATTEMPTS);
+	/* 5 + 10 + 20 + 40 s of backoff between the five attempts. */
+	ck_assert_int_ge(fk.now - T0, 75);
+	ops_row_free(op);
+	ck_assert_int_eq(audit_since(db, seq0, 10, &audit, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+	    audit, json_array_size(audit) - 1), "code")),
+	    "attempts_exhausted");
+	json_decref(audit);
+}
+END_TEST
+
+START_TEST(permission_denied_fails_at_once_with_the_typed_error)
+{
+	struct ops_row *op;
+	json_t *rows;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_PERMISSION;
+	fk.fail_status = 403;
+	fk.fail_count = 1;
+	id = op_authorized(101, OPS_KIND_START, NULL, "k");
+	(void) run(20);
+	ck_assert_int_eq(fk.submits, 1);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "failed");
+	ck_assert_str_eq(op->error_code, "permission");
+	ck_assert_ptr_nonnull(strstr(op->error, "request refused"));
+	ops_row_free(op);
+	ck_assert_int_eq(journal_list(db, id, &rows, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    json_array_get(rows, json_array_size(rows) - 1), "detail"),
+	    "error_code")), "permission");
+	json_decref(rows);
+}
+END_TEST
+
+START_TEST(a_failed_task_fails_the_op_a_lock_is_retried)
+{
+	struct ops_row *op;
+	int64_t a, b;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fake_guest_add(&fk, 102, "stopped", NULL);
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "startup for "
+	    "container '101' failed");
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	(void) run(20);
+	op = op_get(a);
+	ck_assert_str_eq(op->state, "failed");
+	ck_assert_str_eq(op->error_code, "task_failed");
+	ck_assert_ptr_nonnull(strstr(op->error, "startup for container"));
+	ops_row_free(op);
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "CT is locked "
+	    "(backup)");
+	b = op_authorized(102, OPS_KIND_START, NULL, "b");
+	(void) run(40);
+	op = op_get(b);
+	ck_assert_str_eq(op->state, "succeeded");
+	ck_assert_int_eq(op->attempt, 2);
+	ops_row_free(op);
+}
+END_TEST
+
+/* A lost answer is looked up, never re-sent. */
+START_TEST(a_lost_answer_is_adopted_not_resent)
+{
+	int64_t a, b;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.drop_answer = 1;
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_ge(fk.finds, 1);
+	fk.drop_answer = 1;
+	b = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"memory\":\"2048\"},\"delete\":[]}", "b");
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, b), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_ge(fk.reads, 1);
+}
+END_TEST
+
+/* Moves a fresh op to submitting as a crashed process left it. */
+static int64_t
+op_submitting(int64_t vmid, enum ops_kind kind, const char *params,
+    const char *key, int max_attempts)
+{
+	struct ops_new n;
+	struct sm_args a;
+	json_error_t jerr;
+	json_t *p = params != NULL ? json_loads(params, 0, &jerr) : NULL;
+	int64_t id;
+
+	memset(&n, 0, sizeof(n));
+	n.vmid = vmid;
+	n.kind = kind;
+	n.source = OPS_SOURCE_DESIRED;
+	n.class = OPS_CLASS_BENIGN;
+	n.params = p;
+	n.idem_key = key;
+	n.max_attempts = max_attempts;
+	n.now = fk.now;
+	ck_assert_int_eq(ops_create(db, &n, &id, NULL), 0);
+	json_decref(p);
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_BENIGN, &a);
+	etu_step(db, id, SM_AUTHORIZED, SM_EV_SUBMIT, &a);
+	return id;
+}
+
+static int64_t
+op_running(int64_t vmid, const char *upid, const char *key)
+{
+	struct sm_args a;
+	int64_t id = op_submitting(vmid, OPS_KIND_START, NULL, key, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	a.upid = upid;
+	etu_step(db, id, SM_SUBMITTING, SM_EV_TASK_STARTED, &a);
+	return id;
+}
+
+static struct engine_recovery
+recover(void)
+{
+	struct engine_recovery rec;
+	struct err err;
+
+	restart();
+	err_init(&err);
+	ck_assert_msg(engine_recover(eng, &rec, &err) == 0, "recover: %s",
+	    err_msg(&err));
+	return rec;
+}
+
+START_TEST(recovery_finishes_a_running_op_whose_task_ended)
+{
+	struct fake_task *t;
+	struct engine_recovery rec;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	t = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t->what = EXEC_STEP_START;
+	id = op_running(101, t->upid, "k");
+	rec = recover();
+	ck_assert_uint_eq(rec.examined, 1);
+	ck_assert_uint_eq(rec.finished, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+START_TEST(recovery_resumes_a_running_op_whose_task_runs)
+{
+	struct fake_task *t;
+	struct engine_recovery rec;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	t = fake_task_add(&fk, 101, "vzstart", fk.now, -1);
+	id = op_running(101, t->upid, "k");
+	rec = recover();
+	ck_assert_uint_eq(rec.resumed, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_RUNNING);
+	fake_release(&fk, 101);
+	(void) run(10);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+START_TEST(recovery_adopts_the_task_a_crash_left_unrecorded)
+{
+	struct fake_task *t, *old;
+	struct engine_recovery rec;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	old = fake_task_add(&fk, 101, "vzstart", fk.now - 600, 1);
+	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
+	/* The POST went out after the intent; its UPID never committed. */
+	t = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t->what = EXEC_STEP_START;
+	rec = recover();
+	ck_assert_uint_eq(rec.adopted, 1);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "running");
+	ck_assert_str_eq(op->upid, t->upid);
+	ck_assert_str_ne(op->upid, old->upid);
+	ops_row_free(op);
+	(void) run(10);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_str_eq(fk.guests[0].status, "running");
+}
+END_TEST
+
+START_TEST(recovery_retries_a_step_that_never_reached_pve)
+{
+	struct engine_recovery rec;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	(void) fake_task_add(&fk, 101, "vzstart", fk.now - 600, 1);
+	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
+	rec = recover();
+	ck_assert_uint_eq(rec.retried, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_AUTHORIZED);
+	(void) run(10);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 1);
+}
+END_TEST
+
+START_TEST(recovery_fails_a_step_whose_attempts_are_used)
+{
+	struct engine_recovery rec;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = op_submitting(101, OPS_KIND_START, NULL, "k", 1);
+	rec = recover();
+	ck_assert_uint_eq(rec.failed, 1);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "failed");
+	ck_assert_str_eq(op->error_code, "attempts");
+	ops_row_free(op);
+}
+END_TEST
+
+START_TEST(recovery_reads_a_synchronous_set_config_back)
+{
+	struct engine_recovery rec;
+	int64_t applied, lost;
+
+	fake_guest_add(&fk, 101, "stopped", "{\"memory\":2048,\"tags\":"
+	    "\"b;a\"}");
+	fake_guest_add(&fk, 102, "stopped", "{\"memory\":512}");
+	applied = op_submitting(101, OPS_KIND_SET_CONFIG, "{\"set\":"
+	    "{\"memory\":\"2048\",\"tags\":\"a;b\"},\"delete\":[]}", "k1", 0);
+	lost = op_submitting(102, OPS_KIND_SET_CONFIG, "{\"set\":"
+	    "{\"memory\":\"2048\"},\"delete\":[]}", "k2", 0);
+	rec = recover();
+	ck_assert_uint_eq(rec.confirmed, 1);
+	ck_assert_uint_eq(rec.retried, 1);
+	ck_assert_int_eq(etu_state(db, applied), SM_SUCCEEDED);
+	ck_assert_int_eq(etu_state(db, lost), SM_AUTHORIZED);
+	(void) run(10);
+	ck_assert_int_eq(etu_state(db, lost), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 1);
+}
+END_TEST
+
+START_TEST(recovery_leaves_ops_alone_when_pve_is_unreachable)
+{
+	struct engine_recovery rec;
+	struct fake_task *t;
+	int64_t a, b;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fake_guest_add(&fk, 102, "stopped", NULL);
+	a = op_submitting(101, OPS_KIND_SET_CONFIG, "{\"set\":{\"cores\":"
+	    "\"2\"},\"delete\":[]}", "k1", 0);
+	t = fake_task_add(&fk, 102, "vzstart", fk.now, 1);
+	b = op_running(102, t->upid, "k2");
+	fk.guests[0].forbidden = 1;
+	rec = recover();
+	ck_assert_uint_eq(rec.unresolved, 1);
+	ck_assert_int_eq(etu_state(db, a), SM_SUBMITTING);
+	ck_assert_int_eq(etu_state(db, b), SM_SUCCEEDED);
+}
+END_TEST
+
+/* a rollback keeps a safety snapshot and returns to it on failure. */
+static int64_t
+signed_rollback(const char *key)
+{
+	struct sm_args a;
+	int64_t id = etu_op(db, 101, OPS_KIND_ROLLBACK, OPS_CLASS_DESTRUCTIVE,
+	    "{\"snapshot\":\"pre-upgrade\"}", key, fk.now);
+
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_DESTRUCTIVE, &a);
+	a.signature = "sig";
+	a.signer = "alice@ops SHA256:x";
+	etu_step(db, id, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &a);
+	return id;
+}
+
+START_TEST(a_failed_rollback_returns_to_its_safety_snapshot)
+{
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "can't rollback, "
+	    "'pre-upgrade' is not most recent snapshot on 'vm-101-disk-0'");
+	fk.fail_task_kind = EXEC_STEP_ROLLBACK;
+	id = signed_rollback("k");
+	(void) run(40);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "rolled_back");
+	ck_assert_int_eq(strncmp(json_string_value(json_object_get(op->safety,
+	    "snapshot")), "felhom_safety_", 14), 0);
+	ck_assert_ptr_nonnull(strstr(op->error, "not most recent"));
+	ops_row_free(op);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:rollback "
+	    "101:undo");
+	ck_assert_int_eq(fk.undos, 1);
+}
+END_TEST
+
+START_TEST(a_rollback_drops_its_safety_snapshot_after_success)
+{
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	id = signed_rollback("k");
+	(void) run(40);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:rollback "
+	    "101:drop_safety");
+}
+END_TEST
+
+START_TEST(destructive_ops_wait_for_a_signature_then_expire)
+{
+	int64_t n;
+
+	fake_guest_add(&fk, 103, "running", NULL);
+	store_desired(1, "[{\"vmid\":103,\"state\":\"absent\"}]");
+	cycle();
+	ck_assert_int_eq(count_ops("pending_signature"), 1);
+	fk.now += 3600;
+	(void) run(50);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_int_eq(count_ops("pending_signature"), 1);
+	fk.now += 86400;
+	(void) run(50);
+	ck_assert_int_eq(count_ops("expired"), 1);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_int_eq(journal_count(db, 0, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);
+}
+END_TEST
+
+START_TEST(an_applied_key_is_not_applied_again_across_restarts)
+{
+	int safe;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	store_desired(5, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	ck_assert_int_eq(fk.submits, 1);
+	/* Someone stops it behind our back; same generation, new process. */
+	(void) snprintf(fk.guests[0].status, sizeof(fk.guests[0].status),
+	    "stopped");
+	restart();
+	ck_assert_int_eq(engine_recover(eng, NULL, NULL), 0);
+	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
+	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
+	(void) run(20);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(count_ops(NULL), 1);
+	/* A new generation asks again: a new key. */
+	store_desired(6, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_eq(count_ops(NULL), 2);
+}
+END_TEST
+
+START_TEST(ops_not_started_are_superseded_when_the_desired_state_changes)
+{
+	json_t *audit;
+	int64_t seq0;
+
+	fake_guest_add(&fk, 103, "running", NULL);
+	fake_guest_add(&fk, 104, "running", NULL);
+	store_desired(1, "[{\"vmid\":103,\"state\":\"absent\"},"
+	    "{\"vmid\":104,\"state\":\"running\",\"rollback\":{\"snapshot\":"
+	    "\"s1\"}}]");
+	cycle();
+	ck_assert_int_eq(count_ops("pending_signature"), 2);
+	ck_assert_int_eq(audit_last_seq(db, &seq0, NULL), 0);
+	/* 103 is wanted now; 104 still asks the same rollback. */
+	store_desired(2, "[{\"vmid\":103,\"state\":\"running\"},"
+	    "{\"vmid\":104,\"state\":\"running\",\"rollback\":{\"snapshot\":"
+	    "\"s1\"}}]");
+	cycle();
+	ck_assert_int_eq(count_ops("superseded"), 1);
+	ck_assert_int_eq(count_ops("pending_signature"), 1);
+	ck_assert_int_eq(count_ops(NULL), 2);
+	ck_assert_int_eq(audit_since(db, seq0, 10, &audit, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+	    audit, 0), "decision")), "superseded");
+	json_decref(audit);
+	/* Dropped from the desired state entirely: superseded too. */
+	store_desired(3, "[]");
+	cycle();
+	ck_assert_int_eq(count_ops("superseded"), 2);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+START_TEST(a_shrunk_list_is_not_planned_on)
+{
+	struct actual_set *stored;
+	int safe = 1;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	fake_guest_add(&fk, 102, "running", NULL);
+	store_desired(1, "[{\"vmid\":101,\"state\":\"running\"},"
+	    "{\"vmid\":102,\"state\":\"running\"}]");
+	cycle();
+	/* The token loses VM.Audit on 102: the list silently shrinks. */
+	fk.guests[1].hidden = 1;
+	fk.guests[1].forbidden = 1;
+	store_desired(2, "[{\"vmid\":101,\"state\":\"stopped\"}]");
+	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
+	ck_assert_int_eq(safe, 0);
+	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
+	ck_assert_int_eq(count_ops(NULL), 0);
+	ck_assert_int_eq(actual_load(db, &stored, NULL), 0);
+	ck_assert_uint_eq(stored->nguests, 2);
+	actual_set_free(stored);
+	/* Proven gone: planning goes on. */
+	fk.guests[1].present = 0;
+	cycle();
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_SHUTDOWN], 1);
+}
+END_TEST
+
+START_TEST(a_missing_guest_is_provisioned_only_when_proven_absent)
+{
+	const char *d = "[{\"vmid\":105,\"state\":\"running\",\"spec\":"
+	    "{\"hostname\":\"build\"},\"provision\":{\"template\":"
+	    "\"local:vztmpl/d.tar.zst\",\"storage\":\"local-lvm\","
+	    "\"rootfs_gib\":8}}]";
+	int safe;
+
+	/* Exists but hidden from this token: a direct read says 403. */
+	fake_guest_add(&fk, 105, "stopped", NULL);
+	fk.guests[0].hidden = 1;
+	fk.guests[0].forbidden = 1;
+	store_desired(1, d);
+	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
+	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
+	ck_assert_int_eq(count_ops(NULL), 0);
+	ck_assert_int_ge(fk.statuses, 1);
+	/* Really absent: provisioned, then started by the next cycle. */
+	fk.guests[0].present = 0;
+	cycle();
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_CREATE], 1);
+	ck_assert(fake_guest(&fk, 105)->present);
+	cycle();
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_START], 1);
+	ck_assert_str_eq(fake_guest(&fk, 105)->status, "running");
+}
+END_TEST
+
+START_TEST(a_locked_guest_is_skipped_without_errors)
+{
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	(void) snprintf(fk.guests[0].lock, sizeof(fk.guests[0].lock),
+	    "backup");
+	store_desired(1, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 0);
+	ck_assert_int_eq(fk.submits, 0);
+	fk.guests[0].lock[0] = '\0';
+	cycle();
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_START], 1);
+}
+END_TEST
+
+START_TEST(applied_generation_is_recorded)
+{
+	int64_t applied;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	store_desired(9, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	ck_assert_int_eq(kv_get_int(db, DESIRED_KV_APPLIED, 0, &applied,
+	    NULL), 0);
+	ck_assert_int_eq(applied, 9);
+}
+END_TEST
+
+START_TEST(observe_reports_pve_failures)
+{
+	struct err err;
+	int safe = 7;
+
+	fk.list_fails = 1;
+	err_init(&err);
+	ck_assert_int_eq(engine_observe(eng, &safe, &err), ERR_TRANSPORT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "list guests"));
+	ck_assert_int_eq(safe, 7);
+	ck_assert_int_eq(engine_plan(eng, NULL, &err), ERR_INVALID);
+}
+END_TEST
+
+static Suite *
+engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *t;
+
+	t = tcase_create("lanes");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, desired_state_converges_then_stays_quiet);
+	tcase_add_test(t, one_vmid_runs_strictly_in_submission_order);
+	tcase_add_test(t,
+	    different_vmids_interleave_and_a_hung_task_stalls_only_its_own);
+	tcase_add_test(t, blocked_moves_nothing);
+	tcase_add_test(t, retryable_errors_back_off_then_end_for_a_human);
+	tcase_add_test(t, permission_denied_fails_at_once_with_the_typed_error);
+	tcase_add_test(t, a_failed_task_fails_the_op_a_lock_is_retried);
+	tcase_add_test(t, a_lost_answer_is_adopted_not_resent);
+	tcase_add_test(t, a_failed_rollback_returns_to_its_safety_snapshot);
+	tcase_add_test(t, a_rollback_drops_its_safety_snapshot_after_success);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("recovery");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, recovery_finishes_a_running_op_whose_task_ended);
+	tcase_add_test(t, recovery_resumes_a_running_op_whose_task_runs);
+	tcase_add_test(t, recovery_adopts_the_task_a_crash_left_unrecorded);
+	tcase_add_test(t, recovery_retries_a_step_that_never_reached_pve);
+	tcase_add_test(t, recovery_fails_a_step_whose_attempts_are_used);
+	tcase_add_test(t, recovery_reads_a_synchronous_set_config_back);
+	tcase_add_test(t, recovery_leaves_ops_alone_when_pve_is_unreachable);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("reconcile");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, destructive_ops_wait_for_a_signature_then_expire);
+	tcase_add_test(t, an_applied_key_is_not_applied_again_across_restarts);
+	tcase_add_test(t,
+	    ops_not_started_are_superseded_when_the_desired_state_changes);
+	tcase_add_test(t, a_shrunk_list_is_not_planned_on);
+	tcase_add_test(t, a_missing_guest_is_provisioned_only_when_proven_absent);
+	tcase_add_test(t, a_locked_guest_is_skipped_without_errors);
+	tcase_add_test(t, applied_generation_is_recorded);
+	tcase_add_test(t, observe_reports_pve_failures);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(engine_suite());
+	int failed;
+
+	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, stderr);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
