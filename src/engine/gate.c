@@ -1,0 +1,1009 @@
+/*
+ * gate — classify by provenance and data-bearingness, park destructive
+ * work behind a signature, accept bound signatures with the nonce in the
+ * accepting transaction, run signer rotations (R-15, R-27 … R-30).
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "authz/codes.h"
+#include "authz/opblob.h"
+#include "authz/signers.h"
+#include "authz/verify.h"
+#include "base/clock.h"
+#include "base/crash.h"
+#include "base/log.h"
+#include "engine/exec.h"
+#include "engine/gate.h"
+#include "engine/sm.h"
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/nonces.h"
+#include "store/ops.h"
+#include "store/provenance.h"
+
+struct gate {
+	struct db		*db;		/* borrowed */
+	const struct clock	*clock;		/* borrowed */
+	const struct exec	*exec;		/* borrowed, may be NULL */
+	char			*host_id;
+	struct verify_config	 vcfg;
+	int64_t			 ttl_s;		/* sign request window */
+};
+
+static const char *const class_names[GATE_CLASS__COUNT] = {
+	[GATE_BENIGN] = "benign",
+	[GATE_DESTRUCTIVE] = "destructive",
+};
+_Static_assert(sizeof(class_names) / sizeof(class_names[0]) ==
+    GATE_CLASS__COUNT, "class_names must name every class");
+
+static const char *const reason_names[GATE_R__COUNT] = {
+	[GATE_R_NO_DATA_LOST] = "no_data_lost",
+	[GATE_R_CREATES] = "creates",
+	[GATE_R_CONFIG] = "config",
+	[GATE_R_CONFIG_DATA] = "config_deletes_data",
+	[GATE_R_AGENT_SNAPSHOT] = "agent_snapshot",
+	[GATE_R_SNAPSHOT] = "customer_snapshot",
+	[GATE_R_ROLLBACK] = "rollback_overwrites",
+	[GATE_R_RESTORE_FRESH] = "restore_fresh",
+	[GATE_R_RESTORE_OVERWRITE] = "restore_overwrites",
+	[GATE_R_RESTORE_UNPROVEN] = "restore_target_unproven",
+	[GATE_R_AGENT_GUEST] = "agent_guest",
+	[GATE_R_GUEST] = "customer_guest",
+	[GATE_R_ROTATION] = "signer_rotation",
+	[GATE_R_UNKNOWN] = "unknown_operation",
+};
+_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) ==
+    GATE_R__COUNT, "reason_names must name every reason");
+
+const char *
+gate_class_name(int c)
+{
+	return c >= 0 && c < GATE_CLASS__COUNT ? class_names[c] : "unknown";
+}
+
+const char *
+gate_reason_name(int r)
+{
+	return r >= 0 && r < GATE_R__COUNT ? reason_names[r] : "unknown";
+}
+
+/* ---- the classifier (pure) ------------------------------------------ */
+
+/* "<prefix>N" with N one or more digits and nothing else. */
+static int
+indexed(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	const char *p;
+
+	if (strncmp(key, prefix, n) != 0 || key[n] == '\0')
+		return 0;
+	for (p = key + n; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+int
+gate_is_data_key(const char *key)
+{
+	if (key == NULL)
+		return 0;
+	/*
+	 * signed-ops.md: mpN and unusedN hold volumes.  rootfs too, though
+	 * PVE refuses to delete it: fail safe if it ever does not.
+	 */
+	return indexed(key, "mp") || indexed(key, "unused") ||
+	    strcmp(key, "rootfs") == 0;
+}
+
+static void
+verdict(struct gate_verdict *out, enum gate_class c, enum gate_reason r,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+verdict(struct gate_verdict *out, enum gate_class c, enum gate_reason r,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	out->class = c;
+	out->reason = r;
+	va_start(ap, fmt);
+	(void) vsnprintf(out->why, sizeof(out->why), fmt, ap);
+	va_end(ap);
+}
+
+/* The first data-bearing key params.delete names, or NULL. */
+static const char *
+data_delete(const json_t *params)
+{
+	const json_t *del = json_object_get(params, "delete"), *v;
+	size_t i;
+
+	/* a delete list that is not a list cannot be trusted. */
+	if (del != NULL && !json_is_array(del))
+		return "(delete)";
+	json_array_foreach(del, i, v) {
+		if (!json_is_string(v))
+			return "(delete)";
+		if (gate_is_data_key(json_string_value(v)))
+			return json_string_value(v);
+	}
+	return NULL;
+}
+
+void
+gate_classify(const struct gate_subject *s, const struct gate_facts *f,
+    struct gate_verdict *out)
+{
+	const char *key, *name;
+	int64_t vmid = s->vmid;
+
+	memset(out, 0, sizeof(*out));
+	switch (s->op) {
+	case OPBLOB_OP_START:
+	case OPBLOB_OP_STOP:
+	case OPBLOB_OP_SNAPSHOT:
+	case OPBLOB_OP_BACKUP:
+		verdict(out, GATE_BENIGN, GATE_R_NO_DATA_LOST, "%s loses no "
+		    "data", opblob_op_name(s->op));
+		return;
+	case OPBLOB_OP_PROVISION:
+		verdict(out, GATE_BENIGN, GATE_R_CREATES, "provision creates "
+		    "guest %" PRId64 " and destroys nothing", vmid);
+		return;
+	case OPBLOB_OP_SET_CONFIG:
+		if ((key = data_delete(s->params)) != NULL)
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA,
+			    "set_config deletes data-bearing %s of guest %"
+			    PRId64, key, vmid);
+		else
+			verdict(out, GATE_BENIGN, GATE_R_CONFIG, "set_config "
+			    "deletes no data-bearing key");
+		return;
+	case OPBLOB_OP_DELETE_SNAPSHOT:
+		name = json_string_value(json_object_get(s->params, "name"));
+		if (f->agent_snapshot)
+			verdict(out, GATE_BENIGN, GATE_R_AGENT_SNAPSHOT,
+			    "snapshot %s of guest %" PRId64 " was taken by the "
+			    "agent", name != NULL ? name : "?", vmid);
+		else
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_SNAPSHOT,
+			    "deletes snapshot %s of guest %" PRId64,
+			    name != NULL ? name : "?", vmid);
+		return;
+	case OPBLOB_OP_ROLLBACK:
+		verdict(out, GATE_DESTRUCTIVE, GATE_R_ROLLBACK, "rollback "
+		    "overwrites the current state of guest %" PRId64, vmid);
+		return;
+	case OPBLOB_OP_RESTORE:
+		if (f->guest == GATE_EXISTS_NO)
+			verdict(out, GATE_BENIGN, GATE_R_RESTORE_FRESH,
+			    "restore into vmid %" PRId64 ", proven free", vmid);
+		else if (f->agent_guest)
+			verdict(out, GATE_BENIGN, GATE_R_AGENT_GUEST,
+			    "restore over guest %" PRId64 ", which the agent "
+			    "created", vmid);
+		else if (f->guest == GATE_EXISTS_YES)
+			verdict(out, GATE_DESTRUCTIVE,
+			    GATE_R_RESTORE_OVERWRITE, "restore overwrites "
+			    "existing guest %" PRId64, vmid);
+		else
+			verdict(out, GATE_DESTRUCTIVE,
+			    GATE_R_RESTORE_UNPROVEN, "restore into vmid %"
+			    PRId64 ", not proven free", vmid);
+		return;
+	case OPBLOB_OP_DESTROY:
+		if (f->agent_guest)
+			verdict(out, GATE_BENIGN, GATE_R_AGENT_GUEST,
+			    "guest %" PRId64 " was created by the agent", vmid);
+		else
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_GUEST,
+			    "destroys guest %" PRId64, vmid);
+		return;
+	case OPBLOB_OP_ROTATE_SIGNERS:
+		verdict(out, GATE_DESTRUCTIVE, GATE_R_ROTATION, "a signer "
+		    "rotation always needs a signature");
+		return;
+	default:
+		/* an unknown operation class is destructive. */
+		verdict(out, GATE_DESTRUCTIVE, GATE_R_UNKNOWN, "unknown "
+		    "operation");
+		return;
+	}
+}
+
+enum opblob_op
+gate_op_of_kind(enum ops_kind kind)
+{
+	const char *name = ops_kind_name(kind);
+
+	return name != NULL ? opblob_kind_from_name(name) : OPBLOB_OP_UNKNOWN;
+}
+
+/* ---- the gate object ------------------------------------------------ */
+
+void
+gate_config_from(const struct config *cfg, struct gate_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->host_id = cfg->host_id;
+	out->clock_skew_s = cfg->authz_clock_skew_s;
+	out->max_window_s = cfg->authz_max_window_s;
+	out->sign_request_ttl_s = cfg->authz_sign_request_ttl_s;
+}
+
+int
+gate_new(struct db *db, const struct gate_config *cfg,
+    const struct clock *clock, const struct exec *exec, struct gate **out,
+    struct err *err)
+{
+	struct gate *g;
+
+	if (db == NULL || cfg == NULL || cfg->host_id == NULL ||
+	    clock == NULL)
+		return err_set(err, ERR_INVALID, "gate needs a database, a "
+		    "host id and a clock");
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->host_id = strdup(cfg->host_id)) == NULL) {
+		free(g);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	g->db = db;
+	g->clock = clock;
+	g->exec = exec != NULL && exec->ops != NULL ? exec : NULL;
+	g->vcfg.clock_skew_s = cfg->clock_skew_s >= 0 ? cfg->clock_skew_s :
+	    VERIFY_DEFAULT_SKEW_S;
+	g->vcfg.max_window_s = cfg->max_window_s > 0 ? cfg->max_window_s :
+	    VERIFY_DEFAULT_MAX_WINDOW_S;
+	g->ttl_s = cfg->sign_request_ttl_s > 0 ? cfg->sign_request_ttl_s :
+	    g->vcfg.max_window_s;
+	/* A sign request must pass the window check it will be held to. */
+	if (g->ttl_s > g->vcfg.max_window_s)
+		g->ttl_s = g->vcfg.max_window_s;
+	*out = g;
+	return 0;
+}
+
+void
+gate_free(struct gate *g)
+{
+	if (g == NULL)
+		return;
+	free(g->host_id);
+	free(g);
+}
+
+struct db *
+gate_db(const struct gate *g)
+{
+	return g->db;
+}
+
+int64_t
+gate_now(const struct gate *g)
+{
+	return clock_now(g->clock);
+}
+
+const char *
+gate_host_id(const struct gate *g)
+{
+	return g->host_id;
+}
+
+void
+gate_window(const struct gate *g, int64_t *skew_out, int64_t *max_window_out)
+{
+	*skew_out = g->vcfg.clock_skew_s;
+	*max_window_out = g->vcfg.max_window_s;
+}
+
+void
+gate_result_init(struct gate_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->to = SM__COUNT;
+}
+
+static void
+result_set(struct gate_result *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+result_set(struct gate_result *r, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r == NULL)
+		return;
+	(void) snprintf(r->code, sizeof(r->code), "%s", code);
+	va_start(ap, fmt);
+	(void) vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* One direct read: does vmid exist (R-24's rule: only a read proves). */
+static enum gate_exists
+probe_guest(struct gate *g, int64_t vmid)
+{
+	struct exec_guest eg;
+	struct err xe;
+	int rc;
+
+	if (g->exec == NULL || vmid <= 0)
+		return GATE_EXISTS_UNKNOWN;
+	memset(&eg, 0, sizeof(eg));
+	err_init(&xe);
+	rc = g->exec->ops->guest_status(g->exec->ctx, vmid, &eg, &xe);
+	exec_guest_reset(&eg);
+	if (rc == 0)
+		return GATE_EXISTS_YES;
+	if (rc == ERR_NOT_FOUND)
+		return GATE_EXISTS_NO;
+	log_warn("guest %" PRId64 ": cannot tell whether it exists: %s; "
+	    "treated as existing", vmid, err_msg(&xe));
+	return GATE_EXISTS_UNKNOWN;
+}
+
+int
+gate_facts_load(struct gate *g, const struct gate_subject *s,
+    struct gate_facts *out, struct err *err)
+{
+	const char *name;
+	int found, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->guest = GATE_EXISTS_UNKNOWN;
+	if (s->vmid <= 0)
+		return 0;
+	/* provenance is the agent's own table, nothing else. */
+	switch (s->op) {
+	case OPBLOB_OP_DELETE_SNAPSHOT:
+		name = json_string_value(json_object_get(s->params, "name"));
+		if (name == NULL)
+			return 0;
+		if ((rc = provenance_has(g->db, PROVENANCE_SNAPSHOT, s->vmid,
+		    name, &found, NULL, err)) != 0)
+			return rc;
+		out->agent_snapshot = found;
+		return 0;
+	case OPBLOB_OP_RESTORE:
+		out->guest = probe_guest(g, s->vmid);
+		/* FALLTHROUGH */
+	case OPBLOB_OP_DESTROY:
+		if ((rc = provenance_has(g->db, PROVENANCE_GUEST, s->vmid, "",
+		    &found, NULL, err)) != 0)
+			return rc;
+		out->agent_guest = found;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- decisions ------------------------------------------------------- */
+
+static json_t *
+verdict_detail(const struct gate_verdict *v)
+{
+	return json_pack("{s:s,s:s,s:s}", "class", gate_class_name(v->class),
+	    "reason", gate_reason_name(v->reason), "why", v->why);
+}
+
+int
+gate_classify_in_txn(struct gate *g, int64_t op_id, enum ops_kind kind,
+    int64_t vmid, const json_t *params, const struct gate_verdict *v,
+    const struct gate_classify_opts *opts, struct gate_result *out,
+    struct err *err)
+{
+	static const struct gate_classify_opts none;
+	const void *request;
+	size_t request_len;
+	int64_t not_after;
+	struct opblob_spec spec;
+	struct sm_args a;
+	struct err berr;
+	enum sm_state to = SM__COUNT;
+	json_t *detail = NULL;
+	char *blob = NULL;
+	size_t blob_len = 0;
+	int64_t now = clock_now(g->clock);
+	int rc;
+
+	if (opts == NULL)
+		opts = &none;
+	request = opts->request;
+	request_len = opts->request_len;
+	not_after = opts->not_after;
+	if ((detail = verdict_detail(v)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = ops_set_class(g->db, op_id, v->class == GATE_BENIGN ?
+	    OPS_CLASS_BENIGN : OPS_CLASS_DESTRUCTIVE, err)) != 0)
+		goto out;
+	memset(&a, 0, sizeof(a));
+	a.now = now;
+	a.detail = detail;
+	a.actor = opts->actor;
+	if (v->class == GATE_BENIGN) {
+		/* benign runs unsigned. */
+		a.code = "benign";
+		rc = sm_step_in_txn(g->db, op_id, SM_NEW,
+		    SM_EV_CLASSIFIED_BENIGN, &a, &to, err);
+		result_set(out, "benign", "%s", v->why);
+		goto out;
+	}
+	if (request == NULL) {
+		/* The agent writes the exact bytes to sign (signed-ops.md). */
+		memset(&spec, 0, sizeof(spec));
+		spec.op = gate_op_of_kind(kind);
+		spec.host_id = g->host_id;
+		spec.has_guest = vmid > 0;
+		spec.guest_id = vmid;
+		spec.params = params;
+		spec.not_before = now;
+		spec.not_after = now + g->ttl_s;
+		err_init(&berr);
+		if ((rc = opblob_make(&spec, &blob, &blob_len, &berr)) != 0) {
+			if (rc != ERR_REJECTED && rc != ERR_INVALID) {
+				rc = err_copy(err, &berr);
+				goto out;
+			}
+			/* No blob can say it, so no one can sign it. */
+			a.code = "bad_blob";
+			a.error_code = "bad_blob";
+			a.error = err_msg(&berr);
+			rc = sm_step_in_txn(g->db, op_id, SM_NEW,
+			    SM_EV_REFUSED, &a, &to, err);
+			result_set(out, "bad_blob", "%s", err_msg(&berr));
+			goto out;
+		}
+		request = blob;
+		request_len = blob_len;
+		not_after = spec.not_after;
+	}
+	/* destructive waits for a signature, never executed before. */
+	a.code = opts->signed_job ? "destructive" : "unsigned_destructive";
+	a.blob = request;
+	a.blob_len = request_len;
+	a.not_after = not_after;
+	rc = sm_step_in_txn(g->db, op_id, SM_NEW, SM_EV_CLASSIFIED_DESTRUCTIVE,
+	    &a, &to, err);
+	result_set(out, a.code, "%s", v->why);
+out:
+	if (rc == 0 && out != NULL) {
+		out->op_id = op_id;
+		out->to = to;
+		out->verdict = *v;
+	}
+	free(blob);
+	json_decref(detail);
+	return rc;
+}
+
+int
+gate_decide(struct gate *g, const struct ops_row *op, struct gate_result *out,
+    struct err *err)
+{
+	struct gate_subject s;
+	struct gate_facts f;
+	struct gate_verdict v;
+	struct gate_result r;
+	int rc;
+
+	gate_result_init(&r);
+	if (sm_state_parse(op->state) != SM_NEW)
+		return err_set(err, ERR_CONFLICT, "%s is %s, not new",
+		    op->uid, op->state);
+	memset(&s, 0, sizeof(s));
+	s.op = gate_op_of_kind(op->kind);
+	s.vmid = op->vmid;
+	s.params = op->params;
+	/* Reads (provenance, one PVE read) come before the transaction. */
+	if ((rc = gate_facts_load(g, &s, &f, err)) != 0)
+		return rc;
+	gate_classify(&s, &f, &v);
+	if ((rc = db_begin(g->db, err)) != 0)
+		return rc;
+	if ((rc = gate_classify_in_txn(g, op->id, op->kind, op->vmid,
+	    op->params, &v, NULL, &r, err)) != 0 ||
+	    (rc = db_commit(g->db, err)) != 0) {
+		db_rollback(g->db);
+		return rc;
+	}
+	(void) snprintf(r.uid, sizeof(r.uid), "%s", op->uid);
+	log_info("%s: %s %s of guest %" PRId64 ": %s -> %s (%s)", op->uid,
+	    gate_class_name(v.class), ops_kind_name(op->kind), op->vmid,
+	    v.why, sm_state_name(r.to), r.code);
+	if (out != NULL)
+		*out = r;
+	return 0;
+}
+
+int
+gate_verify(struct gate *g, const void *blob, size_t len, const char *sig,
+    size_t siglen, const struct verify_binding *binding,
+    struct verify_result *res, struct err *err)
+{
+	struct verify_input in;
+	struct signers *set = NULL;
+	int rc;
+
+	if ((set = signers_new()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	/* the live set is the table; a rotation counts at once. */
+	if ((rc = signers_load_db(set, g->db, err)) != 0)
+		goto out;
+	memset(&in, 0, sizeof(in));
+	in.blob = blob;
+	in.blob_len = len;
+	in.signature = sig;
+	in.signature_len = siglen;
+	in.host_id = g->host_id;
+	in.binding = binding;
+	in.now = clock_now(g->clock);
+	in.config = &g->vcfg;
+	in.signers = set;
+	rc = verify_run(&in, res, err);
+out:
+	signers_free(set);
+	return rc;
+}
+
+int
+gate_accept_in_txn(struct gate *g, int64_t op_id,
+    const struct verify_result *res, const char *sig, const char *actor,
+    struct err *err)
+{
+	struct sm_args a;
+	json_t *detail;
+	int64_t now = clock_now(g->clock);
+	int rc;
+
+	if (res->blob == NULL || res->code != AUTHZ_ACCEPTED)
+		return err_set(err, ERR_INTERNAL, "accepting a signature the "
+		    "pipeline did not pass");
+	if ((detail = json_pack("{s:s,s:s,s:s}", "role",
+	    signers_role_name((int)res->role), "fingerprint",
+	    res->fingerprint, "nonce", res->blob->nonce)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	memset(&a, 0, sizeof(a));
+	a.now = now;
+	a.detail = detail;
+	a.actor = actor;
+	a.code = "accepted";
+	a.signature = sig;
+	a.signer = res->signer;
+	a.nonce = res->blob->nonce;
+	rc = sm_step_in_txn(g->db, op_id, SM_PENDING_SIGNATURE,
+	    SM_EV_SIGNATURE_ACCEPTED, &a, NULL, err);
+	json_decref(detail);
+	if (rc != 0)
+		return rc;
+	/* Stage 10, LAST, in the transaction that authorizes. */
+	if ((rc = verify_consume_nonce(g->db, res->blob->nonce,
+	    res->nonce_expires_at, res->signer, op_id, now, err)) != 0)
+		return rc;
+	crash_point("gate.after_nonce");
+	return 0;
+}
+
+int
+gate_reject_in_txn(struct gate *g, int64_t op_id, const char *code,
+    const char *msg, const char *actor, const json_t *data, struct err *err)
+{
+	struct audit_event ev;
+	struct sm_args a;
+	struct ops_row *op = NULL;
+	int rc;
+
+	if (op_id > 0 && (rc = ops_get(g->db, op_id, &op, err)) != 0)
+		return rc;
+	if (op != NULL && sm_state_parse(op->state) == SM_PENDING_SIGNATURE) {
+		/* audited against the op, which keeps waiting. */
+		memset(&a, 0, sizeof(a));
+		a.now = clock_now(g->clock);
+		a.detail = data;
+		a.actor = actor;
+		a.code = code;
+		a.error_code = code;
+		a.error = msg;
+		rc = sm_step_in_txn(g->db, op_id, SM_PENDING_SIGNATURE,
+		    SM_EV_SIGNATURE_REJECTED, &a, NULL, err);
+		goto out;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.at = clock_now(g->clock);
+	ev.event = "verify";
+	ev.decision = "rejected";
+	ev.code = code;
+	ev.op_id = op != NULL ? op->id : 0;
+	ev.vmid = op != NULL ? op->vmid : 0;
+	ev.actor = actor;
+	ev.detail = msg;
+	ev.data = data;
+	rc = audit_append(g->db, &ev, NULL, err);
+out:
+	ops_row_free(op);
+	return rc;
+}
+
+/* Audit facts of a pipeline verdict (who signed, where it stopped). */
+static json_t *
+verdict_data(const struct verify_result *res)
+{
+	json_t *d = json_object();
+
+	if (d == NULL)
+		return NULL;
+	if (json_object_set_new(d, "stage", json_string(verify_stage_name(
+	    (int)res->stage))) != 0 ||
+	    (res->has_key && json_object_set_new(d, "fingerprint",
+	    json_string(res->fingerprint)) != 0) ||
+	    (res->has_signer && json_object_set_new(d, "signer",
+	    json_string(res->signer)) != 0) ||
+	    (res->blob != NULL && json_object_set_new(d, "nonce",
+	    json_string(res->blob->nonce)) != 0)) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* Records a verdict against in its own transaction, with the hook. */
+static int
+record_rejection(struct gate *g, int64_t op_id, const char *actor,
+    const json_t *data, gate_txn_hook hook, void *hook_ctx,
+    struct gate_result *r, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_begin(g->db, err)) != 0)
+		return rc;
+	if ((rc = gate_reject_in_txn(g, op_id, r->code, r->msg, actor, data,
+	    err)) != 0 || (hook != NULL && (rc = hook(g->db, hook_ctx, r,
+	    err)) != 0) || (rc = db_commit(g->db, err)) != 0) {
+		db_rollback(g->db);
+		return rc;
+	}
+	log_warn("%s%s%s: signature rejected: %s: %s", r->uid[0] != '\0' ?
+	    r->uid : "signed op", actor != NULL ? " from " : "",
+	    actor != NULL ? actor : "", r->code, r->msg);
+	return 0;
+}
+
+int
+gate_approve(struct gate *g, const char *uid, const void *blob, size_t len,
+    const char *sig, size_t siglen, const char *actor, gate_txn_hook hook,
+    void *hook_ctx, struct gate_result *out, struct err *err)
+{
+	struct verify_result res;
+	struct verify_binding bd;
+	struct ops_row *op = NULL;
+	struct gate_result r;
+	struct err lerr;
+	char state[OPS_STATE_MAX];
+	json_t *data = NULL;
+	int64_t op_id = 0;
+	int rc, exists = 0;
+
+	verify_result_init(&res);
+	gate_result_init(&r);
+	err_init(&lerr);
+	if ((rc = ops_get_uid(g->db, uid, &op, &lerr)) == ERR_NOT_FOUND) {
+		result_set(&r, "unknown_op", "no operation %s on this host",
+		    uid);
+		goto rejected;
+	}
+	if (rc != 0) {
+		rc = err_copy(err, &lerr);
+		goto out;
+	}
+	op_id = op->id;
+	(void) snprintf(r.uid, sizeof(r.uid), "%s", op->uid);
+	r.op_id = op->id;
+	/* the signature must say what the pending op is. */
+	memset(&bd, 0, sizeof(bd));
+	bd.op = gate_op_of_kind(op->kind);
+	bd.has_guest = op->vmid > 0;
+	bd.guest_id = op->vmid;
+	bd.params = op->params;
+	rc = gate_verify(g, blob, len, sig, siglen, &bd, &res, &lerr);
+	if (rc == ERR_REJECTED) {
+		r.authz = res.code;
+		result_set(&r, authz_code_name(res.code), "%s", res.msg);
+		goto rejected;
+	}
+	if (rc != 0) {
+		rc = err_copy(err, &lerr);
+		goto out;
+	}
+	if ((rc = db_begin(g->db, err)) != 0)
+		goto out;
+	/* Decided under the write lock: felhom-admin and the agent race. */
+	if ((rc = ops_get_state(g->db, op_id, state, err)) != 0 ||
+	    (rc = nonces_exists(g->db, res.blob->nonce, &exists, err)) != 0) {
+		db_rollback(g->db);
+		goto out;
+	}
+	if (exists || sm_state_parse(state) != SM_PENDING_SIGNATURE) {
+		db_rollback(g->db);
+		if (exists) {
+			r.authz = AUTHZ_REPLAY;
+			result_set(&r, "replay", "nonce %.16s... was already "
+			    "used by an accepted operation", res.blob->nonce);
+		} else
+			result_set(&r, "not_pending", "%s is %s, not waiting "
+			    "for a signature", uid, state);
+		goto rejected;
+	}
+	rc = gate_accept_in_txn(g, op_id, &res, sig, actor, &lerr);
+	if (rc == 0) {
+		result_set(&r, "accepted", "signed by %s", res.signer);
+		r.to = SM_AUTHORIZED;
+		if ((hook == NULL || (rc = hook(g->db, hook_ctx, &r, err)) ==
+		    0) && (rc = db_commit(g->db, err)) == 0) {
+			log_info("%s: signature of %s accepted%s%s, authorized",
+			    uid, res.signer, actor != NULL ? " from " : "",
+			    actor != NULL ? actor : "");
+			goto done;
+		}
+		db_rollback(g->db);
+		goto out;
+	}
+	db_rollback(g->db);
+	if (rc == ERR_REJECTED) {
+		r.authz = lerr.reason;
+		result_set(&r, authz_code_name(lerr.reason), "%s",
+		    err_msg(&lerr));
+		goto rejected;
+	}
+	if (rc == ERR_CONFLICT) {
+		result_set(&r, "not_pending", "%s left pending_signature "
+		    "meanwhile", uid);
+		goto rejected;
+	}
+	rc = err_copy(err, &lerr);
+	goto out;
+rejected:
+	if ((data = verdict_data(&res)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = record_rejection(g, op_id, actor, data, hook, hook_ctx, &r,
+	    err)) != 0)
+		goto out;
+	rc = err_setr(err, ERR_REJECTED, r.authz, 0, "%s: %s", r.code,
+	    r.msg);
+done:
+	if (op != NULL && r.to == SM__COUNT && rc == ERR_REJECTED) {
+		/* The op stays where it was. */
+		if (ops_get_state(g->db, op_id, state, NULL) == 0 &&
+		    sm_state_parse(state) >= 0)
+			r.to = (enum sm_state)sm_state_parse(state);
+	}
+	if (out != NULL)
+		*out = r;
+out:
+	json_decref(data);
+	ops_row_free(op);
+	verify_result_reset(&res);
+	return rc;
+}
+
+/* ---- host-scoped ops: signer rotation ------------------------------- */
+
+struct rotation {
+	struct signers		*set;
+	enum opblob_rotate_kind	 kind;
+	int			 has_op;
+	int			 has_rec;
+};
+
+static int
+rotation_apply(struct gate *g, const struct ops_row *op,
+    const struct rotation *rot, int64_t now, struct err *err)
+{
+	struct audit_event ev;
+	char source[64];
+	json_t *data = NULL;
+	int rc;
+
+	(void) snprintf(source, sizeof(source), "rotate:%s", op->uid);
+	if (rot->has_op && (rc = signers_save_role(g->db,
+	    SIGNERS_ROLE_OPERATIONAL, rot->set, source, now, err)) != 0)
+		return rc;
+	if (rot->has_rec && (rc = signers_save_role(g->db,
+	    SIGNERS_ROLE_RECOVERY, rot->set, source, now, err)) != 0)
+		return rc;
+	if ((data = json_pack("{s:s,s:o,s:o}", "kind",
+	    opblob_rotate_kind_name((int)rot->kind), "operational",
+	    rot->has_op ? json_integer((json_int_t)signers_count_role(rot->set,
+	    SIGNERS_ROLE_OPERATIONAL)) : json_null(), "recovery",
+	    rot->has_rec ? json_integer((json_int_t)signers_count_role(rot->set,
+	    SIGNERS_ROLE_RECOVERY)) : json_null())) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	memset(&ev, 0, sizeof(ev));
+	ev.at = now;
+	ev.event = "signers";
+	ev.decision = "replaced";
+	ev.code = "rotated";
+	ev.op_id = op->id;
+	ev.detail = "signer set replaced by a verified rotate_signers op";
+	ev.data = data;
+	rc = audit_append(g->db, &ev, NULL, err);
+	json_decref(data);
+	return rc;
+}
+
+int
+gate_run_host_op(struct gate *g, const struct ops_row *op, struct err *err)
+{
+	struct rotation rot;
+	struct sm_args a;
+	struct err perr;
+	int64_t now = clock_now(g->clock);
+	int rc, bad;
+
+	if (op->kind != OPS_KIND_ROTATE_SIGNERS)
+		return err_set(err, ERR_UNSUPPORTED, "%s: %s is not a "
+		    "host-scoped op the agent runs itself", op->uid,
+		    ops_kind_name(op->kind));
+	if (sm_state_parse(op->state) != SM_AUTHORIZED)
+		return err_set(err, ERR_CONFLICT, "%s is %s, not authorized",
+		    op->uid, op->state);
+	memset(&rot, 0, sizeof(rot));
+	if ((rot.set = signers_new()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	err_init(&perr);
+	bad = opblob_check_params(OPBLOB_OP_ROTATE_SIGNERS, op->params,
+	    rot.set, &rot.kind, &rot.has_op, &rot.has_rec, &perr);
+	if (bad == ERR_NOMEM) {
+		rc = err_copy(err, &perr);
+		goto out;
+	}
+	/* a planned rotation replaces the operational set only. */
+	if (bad == 0 && rot.kind == OPBLOB_ROTATE_PLANNED && rot.has_rec)
+		bad = err_set(&perr, ERR_REJECTED, "a planned rotation may "
+		    "replace the operational set only");
+	if ((rc = db_begin(g->db, err)) != 0)
+		goto out;
+	memset(&a, 0, sizeof(a));
+	a.now = now;
+	/* Write-ahead and outcome commit together: nothing runs outside. */
+	if ((rc = sm_step_in_txn(g->db, op->id, SM_AUTHORIZED, SM_EV_SUBMIT,
+	    &a, NULL, err)) != 0)
+		goto fail;
+	if (bad != 0) {
+		a.error_code = "bad_params";
+		a.error = err_msg(&perr);
+		rc = sm_step_in_txn(g->db, op->id, SM_SUBMITTING,
+		    SM_EV_FATAL_ERROR, &a, NULL, err);
+	} else if ((rc = rotation_apply(g, op, &rot, now, err)) == 0)
+		rc = sm_step_in_txn(g->db, op->id, SM_SUBMITTING,
+		    SM_EV_SYNC_DONE, &a, NULL, err);
+	if (rc != 0 || (rc = db_commit(g->db, err)) != 0)
+		goto fail;
+	if (bad != 0)
+		log_warn("%s: rotate_signers failed: %s", op->uid,
+		    err_msg(&perr));
+	else
+		log_info("%s: signer set replaced (%s rotation: operational "
+		    "%s, recovery %s)", op->uid,
+		    opblob_rotate_kind_name((int)rot.kind),
+		    rot.has_op ? "replaced" : "kept",
+		    rot.has_rec ? "replaced" : "kept");
+	goto out;
+fail:
+	db_rollback(g->db);
+out:
+	signers_free(rot.set);
+	return rc;
+}
+
+/* ---- provenance, inside the transitions ----------------------------- */
+
+static int
+safety_record(struct db *db, const struct ops_row *op, const json_t *safety,
+    int64_t now, struct err *err)
+{
+	const char *name;
+
+	if ((name = json_string_value(json_object_get(safety,
+	    "snapshot"))) != NULL)
+		return provenance_record(db, PROVENANCE_SNAPSHOT, op->vmid,
+		    name, op->id, now, err);
+	if ((name = json_string_value(json_object_get(safety,
+	    "backup"))) != NULL)
+		return provenance_record(db, PROVENANCE_BACKUP, op->vmid, name,
+		    op->id, now, err);
+	return 0;
+}
+
+/* What the agent created or deleted when op succeeded. */
+static int
+success_record(struct db *db, const struct ops_row *op, int64_t now,
+    struct err *err)
+{
+	const char *name = json_string_value(json_object_get(op->params,
+	    "name"));
+	const char *snap = json_string_value(json_object_get(op->safety,
+	    "snapshot"));
+	int internal = op->source == OPS_SOURCE_INTERNAL, rc;
+
+	/* The safety snapshot was dropped by the op's last step. */
+	if (snap != NULL && (rc = provenance_forget(db, PROVENANCE_SNAPSHOT,
+	    op->vmid, snap, NULL, err)) != 0)
+		return rc;
+	switch (op->kind) {
+	case OPS_KIND_DESTROY:
+		/* The vmid is free again: nothing there is the agent's. */
+		if ((rc = provenance_forget(db, PROVENANCE_GUEST, op->vmid,
+		    NULL, NULL, err)) != 0)
+			return rc;
+		return provenance_forget(db, PROVENANCE_SNAPSHOT, op->vmid,
+		    NULL, NULL, err);
+	case OPS_KIND_DELETE_SNAPSHOT:
+		return name == NULL ? 0 : provenance_forget(db,
+		    PROVENANCE_SNAPSHOT, op->vmid, name, NULL, err);
+	case OPS_KIND_PROVISION:
+	case OPS_KIND_RESTORE:
+		/*
+		 * Only the agent's own work (a restore test's scratch guest)
+		 * makes a guest the agent's; a desired or signed one is the
+		 * customer's.
+		 */
+		if (!internal)
+			return 0;
+		return provenance_record(db, PROVENANCE_GUEST, op->vmid, "",
+		    op->id, now, err);
+	case OPS_KIND_SNAPSHOT:
+		if (!internal || name == NULL)
+			return 0;
+		return provenance_record(db, PROVENANCE_SNAPSHOT, op->vmid,
+		    name, op->id, now, err);
+	default:
+		return 0;
+	}
+}
+
+int
+gate_provenance_hook(struct db *db, int64_t op_id, enum sm_event event,
+    const struct sm_args *a, struct err *err)
+{
+	struct ops_row *op = NULL;
+	int rc;
+
+	switch (event) {
+	case SM_EV_STEP_DONE:
+	case SM_EV_SYNC_STEP_DONE:
+		if (a->safety == NULL)
+			return 0;
+		break;
+	case SM_EV_TASK_OK:
+	case SM_EV_TASK_WARNINGS:
+	case SM_EV_SYNC_DONE:
+		break;
+	default:
+		return 0;
+	}
+	if ((rc = ops_get(db, op_id, &op, err)) != 0)
+		return rc;
+	if (op->vmid <= 0)
+		rc = 0;
+	else if (event == SM_EV_STEP_DONE || event == SM_EV_SYNC_STEP_DONE)
+		rc = safety_record(db, op, a->safety, a->now, err);
+	else
+		rc = success_record(db, op, a->now, err);
+	ops_row_free(op);
+	return rc;
+}
