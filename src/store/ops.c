@@ -63,6 +63,7 @@ static const char SQL_SIGNATURE[] =
     "UPDATE ops SET signature = coalesce(?2, signature), "
     "signer = coalesce(?3, signer), nonce = coalesce(?4, nonce) "
     "WHERE id = ?1";
+static const char SQL_BLOB[] = "SELECT blob FROM ops WHERE id = ?1";
 static const char SQL_CLASS[] = "UPDATE ops SET class = ?2 WHERE id = ?1";
 static const char SQL_STEP[] = "SELECT step, attempt FROM ops WHERE id = ?1";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM ops";
@@ -759,4 +760,42 @@ ops_count(struct db *db, const char *state, int64_t *out, struct err *err)
 		*out = sqlite3_column_int64(st, 0);
 	(void) sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count ops", err);
+}
+
+int
+ops_get_blob(struct db *db, int64_t id, uint8_t **out, size_t *len_out,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	const void *b;
+	uint8_t *copy = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_BLOB, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		b = sqlite3_column_blob(st, 0);
+		len = (size_t)sqlite3_column_bytes(st, 0);
+		if ((copy = malloc(len + 1)) == NULL)
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+		else {
+			if (len > 0)
+				memcpy(copy, b, len);
+			copy[len] = 0;
+			rc = 0;
+		}
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = err_set(err, ERR_NOT_FOUND, "op %lld has no blob",
+		    (long long)id);
+	else
+		rc = db_error(db, rc, "read op blob", err);
+	(void) sqlite3_reset(st);
+	if (rc != 0)
+		return rc;
+	*out = copy;
+	*len_out = len;
+	return 0;
 }

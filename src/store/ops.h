@@ -182,6 +182,13 @@ int	ops_set_signature(struct db *db, int64_t id, const char *signature,
 /* The class the gate decided (an op still in new). */
 int	ops_set_class(struct db *db, int64_t id, enum ops_class class,
 	    struct err *err);
+/*
+ * The op's blob (the signed bytes, or the sign request of a pending
+ * op): a heap copy with one spare NUL byte, caller frees.  ERR_NOT_FOUND
+ * when the op has none (or does not exist).
+ */
+int	ops_get_blob(struct db *db, int64_t id, uint8_t **out, size_t *len_out,
+	    struct err *err);
 /* Step and attempt of op id. */
 int	ops_get_step(struct db *db, int64_t id, int *step_out,
 	    int *attempt_out, struct err *err);
