@@ -591,6 +591,13 @@ kv_cmp_key(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+static void
+kv_sort(struct pve_kv *list, size_t n, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(list, n, sizeof(*list), cmp);
+}
+
 /* The raw "lxc": [[key, value], ...] pairs (§5.6). */
 static int
 parse_lxc_pairs(const json_t *arr, struct pve_lxc_config *c, struct err *err)
@@ -760,11 +767,11 @@ pve_parse_lxc_config(json_t *data, struct pve_lxc_config *out,
 		rc = err_set(err, ERR_FORMAT, "config.digest: missing");
 		goto out;
 	}
-	qsort(c.mps, c.n_mps, sizeof(*c.mps), kv_cmp_index);
-	qsort(c.nets, c.n_nets, sizeof(*c.nets), kv_cmp_index);
-	qsort(c.devs, c.n_devs, sizeof(*c.devs), kv_cmp_index);
-	qsort(c.unused, c.n_unused, sizeof(*c.unused), kv_cmp_index);
-	qsort(c.extra, c.n_extra, sizeof(*c.extra), kv_cmp_key);
+	kv_sort(c.mps, c.n_mps, kv_cmp_index);
+	kv_sort(c.nets, c.n_nets, kv_cmp_index);
+	kv_sort(c.devs, c.n_devs, kv_cmp_index);
+	kv_sort(c.unused, c.n_unused, kv_cmp_index);
+	kv_sort(c.extra, c.n_extra, kv_cmp_key);
 	c.raw = json_incref(data);
 	*out = c;
 	memset(&c, 0, sizeof(c));
