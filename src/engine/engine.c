@@ -142,6 +142,8 @@ step(struct engine *e, const struct ops_row *op, enum sm_event ev,
 		memset(&a, 0, sizeof(a));
 	if (a.now == 0)
 		a.now = clock_now(e->clock);
+	if (a.hook == NULL)
+		a.hook = e->cfg.transition_hook;
 	err_init(&local);
 	rc = sm_step(e->db, op->id, op_state(op), ev, &a, NULL, &local);
 	if (rc == ERR_CONFLICT || rc == ERR_TRANSITION || rc == ERR_NOT_FOUND) {
@@ -639,14 +641,40 @@ advance(struct engine *e, struct ops_row **opp, struct tick *tk,
 	return rc;
 }
 
-/* New ops are classified by their class until the gate does it. */
+/* A failure that says the database is unwell: the loop must hear it. */
+static int
+db_failure(int rc)
+{
+	return rc == ERR_BUSY || rc == ERR_FULL || rc == ERR_READONLY ||
+	    rc == ERR_CORRUPT || rc == ERR_IO || rc == ERR_NOMEM;
+}
+
+/*
+ * New ops go through the gate (R-27, R-28) when one is wired, else by
+ * their own class.
+ */
 static int
 classify(struct engine *e, const struct ops_row *op, struct tick *tk,
     struct err *err)
 {
 	struct sm_args a;
+	struct err local;
 	int rc;
 
+	if (e->cfg.decide != NULL) {
+		err_init(&local);
+		rc = e->cfg.decide(e->cfg.decide_ctx, op, &local);
+		if (rc == 0) {
+			tk->moved++;
+			return 0;
+		}
+		if (db_failure(rc))
+			return err_copy(err, &local);
+		if (rc != ERR_CONFLICT)
+			log_warn("%s: the gate could not decide: %s; trying "
+			    "again next tick", op->uid, err_msg(&local));
+		return 0;
+	}
 	memset(&a, 0, sizeof(a));
 	if (op->class == OPS_CLASS_BENIGN)
 		rc = step(e, op, SM_EV_CLASSIFIED_BENIGN, &a, err);
@@ -681,6 +709,34 @@ expire(struct engine *e, const struct ops_row *op, struct tick *tk,
 	if (rc == 0)
 		tk->moved++;
 	return rc == ERR_CONFLICT ? 0 : rc;
+}
+
+/* Authorized host-scoped ops, handed to their runner (the gate). */
+static int
+run_host_ops(struct engine *e, struct ops_row **ops, size_t first,
+    size_t last, struct tick *tk, struct err *err)
+{
+	struct err local;
+	size_t i;
+	int rc;
+
+	if (e->cfg.run_host == NULL)
+		return 0;
+	for (i = first; i < last; i++) {
+		if (op_state(ops[i]) != SM_AUTHORIZED)
+			continue;
+		err_init(&local);
+		rc = e->cfg.run_host(e->cfg.run_host_ctx, ops[i], &local);
+		if (rc == 0) {
+			tk->moved++;
+			continue;
+		}
+		if (db_failure(rc))
+			return err_copy(err, &local);
+		if (rc != ERR_CONFLICT)
+			log_warn("%s: %s", ops[i]->uid, err_msg(&local));
+	}
+	return 0;
 }
 
 /* The lane head among ops[first, last) (all of one vmid), or -1. */
@@ -735,9 +791,12 @@ engine_step(struct engine *e, int blocked, struct engine_next *out,
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && ops[j]->vmid == ops[i]->vmid; j++)
 			;
-		/* Host-scoped ops (rotate_signers) belong to their owner. */
-		if (ops[i]->vmid == 0)
+		/* Host-scoped ops (rotate_signers) run in-process. */
+		if (ops[i]->vmid == 0) {
+			if ((rc = run_host_ops(e, ops, i, j, &tk, err)) != 0)
+				goto out;
 			continue;
+		}
 		if ((h = lane_head(ops, i, j)) < 0)
 			continue;
 		if ((rc = advance(e, &ops[h], &tk, err)) != 0)

@@ -26,7 +26,14 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "engine/exec.h"
+#include "engine/sm.h"
 #include "store/db.h"
+
+struct ops_row;
+
+/* A decision about one op, made outside the engine (the gate). */
+typedef int (*engine_op_fn)(void *ctx, const struct ops_row *op,
+    struct err *err);
 
 /* Tunables; 0 selects the default in brackets. */
 struct engine_config {
@@ -37,6 +44,19 @@ struct engine_config {
 	int64_t	 find_slack_s;		/* task start vs intent time [1] */
 	int64_t	 shutdown_timeout_s;	/* stop: shutdown, then hard stop [60] */
 	int64_t	 sign_window_s;		/* pending op without a gate window [86400] */
+	/*
+	 * The gate (R-27, R-28): moves an op out of `new` itself (an
+	 * adapter over gate_decide).  NULL: the op's own class decides —
+	 * benign → authorized, destructive → pending_signature with a
+	 * window of sign_window_s.
+	 */
+	engine_op_fn	 decide;
+	void		*decide_ctx;
+	/* Runs an authorized host-scoped op (gate_run_host_op); NULL: none. */
+	engine_op_fn	 run_host;
+	void		*run_host_ctx;
+	/* Inside every transition the engine makes (gate_provenance_hook). */
+	sm_hook_fn	 transition_hook;
 };
 
 struct engine;

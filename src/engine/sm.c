@@ -403,6 +403,8 @@ step_txn(struct db *db, int64_t op_id, int row, const struct sm_args *a,
 		return rc;
 	if (r->action != NULL && (rc = r->action(db, op_id, a, err)) != 0)
 		return rc;
+	if (a->hook != NULL && (rc = a->hook(db, op_id, r->event, a, err)) != 0)
+		return rc;
 	if ((rc = ops_get_step(db, op_id, &step, NULL, err)) != 0)
 		return rc;
 	if ((detail = detail_build(a)) == NULL)

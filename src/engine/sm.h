@@ -90,6 +90,16 @@ enum sm_event {
 	SM_EV__COUNT
 };
 
+struct sm_args;
+
+/*
+ * A hook run inside a transition's transaction, after the row's action
+ * and before the journal row (the gate records provenance there:
+ * gate_provenance_hook).  Its failure rolls the transition back.
+ */
+typedef int (*sm_hook_fn)(struct db *db, int64_t op_id, enum sm_event event,
+    const struct sm_args *args, struct err *err);
+
 /*
  * Inputs of one transition.  Every member is optional except `now`;
  * pointers are borrowed for the call.  Which members a row's action
@@ -111,6 +121,7 @@ struct sm_args {
 	const char	*signature;	/* signature_accepted */
 	const char	*signer;
 	const char	*nonce;
+	sm_hook_fn	 hook;		/* NULL: none */
 };
 
 /* Per-state facts. */
