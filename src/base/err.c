@@ -50,6 +50,9 @@ err_init(struct err *err)
 	memset(err, 0, sizeof(*err));
 }
 
+static int err_vset(struct err *, int, int, long, const char *, va_list)
+    __attribute__((format(printf, 5, 0)));
+
 static int
 err_vset(struct err *err, int code, int reason, long status,
     const char *fmt, va_list ap)
