@@ -360,7 +360,8 @@ guests_section(const struct collect_source *src, json_t **out,
 		goto out;
 	}
 	n = list.n;
-	qsort(list.items, n, sizeof(*list.items), cmp_guest);
+	if (n > 1)
+		qsort(list.items, n, sizeof(*list.items), cmp_guest);
 	if ((arr = json_array()) == NULL || (n > 0 &&
 	    ((vmids = calloc(n, sizeof(*vmids))) == NULL ||
 	    (cfgs = calloc(n, sizeof(*cfgs))) == NULL ||

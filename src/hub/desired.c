@@ -209,6 +209,8 @@ unique(int64_t *v, size_t n, const char *what, struct err *err)
 {
 	size_t i;
 
+	if (n < 2)
+		return 0;
 	qsort(v, n, sizeof(*v), cmp_i64);
 	for (i = 1; i < n; i++)
 		if (v[i] == v[i - 1])
