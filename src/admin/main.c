@@ -9,6 +9,7 @@
 #include "admin/cmd.h"
 #include "admin/cmd_authz.h"
 #include "admin/cmd_engine.h"
+#include "admin/cmd_gate.h"
 #include "base/err.h"
 
 static int cmd_version(int argc, char **argv);
@@ -20,6 +21,8 @@ static const struct cmd cmds[] = {
 	/* authz commands */
 	{ "verify",	cmd_verify,	"verify an SSHSIG signature" },
 	{ "op",		cmd_op,		"compose or check a signed op" },
+	{ "pending",	cmd_pending,	"list ops waiting for a signature" },
+	{ "approve",	cmd_approve,	"approve a pending op with a signature" },
 	{ "states",	cmd_states,	"print the operation state machine" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"list the commands" },
@@ -98,6 +101,22 @@ main(int argc, char **argv)
 		return cmd_version(0, NULL);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return cmd_help(0, NULL);
+	/*
+	 * "felhom-admin --config PATH COMMAND ..." means "COMMAND --config
+	 * PATH ...": the option is the command's (pending, approve, ...).
+	 */
+	if (argc >= 4 && strcmp(argv[1], "--config") == 0) {
+		char *opt = argv[1], *val = argv[2];
+
+		argv[1] = argv[3];
+		argv[2] = opt;
+		argv[3] = val;
+	} else if (argc >= 3 && strncmp(argv[1], "--config=", 9) == 0) {
+		char *opt = argv[1];
+
+		argv[1] = argv[2];
+		argv[2] = opt;
+	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].fn(argc - 1, argv + 1);
