@@ -231,8 +231,8 @@ selftest_read(const struct config *cfg)
 		/* logged loudly. */
 		log_warn("pve.insecure is on: the PVE certificate is NOT "
 		    "verified");
-		row("tls trust", CHECK_WARN, "pve.insecure: the PVE certificate "
-		    "is not verified");
+		row("tls trust", CHECK_WARN, "pve.insecure: the PVE "
+		    "certificate is not verified");
 	}
 	if ((rc = check_database(cfg)) != 0)
 		status = rc;
@@ -280,8 +280,8 @@ selftest_read(const struct config *cfg)
 			    "%s%s", i > 0 ? ", " : "", nodes.items[i].node);
 	}
 	if (!node_ok) {
-		row("pve node", CHECK_FAIL, "node '%s' (host.node) is not among "
-		    "the cluster's nodes: %s", cfg->host_node, found);
+		row("pve node", CHECK_FAIL, "node '%s' (host.node) is not "
+		    "among the cluster's nodes: %s", cfg->host_node, found);
 		status = EX_UNAVAILABLE;
 		goto out;
 	}

@@ -474,7 +474,8 @@ on_header(char *p, size_t size, size_t nmemb, void *ud)
 			i++;
 		for (k = 0; i < n && p[i] != '\r' && p[i] != '\n' &&
 		    k + 1 < sizeof(r->reason); i++)
-			r->reason[k++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+			r->reason[k++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] :
+			    '?';
 		r->reason[k] = '\0';
 		return n;
 	}
@@ -537,6 +538,7 @@ slot_setup(struct https_slot *s, const struct https_request *req,
     struct https_response *resp, size_t idx, struct err *err)
 {
 	struct https_client *c = s->c;
+	struct curl_slist *h;
 	CURL *e = s->easy;
 	CURLcode cc = CURLE_OK;
 	static const char empty[] = "";
@@ -567,8 +569,9 @@ slot_setup(struct https_slot *s, const struct https_request *req,
 	    slot_add_header(s, "Content-Type", req->content_type) != 0) ||
 	    (req->if_none_match != NULL &&
 	    slot_add_header(s, "If-None-Match", req->if_none_match) != 0) ||
-	    (s->headers = curl_slist_append(s->headers, "Expect:")) == NULL)
+	    (h = curl_slist_append(s->headers, "Expect:")) == NULL)
 		return err_set(err, ERR_NOMEM, "https: out of memory");
+	s->headers = h;		/* "Expect:" with no value: never 100-continue */
 
 #define SETOPT(o, v) do {						\
 	if (cc == CURLE_OK)						\
@@ -770,13 +773,35 @@ pool_free_slot(struct https_client *c)
 	return NULL;
 }
 
+/*
+ * Stops every transfer in flight and fails it, and every request not yet
+ * started, with code/reason ("why" in the message).
+ */
 static void
-fail_aborted(const struct https_request *req, struct https_response *resp,
-    int *rc, struct err *e)
+fail_rest(struct https_client *c, const struct https_request *reqs,
+    size_t n, size_t next, struct https_response *resps, int *rcs,
+    struct err *errs, int code, int reason, const char *why)
 {
-	https_response_init(resp);
-	*rc = err_setr(e, ERR_TRANSPORT, HTTPS_R_ABORTED, 0, "https: %s %s: "
-	    "aborted (shutting down)", req->method, req->url);
+	struct https_slot *s;
+	size_t i;
+
+	for (i = 0; i < c->nslots; i++) {
+		s = c->slots[i];
+		if (!s->busy)
+			continue;
+		(void) curl_multi_remove_handle(c->multi, s->easy);
+		s->busy = 0;
+		slot_wipe_headers(s);
+		https_response_reset(s->resp);
+		rcs[s->idx] = err_setr(&errs[s->idx], code, reason, 0,
+		    "https: %s %s: %s", reqs[s->idx].method, reqs[s->idx].url,
+		    why);
+	}
+	for (i = next; i < n; i++) {
+		https_response_init(&resps[i]);
+		rcs[i] = err_setr(&errs[i], code, reason, 0, "https: %s %s: %s",
+		    reqs[i].method, reqs[i].url, why);
+	}
 }
 
 int
@@ -784,7 +809,7 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
     size_t n, size_t max_in_flight, struct https_response *resps, int *rcs,
     struct err *errs, struct err *err)
 {
-	size_t next = 0, active = 0, done = 0, i, want;
+	size_t next = 0, active = 0, done = 0, want;
 	struct https_slot *s;
 	CURLMcode mc;
 	CURLMsg *m;
@@ -799,22 +824,9 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
 		return rc;
 	while (done < n) {
 		if (c->abort_flag != NULL && *c->abort_flag) {
-			for (i = 0; i < c->nslots; i++) {
-				s = c->slots[i];
-				if (!s->busy)
-					continue;
-				(void) curl_multi_remove_handle(c->multi,
-				    s->easy);
-				s->busy = 0;
-				slot_wipe_headers(s);
-				https_response_reset(s->resp);
-				fail_aborted(&reqs[s->idx], &resps[s->idx],
-				    &rcs[s->idx], &errs[s->idx]);
-				done++;
-			}
-			for (; next < n; next++, done++)
-				fail_aborted(&reqs[next], &resps[next],
-				    &rcs[next], &errs[next]);
+			fail_rest(c, reqs, n, next, resps, rcs, errs,
+			    ERR_TRANSPORT, HTTPS_R_ABORTED,
+			    "aborted (shutting down)");
 			break;
 		}
 		while (active < want && next < n) {
@@ -843,8 +855,7 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
 		if (active == 0)
 			continue;
 		if ((mc = curl_multi_perform(c->multi, &running)) != CURLM_OK)
-			return err_set(err, ERR_INTERNAL, "https: "
-			    "curl_multi_perform: %s", curl_multi_strerror(mc));
+			goto fatal;
 		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
 			CURL *easy = m->easy_handle;
 			CURLcode cc = m->data.result;
@@ -863,10 +874,14 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
 		if (done < n && active > 0 &&
 		    (mc = curl_multi_poll(c->multi, NULL, 0, HTTPS_POLL_MS,
 		    NULL)) != CURLM_OK)
-			return err_set(err, ERR_INTERNAL, "https: "
-			    "curl_multi_poll: %s", curl_multi_strerror(mc));
+			goto fatal;
 	}
 	return 0;
+fatal:
+	fail_rest(c, reqs, n, next, resps, rcs, errs, ERR_INTERNAL, 0,
+	    curl_multi_strerror(mc));
+	return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
+	    curl_multi_strerror(mc));
 }
 
 int

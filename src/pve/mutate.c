@@ -45,7 +45,8 @@ pve_parse_submit(const json_t *data, unsigned allowed, struct pve_submit *out,
 
 	memset(&s, 0, sizeof(s));
 	if (data == NULL || json_is_null(data)) {
-		s.kind = PVE_SUBMIT_SYNC;	/* applied in the request */
+		/* applied within the request. */
+		s.kind = PVE_SUBMIT_SYNC;
 	} else if (!json_is_string(data)) {
 		return err_setr(err, ERR_PROTOCOL, PVE_E_PROTOCOL, 0,
 		    "answer data is neither a UPID nor null");

@@ -331,8 +331,9 @@ pve_parse_node_status(json_t *data, struct pve_node_status *out,
 		for (i = 0; i < 3; i++)
 			if (jsonx_loose_real(json_array_get(la, i),
 			    &s.loadavg[i]) != 0)
-				return err_set(err, ERR_FORMAT, "%s.loadavg[%zu]"
-				    ": expected a number", ctx, i);
+				return err_set(err, ERR_FORMAT,
+				    "%s.loadavg[%zu]: expected a number", ctx,
+				    i);
 	}
 	s.raw = json_incref(data);
 	*out = s;
@@ -634,7 +635,8 @@ struct cfg_field {
 	size_t		 off;		/* offset in struct pve_lxc_config */
 };
 
-#define CFG(k, kind, field) { (k), (kind), offsetof(struct pve_lxc_config, field) }
+#define CFG(k, kind, field) \
+	{ (k), (kind), offsetof(struct pve_lxc_config, field) }
 
 /* §5.6 typed keys. */
 static const struct cfg_field cfg_fields[] = {
@@ -818,13 +820,17 @@ pve_parse_storages(json_t *data, struct pve_storages *out, struct err *err)
 		    (rc = get_str(o, ctx, "type", 0, &s->type, err)) != 0 ||
 		    (rc = get_str(o, ctx, "content", 0, &s->content,
 		    err)) != 0 ||
-		    (rc = get_bool(o, ctx, "active", 0, &s->active, err)) != 0 ||
+		    (rc = get_bool(o, ctx, "active", 0, &s->active,
+		    err)) != 0 ||
 		    (rc = get_bool(o, ctx, "enabled", 0, &s->enabled,
 		    err)) != 0 ||
-		    (rc = get_bool(o, ctx, "shared", 0, &s->shared, err)) != 0 ||
-		    (rc = get_int(o, ctx, "total", 0, 0, &s->total, err)) != 0 ||
+		    (rc = get_bool(o, ctx, "shared", 0, &s->shared,
+		    err)) != 0 ||
+		    (rc = get_int(o, ctx, "total", 0, 0, &s->total,
+		    err)) != 0 ||
 		    (rc = get_int(o, ctx, "used", 0, 0, &s->used, err)) != 0 ||
-		    (rc = get_int(o, ctx, "avail", 0, 0, &s->avail, err)) != 0 ||
+		    (rc = get_int(o, ctx, "avail", 0, 0, &s->avail,
+		    err)) != 0 ||
 		    (rc = get_real(o, ctx, "used_fraction", -1,
 		    &s->used_fraction, err)) != 0)
 			goto out;
@@ -878,7 +884,8 @@ pve_parse_backups(json_t *data, struct pve_backups *out, struct err *err)
 		    (rc = get_str(o, ctx, "encrypted", 0, &b->encrypted,
 		    err)) != 0 ||
 		    (rc = get_int(o, ctx, "vmid", 0, -1, &vmid, err)) != 0 ||
-		    (rc = get_int(o, ctx, "ctime", 0, 0, &b->ctime, err)) != 0 ||
+		    (rc = get_int(o, ctx, "ctime", 0, 0, &b->ctime,
+		    err)) != 0 ||
 		    (rc = get_int(o, ctx, "size", 0, 0, &b->size, err)) != 0 ||
 		    (rc = get_bool(o, ctx, "protected", 0, &b->is_protected,
 		    err)) != 0)
@@ -1225,8 +1232,9 @@ pve_parse_permissions(json_t *data, struct pve_permissions *out,
 			    "expected an object of privileges", path);
 		json_object_foreach(privs, priv, flag)
 			if (jsonx_loose_bool(flag, &b) != 0)
-				return err_set(err, ERR_FORMAT, "permissions.%s."
-				    "%s: expected 0 or 1", path, priv);
+				return err_set(err, ERR_FORMAT,
+				    "permissions.%s.%s: expected 0 or 1", path,
+				    priv);
 	}
 	out->raw = json_incref(data);
 	return 0;

@@ -81,7 +81,7 @@ struct pve_fault {
 	char	privilege[128];		/* "VM.PowerMgmt" ("A|B" any-of) */
 	char	path[128];		/* ACL path "/vms/101" */
 	char	lock[32];		/* PVE_E_LOCKED: "backup", ... */
-	char	exitstatus[256];	/* PVE_E_TASK_FAILED: task's exitstatus */
+	char	exitstatus[256];	/* PVE_E_TASK_FAILED: the exit status */
 	char	upid[UPID_MAX + 1];	/* task errors: the task */
 	char	message[256];		/* PVE's message (first line) */
 };
@@ -213,7 +213,7 @@ struct pve_guest_status {
 
 /* A config key/value kept as PVE sent it (numbers as decimal text). */
 struct pve_kv {
-	const char	*key;		/* "mp0", "nameserver", "lxc.mount.entry" */
+	const char	*key;		/* "mp0", "nameserver", "lxc.*" */
 	char		*value;		/* heap copy, owned by the struct */
 };
 
@@ -341,7 +341,7 @@ struct pve_task {
 	struct upid	 upid;
 	const char	*node, *type, *id, *user;
 	const char	*tokenid;	/* archived token tasks; else NULL */
-	const char	*status;	/* "RUNNING", "OK", "WARNINGS: n", err */
+	const char	*status;	/* "RUNNING", "OK", "WARNINGS: n", .. */
 	enum pve_task_state state;
 	int64_t		 pid, pstart, starttime;
 	int64_t		 endtime;	/* -1 while running */

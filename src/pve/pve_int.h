@@ -19,7 +19,7 @@ struct pve_client {
 	struct https_client	*https;
 	char			*base;		/* URL, no trailing '/' */
 	char			*token_id;	/* not secret */
-	char			*auth;		/* header value; secret, wiped */
+	char			*auth;		/* header value; secret */
 	size_t			 body_cap;
 	volatile sig_atomic_t	*abort_flag;
 	struct pve_fault	 fault;		/* of the last failed call */

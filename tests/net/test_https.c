@@ -323,8 +323,8 @@ START_TEST(methods_send_body_and_content_type)
 		err_init(&err);
 		ck_assert_msg(https_do(c, &req, &r, &err) == 0, "%s", err.msg);
 		j = json_loads(r.body, 0, NULL);
-		ck_assert_str_eq(json_string_value(json_object_get(j, "method")),
-		    methods[i]);
+		ck_assert_str_eq(json_string_value(json_object_get(j,
+		    "method")), methods[i]);
 		ck_assert_str_eq(json_string_value(json_object_get(j, "body")),
 		    "a=1&b=%26");
 		ck_assert_str_eq(json_string_value(json_object_get(j,

@@ -59,8 +59,9 @@ reason_of(const char *name, json_t *root, char *out, size_t n)
 	json_t *m = json_object_get(root, "message");
 
 	if (json_is_string(m)) {
-		(void) snprintf(out, n, "%.*s", (int)strcspn(json_string_value(m),
-		    "\n"), json_string_value(m));
+		const char *t = json_string_value(m);
+
+		(void) snprintf(out, n, "%.*s", (int)strcspn(t, "\n"), t);
 	} else if (has_prefix(name, "error-400")) {
 		(void) snprintf(out, n, "Parameter verification failed.");
 	} else if (has_prefix(name, "error-403")) {
@@ -146,7 +147,8 @@ feed(const char *name)
 	if (strstr(name, ".upid.") != NULL || has_prefix(name, "vzdump.") ||
 	    strstr(name, ".null.") != NULL) {
 		rc = pve_parse_submit(data(root), (1u << PVE_SUBMIT_TASK) |
-		    (1u << PVE_SUBMIT_SYNC) | (1u << PVE_SUBMIT_OK), &sub, &err);
+		    (1u << PVE_SUBMIT_SYNC) | (1u << PVE_SUBMIT_OK), &sub,
+		    &err);
 	} else if (has_prefix(name, "disks-list")) {
 		rc = pve_parse_disks(data(root), &u.d, &err);
 		pve_disks_reset(&u.d);
@@ -486,7 +488,8 @@ START_TEST(task_classify_forms)
 	ck_assert_int_eq(pve_task_classify("RUNNING", NULL), PVE_TASK_RUNNING);
 	ck_assert_int_eq(pve_task_classify("unexpected status", NULL),
 	    PVE_TASK_FAILED);
-	ck_assert_int_eq(pve_task_classify("job errors", NULL), PVE_TASK_FAILED);
+	ck_assert_int_eq(pve_task_classify("job errors", NULL),
+	    PVE_TASK_FAILED);
 	ck_assert_int_eq(pve_task_classify(NULL, NULL), PVE_TASK_FAILED);
 	ck_assert_str_eq(pve_task_state_name(PVE_TASK_WARNINGS), "warnings");
 }

@@ -80,7 +80,8 @@ static const char *const bads[] = {
 	"UPID",
 	"UPID:",
 	"upid:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam:",
-	"UPID:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam",	/* no : */
+	/* no trailing colon */
+	"UPID:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam",
 	"UPID:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam::",
 	"UPID:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam:x",
 	"UPID:pve:0001E240:0A12BC40:68BF3A41:vzstart:101:root@pam: ",
@@ -173,7 +174,8 @@ hexrun(const char *s, size_t a, size_t b, size_t minw, size_t maxw)
 		return 0;
 	for (i = a; i < b; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+		    (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
 			return 0;
 	return 1;
 }
@@ -210,8 +212,8 @@ oracle(const char *s, size_t len)
 		return 0;
 	for (i = pos[0] + 1; i < pos[1]; i++) {
 		char ch = s[i];
-		int alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= 'A' && ch <= 'Z');
+		int alnum = (ch >= '0' && ch <= '9') ||
+		    (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 
 		if (!alnum && !(ch == '-' && i > pos[0] + 1 && i + 1 < pos[1]))
 			return 0;
@@ -222,6 +224,12 @@ oracle(const char *s, size_t len)
 	    freefield(s, pos[4] + 1, pos[5], 0) &&
 	    freefield(s, pos[5] + 1, pos[6], 1) &&
 	    freefield(s, pos[6] + 1, pos[7], 0);
+}
+
+static char
+pick(unsigned *seed, const char *alphabet, size_t n)
+{
+	return alphabet[(size_t)rand_r(seed) % n];
 }
 
 START_TEST(randomized_mutations_agree_with_the_oracle)
@@ -244,20 +252,21 @@ START_TEST(randomized_mutations_agree_with_the_oracle)
 			switch (rand_r(&seed) % 3) {
 			case 0:		/* replace */
 				if (j < len)
-					buf[j] = alphabet[(size_t)rand_r(&seed) %
-					    (sizeof(alphabet) - 1)];
+					buf[j] = pick(&seed, alphabet,
+					    sizeof(alphabet) - 1);
 				break;
 			case 1:		/* delete */
 				if (j < len) {
-					memmove(buf + j, buf + j + 1, len - j - 1);
+					memmove(buf + j, buf + j + 1,
+					    len - j - 1);
 					len--;
 				}
 				break;
 			default:	/* insert */
 				if (len + 1 < sizeof(buf)) {
 					memmove(buf + j + 1, buf + j, len - j);
-					buf[j] = alphabet[(size_t)rand_r(&seed) %
-					    (sizeof(alphabet) - 1)];
+					buf[j] = pick(&seed, alphabet,
+					    sizeof(alphabet) - 1);
 					len++;
 				}
 				break;
