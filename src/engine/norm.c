@@ -392,20 +392,44 @@ rootfs_from(const char *s)
 	return res;
 }
 
+/* The N of "<prefix>N" (no leading zeros, N < max), or -1. */
+static int
+key_index(const char *key, const char *prefix, int max)
+{
+	size_t n = strlen(prefix);
+	const char *p;
+	int v = 0;
+
+	if (strncmp(key, prefix, n) != 0 || key[n] == '\0' ||
+	    (key[n] == '0' && key[n + 1] != '\0'))
+		return -1;
+	for (p = key + n; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v >= max)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v < max ? v : -1;
+}
+
 /* Numbered keys (mpN, netN) in number order into an array. */
 static int
 numbered(const json_t *config, const char *prefix, int max, json_t *arr,
     struct err *err)
 {
-	char key[16];
-	const json_t *v;
-	json_t *p, *item;
+	const char *keys[NORM_MAX_MP];
+	const char *key;
+	json_t *v, *p, *item;
 	int i;
 
+	for (i = 0; i < max; i++)
+		keys[i] = NULL;
+	json_object_foreach((json_t *)(uintptr_t)config, key, v)
+		if ((i = key_index(key, prefix, max)) >= 0)
+			keys[i] = key;
 	for (i = 0; i < max; i++) {
-		(void) snprintf(key, sizeof(key), "%s%d", prefix, i);
-		if ((v = json_object_get(config, key)) == NULL)
+		if ((key = keys[i]) == NULL)
 			continue;
+		v = json_object_get(config, key);
 		if (!json_is_string(v))
 			return err_set(err, ERR_FORMAT, "config.%s: expected "
 			    "string", key);

@@ -40,8 +40,11 @@ plan_digest_text(const char *text, char *out, struct err *err)
 	if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1
 	    || len != 32)
 		return err_set(err, ERR_CRYPTO, "SHA-256 failed");
-	for (i = 0; i < len; i++)
-		(void) snprintf(out + 2 * i, 3, "%02x", md[i]);
+	for (i = 0; i < len; i++) {
+		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[md[i] & 0xf];
+	}
+	out[2 * len] = '\0';
 	return 0;
 }
 
