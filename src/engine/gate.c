@@ -24,6 +24,7 @@
 #include "engine/sm.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/kv.h"
 #include "store/nonces.h"
 #include "store/ops.h"
 #include "store/provenance.h"
@@ -281,6 +282,74 @@ gate_free(struct gate *g)
 		return;
 	free(g->host_id);
 	free(g);
+}
+
+/* Loads one role's file into set; a file that is not there is empty. */
+static int
+seed_file(struct signers *set, const char *path, enum signers_role role,
+    int *found_out, struct err *err)
+{
+	struct err lerr;
+	int rc;
+
+	*found_out = 0;
+	if (path == NULL)
+		return 0;
+	err_init(&lerr);
+	rc = signers_load_file(set, path, role, 0, 0, NULL, NULL, &lerr);
+	if (rc == ERR_NOT_FOUND) {
+		log_info("%s signers: %s does not exist; none configured",
+		    signers_role_name((int)role), path);
+		return 0;
+	}
+	if (rc != 0)
+		return err_copy(err, &lerr);
+	*found_out = 1;
+	return 0;
+}
+
+int
+gate_signers_seed(struct db *db, const struct config *cfg, int64_t now,
+    int *seeded_out, struct err *err)
+{
+	struct signers *set = NULL;
+	char src_op[4200], src_rec[4200];
+	int64_t done = 0;
+	int found_op, found_rec, seeded = 0, rc;
+
+	if ((rc = kv_get_int(db, KV_SIGNERS_SEEDED, 0, &done, err)) != 0)
+		return rc;
+	if (done)
+		goto out;
+	if ((set = signers_new()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = seed_file(set, cfg->authz_operational,
+	    SIGNERS_ROLE_OPERATIONAL, &found_op, err)) != 0 ||
+	    (rc = seed_file(set, cfg->authz_recovery, SIGNERS_ROLE_RECOVERY,
+	    &found_rec, err)) != 0)
+		goto out;
+	if (signers_count(set) == 0)
+		goto out;
+	(void) snprintf(src_op, sizeof(src_op), "file:%s",
+	    cfg->authz_operational != NULL ? cfg->authz_operational : "-");
+	(void) snprintf(src_rec, sizeof(src_rec), "file:%s",
+	    cfg->authz_recovery != NULL ? cfg->authz_recovery : "-");
+	if ((rc = signers_seed_db(db, set, src_op, src_rec, now, &seeded,
+	    err)) != 0)
+		goto out;
+	/* Seeded once, or already set by a rotation: the files are done. */
+	if ((rc = kv_set_int(db, KV_SIGNERS_SEEDED, now, err)) != 0)
+		goto out;
+	if (seeded)
+		log_info("signers seeded from the allowed_signers files: %zu "
+		    "operational, %zu recovery", signers_count_role(set,
+		    SIGNERS_ROLE_OPERATIONAL), signers_count_role(set,
+		    SIGNERS_ROLE_RECOVERY));
+out:
+	signers_free(set);
+	if (rc == 0 && seeded_out != NULL)
+		*seeded_out = seeded;
+	return rc;
 }
 
 struct db *

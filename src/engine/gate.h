@@ -139,6 +139,19 @@ int	gate_new(struct db *db, const struct gate_config *cfg,
 	    struct gate **out, struct err *err);
 void	gate_free(struct gate *g);
 
+/*
+ * First start (R-14): when the signer set was never seeded, reads the
+ * allowed_signers files named by authz.operational_signers and
+ * authz.recovery_signers (a missing file is an empty role) and stores
+ * them as the live set; from then on the database is the set and the
+ * files are not read again (kv KV_SIGNERS_SEEDED).  *seeded_out (may be
+ * NULL) is 1 when this call stored keys.  A file that is unsafe or has
+ * a bad line is an error (ERR_PERMISSION, ERR_FORMAT ...), for the
+ * caller's start-up to report.
+ */
+int	gate_signers_seed(struct db *db, const struct config *cfg, int64_t now,
+	    int *seeded_out, struct err *err);
+
 struct db *gate_db(const struct gate *g);
 int64_t	gate_now(const struct gate *g);
 const char *gate_host_id(const struct gate *g);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include "authz/opblob.h"
 #include "authz/signers.h"
 #include "authz_tu.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "engine/gate.h"
 #include "engine/sm.h"
@@ -755,6 +757,40 @@ START_TEST(gate_host_op_refuses_other_kinds_and_states)
 }
 END_TEST
 
+START_TEST(gate_signers_seed_once_from_the_files)
+{
+	struct config cfg;
+	char line[4200], *op_path, *rec_path;
+	int seeded = -1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.authz_operational = "/nonexistent/operational_signers";
+	cfg.authz_recovery = "/nonexistent/recovery_signers";
+	/* No files: nothing seeded, and seeding stays possible. */
+	ck_assert_int_eq(gate_signers_seed(db, &cfg, T0, &seeded, NULL), 0);
+	ck_assert_int_eq(seeded, 0);
+	ck_assert_int_eq(count_role(NULL), 0);
+	(void) snprintf(line, sizeof(line), "a@ops %s\nb@ops %s\n",
+	    keyline[0], keyline[1]);
+	op_path = atu_write(dir, "operational_signers", line);
+	(void) snprintf(line, sizeof(line), "r@rec %s\n", keyline[2]);
+	rec_path = atu_write(dir, "recovery_signers", line);
+	cfg.authz_operational = op_path;
+	cfg.authz_recovery = rec_path;
+	ck_assert_int_eq(gate_signers_seed(db, &cfg, T0, &seeded, NULL), 0);
+	ck_assert_int_eq(seeded, 1);
+	ck_assert_int_eq(count_role("operational"), 2);
+	ck_assert_int_eq(count_role("recovery"), 1);
+	/* From now on the database is the set: the files are not read. */
+	(void) unlink(op_path);
+	ck_assert_int_eq(gate_signers_seed(db, &cfg, T0, &seeded, NULL), 0);
+	ck_assert_int_eq(seeded, 0);
+	ck_assert_int_eq(count_role("operational"), 2);
+	free(op_path);
+	free(rec_path);
+}
+END_TEST
+
 static Suite *
 gate_suite(void)
 {
@@ -794,6 +830,7 @@ gate_suite(void)
 	tcase_add_test(tc, gate_recovery_rotation_replaces_both_sets);
 	tcase_add_test(tc, gate_planned_rotation_of_the_recovery_set_fails);
 	tcase_add_test(tc, gate_host_op_refuses_other_kinds_and_states);
+	tcase_add_test(tc, gate_signers_seed_once_from_the_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
