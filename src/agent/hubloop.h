@@ -55,10 +55,12 @@ struct hubloop_params {
 };
 
 /*
- * The defaults above.  Test builds (FELHOM_TESTING) only: the
- * environment variables FELHOM_TEST_MIN_INTERVAL_MS and
- * FELHOM_TEST_BACKOFF_BASE_MS (integers >= 100) shorten the clamp floor
- * and the backoff base, so integration tests can watch several cycles.
+ * The defaults above.  Test builds (FELHOM_TESTING) only, hidden from
+ * release builds: FELHOM_TEST_MIN_INTERVAL_MS=N (integer >= 100) sets the
+ * clamp floor, the debounce and the desired_file check period to N ms and
+ * the retry floor to N/10 ms; FELHOM_TEST_BACKOFF_BASE_MS=N sets the
+ * backoff base — so integration tests (and a test daemon) can watch
+ * several cycles in seconds.
  */
 void	hubloop_params_default(struct hubloop_params *p);
 
