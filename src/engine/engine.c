@@ -915,10 +915,77 @@ prove_absent(struct engine *e, int64_t vmid)
 	return 0;
 }
 
+/*
+ * The configs of the listed guests the desired state manages (only they
+ * are compared), into a new array parallel to list (NULL: not read).
+ */
+static int
+read_managed(struct engine *e, const struct desired_set *desired,
+    const struct exec_guest *list, size_t nlist, json_t ***out,
+    struct err *err)
+{
+	json_t **configs = NULL, **got = NULL;
+	int64_t *vmids = NULL;
+	size_t *where = NULL, n = 0, i;
+	struct err *errs = NULL;
+	int *rcs = NULL, rc;
+
+	if ((configs = calloc(nlist + 1, sizeof(*configs))) == NULL ||
+	    (vmids = calloc(nlist + 1, sizeof(*vmids))) == NULL ||
+	    (where = calloc(nlist + 1, sizeof(*where))) == NULL ||
+	    (got = calloc(nlist + 1, sizeof(*got))) == NULL ||
+	    (rcs = calloc(nlist + 1, sizeof(*rcs))) == NULL ||
+	    (errs = calloc(nlist + 1, sizeof(*errs))) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nlist; i++)
+		if (desired_find(desired, list[i].vmid) != NULL) {
+			where[n] = i;
+			vmids[n++] = list[i].vmid;
+		}
+	if (e->exec->ops->read_configs != NULL) {
+		if ((rc = e->exec->ops->read_configs(e->exec->ctx, vmids, n,
+		    got, rcs, errs, err)) != 0)
+			goto out;
+	} else
+		for (i = 0; i < n; i++) {
+			err_init(&errs[i]);
+			rcs[i] = e->exec->ops->read_config(e->exec->ctx,
+			    vmids[i], &got[i], &errs[i]);
+		}
+	for (i = 0; i < n; i++) {
+		if (rcs[i] != 0) {
+			log_warn("guest %" PRId64 ": config unreadable, not "
+			    "compared this cycle: %s", vmids[i],
+			    err_msg(&errs[i]));
+			continue;
+		}
+		configs[where[i]] = got[i];
+		got[i] = NULL;
+	}
+	*out = configs;
+	configs = NULL;
+	rc = 0;
+out:
+	for (i = 0; configs != NULL && i < nlist; i++)
+		json_decref(configs[i]);
+	for (i = 0; got != NULL && i < n; i++)
+		json_decref(got[i]);
+	free(configs);
+	free(got);
+	free(vmids);
+	free(where);
+	free(rcs);
+	free(errs);
+	return rc;
+}
+
 int
 engine_observe(struct engine *e, int *safe_out, struct err *err)
 {
 	struct exec_guest *list = NULL;
+	json_t **configs = NULL;
 	struct actual_set *cur = NULL, *prev = NULL;
 	struct desired_set *desired = NULL;
 	struct actual_guest g;
@@ -940,6 +1007,8 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 		goto out;
 	}
 	cur->observed_at = clock_now(e->clock);
+	if ((rc = read_managed(e, desired, list, nlist, &configs, err)) != 0)
+		goto out;
 	for (i = 0; i < nlist; i++) {
 		memset(&g, 0, sizeof(g));
 		g.vmid = list[i].vmid;
@@ -948,17 +1017,10 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 		g.lock = list[i].lock;
 		g.template = list[i].template;
 		list[i].name = list[i].status = list[i].lock = NULL;
-		/* Only managed guests are compared, so only they are read. */
-		if (desired_find(desired, g.vmid) != NULL) {
+		if ((config = configs[i]) != NULL) {
+			configs[i] = NULL;
 			err_init(&xe);
-			config = NULL;
-			if (e->exec->ops->read_config(e->exec->ctx, g.vmid,
-			    &config, &xe) != 0)
-				log_warn("guest %" PRId64 ": config unreadable,"
-				    " not compared this cycle: %s", g.vmid,
-				    err_msg(&xe));
-			else if (norm_spec_from_config(config, &g.spec,
-			    &xe) != 0)
+			if (norm_spec_from_config(config, &g.spec, &xe) != 0)
 				log_warn("guest %" PRId64 ": config not "
 				    "understood, not compared: %s", g.vmid,
 				    err_msg(&xe));
@@ -1015,6 +1077,9 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	*safe_out = safe;
 	rc = 0;
 out:
+	for (i = 0; configs != NULL && i < nlist; i++)
+		json_decref(configs[i]);
+	free(configs);
 	exec_guests_free(list, nlist);
 	desired_set_free(desired);
 	actual_set_free(prev);

@@ -70,28 +70,30 @@ int
 exec_steps(enum ops_kind kind, const json_t *params,
     const enum exec_step_kind **steps_out, size_t *n_out, struct err *err)
 {
+	const enum exec_step_kind *steps;
 	const char *mode;
+	size_t n = 1;
 
 	if ((unsigned)kind >= OPS_KIND__COUNT ||
 	    single_step[kind] == EXEC_STEP__COUNT)
 		return err_set(err, ERR_UNSUPPORTED, "op kind %s is not run by "
 		    "the engine's executor", ops_kind_name(kind) != NULL ?
 		    ops_kind_name(kind) : "?");
-	*steps_out = &single_step[kind];
-	*n_out = 1;
+	steps = &single_step[kind];
 	if (kind == OPS_KIND_STOP) {
 		mode = json_string_value(json_object_get(params, "mode"));
 		if (mode != NULL && strcmp(mode, "stop") == 0)
-			*steps_out = seq_stop;
+			steps = seq_stop;
 		else if (mode != NULL && strcmp(mode, "shutdown") != 0)
 			return err_set(err, ERR_FORMAT, "stop: mode '%s' is not "
 			    "shutdown or stop", mode);
 	} else if (kind == OPS_KIND_ROLLBACK &&
 	    !json_is_true(json_object_get(params, "no_safety"))) {
-		*steps_out = seq_rollback_safe;
-		*n_out = sizeof(seq_rollback_safe) /
-		    sizeof(seq_rollback_safe[0]);
+		steps = seq_rollback_safe;
+		n = sizeof(seq_rollback_safe) / sizeof(seq_rollback_safe[0]);
 	}
+	*steps_out = steps;
+	*n_out = n;
 	return 0;
 }
 

@@ -117,6 +117,14 @@ struct exec_ops {
 	/* The guest's config (`data` of GET .../config); ERR_NOT_FOUND if none. */
 	int	(*read_config)(void *ctx, int64_t vmid, json_t **out,
 		    struct err *err);
+	/*
+	 * Optional fan-out of read_config for n guests (the PVE client runs
+	 * them concurrently): out[i] and rcs[i] (0 or an ERR_*, errs[i]
+	 * explaining) per guest; 0 when the batch ran.  NULL: the engine
+	 * calls read_config for each.
+	 */
+	int	(*read_configs)(void *ctx, const int64_t *vmids, size_t n,
+		    json_t **out, int *rcs, struct err *errs, struct err *err);
 	/* Every guest the token can see on the node. */
 	int	(*list_guests)(void *ctx, struct exec_guest **out,
 		    size_t *n_out, struct err *err);

@@ -16,6 +16,7 @@
 #include "pve/pve.h"
 
 #define EXEC_PVE_MAX_PARAMS	48
+#define EXEC_PVE_FANOUT		8	/* config reads in flight at once */
 
 struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
@@ -471,6 +472,41 @@ x_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
 }
 
 static int
+x_read_configs(void *ctx, const int64_t *vmids, size_t n, json_t **out,
+    int *rcs, struct err *errs, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_lxc_config *res = NULL;
+	long *ids = NULL;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((res = calloc(n, sizeof(*res))) == NULL ||
+	    (ids = calloc(n, sizeof(*ids))) == NULL) {
+		free(res);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		ids[i] = (long)vmids[i];
+		err_init(&errs[i]);
+		out[i] = NULL;
+	}
+	if ((rc = pve_lxc_configs(x->client, x->node, ids, n,
+	    EXEC_PVE_FANOUT, res, rcs, errs, err)) == 0) {
+		for (i = 0; i < n; i++)
+			if (rcs[i] == 0)
+				out[i] = json_incref(res[i].raw);
+	}
+	for (i = 0; i < n; i++)
+		pve_lxc_config_reset(&res[i]);
+	free(res);
+	free(ids);
+	return rc;
+}
+
+static int
 guest_fill(const struct pve_guest *g, struct exec_guest *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -545,6 +581,7 @@ static const struct exec_ops exec_pve_ops = {
 	.poll = x_poll,
 	.find_task = x_find_task,
 	.read_config = x_read_config,
+	.read_configs = x_read_configs,
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
 };

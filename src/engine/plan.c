@@ -367,6 +367,13 @@ plan_compute(const struct plan_input *in, struct plan **out, struct err *err)
 		rc = err_set(err, ERR_INVALID, "plan needs desired and actual");
 		goto out;
 	}
+	for (i = 1; i < in->desired->nguests; i++)
+		if (in->desired->guests[i].vmid <=
+		    in->desired->guests[i - 1].vmid) {
+			rc = err_set(err, ERR_INVALID, "desired guests not in "
+			    "ascending vmid order at %zu", i);
+			goto out;
+		}
 	if (shrunk(in, &first, &nmissing)) {
 		b.p->skipped = 1;
 		(void) snprintf(b.p->skip_reason, sizeof(b.p->skip_reason),
@@ -413,11 +420,18 @@ const struct plan_action *
 plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
     const char *digest)
 {
-	size_t i;
+	size_t lo = 0, hi = plan->nactions, mid, i;
 
-	for (i = 0; i < plan->nactions; i++)
-		if (plan->actions[i].vmid == vmid &&
-		    plan->actions[i].kind == kind &&
+	/* Actions are in vmid order (the desired set's); find the first. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (plan->actions[mid].vmid < vmid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < plan->nactions && plan->actions[i].vmid == vmid; i++)
+		if (plan->actions[i].kind == kind &&
 		    strcmp(plan->actions[i].digest, digest) == 0)
 			return &plan->actions[i];
 	return NULL;
