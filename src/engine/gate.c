@@ -250,17 +250,16 @@ gate_new(struct db *db, const struct gate_config *cfg,
 {
 	struct gate *g;
 
-	if (db == NULL || cfg == NULL || cfg->host_id == NULL ||
-	    clock == NULL)
-		return err_set(err, ERR_INVALID, "gate needs a database, a "
-		    "host id and a clock");
+	if (db == NULL || cfg == NULL || cfg->host_id == NULL)
+		return err_set(err, ERR_INVALID, "gate needs a database and a "
+		    "host id");
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
 	    (g->host_id = strdup(cfg->host_id)) == NULL) {
 		free(g);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	g->db = db;
-	g->clock = clock;
+	g->clock = clock != NULL ? clock : clock_system();
 	g->exec = exec != NULL && exec->ops != NULL ? exec : NULL;
 	g->vcfg.clock_skew_s = cfg->clock_skew_s >= 0 ? cfg->clock_skew_s :
 	    VERIFY_DEFAULT_SKEW_S;

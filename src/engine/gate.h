@@ -129,7 +129,8 @@ void	gate_config_from(const struct config *cfg, struct gate_config *out);
 struct gate;
 
 /*
- * A gate over db and clock (borrowed, must outlive it).  exec (may be
+ * A gate over db and clock (borrowed, must outlive it; NULL: the
+ * system clock).  exec (may be
  * NULL) is used for one read only: whether a restore's vmid exists
  * (guest_status); without it that is unknown, so such a restore is
  * destructive.  Caller frees with gate_free().
