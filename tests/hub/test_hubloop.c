@@ -956,6 +956,42 @@ START_TEST(abort_flag_stops_a_slow_request)
 END_TEST
 
 
+START_TEST(abort_flag_stops_a_slow_collection)
+{
+	struct collect_source src = env.src;
+	struct pve_client *pc = NULL;
+	struct hubloop_deps d;
+	struct hubloop *h = NULL;
+	struct err err;
+	int64_t t0;
+
+	stop_flag = 0;
+	ck_assert_int_eq(pve_client_from_config(env.cfg, &stop_flag, &pc,
+	    NULL), 0);
+	src.pve = pc;
+	src.abort_flag = &stop_flag;
+	src.clock = NULL;
+	memset(&d, 0, sizeof(d));
+	d.cfg = env.cfg;
+	d.db = env.db;
+	d.hub = env.hubc;
+	d.collect = &src;
+	d.params = &P;
+	ck_assert_int_eq(hubloop_new(&d, &h, NULL), 0);
+	ck_assert_int_eq(tu_sim_call(&env.pve, "POST", "/_sim/fault",
+	    "{\"path\":\"/lxc$\",\"delay_ms\":10000}", NULL), 200);
+	(void) signal(SIGALRM, on_alarm);
+	(void) ualarm(300000, 0);
+	t0 = clock_mono_ms(NULL);
+	err_init(&err);
+	ck_assert_int_ne(hubloop_cycle(h, &err), 0);
+	ck_assert_int_lt(clock_mono_ms(NULL) - t0, 2000);
+	ck_assert_int_eq(hubloop_status(h)->collect_failed, 1);
+	hubloop_free(h);
+	pve_client_free(pc);
+}
+END_TEST
+
 /* ---- real time: the intervals hub-sim observed ----------------------- */
 
 /* Report request times (ms) from /_sim/requests. */
@@ -1081,6 +1117,7 @@ hubloop_suite(void)
 	tcase_add_test(tc, crash_after_report_before_envelope_keeps_seq);
 	tcase_add_test(tc, crash_inside_desired_transaction_stores_nothing);
 	tcase_add_test(tc, abort_flag_stops_a_slow_request);
+	tcase_add_test(tc, abort_flag_stops_a_slow_collection);
 	tcase_set_timeout(tc, 90);
 	suite_add_tcase(s, tc);
 
