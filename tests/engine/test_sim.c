@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/exec_pve.h"
+#include "engine/sm.h"
 #include "etu.h"
 #include "pve/pve.h"
 #include "store/db.h"
@@ -510,7 +511,7 @@ END_TEST
 
 START_TEST(a_denied_power_action_fails_with_the_privilege_named)
 {
-	struct ops_row **ops = NULL;
+	struct ops_row **ops = NULL, *op = NULL;
 	json_t *guests;
 	size_t n = 0;
 	int64_t failed;
@@ -521,11 +522,126 @@ START_TEST(a_denied_power_action_fails_with_the_privilege_named)
 	cycle();
 	ck_assert_int_eq(ops_count(db, "failed", &failed, NULL), 0);
 	ck_assert_int_eq(failed, 1);
+	ck_assert_int_eq(ops_get(db, 1, &op, NULL), 0);
+	ck_assert_str_eq(op->error_code, "permission");
+	ck_assert_ptr_nonnull(strstr(op->error, "VM.PowerMgmt"));
+	ops_row_free(op);
 	ck_assert_int_eq(ops_list_active(db, &ops, &n, NULL), 0);
 	ck_assert_uint_eq(n, 0);
 	ops_rows_free(ops, n);
 	ctl("/_sim/acl", "{\"/\":[\"*\"]}");
 	json_decref(guests);
+}
+END_TEST
+
+START_TEST(a_proven_missing_guest_is_provisioned_then_started)
+{
+	json_t *guests, *c, *w;
+
+	guests = json_pack("[{s:i,s:s,s:{s:s,s:i,s:{s:b}},s:{s:s,s:s,s:i}}]",
+	    "vmid", 150, "state", "running", "spec", "hostname", "build",
+	    "memory_mib", 1024, "features", "nesting", 1, "provision",
+	    "template", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+	    "storage", "local-lvm", "rootfs_gib", 4);
+	store_desired(guests);
+	cycle();
+	cycle();
+	c = counters();
+	ck_assert_int_eq(counted(c, 150, "create"), 1);
+	ck_assert_int_eq(counted(c, 150, "start"), 1);
+	ck_assert_int_eq(counted_total(c), 2);
+	json_decref(c);
+	w = world();
+	ck_assert_str_eq(json_string_value(json_object_get(world_guest(w, 150),
+	    "status")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    world_guest(w, 150), "config"), "hostname")), "build");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+	    world_guest(w, 150), "config"), "memory")), 1024);
+	json_decref(w);
+	json_decref(guests);
+}
+END_TEST
+
+/* A destructive op as the gate leaves it once an operator signed it. */
+static int64_t
+signed_op(int64_t vmid, enum ops_kind kind, const char *params,
+    const char *key)
+{
+	struct sm_args a;
+	int64_t id = etu_op(db, vmid, kind, OPS_CLASS_DESTRUCTIVE, params, key,
+	    time(NULL));
+
+	memset(&a, 0, sizeof(a));
+	a.now = time(NULL);
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_DESTRUCTIVE, &a);
+	a.signature = "-----BEGIN SSH SIGNATURE-----";
+	a.signer = "alice@ops SHA256:test";
+	etu_step(db, id, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &a);
+	return id;
+}
+
+START_TEST(a_signed_rollback_keeps_then_drops_a_safety_snapshot)
+{
+	json_t *c, *w, *snaps;
+	int64_t id;
+
+	id = signed_op(110, OPS_KIND_ROLLBACK, "{\"snapshot\":\"nightly\"}",
+	    "rb");
+	ck_assert_int_eq(settle(60), 0);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	c = counters();
+	ck_assert_int_eq(counted(c, 110, "snapshot"), 1);
+	ck_assert_int_eq(counted(c, 110, "rollback"), 1);
+	ck_assert_int_eq(counted(c, 110, "delete_snapshot"), 1);
+	json_decref(c);
+	w = world();
+	snaps = json_object_get(world_guest(w, 110), "snapshots");
+	ck_assert_ptr_nonnull(json_object_get(snaps, "nightly"));
+	ck_assert_uint_eq(json_object_size(snaps), 1);
+	json_decref(w);
+}
+END_TEST
+
+START_TEST(a_failed_rollback_is_undone_to_the_safety_snapshot)
+{
+	struct ops_row *op = NULL;
+	json_t *c;
+	int64_t id;
+
+	ctl("/_sim/task-fault", "{\"vmid\":110,\"kind\":\"rollback\","
+	    "\"count\":1,\"exitstatus\":\"can't rollback, 'nightly' is not "
+	    "most recent snapshot on 'vm-110-disk-0'\"}");
+	id = signed_op(110, OPS_KIND_ROLLBACK, "{\"snapshot\":\"nightly\"}",
+	    "rb");
+	ck_assert_int_eq(settle(60), 0);
+	ck_assert_int_eq(ops_get(db, id, &op, NULL), 0);
+	ck_assert_str_eq(op->state, "rolled_back");
+	ck_assert_ptr_nonnull(strstr(op->error, "not most recent"));
+	ck_assert_ptr_nonnull(op->safety);
+	ops_row_free(op);
+	c = counters();
+	ck_assert_int_eq(counted(c, 110, "snapshot"), 1);
+	ck_assert_int_eq(counted(c, 110, "rollback"), 2);
+	ck_assert_int_eq(counted(c, 110, "delete_snapshot"), 0);
+	json_decref(c);
+}
+END_TEST
+
+START_TEST(a_signed_destroy_removes_the_guest)
+{
+	json_t *c, *w;
+	int64_t id;
+
+	id = signed_op(108, OPS_KIND_DESTROY, "{\"purge\":true}", "d");
+	ck_assert_int_eq(settle(60), 0);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	c = counters();
+	ck_assert_int_eq(counted(c, 108, "destroy"), 1);
+	json_decref(c);
+	w = world();
+	ck_assert_ptr_null(world_guest(w, 108));
+	json_decref(w);
 }
 END_TEST
 
@@ -547,6 +663,10 @@ sim_suite(void)
 	tcase_add_test(t, a_hung_task_stalls_only_its_own_guest);
 	tcase_add_test(t, the_journal_reads_with_sqlite3_readonly);
 	tcase_add_test(t, a_denied_power_action_fails_with_the_privilege_named);
+	tcase_add_test(t, a_proven_missing_guest_is_provisioned_then_started);
+	tcase_add_test(t, a_signed_rollback_keeps_then_drops_a_safety_snapshot);
+	tcase_add_test(t, a_failed_rollback_is_undone_to_the_safety_snapshot);
+	tcase_add_test(t, a_signed_destroy_removes_the_guest);
 	suite_add_tcase(s, t);
 	return s;
 }
