@@ -804,6 +804,136 @@ START_TEST(observe_reports_pve_failures)
 }
 END_TEST
 
+/* A stand-in gate: benign → authorized, recording who decided. */
+static int decided;
+
+static int
+test_decide(void *ctx, const struct ops_row *op, struct err *err)
+{
+	struct sm_args a;
+
+	(void) ctx;
+	decided++;
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	a.code = "test_gate";
+	return sm_step(db, op->id, SM_NEW, op->class == OPS_CLASS_BENIGN ?
+	    SM_EV_CLASSIFIED_BENIGN : SM_EV_REFUSED, &a, NULL, err);
+}
+
+static int hooked[SM_EV__COUNT], hook_fails;
+
+static int
+test_hook(struct db *hdb, int64_t op_id, enum sm_event ev,
+    const struct sm_args *a, struct err *err)
+{
+	(void) hdb;
+	(void) op_id;
+	(void) a;
+	hooked[ev]++;
+	if (hook_fails && ev == SM_EV_TASK_OK)
+		return err_set(err, ERR_FULL, "test hook: disk full");
+	return 0;
+}
+
+static int ran_host;
+
+static int
+test_run_host(void *ctx, const struct ops_row *op, struct err *err)
+{
+	struct sm_args a;
+
+	(void) ctx;
+	ran_host++;
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	if (sm_step(db, op->id, SM_AUTHORIZED, SM_EV_SUBMIT, &a, NULL,
+	    err) != 0)
+		return err->code;
+	return sm_step(db, op->id, SM_SUBMITTING, SM_EV_SYNC_DONE, &a, NULL,
+	    err);
+}
+
+static void
+engine_with_seams(void)
+{
+	struct engine_config cfg;
+
+	engine_free(eng);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.decide = test_decide;
+	cfg.run_host = test_run_host;
+	cfg.transition_hook = test_hook;
+	ck_assert_int_eq(engine_new(db, &fk.exec, &fk.clock, &cfg, &eng,
+	    NULL), 0);
+}
+
+START_TEST(the_gate_decides_new_ops_when_wired)
+{
+	int64_t a, b;
+
+	engine_with_seams();
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	a = etu_op(db, 101, OPS_KIND_START, OPS_CLASS_BENIGN, NULL, "a",
+	    fk.now);
+	b = etu_op(db, 102, OPS_KIND_DESTROY, OPS_CLASS_DESTRUCTIVE, NULL,
+	    "b", fk.now);
+	(void) run(20);
+	ck_assert_int_eq(decided, 2);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+	ck_assert_int_eq(etu_state(db, b), SM_REJECTED);
+	/* The hook saw the engine's own transitions, not the gate's. */
+	ck_assert_int_eq(hooked[SM_EV_SUBMIT], 1);
+	ck_assert_int_eq(hooked[SM_EV_TASK_OK], 1);
+	ck_assert_int_eq(hooked[SM_EV_CLASSIFIED_BENIGN], 0);
+}
+END_TEST
+
+START_TEST(a_failing_transition_hook_rolls_the_transition_back)
+{
+	struct engine_next nx;
+	struct err err;
+	int64_t a;
+	int i, rc = 0;
+
+	engine_with_seams();
+	hook_fails = 1;
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	for (i = 0; i < 10 && rc == 0; i++) {
+		err_init(&err);
+		rc = engine_step(eng, 0, &nx, &err);
+	}
+	ck_assert_int_eq(rc, ERR_FULL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "disk full"));
+	ck_assert_int_eq(etu_state(db, a), SM_RUNNING);
+	hook_fails = 0;
+	(void) run(10);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+}
+END_TEST
+
+START_TEST(host_ops_go_to_their_runner)
+{
+	struct sm_args sa;
+	int64_t id;
+
+	engine_with_seams();
+	id = etu_op(db, 0, OPS_KIND_ROTATE_SIGNERS, OPS_CLASS_DESTRUCTIVE,
+	    "{\"kind\":\"planned\"}", "r", fk.now);
+	memset(&sa, 0, sizeof(sa));
+	sa.now = fk.now;
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_DESTRUCTIVE, &sa);
+	(void) run(5);
+	ck_assert_int_eq(ran_host, 0);
+	etu_step(db, id, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &sa);
+	(void) run(5);
+	ck_assert_int_eq(ran_host, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
@@ -847,6 +977,13 @@ engine_suite(void)
 	tcase_add_test(t, a_locked_guest_is_skipped_without_errors);
 	tcase_add_test(t, applied_generation_is_recorded);
 	tcase_add_test(t, observe_reports_pve_failures);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("seams");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, the_gate_decides_new_ops_when_wired);
+	tcase_add_test(t, a_failing_transition_hook_rolls_the_transition_back);
+	tcase_add_test(t, host_ops_go_to_their_runner);
 	suite_add_tcase(s, t);
 	return s;
 }
