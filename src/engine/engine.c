@@ -1,13 +1,6 @@
 /*
- * engine — observe, plan, and drive the ops lane by lane without
- * blocking (R-22 … R-26, R-33, R-34).
- *
- * Each lane (the non-terminal ops of one vmid, oldest first) has a head:
- * the op already in flight (submitting, running, rolling_back, or
- * authorized mid-sequence), else the oldest authorized op.  Only the
- * head moves (R-25, DESIGN invariant 2).  Every PVE request goes through
- * the executor seam, and every mutating one is preceded by a committed
- * intent (DESIGN invariant 1).
+ * engine — observe PVE, plan desired × actual into ops, and hand the
+ * ticks to the lanes (R-22 … R-26, R-33, R-34).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,17 +9,16 @@
 
 #include <jansson.h>
 
-#include "base/crash.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
+#include "engine/lane.h"
 #include "engine/norm.h"
 #include "engine/plan.h"
 #include "engine/sm.h"
 #include "store/actual.h"
 #include "store/desired.h"
-#include "store/journal.h"
 #include "store/kv.h"
 #include "store/ops.h"
 
@@ -42,26 +34,12 @@ struct engine {
 	const struct exec	*exec;		/* borrowed */
 	const struct clock	*clock;		/* borrowed */
 	struct engine_config	 cfg;		/* defaults filled in */
+	struct lane_ctx		 lane;		/* the above, for lane_ */
 	struct actual_set	*prev;		/* observation before cur */
 	struct actual_set	*cur;		/* last observation */
 	int64_t			*proven;	/* ascending: proven absent */
 	size_t			 nproven;
 	int			 safe;		/* cur may be planned on */
-};
-
-/* What advancing one op did. */
-enum adv {
-	ADV_WAIT,	/* nothing to do before `wake` */
-	ADV_MOVED,	/* a transition happened */
-	ADV_STUCK,	/* PVE unreachable or outcome unknown: retry later */
-};
-
-struct tick {
-	int64_t	 now;
-	int64_t	 wake_s;	/* earliest next_at in the future, 0: none */
-	int	 poll;		/* something needs polling */
-	size_t	 moved;
-	size_t	 in_flight;
 };
 
 static int64_t
@@ -99,6 +77,10 @@ engine_new(struct db *db, const struct exec *exec, const struct clock *clock,
 	    PLAN_SHUTDOWN_TIMEOUT_S);
 	e->cfg.sign_window_s = dflt(e->cfg.sign_window_s,
 	    ENGINE_SIGN_WINDOW_S);
+	e->lane.db = db;
+	e->lane.exec = exec;
+	e->lane.clock = clock;
+	e->lane.cfg = &e->cfg;
 	*out = e;
 	return 0;
 }
@@ -114,756 +96,24 @@ engine_free(struct engine *e)
 	free(e);
 }
 
-static enum sm_state
-op_state(const struct ops_row *op)
-{
-	int s = sm_state_parse(op->state);
-
-	return s < 0 ? SM__COUNT : (enum sm_state)s;
-}
-
-/*
- * One transition of op from its current state.  A lost compare-and-set
- * (felhom-admin moved it) and a refused transition are not engine
- * failures: they are logged by sm_ and the op is looked at again on the
- * next tick.  Database failures are returned.
- */
-static int
-step(struct engine *e, const struct ops_row *op, enum sm_event ev,
-    const struct sm_args *args_in, struct err *err)
-{
-	struct sm_args a;
-	struct err local;
-	int rc;
-
-	if (args_in != NULL)
-		a = *args_in;
-	else
-		memset(&a, 0, sizeof(a));
-	if (a.now == 0)
-		a.now = clock_now(e->clock);
-	if (a.hook == NULL)
-		a.hook = e->cfg.transition_hook;
-	err_init(&local);
-	rc = sm_step(e->db, op->id, op_state(op), ev, &a, NULL, &local);
-	if (rc == ERR_CONFLICT || rc == ERR_TRANSITION || rc == ERR_NOT_FOUND) {
-		log_info("%s: %s, looking again next tick", op->uid,
-		    err_msg(&local));
-		return ERR_CONFLICT;
-	}
-	if (rc != 0)
-		return err_copy(err, &local);
-	return 0;
-}
-
-static int64_t
-backoff(const struct engine *e, int attempt)
-{
-	int64_t d = e->cfg.backoff_base_s;
-	int i;
-
-	for (i = 1; i < attempt && d < e->cfg.backoff_max_s; i++)
-		d *= 2;
-	return d < e->cfg.backoff_max_s ? d : e->cfg.backoff_max_s;
-}
-
-static int
-op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
-    size_t *n, struct err *err)
-{
-	int rc;
-
-	if ((rc = exec_steps(op->kind, op->params, steps, n, err)) != 0)
-		return rc;
-	if (op->step < 0 || (size_t)op->step >= *n)
-		return err_set(err, ERR_INTERNAL, "%s: step %d of %zu",
-		    op->uid, op->step, *n);
-	return 0;
-}
-
-static void
-target_init(struct exec_target *t, const struct ops_row *op,
-    enum exec_step_kind what)
-{
-	memset(t, 0, sizeof(*t));
-	t->op_id = op->id;
-	t->uid = op->uid;
-	t->vmid = op->vmid;
-	t->kind = op->kind;
-	t->step = op->step;
-	t->what = what;
-	t->params = op->params;
-	t->safety = op->safety;
-}
-
-/* A failed op, with the typed error of the executor. */
-static int
-fail_with(struct engine *e, const struct ops_row *op, enum sm_event ev,
-    const struct err *cause, const char *code, struct err *err)
-{
-	struct sm_args a;
-
-	memset(&a, 0, sizeof(a));
-	a.error_code = code != NULL ? code : exec_error_code(cause);
-	a.error = err_msg(cause);
-	return step(e, op, ev, &a, err);
-}
-
-/* After the op's step is done: the next one, or the end. */
-static int
-step_succeeded(struct engine *e, const struct ops_row *op, int sync,
-    enum exec_step_kind what, size_t nsteps, const char *exitstatus,
-    struct err *err)
-{
-	struct sm_args a;
-	json_t *safety = NULL, *detail = NULL;
-	char name[64];
-	int last = (size_t)op->step + 1 >= nsteps, warn, rc;
-	enum sm_event ev;
-
-	memset(&a, 0, sizeof(a));
-	warn = exitstatus != NULL && strncmp(exitstatus, "WARNINGS", 8) == 0;
-	if (exitstatus != NULL && (detail = json_pack("{s:s}", "exitstatus",
-	    exitstatus)) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	a.detail = detail;
-	if (exec_step_info(what)->safety) {
-		exec_safety_name(op->uid, name, sizeof(name));
-		if ((safety = json_pack("{s:s}", "snapshot", name)) == NULL) {
-			json_decref(detail);
-			return err_set(err, ERR_NOMEM, "out of memory");
-		}
-		a.safety = safety;
-	}
-	if (sync)
-		ev = last ? SM_EV_SYNC_DONE : SM_EV_SYNC_STEP_DONE;
-	else if (last)
-		ev = warn ? SM_EV_TASK_WARNINGS : SM_EV_TASK_OK;
-	else
-		ev = SM_EV_STEP_DONE;
-	rc = step(e, op, ev, &a, err);
-	json_decref(safety);
-	json_decref(detail);
-	return rc;
-}
-
-/* A definite PVE refusal of a step's request: back off, or give up. */
-static int
-step_refused(struct engine *e, const struct ops_row *op, int attempt,
-    const struct err *cause, enum sm_event retry_ev, struct err *err)
-{
-	struct sm_args a;
-	const char *code = exec_error_code(cause);
-
-	if (exec_error_outcome(cause) == EXEC_OUTCOME_FATAL)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, cause, code, err);
-	if (attempt >= op->max_attempts)
-		return fail_with(e, op, SM_EV_ATTEMPTS_EXHAUSTED, cause, code,
-		    err);
-	memset(&a, 0, sizeof(a));
-	a.error_code = code;
-	a.error = err_msg(cause);
-	a.next_at = clock_now(e->clock) + backoff(e, attempt);
-	return step(e, op, retry_ev, &a, err);
-}
-
-/*
- * An op in submitting whose request's fate is unknown (a crash, a lost
- * answer): look before retrying (R-04, R-34).  Never sends a mutation.
- */
-static int
-resolve_submitting(struct engine *e, const struct ops_row *op,
-    struct engine_recovery *rec, enum adv *adv, struct err *err)
-{
-	const enum exec_step_kind *steps;
-	const struct exec_step_info *si;
-	json_t *config = NULL;
-	struct sm_args a;
-	struct err xe;
-	char *upid = NULL;
-	size_t n;
-	int rc;
-
-	*adv = ADV_STUCK;
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0) {
-		*adv = ADV_MOVED;
-		if (rec != NULL)
-			rec->failed++;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	}
-	si = exec_step_info(steps[op->step]);
-	memset(&a, 0, sizeof(a));
-	if (steps[op->step] == EXEC_STEP_SET_CONFIG) {
-		/* Synchronous: the config itself says whether it applied. */
-		rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
-		    &xe);
-		if (rc != 0) {
-			log_warn("%s: cannot read the config of %" PRId64
-			    " back: %s; trying again later", op->uid, op->vmid,
-			    err_msg(&xe));
-			if (rec != NULL)
-				rec->unresolved++;
-			return 0;
-		}
-		if (norm_config_applied(op->params, config)) {
-			json_decref(config);
-			*adv = ADV_MOVED;
-			if (rec != NULL)
-				rec->confirmed++;
-			return step_succeeded(e, op, 1, steps[op->step], n,
-			    NULL, err);
-		}
-		json_decref(config);
-	} else {
-		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
-		    op->vmid, op->intent_at - e->cfg.find_slack_s, NULL, &upid,
-		    &xe);
-		if (rc == 0) {
-			a.upid = upid;
-			*adv = ADV_MOVED;
-			if (rec != NULL)
-				rec->adopted++;
-			rc = step(e, op, SM_EV_ADOPT_TASK, &a, err);
-			free(upid);
-			return rc;
-		}
-		if (rc != ERR_NOT_FOUND) {
-			log_warn("%s: cannot search the task list: %s; trying "
-			    "again later", op->uid, err_msg(&xe));
-			if (rec != NULL)
-				rec->unresolved++;
-			return 0;
-		}
-	}
-	/* The request never took effect. */
-	*adv = ADV_MOVED;
-	if (op->attempt >= op->max_attempts) {
-		if (rec != NULL)
-			rec->failed++;
-		a.error_code = "attempts";
-		a.error = "the step was not applied and its attempts are "
-		    "used up";
-		return step(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
-	}
-	if (rec != NULL)
-		rec->retried++;
-	a.error_code = "not_submitted";
-	a.error = "the request did not reach PVE; the step is retried";
-	a.next_at = clock_now(e->clock);
-	return step(e, op, SM_EV_NOT_SUBMITTED, &a, err);
-}
-
-/* One status poll of a running step (R-05, R-25: never a wait). */
-static int
-poll_running(struct engine *e, const struct ops_row *op,
-    struct engine_recovery *rec, enum adv *adv, struct err *err)
-{
-	const enum exec_step_kind *steps;
-	enum exec_task_state ts;
-	struct err xe;
-	char *exitstatus = NULL;
-	size_t n;
-	int rc;
-
-	*adv = ADV_WAIT;
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0) {
-		*adv = ADV_MOVED;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	}
-	rc = e->exec->ops->poll(e->exec->ctx, op->upid, &ts, &exitstatus, &xe);
-	if (rc == ERR_NOT_FOUND) {
-		*adv = ADV_MOVED;
-		if (rec != NULL)
-			rec->failed++;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, "task_unknown",
-		    err);
-	}
-	if (rc != 0) {
-		log_warn("%s: cannot poll %s: %s; polling again later",
-		    op->uid, op->upid, err_msg(&xe));
-		*adv = ADV_STUCK;
-		if (rec != NULL)
-			rec->unresolved++;
-		return 0;
-	}
-	if (ts == EXEC_TASK_RUNNING) {
-		if (rec != NULL)
-			rec->resumed++;
-		free(exitstatus);
-		return 0;
-	}
-	*adv = ADV_MOVED;
-	if (rec != NULL)
-		rec->finished++;
-	if (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS)
-		rc = step_succeeded(e, op, 0, steps[op->step], n,
-		    exitstatus != NULL ? exitstatus : "OK", err);
-	else {
-		err_init(&xe);
-		(void) err_setr(&xe, ERR_TASK, 0, 0, "task %s failed: %s",
-		    op->upid, exitstatus != NULL ? exitstatus : "(no status)");
-		if (exec_exit_retryable(exitstatus)) {
-			/* A lock, not a verdict: a later attempt may pass. */
-			xe.code = ERR_LOCKED;
-			rc = step_refused(e, op, op->attempt, &xe,
-			    SM_EV_RETRYABLE_ERROR, err);
-		} else if (op->safety != NULL) {
-			struct sm_args a;
-
-			memset(&a, 0, sizeof(a));
-			a.error_code = "task_failed";
-			a.error = err_msg(&xe);
-			a.upid = op->upid;
-			rc = step(e, op, SM_EV_TASK_FAILED_UNDO, &a, err);
-		} else
-			rc = fail_with(e, op, SM_EV_TASK_FAILED, &xe,
-			    "task_failed", err);
-	}
-	free(exitstatus);
-	return rc;
-}
-
-/* Sends the current step of a submitting op (the intent is committed). */
-static int
-send_step(struct engine *e, const struct ops_row *op, struct err *err)
-{
-	const enum exec_step_kind *steps;
-	struct exec_target t;
-	struct sm_args a;
-	struct err xe;
-	char *upid = NULL;
-	size_t n;
-	int rc;
-
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	target_init(&t, op, steps[op->step]);
-	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
-	if (rc == 0 && upid != NULL) {
-		crash_point("exec.after_post");
-		memset(&a, 0, sizeof(a));
-		a.upid = upid;
-		rc = step(e, op, SM_EV_TASK_STARTED, &a, err);
-		free(upid);
-		return rc;
-	}
-	if (rc == 0)
-		return step_succeeded(e, op, 1, steps[op->step], n, NULL, err);
-	if (exec_error_outcome(&xe) == EXEC_OUTCOME_UNKNOWN) {
-		/* It may have been applied: stays submitting, looked up next. */
-		log_warn("%s: %s; the outcome is unknown, checking before any "
-		    "retry", op->uid, err_msg(&xe));
-		return 0;
-	}
-	return step_refused(e, op, op->attempt, &xe, SM_EV_RETRYABLE_ERROR,
-	    err);
-}
-
-/* Re-reads op after a transition (the row changed under us). */
-static int
-reload(struct engine *e, struct ops_row **op, struct err *err)
-{
-	struct ops_row *fresh;
-	int rc;
-
-	if ((rc = ops_get(e->db, (*op)->id, &fresh, err)) != 0)
-		return rc;
-	ops_row_free(*op);
-	*op = fresh;
-	return 0;
-}
-
-static int
-advance_authorized(struct engine *e, struct ops_row **opp, struct tick *tk,
-    enum adv *adv, struct err *err)
-{
-	struct ops_row *op = *opp;
-	const enum exec_step_kind *steps;
-	struct sm_args a;
-	struct err xe;
-	size_t n;
-	int rc;
-
-	*adv = ADV_WAIT;
-	if (op->next_at > tk->now) {
-		if (tk->wake_s == 0 || op->next_at < tk->wake_s)
-			tk->wake_s = op->next_at;
-		return 0;
-	}
-	*adv = ADV_MOVED;
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	if (op->attempt >= op->max_attempts) {
-		/* R-26 / the brief: a human reads the audit row. */
-		memset(&a, 0, sizeof(a));
-		a.error_code = op->error_code != NULL ? op->error_code :
-		    "attempts";
-		a.error = op->error != NULL ? op->error :
-		    "attempts used up";
-		return step(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
-	}
-	/* DESIGN invariant 1: the intent is committed before the request. */
-	if ((rc = step(e, op, SM_EV_SUBMIT, NULL, err)) != 0)
-		return rc == ERR_CONFLICT ? 0 : rc;
-	if ((rc = reload(e, opp, err)) != 0)
-		return rc;
-	return send_step(e, *opp, err);
-}
-
-/* The undo of a failed step back to its safety copy. */
-static int
-advance_rolling_back(struct engine *e, struct ops_row **opp, enum adv *adv,
-    struct err *err)
-{
-	struct ops_row *op = *opp;
-	enum exec_task_state ts;
-	struct exec_target t;
-	struct sm_args a;
-	struct err xe;
-	json_t *failed = NULL;
-	char *upid = NULL, *exitstatus = NULL;
-	const char *exclude = NULL;
-	int rc;
-
-	err_init(&xe);
-	memset(&a, 0, sizeof(a));
-	*adv = ADV_WAIT;
-	if (op->upid != NULL) {
-		rc = e->exec->ops->poll(e->exec->ctx, op->upid, &ts,
-		    &exitstatus, &xe);
-		if (rc != 0 && rc != ERR_NOT_FOUND) {
-			*adv = ADV_STUCK;
-			return 0;
-		}
-		if (rc == 0 && ts == EXEC_TASK_RUNNING)
-			return 0;
-		*adv = ADV_MOVED;
-		if (rc == 0 && (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS))
-			rc = step(e, op, SM_EV_UNDO_OK, NULL, err);
-		else {
-			a.error_code = rc == ERR_NOT_FOUND ? "task_unknown" :
-			    "undo_failed";
-			a.error = rc == ERR_NOT_FOUND ? err_msg(&xe) :
-			    exitstatus != NULL ? exitstatus : "undo failed";
-			rc = step(e, op, SM_EV_UNDO_FAILED, &a, err);
-		}
-		free(exitstatus);
-		return rc;
-	}
-	/* No undo task known: ours may exist (a crash), else send it. */
-	if (journal_last_detail(e->db, op->id, "task_failed_undo", &failed,
-	    NULL) == 0)
-		exclude = json_string_value(json_object_get(failed, "upid"));
-	rc = e->exec->ops->find_task(e->exec->ctx, EXEC_UNDO_TASK_TYPE,
-	    op->vmid, op->intent_at, exclude, &upid, &xe);
-	json_decref(failed);
-	if (rc == 0) {
-		*adv = ADV_MOVED;
-		a.upid = upid;
-		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
-		free(upid);
-		return rc;
-	}
-	if (rc != ERR_NOT_FOUND) {
-		*adv = ADV_STUCK;
-		return 0;
-	}
-	*adv = ADV_MOVED;
-	if (op->attempt >= op->max_attempts) {
-		a.error_code = "attempts";
-		a.error = "the undo could not be sent";
-		return step(e, op, SM_EV_UNDO_FAILED, &a, err);
-	}
-	if ((rc = step(e, op, SM_EV_UNDO_RETRY, NULL, err)) != 0)
-		return rc == ERR_CONFLICT ? 0 : rc;
-	if ((rc = reload(e, opp, err)) != 0)
-		return rc;
-	op = *opp;
-	target_init(&t, op, EXEC_STEP_ROLLBACK);
-	err_init(&xe);
-	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
-	if (rc == 0 && upid != NULL) {
-		crash_point("exec.after_post");
-		a.upid = upid;
-		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
-		free(upid);
-		return rc;
-	}
-	if (rc == 0)
-		return step(e, op, SM_EV_UNDO_OK, NULL, err);
-	if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL) {
-		a.error_code = exec_error_code(&xe);
-		a.error = err_msg(&xe);
-		return step(e, op, SM_EV_UNDO_FAILED, &a, err);
-	}
-	log_warn("%s: undo: %s; trying again later", op->uid, err_msg(&xe));
-	return 0;
-}
-
-/* Advances the head of a lane by one transition (or one poll). */
-static int
-advance(struct engine *e, struct ops_row **opp, struct tick *tk,
-    struct err *err)
-{
-	enum adv adv = ADV_WAIT;
-	int rc;
-
-	switch (op_state(*opp)) {
-	case SM_AUTHORIZED:
-		rc = advance_authorized(e, opp, tk, &adv, err);
-		break;
-	case SM_SUBMITTING:
-		tk->in_flight++;
-		rc = resolve_submitting(e, *opp, NULL, &adv, err);
-		break;
-	case SM_RUNNING:
-		tk->in_flight++;
-		rc = poll_running(e, *opp, NULL, &adv, err);
-		break;
-	case SM_ROLLING_BACK:
-		tk->in_flight++;
-		rc = advance_rolling_back(e, opp, &adv, err);
-		break;
-	default:
-		return 0;
-	}
-	if (rc == ERR_CONFLICT)
-		rc = 0;
-	if (adv == ADV_MOVED)
-		tk->moved++;
-	else if (adv == ADV_STUCK || op_state(*opp) == SM_RUNNING ||
-	    op_state(*opp) == SM_ROLLING_BACK)
-		tk->poll = 1;
-	return rc;
-}
-
-/* A failure that says the database is unwell: the loop must hear it. */
-static int
-db_failure(int rc)
-{
-	return rc == ERR_BUSY || rc == ERR_FULL || rc == ERR_READONLY ||
-	    rc == ERR_CORRUPT || rc == ERR_IO || rc == ERR_NOMEM;
-}
-
-/*
- * New ops go through the gate (R-27, R-28) when one is wired, else by
- * their own class.
- */
-static int
-classify(struct engine *e, const struct ops_row *op, struct tick *tk,
-    struct err *err)
-{
-	struct sm_args a;
-	struct err local;
-	int rc;
-
-	if (e->cfg.decide != NULL) {
-		err_init(&local);
-		rc = e->cfg.decide(e->cfg.decide_ctx, op, &local);
-		if (rc == 0) {
-			tk->moved++;
-			return 0;
-		}
-		if (db_failure(rc))
-			return err_copy(err, &local);
-		if (rc != ERR_CONFLICT)
-			log_warn("%s: the gate could not decide: %s; trying "
-			    "again next tick", op->uid, err_msg(&local));
-		return 0;
-	}
-	memset(&a, 0, sizeof(a));
-	if (op->class == OPS_CLASS_BENIGN)
-		rc = step(e, op, SM_EV_CLASSIFIED_BENIGN, &a, err);
-	else {
-		/* Never executed without a signature: R-28. */
-		a.not_after = tk->now + e->cfg.sign_window_s;
-		rc = step(e, op, SM_EV_CLASSIFIED_DESTRUCTIVE, &a, err);
-	}
-	if (rc == 0)
-		tk->moved++;
-	return rc == ERR_CONFLICT ? 0 : rc;
-}
-
-static int
-expire(struct engine *e, const struct ops_row *op, struct tick *tk,
-    struct err *err)
-{
-	struct sm_args a;
-	int rc;
-
-	if (op->blob_not_after <= 0)
-		return 0;
-	if (op->blob_not_after >= tk->now) {
-		if (tk->wake_s == 0 || op->blob_not_after + 1 < tk->wake_s)
-			tk->wake_s = op->blob_not_after + 1;
-		return 0;
-	}
-	memset(&a, 0, sizeof(a));
-	a.error_code = "expired";
-	a.error = "the sign window lapsed without a signature";
-	rc = step(e, op, SM_EV_SIGN_WINDOW_LAPSED, &a, err);
-	if (rc == 0)
-		tk->moved++;
-	return rc == ERR_CONFLICT ? 0 : rc;
-}
-
-/* Authorized host-scoped ops, handed to their runner (the gate). */
-static int
-run_host_ops(struct engine *e, struct ops_row **ops, size_t first,
-    size_t last, struct tick *tk, struct err *err)
-{
-	struct err local;
-	size_t i;
-	int rc;
-
-	if (e->cfg.run_host == NULL)
-		return 0;
-	for (i = first; i < last; i++) {
-		if (op_state(ops[i]) != SM_AUTHORIZED)
-			continue;
-		err_init(&local);
-		rc = e->cfg.run_host(e->cfg.run_host_ctx, ops[i], &local);
-		if (rc == 0) {
-			tk->moved++;
-			continue;
-		}
-		if (db_failure(rc))
-			return err_copy(err, &local);
-		if (rc != ERR_CONFLICT)
-			log_warn("%s: %s", ops[i]->uid, err_msg(&local));
-	}
-	return 0;
-}
-
-/* The lane head among ops[first, last) (all of one vmid), or -1. */
-static long
-lane_head(struct ops_row **ops, size_t first, size_t last)
-{
-	long oldest_auth = -1;
-	size_t i;
-	enum sm_state s;
-
-	for (i = first; i < last; i++) {
-		s = op_state(ops[i]);
-		if (sm_state_info(s) == NULL || !sm_state_info(s)->lane)
-			continue;
-		/* In flight, or mid-sequence: it keeps the lane. */
-		if (sm_state_info(s)->in_flight || ops[i]->step > 0)
-			return (long)i;
-		if (oldest_auth < 0)
-			oldest_auth = (long)i;
-	}
-	return oldest_auth;
-}
-
 int
 engine_step(struct engine *e, int blocked, struct engine_next *out,
     struct err *err)
 {
-	struct ops_row **ops = NULL;
-	struct tick tk;
-	size_t n = 0, i, j;
-	long h;
-	int rc;
-
-	memset(&tk, 0, sizeof(tk));
-	memset(out, 0, sizeof(*out));
 	if (blocked) {
 		/* hub-contract "blocked": no mutation, ops stay put. */
+		memset(out, 0, sizeof(*out));
 		out->delay_ms = -1;
 		return 0;
 	}
-	tk.now = clock_now(e->clock);
-	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
-		return rc;
-	for (i = 0; i < n; i++) {
-		if (op_state(ops[i]) == SM_NEW)
-			rc = classify(e, ops[i], &tk, err);
-		else if (op_state(ops[i]) == SM_PENDING_SIGNATURE)
-			rc = expire(e, ops[i], &tk, err);
-		if (rc != 0)
-			goto out;
-	}
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && ops[j]->vmid == ops[i]->vmid; j++)
-			;
-		/* Host-scoped ops (rotate_signers) run in-process. */
-		if (ops[i]->vmid == 0) {
-			if ((rc = run_host_ops(e, ops, i, j, &tk, err)) != 0)
-				goto out;
-			continue;
-		}
-		if ((h = lane_head(ops, i, j)) < 0)
-			continue;
-		if ((rc = advance(e, &ops[h], &tk, err)) != 0)
-			goto out;
-	}
-	out->transitions = tk.moved;
-	out->in_flight = tk.in_flight;
-	out->more = tk.moved > 0;
-	out->delay_ms = out->more ? 0 : -1;
-	if (!out->more && tk.poll)
-		out->delay_ms = e->cfg.poll_interval_ms;
-	if (!out->more && tk.wake_s > 0 && (out->delay_ms < 0 ||
-	    (tk.wake_s - tk.now) * 1000 < out->delay_ms))
-		out->delay_ms = (tk.wake_s - tk.now) * 1000;
-	rc = 0;
-out:
-	ops_rows_free(ops, n);
-	return rc;
+	return lane_step(&e->lane, out, err);
 }
 
 int
 engine_recover(struct engine *e, struct engine_recovery *out,
     struct err *err)
 {
-	struct engine_recovery rec;
-	struct ops_row **ops = NULL;
-	struct err ce;
-	enum adv adv;
-	size_t n = 0, i;
-	int rc;
-
-	memset(&rec, 0, sizeof(rec));
-	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
-		return rc;
-	rec.examined = n;
-	for (i = 0; i < n; i++) {
-		err_init(&ce);
-		if (sm_check_op(ops[i], &ce) != 0)
-			log_warn("recovery: %s, continuing", err_msg(&ce));
-		switch (op_state(ops[i])) {
-		case SM_RUNNING:
-			rc = poll_running(e, ops[i], &rec, &adv, err);
-			break;
-		case SM_SUBMITTING:
-			rc = resolve_submitting(e, ops[i], &rec, &adv, err);
-			break;
-		default:
-			/* rolling_back: engine_step looks its undo up first. */
-			rc = 0;
-			break;
-		}
-		if (rc == ERR_CONFLICT)
-			rc = 0;
-		if (rc != 0)
-			goto out;
-	}
-	log_info("recovery: %zu op(s) not terminal: %zu resumed, %zu "
-	    "finished, %zu adopted, %zu retried, %zu confirmed, %zu failed, "
-	    "%zu unresolved", rec.examined, rec.resumed, rec.finished,
-	    rec.adopted, rec.retried, rec.confirmed, rec.failed,
-	    rec.unresolved);
-	if (out != NULL)
-		*out = rec;
-	rc = 0;
-out:
-	ops_rows_free(ops, n);
-	return rc;
+	return lane_recover(&e->lane, out, err);
 }
 
 static int
@@ -1097,7 +347,7 @@ busy_vmids(struct ops_row **ops, size_t n, int64_t **out, size_t *nout)
 	enum sm_state s;
 
 	for (i = 0; i < n; i++) {
-		s = op_state(ops[i]);
+		s = lane_op_state(ops[i]);
 		if (ops[i]->vmid == 0 || sm_state_info(s) == NULL)
 			continue;
 		if (!sm_state_info(s)->in_flight && !(s == SM_AUTHORIZED &&
@@ -1119,7 +369,7 @@ busy_vmids(struct ops_row **ops, size_t n, int64_t **out, size_t *nout)
 static int
 supersedable(const struct ops_row *op)
 {
-	enum sm_state s = op_state(op);
+	enum sm_state s = lane_op_state(op);
 
 	return op->source == OPS_SOURCE_DESIRED && op->step == 0 &&
 	    op->attempt == 0 && (s == SM_NEW || s == SM_PENDING_SIGNATURE ||
@@ -1179,7 +429,7 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 		a.code = "desired_changed";
 		a.error_code = "superseded";
 		a.error = "the desired state no longer asks for it";
-		rc = sm_step_in_txn(db, op->id, op_state(op), SM_EV_SUPERSEDED,
+		rc = sm_step_in_txn(db, op->id, lane_op_state(op), SM_EV_SUPERSEDED,
 		    &a, NULL, err);
 		if (rc != 0)
 			return rc;
@@ -1303,7 +553,7 @@ engine_in_flight(struct engine *e, size_t *out, struct err *err)
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
 	for (i = 0; i < n; i++) {
-		s = op_state(ops[i]);
+		s = lane_op_state(ops[i]);
 		if (sm_state_info(s) != NULL && sm_state_info(s)->in_flight)
 			k++;
 	}
