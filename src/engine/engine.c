@@ -33,13 +33,13 @@ struct engine {
 	struct db		*db;		/* borrowed */
 	const struct exec	*exec;		/* borrowed */
 	const struct clock	*clock;		/* borrowed */
-	struct engine_config	 cfg;		/* defaults filled in */
-	struct lane_ctx		 lane;		/* the above, for lane_ */
-	struct actual_set	*prev;		/* observation before cur */
+	struct engine_config	 cfg;		/* defaults filled */
+	struct lane_ctx		 lane;		/* for lane_ */
+	struct actual_set	*prev;		/* the one before */
 	struct actual_set	*cur;		/* last observation */
-	int64_t			*proven;	/* ascending: proven absent */
+	int64_t			*proven;	/* proven absent */
 	size_t			 nproven;
-	int			 safe;		/* cur may be planned on */
+	int			 safe;		/* cur plannable */
 };
 
 static int64_t
@@ -429,8 +429,8 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 		a.code = "desired_changed";
 		a.error_code = "superseded";
 		a.error = "the desired state no longer asks for it";
-		rc = sm_step_in_txn(db, op->id, lane_op_state(op), SM_EV_SUPERSEDED,
-		    &a, NULL, err);
+		rc = sm_step_in_txn(db, op->id, lane_op_state(op),
+		    SM_EV_SUPERSEDED, &a, NULL, err);
 		if (rc != 0)
 			return rc;
 		c->superseded++;

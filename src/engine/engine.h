@@ -38,12 +38,12 @@ typedef int (*engine_op_fn)(void *ctx, const struct ops_row *op,
 /* Tunables; 0 selects the default in brackets. */
 struct engine_config {
 	int	 max_attempts;		/* per op [5] */
-	int64_t	 backoff_base_s;	/* first retry delay, doubled [5] */
-	int64_t	 backoff_max_s;		/* retry delay cap [300] */
-	int64_t	 poll_interval_ms;	/* running task poll period [1000] */
-	int64_t	 find_slack_s;		/* task start vs intent time [1] */
-	int64_t	 shutdown_timeout_s;	/* stop: shutdown, then hard stop [60] */
-	int64_t	 sign_window_s;		/* pending op without a gate window [86400] */
+	int64_t	 backoff_base_s;	/* first retry, doubled [5] */
+	int64_t	 backoff_max_s;		/* retry cap [300] */
+	int64_t	 poll_interval_ms;	/* task poll period [1000] */
+	int64_t	 find_slack_s;		/* task start vs intent [1] */
+	int64_t	 shutdown_timeout_s;	/* then a hard stop [60] */
+	int64_t	 sign_window_s;		/* no gate: window [86400] */
 	/*
 	 * The gate (R-27, R-28): moves an op out of `new` itself (an
 	 * adapter over gate_decide).  NULL: the op's own class decides —
@@ -63,22 +63,22 @@ struct engine;
 
 /* What engine_step() says about the next call. */
 struct engine_next {
-	int	 more;		/* 1: something advanced; call again at once */
-	int64_t	 delay_ms;	/* else: call again after this; -1: idle */
+	int	 more;		/* 1: call again at once */
+	int64_t	 delay_ms;	/* else after this; -1: idle */
 	size_t	 transitions;	/* transitions made by this call */
-	size_t	 in_flight;	/* ops in submitting, running, rolling_back */
+	size_t	 in_flight;	/* submitting, running, ... */
 };
 
 /* What engine_recover() found and did (also logged). */
 struct engine_recovery {
 	size_t	 examined;	/* non-terminal ops */
-	size_t	 resumed;	/* running, task still running: keep polling */
+	size_t	 resumed;	/* task still running: poll on */
 	size_t	 finished;	/* task ended while we were down */
-	size_t	 adopted;	/* submitting: our task found in the task list */
-	size_t	 retried;	/* submitting: no task, step will be retried */
-	size_t	 confirmed;	/* synchronous set-config read back as applied */
-	size_t	 failed;	/* ended failed (attempts, task unknown) */
-	size_t	 unresolved;	/* PVE unreachable: left for engine_step */
+	size_t	 adopted;	/* our task found in the list */
+	size_t	 retried;	/* no task: the step is retried */
+	size_t	 confirmed;	/* set-config read back applied */
+	size_t	 failed;	/* attempts used, task unknown */
+	size_t	 unresolved;	/* PVE unreachable: for later */
 };
 
 /*

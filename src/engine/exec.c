@@ -85,8 +85,8 @@ exec_steps(enum ops_kind kind, const json_t *params,
 		if (mode != NULL && strcmp(mode, "stop") == 0)
 			steps = seq_stop;
 		else if (mode != NULL && strcmp(mode, "shutdown") != 0)
-			return err_set(err, ERR_FORMAT, "stop: mode '%s' is not "
-			    "shutdown or stop", mode);
+			return err_set(err, ERR_FORMAT, "stop: mode '%s' is "
+			    "not shutdown or stop", mode);
 	} else if (kind == OPS_KIND_ROLLBACK &&
 	    !json_is_true(json_object_get(params, "no_safety"))) {
 		steps = seq_rollback_safe;

@@ -32,7 +32,7 @@ enum exec_task_state {
 
 enum exec_step_kind {
 	EXEC_STEP_START,
-	EXEC_STEP_SHUTDOWN,		/* shutdown, hard stop after timeout */
+	EXEC_STEP_SHUTDOWN,		/* then a hard stop after timeout */
 	EXEC_STEP_STOP,
 	EXEC_STEP_SET_CONFIG,		/* LXC: synchronous */
 	EXEC_STEP_SNAPSHOT,
@@ -42,15 +42,15 @@ enum exec_step_kind {
 	EXEC_STEP_RESTORE,
 	EXEC_STEP_DESTROY,
 	EXEC_STEP_CREATE,
-	EXEC_STEP_SAFETY_SNAPSHOT,	/* the copy an undo returns to */
-	EXEC_STEP_DROP_SAFETY,		/* delete it once the op succeeded */
+	EXEC_STEP_SAFETY_SNAPSHOT,	/* what an undo returns to */
+	EXEC_STEP_DROP_SAFETY,		/* delete it after a success */
 	EXEC_STEP__COUNT
 };
 
 struct exec_step_info {
 	const char	*name;
 	const char	*task_type;	/* PVE worker type of its task */
-	int		 sync;		/* may answer without a task */
+	int		 sync;		/* may end without a task */
 	int		 safety;	/* leaves ops.safety behind */
 };
 
@@ -64,7 +64,7 @@ struct exec_target {
 	const char		*uid;
 	int64_t			 vmid;
 	enum ops_kind		 kind;
-	int			 step;		/* index into its steps */
+	int			 step;		/* index of the step */
 	enum exec_step_kind	 what;		/* that step */
 	const json_t		*params;	/* ops.params */
 	const json_t		*safety;	/* ops.safety or NULL */
@@ -95,16 +95,17 @@ struct exec_ops {
 	 */
 	int	(*submit)(void *ctx, const struct exec_target *t,
 		    char **upid_out, struct err *err);
-	/* Sends the undo request (rollback to t->safety); *upid_out as above. */
-	int	(*undo)(void *ctx, const struct exec_target *t, char **upid_out,
-		    struct err *err);
+	/* Sends the undo (rollback to t->safety); *upid_out as above. */
+	int	(*undo)(void *ctx, const struct exec_target *t,
+		    char **upid_out, struct err *err);
 	/*
 	 * One status read of a task, never a wait; *exit_out (may be left
 	 * NULL) gets the exit status text once it stopped.  A task PVE
 	 * does not know is ERR_NOT_FOUND.
 	 */
-	int	(*poll)(void *ctx, const char *upid, enum exec_task_state *out,
-		    char **exit_out, struct err *err);
+	int	(*poll)(void *ctx, const char *upid,
+		    enum exec_task_state *out, char **exit_out,
+		    struct err *err);
 	/*
 	 * Recovery: the oldest task of this type on vmid started by our
 	 * own token at or after `since` (running or finished, source=all),
@@ -114,7 +115,7 @@ struct exec_ops {
 	int	(*find_task)(void *ctx, const char *type, int64_t vmid,
 		    int64_t since, const char *exclude, char **upid_out,
 		    struct err *err);
-	/* The guest's config (`data` of GET .../config); ERR_NOT_FOUND if none. */
+	/* The guest's config (`data` of GET .../config), or ERR_NOT_FOUND. */
 	int	(*read_config)(void *ctx, int64_t vmid, json_t **out,
 		    struct err *err);
 	/*
@@ -133,8 +134,8 @@ struct exec_ops {
 	 * when PVE says the guest does not exist (proven absence);
 	 * ERR_PERMISSION and others when it cannot tell.
 	 */
-	int	(*guest_status)(void *ctx, int64_t vmid, struct exec_guest *out,
-		    struct err *err);
+	int	(*guest_status)(void *ctx, int64_t vmid,
+		    struct exec_guest *out, struct err *err);
 };
 
 struct exec {
@@ -159,7 +160,7 @@ void	exec_safety_name(const char *uid, char *out, size_t n);
 enum exec_outcome {
 	EXEC_OUTCOME_RETRY,	/* PVE refused for now: back off, retry */
 	EXEC_OUTCOME_FATAL,	/* will not succeed: fail the op */
-	EXEC_OUTCOME_UNKNOWN,	/* may have been applied: look before retry */
+	EXEC_OUTCOME_UNKNOWN,	/* may have applied: look, then retry */
 	EXEC_OUTCOME__COUNT
 };
 

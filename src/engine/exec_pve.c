@@ -16,7 +16,7 @@
 #include "pve/pve.h"
 
 #define EXEC_PVE_MAX_PARAMS	48
-#define EXEC_PVE_FANOUT		8	/* config reads in flight at once */
+#define EXEC_PVE_FANOUT		8	/* config reads at once */
 
 struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
@@ -25,7 +25,7 @@ struct exec_pve {
 
 /* Request parameters whose values live in a JSON object of strings. */
 struct params {
-	json_t			*vals;		/* key → string, owned */
+	json_t			*vals;		/* key → string */
 	struct pve_param	 p[EXEC_PVE_MAX_PARAMS];
 	size_t			 n;
 };

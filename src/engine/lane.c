@@ -36,7 +36,7 @@ enum adv {
 
 struct tick {
 	int64_t	 now;
-	int64_t	 wake_s;	/* earliest next_at in the future, 0: none */
+	int64_t	 wake_s;	/* earliest future next_at, 0 */
 	int	 poll;		/* something needs polling */
 	size_t	 moved;
 	size_t	 in_flight;
@@ -381,7 +381,7 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	if (rc == 0)
 		return step_succeeded(e, op, 1, steps[op->step], n, NULL, err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_UNKNOWN) {
-		/* It may have been applied: stays submitting, looked up next. */
+		/* It may have applied: stays submitting, looked up. */
 		log_warn("%s: %s; the outcome is unknown, checking before any "
 		    "retry", op->uid, err_msg(&xe));
 		return 0;
@@ -405,8 +405,8 @@ reload(const struct lane_ctx *e, struct ops_row **op, struct err *err)
 }
 
 static int
-advance_authorized(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
-    enum adv *adv, struct err *err)
+advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
+    struct tick *tk, enum adv *adv, struct err *err)
 {
 	struct ops_row *op = *opp;
 	const enum exec_step_kind *steps;
@@ -444,8 +444,8 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp, struct tick *
 
 /* The undo of a failed step back to its safety copy. */
 static int
-advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp, enum adv *adv,
-    struct err *err)
+advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
+    enum adv *adv, struct err *err)
 {
 	struct ops_row *op = *opp;
 	enum exec_task_state ts;

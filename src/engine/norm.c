@@ -811,8 +811,8 @@ norm_spec_to_params(const json_t *desired_spec, const json_t *actual_spec,
 			    "0", err);
 		} else if (strcmp(key, "description") == 0) {
 			if (!json_is_string(v)) {
-				rc = err_set(err, ERR_FORMAT, "spec.description:"
-				    " expected string");
+				rc = err_set(err, ERR_FORMAT,
+				    "spec.description: expected string");
 				goto out;
 			}
 			if ((d = norm_description(v)) == NULL) {
@@ -821,7 +821,8 @@ norm_spec_to_params(const json_t *desired_spec, const json_t *actual_spec,
 			}
 			if (json_string_length(d) == 0)
 				rc = add_delete(params, "description") == 0 ?
-				    0 : err_set(err, ERR_NOMEM, "out of memory");
+				    0 : err_set(err, ERR_NOMEM,
+				    "out of memory");
 			else
 				rc = set_str(params, "description",
 				    json_string_value(d), err);
@@ -868,7 +869,8 @@ norm_config_applied(const json_t *params, const json_t *config)
 		/* Other keys: the same text, or the same number. */
 		if (have == NULL)
 			return 0;
-		if (jsonx_loose_int(v, &x) == 0 && jsonx_loose_int(have, &y) == 0) {
+		if (jsonx_loose_int(v, &x) == 0 &&
+		    jsonx_loose_int(have, &y) == 0) {
 			if (x != y)
 				return 0;
 			continue;

@@ -258,8 +258,8 @@ plan_guest(struct builder *b, const struct plan_input *in,
 			return rc;
 		params = json_deep_copy(g->provision);
 		if (params != NULL && json_object_set_new(params, "spec",
-		    g->spec != NULL ? json_deep_copy(g->spec) : json_object()) !=
-		    0) {
+		    g->spec != NULL ? json_deep_copy(g->spec) :
+		    json_object()) != 0) {
 			json_decref(params);
 			params = NULL;
 		}

@@ -39,13 +39,13 @@
 
 struct plan_input {
 	const struct desired_set *desired;
-	const struct actual_set	*actual;	/* this cycle's observation */
-	const struct actual_set	*previous;	/* the last one, NULL: none */
-	const int64_t	*proven_absent;		/* ascending: "no such guest" */
+	const struct actual_set	*actual;	/* this cycle's */
+	const struct actual_set	*previous;	/* last one; NULL */
+	const int64_t	*proven_absent;	/* ascending, read "absent" */
 	size_t		 nproven_absent;
-	const int64_t	*busy;			/* ascending: an op in flight */
+	const int64_t	*busy;		/* ascending, op in flight */
 	size_t		 nbusy;
-	int64_t		 shutdown_timeout_s;	/* 0: PLAN_SHUTDOWN_TIMEOUT_S */
+	int64_t		 shutdown_timeout_s;	/* 0: the default */
 };
 
 struct plan_action {
@@ -79,7 +79,7 @@ struct plan {
 	char		 skip_reason[160];
 	struct plan_action *actions;	/* in order; per vmid, lane order */
 	size_t		 nactions;
-	int64_t		*considered;	/* ascending: vmids this plan speaks for */
+	int64_t		*considered;	/* ascending: vmids planned */
 	size_t		 nconsidered;
 	struct plan_note *notes;
 	size_t		 nnotes;
@@ -115,7 +115,7 @@ int	plan_digest_text(const char *text, char *out, struct err *err);
  */
 void	plan_idem_key(int64_t generation, int64_t vmid, enum ops_kind kind,
 	    const char *digest, char *out, size_t n);
-void	plan_key_prefix(int64_t vmid, enum ops_kind kind, const char *digest,
-	    char *out, size_t n);
+void	plan_key_prefix(int64_t vmid, enum ops_kind kind,
+	    const char *digest, char *out, size_t n);
 
 #endif

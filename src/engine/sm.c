@@ -29,7 +29,7 @@ struct sm_row {
 /* Audit facts of an event: decisions are audited. */
 struct sm_event_info {
 	const char	*name;
-	const char	*audit;		/* audit event, NULL: not a decision */
+	const char	*audit;		/* audit event; NULL: no decision */
 	const char	*decision;	/* NULL: the target state's name */
 };
 

@@ -63,30 +63,30 @@ enum sm_event {
 	SM_EV_CLASSIFIED_BENIGN,	/* gate: benign, runs unsigned */
 	SM_EV_CLASSIFIED_DESTRUCTIVE,	/* gate: needs a signature */
 	SM_EV_REFUSED,			/* gate: refused outright */
-	SM_EV_SIGNATURE_ACCEPTED,	/* gate: verified signature bound to it */
-	SM_EV_SIGNATURE_REJECTED,	/* gate: a bad signature (stays pending) */
-	SM_EV_SIGN_WINDOW_LAPSED,	/* the sign request's not_after passed */
-	SM_EV_SUPERSEDED,		/* the desired state no longer wants it */
-	SM_EV_CANCEL,			/* operator: drop an op not yet started */
-	SM_EV_SUBMIT,			/* write-ahead intent of the next step */
+	SM_EV_SIGNATURE_ACCEPTED,	/* gate: a bound, verified signature */
+	SM_EV_SIGNATURE_REJECTED,	/* gate: a bad one (stays pending) */
+	SM_EV_SIGN_WINDOW_LAPSED,	/* its not_after passed */
+	SM_EV_SUPERSEDED,		/* no longer desired */
+	SM_EV_CANCEL,			/* operator: drop it, not started */
+	SM_EV_SUBMIT,			/* write-ahead intent of a step */
 	SM_EV_TASK_STARTED,		/* the POST answered with a UPID */
 	SM_EV_SYNC_DONE,		/* last step applied synchronously */
-	SM_EV_SYNC_STEP_DONE,		/* a middle step applied synchronously */
-	SM_EV_RETRYABLE_ERROR,		/* transient failure: back off, retry */
+	SM_EV_SYNC_STEP_DONE,		/* a middle step, synchronously */
+	SM_EV_RETRYABLE_ERROR,		/* transient: back off, retry */
 	SM_EV_FATAL_ERROR,		/* permanent failure */
 	SM_EV_ATTEMPTS_EXHAUSTED,	/* retried max_attempts times */
-	SM_EV_NOT_SUBMITTED,		/* recovery: no task exists, retry */
-	SM_EV_ADOPT_TASK,		/* recovery: found our task, adopt it */
+	SM_EV_NOT_SUBMITTED,		/* recovery: no task, retry */
+	SM_EV_ADOPT_TASK,		/* recovery: our task found */
 	SM_EV_TASK_OK,			/* last step's task ended OK */
-	SM_EV_TASK_WARNINGS,		/* last step's task ended WARNINGS: n */
+	SM_EV_TASK_WARNINGS,		/* ... ended WARNINGS: n */
 	SM_EV_STEP_DONE,		/* a middle step's task succeeded */
 	SM_EV_TASK_FAILED,		/* the task failed, no safety copy */
-	SM_EV_TASK_FAILED_UNDO,		/* the task failed, undo to the safety copy */
-	SM_EV_UNDO_STARTED,		/* the undo request answered a UPID */
+	SM_EV_TASK_FAILED_UNDO,		/* failed: undo to the safety copy */
+	SM_EV_UNDO_STARTED,		/* the undo answered a UPID */
 	SM_EV_UNDO_RETRY,		/* the undo request is (re)sent */
 	SM_EV_UNDO_OK,			/* the undo task succeeded */
-	SM_EV_UNDO_FAILED,		/* the undo failed: a human must look */
-	SM_EV_ABANDON,			/* operator: give up an op in flight */
+	SM_EV_UNDO_FAILED,		/* the undo failed: for a human */
+	SM_EV_ABANDON,			/* operator: give up in flight */
 	SM_EV__COUNT
 };
 
@@ -106,16 +106,16 @@ typedef int (*sm_hook_fn)(struct db *db, int64_t op_id, enum sm_event event,
  * reads is given in the table (docs/state-machine.md).
  */
 struct sm_args {
-	int64_t		 now;		/* unix seconds: updated_at, journal at */
-	const json_t	*detail;	/* journal detail facts; NULL = {} */
-	const char	*upid;		/* task_started, adopt_task, undo_started */
-	int64_t		 next_at;	/* retryable_error: not before */
+	int64_t		 now;		/* unix seconds: updated, journal */
+	const json_t	*detail;	/* journal detail; NULL = {} */
+	const char	*upid;		/* task_started, adopt_task, ... */
+	int64_t		 next_at;	/* retry: not before */
 	const char	*error_code;	/* failures: typed error name */
 	const char	*error;		/* failures: message */
 	const json_t	*safety;	/* step_done of a safety step */
-	const char	*actor;		/* audit actor: agent (NULL), hub, admin */
-	const char	*code;		/* audit code; NULL = the event name */
-	const void	*blob;		/* classified_destructive: sign request */
+	const char	*actor;		/* NULL (agent), hub, admin */
+	const char	*code;		/* audit code; NULL = event */
+	const void	*blob;		/* the sign request */
 	size_t		 blob_len;
 	int64_t		 not_after;	/* its sign window end */
 	const char	*signature;	/* signature_accepted */
@@ -126,9 +126,9 @@ struct sm_args {
 
 /* Per-state facts. */
 struct sm_state_info {
-	const char	*name;		/* what ops.state and the logs hold */
+	const char	*name;		/* as in ops.state, logs */
 	int		 terminal;	/* absorbing: no row leaves it */
-	int		 lane;		/* holds its vmid's lane when oldest */
+	int		 lane;		/* holds its vmid's lane */
 	int		 in_flight;	/* a PVE request may be out */
 };
 

@@ -225,9 +225,9 @@ actual_load(struct db *db, struct actual_set **out, struct err *err)
 		    (rc = col_json(st, 6, &g.spec)) != 0 ||
 		    (rc = col_json(st, 7, &g.config)) != 0) {
 			(void) sqlite3_reset(st);
-			rc = rc == ERR_NOMEM ? err_set(err, rc, "out of memory") :
-			    err_set(err, rc, "actual_guests %lld: bad JSON",
-			    (long long)g.vmid);
+			rc = rc == ERR_NOMEM ? err_set(err, rc,
+			    "out of memory") : err_set(err, rc,
+			    "actual_guests %lld: bad JSON", (long long)g.vmid);
 			guest_reset(&g);
 			goto out;
 		}

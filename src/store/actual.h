@@ -17,15 +17,15 @@
 struct actual_guest {
 	int64_t		 vmid;
 	char		*name;		/* may be NULL */
-	char		*status;	/* "running", "stopped", "unknown" */
+	char		*status;	/* running, stopped, unknown */
 	char		*lock;		/* PVE lock, NULL when none */
 	int		 template;	/* 1: a template (never started) */
-	json_t		*spec;		/* normalized spec (norm_), NULL: unread */
+	json_t		*spec;		/* normalized; NULL: unread */
 	json_t		*config;	/* raw PVE config, NULL: unread */
 };
 
 struct actual_set {
-	int64_t			 observed_at;	/* 0: never observed */
+	int64_t			 observed_at;	/* 0: never */
 	struct actual_guest	*guests;	/* by vmid, ascending */
 	size_t			 nguests;
 	size_t			 cap;		/* allocated */

@@ -164,8 +164,8 @@ insert_test(struct db *db, int64_t generation, const json_t *t, size_t idx,
 	first = json_integer_value(json_array_get(range, 0));
 	last = json_integer_value(json_array_get(range, 1));
 	if (first < 100 || last > 999999999 || last < first)
-		return err_set(err, ERR_FORMAT, "%s.scratch_vmids: [%lld, %lld] "
-		    "is not a vmid range", ctx, (long long)first,
+		return err_set(err, ERR_FORMAT, "%s.scratch_vmids: [%lld, "
+		    "%lld] is not a vmid range", ctx, (long long)first,
 		    (long long)last);
 	if ((rc = db_prepare(db, SQL_INS_TEST, &st, err)) != 0)
 		return rc;
@@ -200,7 +200,8 @@ desired_replace(struct db *db, int64_t generation, const json_t *guests,
 		return err_set(err, ERR_FORMAT, "guests: expected array");
 	if (restore_tests != NULL && !json_is_null(restore_tests) &&
 	    !json_is_array(restore_tests))
-		return err_set(err, ERR_FORMAT, "restore_tests: expected array");
+		return err_set(err, ERR_FORMAT, "restore_tests: expected "
+		    "array");
 	if ((rc = kv_get_int(db, KV_DESIRED_GENERATION, 0, &stored, err)) != 0)
 		return rc;
 	if (generation < stored)
@@ -213,8 +214,8 @@ desired_replace(struct db *db, int64_t generation, const json_t *guests,
 	    err)) != 0)
 		return rc;
 	for (i = 0; i < json_array_size(guests); i++)
-		if ((rc = insert_guest(db, generation, json_array_get(guests, i),
-		    i, err)) != 0)
+		if ((rc = insert_guest(db, generation,
+		    json_array_get(guests, i), i, err)) != 0)
 			return rc;
 	for (i = 0; restore_tests != NULL && i < json_array_size(restore_tests);
 	    i++)

@@ -18,7 +18,7 @@
 #include "base/err.h"
 #include "store/db.h"
 
-/* kv key of the generation last planned completely (report agent.applied_generation). */
+/* kv: the generation last planned in full (agent.applied_generation). */
 #define DESIRED_KV_APPLIED	"applied_generation"
 
 enum desired_state {
@@ -31,9 +31,9 @@ enum desired_state {
 struct desired_guest {
 	int64_t			 vmid;
 	enum desired_state	 state;
-	json_t			*spec;		/* managed keys; owned, may be NULL */
-	json_t			*provision;	/* {template, storage, rootfs_gib} or NULL */
-	json_t			*restore;	/* {archive, storage} or NULL */
+	json_t			*spec;		/* managed keys, or NULL */
+	json_t			*provision;	/* {template, storage, ...} */
+	json_t			*restore;	/* {archive, storage} */
 	json_t			*rollback;	/* {snapshot} or NULL */
 };
 
@@ -46,10 +46,10 @@ struct desired_restore_test {
 };
 
 struct desired_set {
-	int64_t				 generation;	/* 0: none stored yet */
-	struct desired_guest		*guests;	/* by vmid, ascending */
+	int64_t				 generation;	/* 0: none */
+	struct desired_guest		*guests;	/* ascending vmid */
 	size_t				 nguests;
-	struct desired_restore_test	*tests;		/* by vmid, ascending */
+	struct desired_restore_test	*tests;		/* ascending */
 	size_t				 ntests;
 };
 
@@ -67,14 +67,16 @@ int	desired_state_parse(const char *s);
  * together: ERR_INTERNAL otherwise.  A generation lower than the stored
  * one is ERR_CONFLICT; a malformed element ERR_FORMAT naming it.
  */
-int	desired_replace(struct db *db, int64_t generation, const json_t *guests,
-	    const json_t *restore_tests, struct err *err);
+int	desired_replace(struct db *db, int64_t generation,
+	    const json_t *guests, const json_t *restore_tests,
+	    struct err *err);
 
 /*
  * Loads the stored desired state into a new set (caller frees with
  * desired_set_free); an empty set with generation 0 when none is stored.
  */
-int	desired_load(struct db *db, struct desired_set **out, struct err *err);
+int	desired_load(struct db *db, struct desired_set **out,
+	    struct err *err);
 void	desired_set_free(struct desired_set *set);
 
 /* The stored guest of vmid in set (borrowed), or NULL. */

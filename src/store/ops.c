@@ -234,8 +234,8 @@ ops_create(struct db *db, const struct ops_new *n, int64_t *id_out,
 	    (unsigned)n->source >= OPS_SOURCE__COUNT ||
 	    (unsigned)n->class >= OPS_CLASS__COUNT || n->idem_key == NULL ||
 	    n->idem_key[0] == '\0')
-		return err_set(err, ERR_INVALID, "ops_create: bad kind, source, "
-		    "class or key");
+		return err_set(err, ERR_INVALID, "ops_create: bad kind, "
+		    "source, class or key");
 	if ((rc = new_uid(uid, err)) != 0)
 		return rc;
 	if (n->params != NULL) {
@@ -374,7 +374,8 @@ row_read(struct db *db, sqlite3_stmt *st, struct ops_row **out,
 	s = (const char *)sqlite3_column_text(st, 1);
 	(void) snprintf(op->uid, sizeof(op->uid), "%s", s != NULL ? s : "");
 	op->vmid = sqlite3_column_int64(st, 2);
-	if ((k = ops_kind_parse((const char *)sqlite3_column_text(st, 3))) < 0) {
+	k = ops_kind_parse((const char *)sqlite3_column_text(st, 3));
+	if (k < 0) {
 		rc = err_set(err, ERR_CORRUPT, "op %lld: unknown kind",
 		    (long long)op->id);
 		goto fail;
@@ -453,8 +454,9 @@ get_one(struct db *db, const char *sql, int64_t id, const char *uid,
 	if (rc == SQLITE_ROW)
 		rc = row_read(db, st, out, err);
 	else if (rc == SQLITE_DONE)
-		rc = uid != NULL ? err_set(err, ERR_NOT_FOUND, "no op %s", uid) :
-		    err_set(err, ERR_NOT_FOUND, "no op %lld", (long long)id);
+		rc = uid != NULL ? err_set(err, ERR_NOT_FOUND, "no op %s",
+		    uid) : err_set(err, ERR_NOT_FOUND, "no op %lld",
+		    (long long)id);
 	else
 		rc = db_error(db, rc, "read op", err);
 	(void) sqlite3_reset(st);

@@ -73,7 +73,7 @@ struct ops_row {
 	char		 state[OPS_STATE_MAX];	/* state name */
 	int		 step;
 	json_t		*params;	/* owned, never NULL */
-	char		*params_text;	/* compact sorted JSON as stored */
+	char		*params_text;	/* as stored (sorted) */
 	char		*why;		/* may be NULL */
 	char		*idem_key;
 	int64_t		 generation;	/* 0 when none */
@@ -105,7 +105,7 @@ struct ops_new {
 	const char	*why;		/* may be NULL */
 	const char	*idem_key;	/* desired key or nonce */
 	int64_t		 generation;	/* 0: none */
-	int		 max_attempts;	/* 0: OPS_DEFAULT_MAX_ATTEMPTS */
+	int		 max_attempts;	/* 0: the default */
 	int64_t		 now;
 };
 

@@ -23,7 +23,7 @@ struct fake_guest {
 	char		 status[16];	/* running, stopped */
 	char		 lock[24];	/* "" none */
 	int		 template;
-	int		 hidden;	/* left out of the list (a bad token) */
+	int		 hidden;	/* not listed (a bad token) */
 	int		 forbidden;	/* direct reads answer 403 */
 	json_t		*config;	/* PVE config */
 	int		 present;
@@ -34,7 +34,7 @@ struct fake_task {
 	int64_t		 vmid;
 	char		 type[24];
 	int64_t		 start;
-	int		 polls_left;	/* polls until it ends; -1 hangs */
+	int		 polls_left;	/* until it ends; -1 hangs */
 	enum exec_task_state end;
 	char		 exit[128];
 	enum exec_step_kind what;
@@ -45,7 +45,7 @@ struct fake_task {
 };
 
 struct fake {
-	int64_t		 now;		/* the clock, unix seconds */
+	int64_t		 now;		/* the clock (seconds) */
 	int64_t		 mono_ms;
 	struct clock	 clock;
 	struct exec	 exec;
@@ -54,14 +54,14 @@ struct fake {
 	struct fake_task tasks[FAKE_MAX_TASKS];
 	size_t		 ntasks;
 	/* behaviour */
-	int		 task_polls;	/* polls before a task ends (1) */
-	int64_t		 hang_vmid;	/* tasks of this vmid never end */
-	int		 fail_submit;	/* next submits fail with this ERR_* */
+	int		 task_polls;	/* polls a task runs (1) */
+	int64_t		 hang_vmid;	/* its tasks never end */
+	int		 fail_submit;	/* submits fail: this ERR_* */
 	int		 fail_count;	/* how many (0: all while set) */
 	long		 fail_status;
-	char		 fail_exit[128];	/* next task ends FAILED with it */
-	int		 fail_task_kind;	/* only for this step kind (-1 any) */
-	int		 drop_answer;	/* next submit applied, answer lost */
+	char		 fail_exit[128];	/* next task fails so */
+	int		 fail_task_kind;	/* that step kind; -1 any */
+	int		 drop_answer;	/* applied, answer lost */
 	int		 list_fails;
 	/* counters */
 	int		 submits;
@@ -72,7 +72,7 @@ struct fake {
 	int		 reads;
 	int		 lists;
 	int		 statuses;
-	char		 order[4096];	/* "101:start 102:set_config ..." */
+	char		 order[4096];	/* "101:start 102:..." */
 };
 
 /* Initializes f (zeroed storage) with an empty world at time now. */

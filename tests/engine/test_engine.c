@@ -95,7 +95,8 @@ store_desired(int64_t gen, const char *guests_json)
 
 /*
  * Steps until nothing is left to do, advancing the fake clock by the
- * delays asked for (up to 10 minutes); at most `max` calls.  Returns the calls made.
+ * delays asked for (up to 10 minutes); at most `max` calls.  Returns
+ * the calls made.
  */
 static int
 run(int max)
@@ -973,7 +974,8 @@ engine_suite(void)
 	tcase_add_test(t,
 	    ops_not_started_are_superseded_when_the_desired_state_changes);
 	tcase_add_test(t, a_shrunk_list_is_not_planned_on);
-	tcase_add_test(t, a_missing_guest_is_provisioned_only_when_proven_absent);
+	tcase_add_test(t,
+	    a_missing_guest_is_provisioned_only_when_proven_absent);
 	tcase_add_test(t, a_locked_guest_is_skipped_without_errors);
 	tcase_add_test(t, applied_generation_is_recorded);
 	tcase_add_test(t, observe_reports_pve_failures);

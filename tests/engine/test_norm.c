@@ -40,7 +40,7 @@ static const struct eq_case eq_cases[] = {
 	{ "tags", "[]", NULL, 1 },
 	{ "tags", "[\"a\"]", "\"a;b\"", 0 },
 	{ "tags", "[\"prod\",\"web\"]", "[\"web\",\"prod\"]", 1 },
-	/* memory canonical in MiB; numbers as strings; defaults (§8.2, §8.4) */
+	/* memory in MiB; numbers as strings; defaults (§8.2, §8.4) */
 	{ "memory_mib", "1024", "1024", 1 },
 	{ "memory_mib", "1024", "\"1024\"", 1 },
 	{ "memory_mib", "512", NULL, 1 },

@@ -18,10 +18,10 @@
 struct plan_case {
 	const char	*name;
 	const char	*desired;	/* JSON array of desired guests */
-	const char	*actual;	/* [{vmid, status, lock?, template?, config?}] */
-	const char	*previous;	/* vmids of the last observation, or NULL */
+	const char	*actual;	/* [{vmid, status, lock?, config?}] */
+	const char	*previous;	/* vmids seen last time, or NULL */
 	const char	*proven;	/* vmids proven absent, or NULL */
-	const char	*busy;		/* vmids with an op in flight, or NULL */
+	const char	*busy;		/* vmids with ops in flight */
 	int		 skipped;
 	const char	*expect;	/* "vmid:kind:class ..." in order */
 	const char	*notes;		/* "vmid:note ..." */
@@ -49,7 +49,8 @@ static const struct plan_case cases[] = {
 	  "[{\"vmid\":101,\"status\":\"running\"}]",
 	  NULL, NULL, NULL, 0, "101:stop:benign", "" },
 	{ "config drift is a set_config",
-	  "[{\"vmid\":101,\"state\":\"running\",\"spec\":{\"memory_mib\":2048}}]",
+	  "[{\"vmid\":101,\"state\":\"running\",\"spec\":"
+	  "{\"memory_mib\":2048}}]",
 	  "[{\"vmid\":101,\"status\":\"running\",\"config\":" WEB_CONFIG "}]",
 	  NULL, NULL, NULL, 0, "101:set_config:benign", "" },
 	{ "set_config comes before the start",

@@ -328,8 +328,9 @@ assert_world_matches(json_t *desired)
 	json_array_foreach(desired, i, d) {
 		g = world_guest(w, json_integer_value(json_object_get(d,
 		    "vmid")));
-		ck_assert_str_eq(json_string_value(json_object_get(g, "status")),
-		    json_string_value(json_object_get(d, "state")));
+		ck_assert_str_eq(json_string_value(json_object_get(g,
+		    "status")), json_string_value(json_object_get(d,
+		    "state")));
 		ck_assert_int_eq(json_integer_value(json_object_get(
 		    json_object_get(g, "config"), "memory")),
 		    json_integer_value(json_object_get(json_object_get(d,

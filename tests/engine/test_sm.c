@@ -633,14 +633,16 @@ sm_suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, walk_exercises_every_row_with_one_journal_row_each);
 	tcase_add_test(t, benign_lifecycle_journals_each_step_and_ends_the_op);
-	tcase_add_test(t, terminal_state_refuses_with_transition_error_and_audit);
+	tcase_add_test(t,
+	    terminal_state_refuses_with_transition_error_and_audit);
 	tcase_add_test(t, decisions_are_audited_plain_steps_are_not);
 	tcase_add_test(t, attempts_exhausted_leaves_an_audit_row_for_a_human);
 	tcase_add_test(t, concurrent_writer_loses_the_compare_and_set);
 	tcase_add_test(t, missing_op_is_not_found);
 	tcase_add_test(t, in_txn_step_commits_and_rolls_back_with_the_caller);
 #ifdef FELHOM_TESTING
-	tcase_add_test(t, crash_before_commit_leaves_nothing_after_commit_everything);
+	tcase_add_test(t,
+	    crash_before_commit_leaves_nothing_after_commit_everything);
 #endif
 	suite_add_tcase(s, t);
 

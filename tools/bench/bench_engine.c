@@ -63,7 +63,7 @@ struct durable {
 	struct db	*db;
 	int64_t		*ids;
 	int		 nops;
-	int		 next;		/* next transition: k * nops + i */
+	int		 next;		/* k * nops + i */
 	double		 raw_s, txn_s;	/* time spent in each */
 	int		 raw_n, txn_n;
 };
