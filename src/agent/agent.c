@@ -1,18 +1,66 @@
 /*
- * agent — start-up and the daemon loop.
+ * agent — start-up and the daemon loop (DESIGN.md "One thread, no
+ * blocking waits"; R-19, R-25, R-34, R-37).
+ *
+ * Start-up: the exclusive lock, the database (checked, migrated), the
+ * signer set seeded from the allowed_signers files on first start, the
+ * clients, then recovery of every op in flight before any new work.
+ *
+ * The loop, on one thread: a hub cycle when due (report, envelope,
+ * desired state, signed ops — or the desired_file in standalone mode) →
+ * observe PVE and plan when due → step every lane once → wait until the
+ * next timer or a signal.  Signal handlers only set flags.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/collect.h"
+#include "agent/hubloop.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
+#include "base/clock.h"
 #include "base/crash.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "engine/engine.h"
+#include "engine/exec_pve.h"
+#include "engine/gate.h"
+#include "engine/intake.h"
+#include "hub/hub.h"
+#include "net/https.h"
+#include "pve/pve.h"
 #include "store/db.h"
+#include "store/ops.h"
+
+/* How often the engine re-reads PVE and plans (ms). */
+#define AGENT_RECONCILE_MS	15000
+/* Longest wait of the loop when nothing is due (ms). */
+#define AGENT_IDLE_MAX_MS	5000
+
+static volatile sig_atomic_t agent_stop;
+static volatile sig_atomic_t agent_reload;
+
+static void
+on_stop(int sig)
+{
+	(void) sig;
+	agent_stop = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void) sig;
+	agent_reload = 1;
+}
 
 int
 agent_list_crashpoints(FILE *f)
@@ -44,12 +92,318 @@ db_exit_code(int rc)
 	}
 }
 
+/* SIGHUP: re-read the file; only the log settings apply without restart. */
+static void
+reload(const struct agent_options *ao)
+{
+	struct config *cfg = NULL;
+	struct err err;
+
+	err_init(&err);
+	if (config_load(ao->config_path, NULL, &cfg, &err) != 0) {
+		log_error("SIGHUP: %s; keeping the running configuration",
+		    err_msg(&err));
+		return;
+	}
+	(void) config_register_secrets(cfg);
+	log_setup((enum log_level)cfg->log_level,
+	    (enum log_format)cfg->log_format, NULL);
+	log_info("SIGHUP: configuration re-read; log settings applied, other "
+	    "changes take effect at the next restart");
+	config_free(cfg);
+}
+
+struct agent {
+	const struct config	*cfg;
+	const struct agent_options *ao;
+	struct db		*db;
+	struct pve_client	*pve;
+	struct exec_pve		*xpve;
+	struct exec		 exec;
+	struct gate		*gate;
+	struct engine		*engine;
+	struct hub_client	*hub;
+	struct collect_source	 src;
+	struct hubloop		*hl;
+	int64_t			 reconcile_due;	/* monotonic ms */
+};
+
+static int
+decide_adapter(void *ctx, const struct ops_row *op, struct err *err)
+{
+	struct gate_result res;
+
+	gate_result_init(&res);
+	return gate_decide(ctx, op, &res, err);
+}
+
+static int
+run_host_adapter(void *ctx, const struct ops_row *op, struct err *err)
+{
+	return gate_run_host_op(ctx, op, err);
+}
+
+/*
+ * Signed ops received from the hub: verified and turned into ops (or
+ * approvals) here, each entry on its own (R-28).
+ */
+static void
+agent_intake(struct agent *a, int blocked)
+{
+	struct intake_stats st;
+	struct err err;
+
+	err_init(&err);
+	memset(&st, 0, sizeof(st));
+	if (intake_run(a->gate, blocked, &st, &err) != 0) {
+		log_error("intake: %s", err_msg(&err));
+		return;
+	}
+	if (st.entries > 0)
+		log_info("intake: %zu signed-ops entr%s: %zu authorized, %zu "
+		    "pending, %zu rejected", st.entries, st.entries == 1 ?
+		    "y" : "ies", st.authorized, st.pending, st.rejected);
+}
+
+static void
+agent_reset(struct agent *a)
+{
+	engine_free(a->engine);
+	gate_free(a->gate);
+	hubloop_free(a->hl);
+	hub_client_free(a->hub);
+	exec_pve_free(a->xpve);
+	pve_client_free(a->pve);
+	db_close(a->db);
+}
+
+static int
+agent_start(struct agent *a, struct err *err)
+{
+	struct hubloop_deps deps;
+	struct hub_options ho;
+	struct engine_recovery rec;
+	struct engine_config ec;
+	struct gate_config gc;
+	int rc, version, seeded = 0;
+
+	if ((rc = db_open(a->cfg->database, DB_OPEN_CREATE | DB_OPEN_MIGRATE,
+	    &a->db, err)) != 0 ||
+	    (rc = db_schema_version(a->db, &version, err)) != 0)
+		return err_prefix(err, "database: ");
+	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
+	    a->cfg->database, version);
+	/* R-14: the files seed the signer set once; then the database is it. */
+	if ((rc = gate_signers_seed(a->db, a->cfg, clock_now(NULL), &seeded,
+	    err)) != 0)
+		return err_prefix(err, "signers: ");
+	if (seeded)
+		log_info("signers: seeded the signer set from %s and %s",
+		    a->cfg->authz_operational, a->cfg->authz_recovery);
+	if (a->cfg->pve_insecure)
+		log_warn("pve.insecure is true: the Proxmox API certificate is "
+		    "NOT verified; set pve.fingerprint or pve.ca_file");
+	if ((rc = https_global_init(err)) != 0 ||
+	    (rc = pve_client_from_config(a->cfg, &agent_stop, &a->pve,
+	    err)) != 0 ||
+	    (rc = exec_pve_new(a->pve, a->cfg->host_node, &a->xpve, err)) != 0)
+		return rc;
+	exec_pve_bind(a->xpve, &a->exec);
+	gate_config_from(a->cfg, &gc);
+	if ((rc = gate_new(a->db, &gc, clock_system(), &a->exec,
+	    &a->gate, err)) != 0)
+		return rc;
+	/* The gate decides every new op and records provenance (R-27). */
+	memset(&ec, 0, sizeof(ec));
+	ec.sign_window_s = a->cfg->authz_sign_request_ttl_s;
+	ec.decide = decide_adapter;
+	ec.decide_ctx = a->gate;
+	ec.run_host = run_host_adapter;
+	ec.run_host_ctx = a->gate;
+	ec.transition_hook = gate_provenance_hook;
+	if ((rc = engine_new(a->db, &a->exec, clock_system(), &ec,
+	    &a->engine, err)) != 0)
+		return rc;
+	if (a->cfg->hub_on) {
+		memset(&ho, 0, sizeof(ho));
+		ho.url = a->cfg->hub_url;
+		ho.token = a->cfg->hub_token;
+		ho.ca_file = a->cfg->hub_ca_file;
+		ho.abort_flag = &agent_stop;
+		if ((rc = hub_client_new(&ho, &a->hub, err)) != 0)
+			return rc;
+	}
+	memset(&a->src, 0, sizeof(a->src));
+	a->src.cfg = a->cfg;
+	a->src.pve = a->pve;
+	a->src.db = a->db;
+	a->src.abort_flag = &agent_stop;
+	a->src.started_mono_ms = clock_mono_ms(NULL);
+	memset(&deps, 0, sizeof(deps));
+	deps.cfg = a->cfg;
+	deps.db = a->db;
+	deps.hub = a->hub;
+	deps.collect = &a->src;
+	if ((rc = hubloop_new(&deps, &a->hl, err)) != 0)
+		return rc;
+	/* R-34: every op in flight is resumed or finished before new work
+	 * (engine_recover logs what it found). */
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = engine_recover(a->engine, &rec, err)) != 0)
+		return err_prefix(err, "recovery: ");
+	a->reconcile_due = clock_mono_ms(NULL);
+	return 0;
+}
+
+/* Observe PVE and plan; planning is skipped while blocked or unsafe. */
+static void
+agent_reconcile(struct agent *a, int blocked)
+{
+	struct err err;
+	size_t created = 0;
+	int safe = 0;
+
+	err_init(&err);
+	if (engine_observe(a->engine, &safe, &err) != 0) {
+		log_warn("reconcile: cannot observe PVE: %s; planning skipped "
+		    "this cycle", err_msg(&err));
+		return;
+	}
+	if (!safe || blocked)
+		return;
+	if (engine_plan(a->engine, &created, &err) != 0) {
+		log_error("reconcile: planning failed: %s", err_msg(&err));
+		return;
+	}
+	if (created > 0)
+		log_info("reconcile: %zu new operation(s)", created);
+}
+
+/* Waits up to ms for a signal; never longer than AGENT_IDLE_MAX_MS. */
+static void
+agent_wait(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	if (ms > AGENT_IDLE_MAX_MS)
+		ms = AGENT_IDLE_MAX_MS;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	/* A signal interrupts the wait: the loop then sees the flag. */
+	(void) nanosleep(&ts, NULL);
+}
+
+/*
+ * --once: nothing left that the agent can move by itself — no op in
+ * flight, none authorized (waiting for its lane or a retry), none new.
+ * What remains waits for outside input (a signature, the hub).
+ */
+static int
+agent_quiet(struct agent *a)
+{
+	static const char *const busy[] = { "new", "authorized", "submitting",
+	    "running", "rolling_back" };
+	struct err err;
+	int64_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof(busy) / sizeof(busy[0]); i++) {
+		err_init(&err);
+		if (ops_count(a->db, busy[i], &n, &err) != 0 || n > 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+agent_loop(struct agent *a)
+{
+	int64_t deadline = 0, now, wake;
+	int hub_done = 0, reconciled = 0, blocked, rc;
+	size_t moved = 0;
+	struct engine_next next;
+	struct err err;
+
+	if (a->ao->once)
+		deadline = clock_mono_ms(NULL) + a->ao->once_timeout_s * 1000;
+	while (!agent_stop) {
+		if (agent_reload) {
+			agent_reload = 0;
+			reload(a->ao);
+		}
+		now = clock_mono_ms(NULL);
+		if (hubloop_next_due_ms(a->hl) <= now &&
+		    (!a->ao->once || !hub_done)) {
+			err_init(&err);
+			(void) hubloop_cycle(a->hl, &err);
+			hub_done = 1;
+			if (agent_stop)
+				break;
+		}
+		blocked = hubloop_blocked(a->hl);
+		agent_intake(a, blocked);
+		now = clock_mono_ms(NULL);
+		if (a->reconcile_due <= now && (!a->ao->once || !reconciled)) {
+			agent_reconcile(a, blocked);
+			reconciled = 1;
+			a->reconcile_due = now + AGENT_RECONCILE_MS;
+		}
+		err_init(&err);
+		memset(&next, 0, sizeof(next));
+		if ((rc = engine_step(a->engine, blocked, &next, &err)) != 0) {
+			log_error("engine: %s", err_msg(&err));
+			if (rc == ERR_CORRUPT || rc == ERR_FULL ||
+			    rc == ERR_READONLY)
+				return EX_IOERR;
+			next.more = 0;
+			next.delay_ms = 1000;
+		}
+		if (next.transitions > 0)
+			hubloop_poke(a->hl);
+		moved += next.transitions;
+		if (next.more)
+			continue;
+		if (a->ao->once) {
+			/* Done when nothing can advance without outside input. */
+			if (next.delay_ms < 0 || blocked || agent_quiet(a))
+				break;
+			if (clock_mono_ms(NULL) >= deadline) {
+				log_warn("--once: %zu operation(s) still in "
+				    "flight after %lds; they resume at the next "
+				    "start", next.in_flight,
+				    a->ao->once_timeout_s);
+				break;
+			}
+			agent_wait(next.delay_ms);
+			continue;
+		}
+		now = clock_mono_ms(NULL);
+		wake = hubloop_next_due_ms(a->hl);
+		if (a->reconcile_due < wake)
+			wake = a->reconcile_due;
+		if (next.delay_ms >= 0 && now + next.delay_ms < wake)
+			wake = now + next.delay_ms;
+		agent_wait(wake - now);
+	}
+	/* --once: the hub learns the outcome now, not at the next run. */
+	if (a->ao->once && moved > 0 && a->cfg->hub_on && !agent_stop) {
+		err_init(&err);
+		(void) hubloop_cycle(a->hl, &err);
+	}
+	if (agent_stop)
+		log_info("stopping on signal");
+	return 0;
+}
+
 int
 agent_main(const struct config *cfg, const struct agent_options *ao)
 {
-	struct db *db = NULL;
+	struct sigaction sa;
+	struct agent a;
 	struct err err;
-	int lockfd = -1, rc, version;
+	int lockfd = -1, rc, status;
 
 	if (ao->selftest != NULL && strcmp(ao->selftest, "read") == 0)
 		return selftest_read(cfg);
@@ -57,22 +411,37 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 		return selftest_task(cfg, ao->guest);
 	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
 		return selftest_hub(cfg);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	(void) sigemptyset(&sa.sa_mask);
+	(void) sigaction(SIGTERM, &sa, NULL);
+	(void) sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	(void) sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void) sigaction(SIGPIPE, &sa, NULL);
+
 	err_init(&err);
+	memset(&a, 0, sizeof(a));
+	a.cfg = cfg;
+	a.ao = ao;
 	if ((rc = db_lock_agent(cfg->database, &lockfd, &err)) != 0) {
 		log_error("%s", err_msg(&err));
 		return db_exit_code(rc);
 	}
-	if ((rc = db_open(cfg->database, DB_OPEN_CREATE | DB_OPEN_MIGRATE,
-	    &db, &err)) != 0 || (rc = db_schema_version(db, &version,
-	    &err)) != 0) {
-		log_error("database: %s", err_msg(&err));
-		(void) close(lockfd);
-		db_close(db);
-		return db_exit_code(rc);
+	if ((rc = agent_start(&a, &err)) != 0) {
+		log_error("start-up: %s", err_msg(&err));
+		status = a.db == NULL || rc == ERR_CORRUPT ||
+		    rc == ERR_FOREIGN || rc == ERR_VERSION ?
+		    db_exit_code(rc) : EX_UNAVAILABLE;
+		if (rc == ERR_CONFIG)
+			status = EX_CONFIG;
+		goto out;
 	}
-	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
-	    cfg->database, version);
-	db_close(db);
+	status = agent_loop(&a);
+out:
+	agent_reset(&a);
 	(void) close(lockfd);
-	return 0;
+	return status;
 }
