@@ -6,6 +6,7 @@
 #define FELHOM_PVE_PVE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -59,6 +60,26 @@ int	pve_check_storage(const char *storage, struct err *err);
 
 /* Percent-encodes s (all but [A-Za-z0-9-._~]) into a new string. */
 char	*pve_pct_encode(const char *s);
+
+/*
+ * Field readers shared by the parsers (parse*.c): `ctx` names the object
+ * in messages.  Absent or null: *out = NULL / dflt, ERR_FORMAT only when
+ * required.  Numbers and booleans are read loosely (strings, 0/1).
+ */
+json_t	*pve_member(const json_t *o, const char *key);
+int	pve_get_str(const json_t *o, const char *ctx, const char *key,
+	    int required, const char **out, struct err *err);
+int	pve_get_int(const json_t *o, const char *ctx, const char *key,
+	    int required, int64_t dflt, int64_t *out, struct err *err);
+int	pve_get_real(const json_t *o, const char *ctx, const char *key,
+	    double dflt, double *out, struct err *err);
+int	pve_get_bool(const json_t *o, const char *ctx, const char *key,
+	    int dflt, int *out, struct err *err);
+int	pve_need_array(const json_t *data, const char *what, struct err *err);
+int	pve_need_object(const json_t *data, const char *what,
+	    struct err *err);
+/* calloc of n items, never NULL for n == 0 unless out of memory. */
+void	*pve_items_alloc(size_t n, size_t size);
 
 /* vasprintf into *out; ERR_NOMEM on failure. */
 int	pve_asprintf(char **out, const char *fmt, ...)
