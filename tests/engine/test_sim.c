@@ -443,6 +443,7 @@ START_TEST(a_hung_task_stalls_only_its_own_guest)
 	json_t *w = world(), *guests, *c;
 	struct engine_next nx;
 	struct ops_row **ops = NULL;
+	int64_t done = 0;
 	size_t n = 0;
 	int safe, i;
 
@@ -454,17 +455,20 @@ START_TEST(a_hung_task_stalls_only_its_own_guest)
 	store_desired(guests);
 	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
 	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 500; i++) {
 		ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
-		json_decref(w);
-		w = world();
-		if (strcmp(json_string_value(json_object_get(world_guest(w,
-		    103), "status")), "running") == 0)
+		ck_assert_int_eq(ops_count(db, "succeeded", &done, NULL), 0);
+		if (done == 1)
 			break;
 		(void) usleep(20000);
 	}
+	ck_assert_int_eq(done, 1);
+	json_decref(w);
+	w = world();
 	ck_assert_str_eq(json_string_value(json_object_get(world_guest(w,
 	    103), "status")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(world_guest(w,
+	    101), "status")), "running");
 	ck_assert_int_eq(ops_list_active(db, &ops, &n, NULL), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(ops[0]->vmid, 101);
