@@ -4,7 +4,8 @@
 # missing.  Usage: tools/install-deps.sh [--fuzz]
 set -eu
 pkgs="build-essential cmake pkg-config libsqlite3-dev libcurl4-openssl-dev
-libssl-dev libjansson-dev check python3 openssl openssh-client sqlite3"
+libssl-dev libjansson-dev check python3 openssl openssh-client sqlite3
+curl"
 if [ "${1:-}" = "--fuzz" ]; then
 	pkgs="$pkgs clang libclang-rt-14-dev"
 fi

@@ -185,7 +185,7 @@ agent_start(struct agent *a, struct err *err)
 	struct engine_recovery rec;
 	struct engine_config ec;
 	struct gate_config gc;
-	int rc, version, seeded = 0;
+	int rc, version;
 
 	if ((rc = db_open(a->cfg->database, DB_OPEN_CREATE | DB_OPEN_MIGRATE,
 	    &a->db, err)) != 0 ||
@@ -194,12 +194,9 @@ agent_start(struct agent *a, struct err *err)
 	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
 	    a->cfg->database, version);
 	/* the files seed the signer set once; then the database is it. */
-	if ((rc = gate_signers_seed(a->db, a->cfg, clock_now(NULL), &seeded,
+	if ((rc = gate_signers_seed(a->db, a->cfg, clock_now(NULL), NULL,
 	    err)) != 0)
 		return err_prefix(err, "signers: ");
-	if (seeded)
-		log_info("signers: seeded the signer set from %s and %s",
-		    a->cfg->authz_operational, a->cfg->authz_recovery);
 	if (a->cfg->pve_insecure)
 		log_warn("pve.insecure is true: the Proxmox API certificate is "
 		    "NOT verified; set pve.fingerprint or pve.ca_file");
