@@ -36,15 +36,11 @@
 #include "net/https.h"
 
 /*
- * The net area links libcurl and libcrypto, not libssl; the two libssl
- * entry points used below come from the libssl that libcurl itself
- * loaded.  Weak references keep the link independent of it: when they
- * do not resolve (a curl without OpenSSL), PIN mode is refused and the
- * fingerprint is simply not recorded in the other modes.
+ * The pin check hooks OpenSSL's verification through the SSL_CTX that
+ * libcurl hands over; that needs libcurl built on OpenSSL 3 (Debian's
+ * libcurl4-openssl-dev).  With another TLS backend PIN mode is refused
+ * and the fingerprint is simply not recorded in the other modes.
  */
-#pragma weak SSL_CTX_set_cert_verify_callback
-#pragma weak SSL_CTX_set_verify
-
 #define HTTPS_FP_LEN		(32 * 3)	/* "AA:" x 32, last ':' = NUL */
 #define HTTPS_DEFAULT_CONNECT_MS 10000
 #define HTTPS_DEFAULT_TIMEOUT_MS 30000
@@ -124,9 +120,7 @@ https_global_init(struct err *err)
 		    curl_easy_strerror(cc));
 	vi = curl_version_info(CURLVERSION_NOW);
 	https_ctx_ok = vi != NULL && vi->ssl_version != NULL &&
-	    strncmp(vi->ssl_version, "OpenSSL/3", 9) == 0 &&
-	    SSL_CTX_set_cert_verify_callback != NULL &&
-	    SSL_CTX_set_verify != NULL;
+	    strncmp(vi->ssl_version, "OpenSSL/3", 9) == 0;
 	https_inited = 1;
 	return 0;
 }

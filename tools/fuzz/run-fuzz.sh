@@ -18,12 +18,13 @@ jobs=${FUZZ_BUILD_JOBS:-2}
 
 cd "$root"
 cmake --preset fuzz >/dev/null
-cmake --build "$build" -j "$jobs" --target fuzz_sshsig fuzz_opblob
+cmake --build "$build" -j "$jobs" --target fuzz_sshsig fuzz_opblob \
+    fuzz_upid
 
 # Seed corpora: armored vectors and their raw blobs for sshsig.
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
-mkdir -p "$seeds/sshsig" "$seeds/opblob"
+mkdir -p "$seeds/sshsig" "$seeds/opblob" "$seeds/upid"
 if [ -d "$shared/vectors/sshsig/sigs" ]; then
 	cp "$shared"/vectors/sshsig/sigs/*.sig "$seeds/sshsig/"
 	cp "$shared"/vectors/sshsig/openssh-testdata/*.sig "$seeds/sshsig/" \
@@ -34,9 +35,15 @@ if [ -d "$shared/vectors/sshsig/sigs" ]; then
 	done
 fi
 cp "$root"/tests/fuzz/corpus/opblob/* "$seeds/opblob/"
+# UPIDs: the data strings of the captured mutation answers.
+for f in "$shared"/fixtures/pve/api/*upid*.json; do
+	[ -f "$f" ] || continue
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("data"); print(d if isinstance(d,str) else "", end="")' \
+	    "$f" > "$seeds/upid/$(basename "$f" .json)" 2>/dev/null || true
+done
 
 status=0
-for t in sshsig opblob; do
+for t in sshsig opblob upid; do
 	corpus=$build/fuzz-corpus/$t
 	artifacts=$build/fuzz-artifacts/$t/
 	mkdir -p "$corpus" "$artifacts"
