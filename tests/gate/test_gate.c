@@ -19,6 +19,7 @@
 #include "authz_tu.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "engine/engine.h"
 #include "engine/gate.h"
 #include "engine/sm.h"
 #include "etu.h"
@@ -791,6 +792,185 @@ START_TEST(gate_signers_seed_once_from_the_files)
 }
 END_TEST
 
+/* ---- the gate wired into the engine ---------------------------------- */
+
+static struct engine *eng;
+
+static int
+decide_adapter(void *ctx, const struct ops_row *op, struct err *err)
+{
+	return gate_decide(ctx, op, NULL, err);
+}
+
+static int
+host_adapter(void *ctx, const struct ops_row *op, struct err *err)
+{
+	return gate_run_host_op(ctx, op, err);
+}
+
+static void
+wired_setup(void)
+{
+	struct engine_config ec;
+	struct err err;
+
+	keys_setup();
+	memset(&ec, 0, sizeof(ec));
+	ec.decide = decide_adapter;
+	ec.decide_ctx = gate;
+	ec.run_host = host_adapter;
+	ec.run_host_ctx = gate;
+	ec.transition_hook = gate_provenance_hook;
+	err_init(&err);
+	ck_assert_msg(engine_new(db, &fk.exec, &fk.clock, &ec, &eng, &err) ==
+	    0, "engine_new: %s", err_msg(&err));
+}
+
+static void
+wired_teardown(void)
+{
+	engine_free(eng);
+	eng = NULL;
+	keys_teardown();
+}
+
+/* Steps the engine until nothing moves (the fake clock ticks along). */
+static void
+settle(void)
+{
+	struct engine_next next;
+	struct err err;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		err_init(&err);
+		ck_assert_msg(engine_step(eng, 0, &next, &err) == 0,
+		    "engine_step: %s", err_msg(&err));
+		if (!next.more && next.in_flight == 0)
+			return;
+		fk.now += 1;
+	}
+	ck_abort_msg("the engine did not settle");
+}
+
+static void
+accept_op(int64_t id)
+{
+	struct sm_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	a.signer = "test";
+	etu_step(db, id, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &a);
+}
+
+START_TEST(wired_destructive_waits_then_expires_unexecuted)
+{
+	int64_t id;
+	struct ops_row *op;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "running", NULL));
+	id = etu_op(db, 101, OPS_KIND_DESTROY, OPS_CLASS_DESTRUCTIVE,
+	    "{\"purge\":true}", "k1", T0);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_PENDING_SIGNATURE);
+	op = op_get(id);
+	ck_assert_int_eq(op->has_blob, 1);
+	ck_assert_int_eq(op->blob_not_after, T0 + TTL);
+	ops_row_free(op);
+	fk.now = T0 + TTL + 1;
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_EXPIRED);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+static int
+op_step(int64_t id)
+{
+	int step = -1;
+
+	ck_assert_int_eq(ops_get_step(db, id, &step, NULL, NULL), 0);
+	return step;
+}
+
+START_TEST(wired_rollback_safety_copy_has_provenance_until_dropped)
+{
+	int64_t id, n = -1;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "running", NULL));
+	id = etu_op(db, 101, OPS_KIND_ROLLBACK, OPS_CLASS_DESTRUCTIVE,
+	    "{\"snapshot\":\"pre-upgrade\"}", "k1", T0);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_PENDING_SIGNATURE);
+	accept_op(id);
+	/* Up to the end of the safety step: the copy is the agent's. */
+	while (op_step(id) == 0) {
+		struct engine_next next;
+
+		ck_assert_int_eq(engine_step(eng, 0, &next, NULL), 0);
+		fk.now += 1;
+	}
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 1);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_ptr_nonnull(strstr(fk.order, "101:safety_snapshot "
+	    "101:rollback 101:drop_safety"));
+	/* ... and forgotten with the drop. */
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(wired_agent_scratch_guest_is_destroyed_unsigned)
+{
+	int64_t r, d;
+
+	r = internal_op(9000, OPS_KIND_PROVISION, "{\"template\":"
+	    "\"local:vztmpl/d.tar.zst\",\"storage\":\"local\",\"spec\":{}}",
+	    "k1");
+	settle();
+	ck_assert_int_eq(etu_state(db, r), SM_SUCCEEDED);
+	ck_assert_int_eq(has(PROVENANCE_GUEST, 9000, ""), 1);
+	d = etu_op(db, 9000, OPS_KIND_DESTROY, OPS_CLASS_DESTRUCTIVE,
+	    "{\"purge\":true}", "k2", fk.now);
+	settle();
+	ck_assert_int_eq(etu_state(db, d), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_DESTROY], 1);
+	/* Gone, and with it the agent's claim on the vmid. */
+	ck_assert_int_eq(has(PROVENANCE_GUEST, 9000, ""), 0);
+}
+END_TEST
+
+START_TEST(wired_rotation_runs_in_the_engine_tick)
+{
+	int64_t id;
+
+	seed_signers();
+	id = rotation_op("planned", 2, -1);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(count_role("operational"), 1);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+START_TEST(wired_blocked_moves_nothing)
+{
+	struct engine_next next;
+	int64_t id = etu_op(db, 101, OPS_KIND_START, OPS_CLASS_BENIGN, "{}",
+	    "k1", T0);
+
+	ck_assert_int_eq(engine_step(eng, 1, &next, NULL), 0);
+	ck_assert_int_eq(etu_state(db, id), SM_NEW);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+}
+END_TEST
+
 static Suite *
 gate_suite(void)
 {
@@ -831,6 +1011,17 @@ gate_suite(void)
 	tcase_add_test(tc, gate_planned_rotation_of_the_recovery_set_fails);
 	tcase_add_test(tc, gate_host_op_refuses_other_kinds_and_states);
 	tcase_add_test(tc, gate_signers_seed_once_from_the_files);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wired");
+	tcase_add_checked_fixture(tc, wired_setup, wired_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, wired_destructive_waits_then_expires_unexecuted);
+	tcase_add_test(tc,
+	    wired_rollback_safety_copy_has_provenance_until_dropped);
+	tcase_add_test(tc, wired_agent_scratch_guest_is_destroyed_unsigned);
+	tcase_add_test(tc, wired_rotation_runs_in_the_engine_tick);
+	tcase_add_test(tc, wired_blocked_moves_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
