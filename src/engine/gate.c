@@ -705,9 +705,8 @@ out:
 	return rc;
 }
 
-/* Audit facts of a pipeline verdict (who signed, where it stopped). */
-static json_t *
-verdict_data(const struct verify_result *res)
+json_t *
+gate_pipeline_data(const struct verify_result *res)
 {
 	json_t *d = json_object();
 
@@ -843,7 +842,7 @@ gate_approve(struct gate *g, const char *uid, const void *blob, size_t len,
 	rc = err_copy(err, &lerr);
 	goto out;
 rejected:
-	if ((data = verdict_data(&res)) == NULL) {
+	if ((data = gate_pipeline_data(&res)) == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}

@@ -224,6 +224,13 @@ int	gate_verify(struct gate *g, const void *blob, size_t len,
 	    struct verify_result *res, struct err *err);
 
 /*
+ * Audit facts of a pipeline verdict: the deciding stage, the key's
+ * fingerprint, the signer and the nonce as far as known.  Caller
+ * decrefs; NULL when out of memory.
+ */
+json_t	*gate_pipeline_data(const struct verify_result *res);
+
+/*
  * Inside the caller's transaction: moves op_id from pending_signature
  * to authorized by signature_accepted with res's signer, then consumes
  * res's nonce (R-15: the same transaction), then hits the crash point

@@ -95,28 +95,6 @@ out:
 	return rc;
 }
 
-/* Audit facts of a pipeline verdict. */
-static json_t *
-pipeline_data(const struct verify_result *res)
-{
-	json_t *d = json_object();
-
-	if (d == NULL)
-		return NULL;
-	if (json_object_set_new(d, "stage", json_string(verify_stage_name(
-	    (int)res->stage))) != 0 ||
-	    (res->has_key && json_object_set_new(d, "fingerprint",
-	    json_string(res->fingerprint)) != 0) ||
-	    (res->has_signer && json_object_set_new(d, "signer",
-	    json_string(res->signer)) != 0) ||
-	    (res->blob != NULL && json_object_set_new(d, "nonce",
-	    json_string(res->blob->nonce)) != 0)) {
-		json_decref(d);
-		return NULL;
-	}
-	return d;
-}
-
 /* ---- approvals ------------------------------------------------------- */
 
 static int
@@ -260,7 +238,7 @@ accept_benign(struct gate *g, int64_t op_id, const struct verify_result *res,
 	int64_t now = gate_now(g);
 	int rc;
 
-	if ((data = pipeline_data(res)) == NULL)
+	if ((data = gate_pipeline_data(res)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	memset(&ev, 0, sizeof(ev));
 	ev.at = now;
@@ -367,7 +345,7 @@ fail_local:
 	rc = err_copy(err, &lerr);
 	goto out;
 refused:
-	if (ref.data == NULL && (ref.data = pipeline_data(&res)) == NULL) {
+	if (ref.data == NULL && (ref.data = gate_pipeline_data(&res)) == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
