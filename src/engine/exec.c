@@ -45,9 +45,8 @@ static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
 	[OPS_KIND_ROLLBACK] = EXEC_STEP_ROLLBACK,
 	[OPS_KIND_BACKUP] = EXEC_STEP_BACKUP,
 	/*
-	 * A restore over an existing guest replaces all of its volumes,
-	 * snapshots included, so a snapshot cannot be its safety copy; it
-	 * runs only once an operator signed it (R-28).
+	 * A restore into a free vmid; over an existing guest it runs only
+	 * once an operator signed it (R-28), wrapped: exec_op_steps().
 	 */
 	[OPS_KIND_RESTORE] = EXEC_STEP_RESTORE,
 	[OPS_KIND_DESTROY] = EXEC_STEP_DESTROY,
@@ -65,6 +64,32 @@ static const enum exec_step_kind seq_stop[] = { EXEC_STEP_STOP };
 static const enum exec_step_kind seq_rollback_safe[] = {
 	EXEC_STEP_SAFETY_SNAPSHOT, EXEC_STEP_ROLLBACK, EXEC_STEP_DROP_SAFETY
 };
+
+/*
+ * R-31 (gate): a restore over an existing guest, signed because the
+ * gate saw the guest there, gets the same wrapping.  When the restore
+ * fails the undo returns to the snapshot; when it succeeds PVE has
+ * replaced the volumes the snapshot lived on, and the drop finds it
+ * gone (lane.c treats that as dropped).
+ */
+static const enum exec_step_kind seq_restore_safe[] = {
+	EXEC_STEP_SAFETY_SNAPSHOT, EXEC_STEP_RESTORE, EXEC_STEP_DROP_SAFETY
+};
+
+int
+exec_op_steps(const struct ops_row *op, const enum exec_step_kind **steps_out,
+    size_t *n_out, struct err *err)
+{
+	if (op->kind == OPS_KIND_RESTORE &&
+	    op->class == OPS_CLASS_DESTRUCTIVE &&
+	    !json_is_true(json_object_get(op->params, "no_safety"))) {
+		*steps_out = seq_restore_safe;
+		*n_out = sizeof(seq_restore_safe) /
+		    sizeof(seq_restore_safe[0]);
+		return 0;
+	}
+	return exec_steps(op->kind, op->params, steps_out, n_out, err);
+}
 
 int
 exec_steps(enum ops_kind kind, const json_t *params,

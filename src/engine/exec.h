@@ -68,6 +68,9 @@ struct exec_target {
 	enum exec_step_kind	 what;		/* that step */
 	const json_t		*params;	/* ops.params */
 	const json_t		*safety;	/* ops.safety or NULL */
+	int			 overwrite;	/* restore: replace the existing
+						   guest (PVE force=1); only a
+						   signed or agent-owned one */
 };
 
 /* A guest as listed or read by the executor (strings owned). */
@@ -149,6 +152,15 @@ struct exec {
  * (rotate_signers) is ERR_UNSUPPORTED.
  */
 int	exec_steps(enum ops_kind kind, const json_t *params,
+	    const enum exec_step_kind **steps_out, size_t *n_out,
+	    struct err *err);
+/*
+ * The steps of op: exec_steps(), except that a restore the gate found
+ * to overwrite an existing guest (class destructive) is wrapped in a
+ * safety snapshot like a rollback (R-31), unless its signed params say
+ * "no_safety": true.
+ */
+int	exec_op_steps(const struct ops_row *op,
 	    const enum exec_step_kind **steps_out, size_t *n_out,
 	    struct err *err);
 const struct exec_step_info *exec_step_info(enum exec_step_kind k);

@@ -233,6 +233,7 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 	case EXEC_STEP_STOP:
 		return f->reason == PVE_E_NOT_RUNNING;
 	case EXEC_STEP_DESTROY:
+	case EXEC_STEP_DROP_SAFETY:	/* the copy is gone already */
 		return f->reason == PVE_E_NOT_FOUND;
 	default:
 		return 0;
@@ -311,8 +312,9 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		if ((rc = need_str(t->params, "archive", &a, &local)) != 0)
 			break;
 		b = str_param(t->params, "storage");
-		rc = pve_lxc_restore(x->client, x->node, vmid, a, b, 1, &sub,
-		    &local);
+		/* Force only an overwrite the gate let through (exec.h). */
+		rc = pve_lxc_restore(x->client, x->node, vmid, a, b,
+		    t->overwrite, &sub, &local);
 		break;
 	case EXEC_STEP_DESTROY:
 		rc = pve_lxc_destroy(x->client, x->node, vmid, 1,

@@ -998,16 +998,22 @@ safety_record(struct db *db, const struct ops_row *op, const json_t *safety,
 
 /* What the agent created or deleted when op succeeded. */
 static int
-success_record(struct db *db, const struct ops_row *op, int64_t now,
-    struct err *err)
+success_record(struct db *db, const struct ops_row *op,
+    const struct sm_args *a, struct err *err)
 {
 	const char *name = json_string_value(json_object_get(op->params,
 	    "name"));
 	const char *snap = json_string_value(json_object_get(op->safety,
 	    "snapshot"));
 	int internal = op->source == OPS_SOURCE_INTERNAL, rc;
+	int64_t now = a->now;
 
-	/* The safety snapshot was dropped by the op's last step. */
+	/*
+	 * The safety snapshot was dropped by the op's last step (R-31),
+	 * unless the drop failed and kept it: then it stays the agent's.
+	 */
+	if (json_object_get(a->detail, "safety_kept") != NULL)
+		snap = NULL;
 	if (snap != NULL && (rc = provenance_forget(db, PROVENANCE_SNAPSHOT,
 	    op->vmid, snap, NULL, err)) != 0)
 		return rc;
@@ -1070,7 +1076,7 @@ gate_provenance_hook(struct db *db, int64_t op_id, enum sm_event event,
 	else if (event == SM_EV_STEP_DONE || event == SM_EV_SYNC_STEP_DONE)
 		rc = safety_record(db, op, a->safety, a->now, err);
 	else
-		rc = success_record(db, op, a->now, err);
+		rc = success_record(db, op, a, err);
 	ops_row_free(op);
 	return rc;
 }

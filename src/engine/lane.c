@@ -26,6 +26,7 @@
 #include "engine/sm.h"
 #include "store/journal.h"
 #include "store/ops.h"
+#include "store/provenance.h"
 
 /* What advancing one op did. */
 enum adv {
@@ -101,7 +102,7 @@ op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
 {
 	int rc;
 
-	if ((rc = exec_steps(op->kind, op->params, steps, n, err)) != 0)
+	if ((rc = exec_op_steps(op, steps, n, err)) != 0)
 		return rc;
 	if (op->step < 0 || (size_t)op->step >= *n)
 		return err_set(err, ERR_INTERNAL, "%s: step %d of %zu",
@@ -141,7 +142,7 @@ fail_with(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
 static int
 step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
     enum exec_step_kind what, size_t nsteps, const char *exitstatus,
-    struct err *err)
+    const char *kept, struct err *err)
 {
 	struct sm_args a;
 	json_t *safety = NULL, *detail = NULL;
@@ -151,9 +152,25 @@ step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
 
 	memset(&a, 0, sizeof(a));
 	warn = exitstatus != NULL && strncmp(exitstatus, "WARNINGS", 8) == 0;
-	if (exitstatus != NULL && (detail = json_pack("{s:s}", "exitstatus",
-	    exitstatus)) == NULL)
+	if ((detail = json_object()) == NULL ||
+	    (exitstatus != NULL && json_object_set_new(detail, "exitstatus",
+	    json_string(exitstatus)) != 0) ||
+	    (kept != NULL && json_object_set_new(detail, "safety_kept",
+	    json_string(kept)) != 0)) {
+		json_decref(detail);
 		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	/*
+	 * R-31 (gate): the journal row of an overwrite says which safety
+	 * copy stood behind it, or that none did (a signed no_safety).
+	 */
+	if ((what == EXEC_STEP_ROLLBACK || (what == EXEC_STEP_RESTORE &&
+	    op->class == OPS_CLASS_DESTRUCTIVE)) &&
+	    json_object_set_new(detail, "safety", op->safety != NULL ?
+	    json_deep_copy(op->safety) : json_string("none")) != 0) {
+		json_decref(detail);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
 	a.detail = detail;
 	if (exec_step_info(what)->safety) {
 		exec_safety_name(op->uid, name, sizeof(name));
@@ -240,7 +257,7 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			if (rec != NULL)
 				rec->confirmed++;
 			return step_succeeded(e, op, 1, steps[op->step], n,
-			    NULL, err);
+			    NULL, NULL, err);
 		}
 		json_decref(config);
 	} else {
@@ -327,7 +344,7 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 		rec->finished++;
 	if (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS)
 		rc = step_succeeded(e, op, 0, steps[op->step], n,
-		    exitstatus != NULL ? exitstatus : "OK", err);
+		    exitstatus != NULL ? exitstatus : "OK", NULL, err);
 	else {
 		err_init(&xe);
 		(void) err_setr(&xe, ERR_TASK, 0, 0, "task %s failed: %s",
@@ -337,6 +354,17 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			xe.code = ERR_LOCKED;
 			rc = step_refused(e, op, op->attempt, &xe,
 			    SM_EV_RETRYABLE_ERROR, err);
+		} else if (steps[op->step] == EXEC_STEP_DROP_SAFETY) {
+			/*
+			 * R-31 (gate): the overwrite before it succeeded, so
+			 * no undo.  A copy already gone (the restore replaced
+			 * its volumes) is dropped; otherwise it is kept, and
+			 * stays the agent's (deleting it later is benign).
+			 */
+			rc = step_succeeded(e, op, 0, steps[op->step], n,
+			    exitstatus, exitstatus != NULL && strstr(exitstatus,
+			    "does not exist") != NULL ? NULL : err_msg(&xe),
+			    err);
 		} else if (op->safety != NULL) {
 			struct sm_args a;
 
@@ -351,6 +379,26 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 	}
 	free(exitstatus);
 	return rc;
+}
+
+/*
+ * R-27/R-28 (gate): a restore replaces an existing guest (PVE force=1)
+ * only when that was signed (the gate made it destructive because the
+ * guest was there) or the guest is the agent's own (provenance).  A
+ * benign restore into a free vmid runs without force, so a guest that
+ * appeared meanwhile makes PVE refuse instead of being overwritten.
+ */
+static int
+restore_overwrites(const struct lane_ctx *e, const struct ops_row *op)
+{
+	int found = 0;
+
+	if (op->class == OPS_CLASS_DESTRUCTIVE)
+		return 1;
+	if (provenance_has(e->db, PROVENANCE_GUEST, op->vmid, NULL, &found,
+	    NULL, NULL) != 0)
+		return 0;
+	return found;
 }
 
 /* Sends the current step of a submitting op (the intent is committed). */
@@ -369,6 +417,8 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	if ((rc = op_steps(op, &steps, &n, &xe)) != 0)
 		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
 	target_init(&t, op, steps[op->step]);
+	if (op->kind == OPS_KIND_RESTORE)
+		t.overwrite = restore_overwrites(e, op);
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
@@ -379,7 +429,13 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 		return rc;
 	}
 	if (rc == 0)
-		return step_succeeded(e, op, 1, steps[op->step], n, NULL, err);
+		return step_succeeded(e, op, 1, steps[op->step], n, NULL, NULL,
+		    err);
+	if (steps[op->step] == EXEC_STEP_DROP_SAFETY &&
+	    exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL)
+		/* R-31 (gate): as a failed drop task, never an undo. */
+		return step_succeeded(e, op, 1, steps[op->step], n, NULL,
+		    err_msg(&xe), err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_UNKNOWN) {
 		/* It may have applied: stays submitting, looked up. */
 		log_warn("%s: %s; the outcome is unknown, checking before any "

@@ -603,7 +603,10 @@ START_TEST(e2e_approval_through_the_hub_runs_once)
 	hub_post(uid, req, (size_t)len, s);
 	ck_assert_int_eq(agent_once(10), 0);
 	assert_state(uid, "succeeded");
+	/* wrapped in a safety snapshot, each request once. */
+	ck_assert_int_eq(pve_count("104:snapshot"), 1);
 	ck_assert_int_eq(pve_count("104:restore"), 1);
+	ck_assert_int_eq(pve_count("104:delete_snapshot"), 1);
 	ck_assert_int_eq(nonces(), 1);
 	/* The approval again: a replay, nothing runs. */
 	hub_post(uid, req, (size_t)len, s);
@@ -657,6 +660,33 @@ daemon_stop(pid_t pid)
 	(void) waitpid(pid, &st, 0);
 	return -1;
 }
+
+START_TEST(e2e_benign_restore_into_a_free_vmid_runs_unsigned)
+{
+	char *archive = backup_of(104), params[512], *b;
+	json_t *w, *g;
+	size_t i;
+	int found = 0;
+
+	(void) snprintf(params, sizeof(params), "{\"archive\":\"%s\","
+	    "\"storage\":\"local-lvm\"}", archive);
+	b = blob_now("restore", 150, params);
+	hub_post_text(b, NULL);
+	ck_assert_int_eq(agent_once(8), 0);
+	ck_assert_int_eq(count_ops("succeeded"), 1);
+	ck_assert_int_eq(pve_count("150:restore"), 1);
+	/* No safety copy: there was nothing to overwrite. */
+	ck_assert_uint_eq(pve_total(), 1);
+	w = tu_sim_json(&pve, "GET", "/_sim/world", NULL);
+	json_array_foreach(json_object_get(w, "guests"), i, g)
+		if (json_integer_value(json_object_get(g, "vmid")) == 150)
+			found = 1;
+	ck_assert_int_eq(found, 1);
+	json_decref(w);
+	free(archive);
+	free(b);
+}
+END_TEST
 
 START_TEST(e2e_offline_approval_while_the_agent_runs)
 {
@@ -829,6 +859,7 @@ e2e_suite(void)
 	tcase_add_test(tc, e2e_valid_signature_runs_once_replay_rejected);
 	tcase_add_test(tc, e2e_hub_provenance_claims_are_ignored);
 	tcase_add_test(tc, e2e_approval_through_the_hub_runs_once);
+	tcase_add_test(tc, e2e_benign_restore_into_a_free_vmid_runs_unsigned);
 	tcase_add_test(tc, e2e_offline_approval_while_the_agent_runs);
 	tcase_add_test(tc, e2e_admin_usage_and_unknown_op);
 	tcase_add_test(tc, e2e_blocked_freezes_every_mutation);

@@ -925,6 +925,120 @@ START_TEST(wired_rollback_safety_copy_has_provenance_until_dropped)
 }
 END_TEST
 
+/* The journal detail of op's row with event, as compact JSON (heap). */
+static char *
+detail_of(int64_t id, const char *event)
+{
+	json_t *d = NULL;
+	char *text;
+
+	ck_assert_int_eq(journal_last_detail(db, id, event, &d, NULL), 0);
+	text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	return text;
+}
+
+static const char *restore_params =
+    "{\"archive\":\"pbs:backup/ct/101/x\",\"storage\":\"local-lvm\"}";
+
+START_TEST(wired_restore_over_a_guest_is_wrapped_in_a_safety_copy)
+{
+	int64_t id, n = -1;
+	char *d;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "stopped", NULL));
+	id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_BENIGN, restore_params,
+	    "k1", T0);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_PENDING_SIGNATURE);
+	accept_op(id);
+	/* The restore took the guest's volumes and the snapshot with them. */
+	fk.fail_task_kind = EXEC_STEP_DROP_SAFETY;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "snapshot "
+	    "'felhom_safety_x' does not exist");
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:restore "
+	    "101:drop_safety");
+	/* The journal says which copy stood behind the overwrite. */
+	d = detail_of(id, "step_done");
+	ck_assert_ptr_nonnull(strstr(d, "felhom_safety_"));
+	free(d);
+	d = detail_of(id, "task_ok");
+	ck_assert_ptr_null(strstr(d, "safety_kept"));
+	free(d);
+	/* Gone with the volumes, and no longer the agent's. */
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(wired_no_safety_is_recorded_in_the_journal)
+{
+	int64_t id;
+	char *d;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "stopped", NULL));
+	id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_BENIGN,
+	    "{\"archive\":\"pbs:backup/ct/101/x\",\"storage\":\"local-lvm\","
+	    "\"no_safety\":true}", "k1", T0);
+	settle();
+	accept_op(id);
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_str_eq(fk.order, "101:restore");
+	d = detail_of(id, "task_ok");
+	ck_assert_ptr_nonnull(strstr(d, "\"safety\":\"none\""));
+	free(d);
+}
+END_TEST
+
+START_TEST(wired_a_failed_drop_keeps_the_copy_and_never_undoes)
+{
+	int64_t id, n = -1;
+	char *d;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "running", NULL));
+	id = etu_op(db, 101, OPS_KIND_ROLLBACK, OPS_CLASS_DESTRUCTIVE,
+	    "{\"snapshot\":\"pre-upgrade\"}", "k1", T0);
+	settle();
+	accept_op(id);
+	fk.fail_task_kind = EXEC_STEP_DROP_SAFETY;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "storage "
+	    "error");
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.undos, 0);
+	d = detail_of(id, "task_ok");
+	ck_assert_ptr_nonnull(strstr(d, "safety_kept"));
+	free(d);
+	/* Still the agent's: deleting it later is benign. */
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+START_TEST(wired_failed_overwrite_returns_to_the_copy)
+{
+	int64_t id;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "stopped", NULL));
+	id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_DESTRUCTIVE,
+	    restore_params, "k1", T0);
+	settle();
+	accept_op(id);
+	fk.fail_task_kind = EXEC_STEP_RESTORE;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "unable to "
+	    "restore CT 101 - archive is corrupt");
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_ROLLED_BACK);
+	ck_assert_int_eq(fk.undos, 1);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_RESTORE], 1);
+}
+END_TEST
+
 START_TEST(wired_agent_scratch_guest_is_destroyed_unsigned)
 {
 	int64_t r, d;
@@ -1019,6 +1133,11 @@ gate_suite(void)
 	tcase_add_test(tc, wired_destructive_waits_then_expires_unexecuted);
 	tcase_add_test(tc,
 	    wired_rollback_safety_copy_has_provenance_until_dropped);
+	tcase_add_test(tc,
+	    wired_restore_over_a_guest_is_wrapped_in_a_safety_copy);
+	tcase_add_test(tc, wired_no_safety_is_recorded_in_the_journal);
+	tcase_add_test(tc, wired_a_failed_drop_keeps_the_copy_and_never_undoes);
+	tcase_add_test(tc, wired_failed_overwrite_returns_to_the_copy);
 	tcase_add_test(tc, wired_agent_scratch_guest_is_destroyed_unsigned);
 	tcase_add_test(tc, wired_rotation_runs_in_the_engine_tick);
 	tcase_add_test(tc, wired_blocked_moves_nothing);
