@@ -57,21 +57,12 @@ out:
 	return rc;
 }
 
-static json_t *
-text_or_null(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	return s != NULL ? json_string((const char *)s) : json_null();
-}
-
 int
 audit_since(struct db *db, int64_t after, size_t limit, json_t **out,
     struct err *err)
 {
 	json_t *arr = NULL, *o;
 	sqlite3_stmt *st;
-	char ts[CLOCK_RFC3339_LEN];
 	int rc;
 
 	if ((arr = json_array()) == NULL)
@@ -81,18 +72,15 @@ audit_since(struct db *db, int64_t after, size_t limit, json_t **out,
 	(void) sqlite3_bind_int64(st, 1, after);
 	(void) sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		clock_format_rfc3339(sqlite3_column_int64(st, 1), ts,
-		    sizeof(ts));
-		o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
+		o = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 		    "seq", (json_int_t)sqlite3_column_int64(st, 0),
-		    "at", ts,
-		    "op_id", text_or_null(st, 2),
-		    "vmid", sqlite3_column_type(st, 3) == SQLITE_NULL ?
-			json_null() : json_integer(sqlite3_column_int64(st, 3)),
-		    "event", text_or_null(st, 4),
-		    "decision", text_or_null(st, 5),
-		    "code", text_or_null(st, 6),
-		    "detail", text_or_null(st, 7));
+		    "at", db_col_time(st, 1),
+		    "op_id", db_col_text(st, 2),
+		    "vmid", db_col_int(st, 3),
+		    "event", db_col_text(st, 4),
+		    "decision", db_col_text(st, 5),
+		    "code", db_col_text(st, 6),
+		    "detail", db_col_text(st, 7));
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			(void) sqlite3_reset(st);
 			rc = err_set(err, ERR_NOMEM, "out of memory");

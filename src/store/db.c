@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "store/db.h"
 #include "store/migrations.h"
@@ -495,4 +496,31 @@ db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+json_t *
+db_col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? json_string((const char *)s) : json_null();
+}
+
+json_t *
+db_col_int(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, col));
+}
+
+json_t *
+db_col_time(sqlite3_stmt *st, int col)
+{
+	char ts[CLOCK_RFC3339_LEN];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	clock_format_rfc3339(sqlite3_column_int64(st, col), ts, sizeof(ts));
+	return json_string(ts);
 }

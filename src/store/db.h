@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "base/err.h"
@@ -88,6 +89,15 @@ int	db_error(struct db *db, int rc, const char *what, struct err *err);
  */
 int	db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
 	    struct err *err);
+
+/*
+ * Column readers for building JSON from a row: the text, the integer,
+ * or the unix time as RFC 3339 — each JSON null when the column is NULL.
+ * NULL only on allocation failure (json_pack then fails, as it should).
+ */
+json_t	*db_col_text(sqlite3_stmt *st, int col);
+json_t	*db_col_int(sqlite3_stmt *st, int col);
+json_t	*db_col_time(sqlite3_stmt *st, int col);
 
 /* Executes SQL text with no results (migrations, pragmas). */
 int	db_exec(struct db *db, const char *sql, const char *what,

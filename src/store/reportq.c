@@ -22,25 +22,6 @@ static const char SQL_SIGNERS[] =
 static const char SQL_PAGES[] = "PRAGMA page_count";
 static const char SQL_PAGE_SIZE[] = "PRAGMA page_size";
 
-static json_t *
-text_or_null(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	return s != NULL ? json_string((const char *)s) : json_null();
-}
-
-static json_t *
-time_or_null(sqlite3_stmt *st, int col)
-{
-	char ts[CLOCK_RFC3339_LEN];
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	clock_format_rfc3339(sqlite3_column_int64(st, col), ts, sizeof(ts));
-	return json_string(ts);
-}
-
 /* {blob_b64, not_after} of a pending op, or null. */
 static json_t *
 sign_request(sqlite3_stmt *st)
@@ -62,7 +43,7 @@ sign_request(sqlite3_stmt *st)
 	(void) EVP_EncodeBlock(b64, blob != NULL ? blob : (const void *)"",
 	    n);
 	o = json_pack("{s:s,s:o}", "blob_b64", (const char *)b64,
-	    "not_after", time_or_null(st, 11));
+	    "not_after", db_col_time(st, 11));
 	free(b64);
 	return o;
 }
@@ -83,17 +64,16 @@ reportq_ops(struct db *db, int64_t now, size_t limit, json_t **out,
 	(void) sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-		    "op_id", text_or_null(st, 0),
-		    "vmid", sqlite3_column_type(st, 1) == SQLITE_NULL ?
-			json_null() : json_integer(sqlite3_column_int64(st, 1)),
-		    "op", text_or_null(st, 2),
-		    "source", text_or_null(st, 3),
-		    "class", text_or_null(st, 4),
-		    "state", text_or_null(st, 5),
-		    "created_at", time_or_null(st, 6),
-		    "updated_at", time_or_null(st, 7),
-		    "upid", text_or_null(st, 8),
-		    "error", text_or_null(st, 9),
+		    "op_id", db_col_text(st, 0),
+		    "vmid", db_col_int(st, 1),
+		    "op", db_col_text(st, 2),
+		    "source", db_col_text(st, 3),
+		    "class", db_col_text(st, 4),
+		    "state", db_col_text(st, 5),
+		    "created_at", db_col_time(st, 6),
+		    "updated_at", db_col_time(st, 7),
+		    "upid", db_col_text(st, 8),
+		    "error", db_col_text(st, 9),
 		    "sign_request", sign_request(st));
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			(void) sqlite3_reset(st);
