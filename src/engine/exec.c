@@ -137,6 +137,13 @@ exec_safety_name(const char *uid, char *out, size_t n)
 	(void) snprintf(out, n, "felhom_safety_%s", hex);
 }
 
+const char *
+exec_undo_task_type(const json_t *safety)
+{
+	return json_object_get(safety, "backup") != NULL ?
+	    EXEC_UNDO_BACKUP_TASK_TYPE : EXEC_UNDO_TASK_TYPE;
+}
+
 void
 exec_guest_reset(struct exec_guest *g)
 {

@@ -56,6 +56,13 @@ struct exec_step_info {
 
 /* The worker type of an undo (rollback to the safety snapshot). */
 #define EXEC_UNDO_TASK_TYPE	"vzrollback"
+/*
+ * R-31 (gate): a guest PVE cannot snapshot (a bind or device mount
+ * point) gets a vzdump backup as its safety copy instead; the safety
+ * step's task is then of this type, and its undo a restore.
+ */
+#define EXEC_SAFETY_BACKUP_TASK_TYPE	"vzdump"
+#define EXEC_UNDO_BACKUP_TASK_TYPE	"vzrestore"
 #define EXEC_UPID_MAX		256
 
 /* The op as the executor sees it; everything borrowed for the call. */
@@ -139,6 +146,14 @@ struct exec_ops {
 	 */
 	int	(*guest_status)(void *ctx, int64_t vmid,
 		    struct exec_guest *out, struct err *err);
+	/*
+	 * R-31 (gate): once a safety step's task (upid; NULL when it
+	 * answered synchronously) ended OK, the copy it made, as
+	 * ops.safety: {"snapshot": NAME} or {"backup": VOLID}.  May be
+	 * NULL (the tests' fake): {"snapshot": exec_safety_name(uid)}.
+	 */
+	int	(*safety_copy)(void *ctx, const struct exec_target *t,
+		    const char *upid, json_t **out, struct err *err);
 };
 
 struct exec {
@@ -167,6 +182,9 @@ const struct exec_step_info *exec_step_info(enum exec_step_kind k);
 
 /* The safety snapshot name of op uid ("felhom_safety_<hex>"). */
 void	exec_safety_name(const char *uid, char *out, size_t n);
+
+/* The worker type of the undo back to safety (a rollback or a restore). */
+const char *exec_undo_task_type(const json_t *safety);
 
 /* How a failed request is handled by the engine. */
 enum exec_outcome {

@@ -14,6 +14,7 @@
 #include "engine/exec_pve.h"
 #include "engine/norm.h"
 #include "pve/pve.h"
+#include "pve/upid.h"
 
 #define EXEC_PVE_MAX_PARAMS	48
 #define EXEC_PVE_FANOUT		8	/* config reads at once */
@@ -220,6 +221,96 @@ out:
 	return rc;
 }
 
+/*
+ * R-31 (gate): whether PVE can snapshot guest vmid.  A bind or device
+ * mount point (a volume that is a host path) cannot be snapshotted
+ * (pve-api.md; PVE answers "snapshot feature is not available").
+ */
+static int
+snapshot_capable(struct exec_pve *x, long vmid, int *capable,
+    struct err *err)
+{
+	struct pve_lxc_config cfg;
+	const char *v;
+	size_t i;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if ((rc = pve_lxc_config(x->client, x->node, vmid, 0, &cfg,
+	    err)) != 0)
+		return rc;
+	*capable = 1;
+	for (i = 0; i < cfg.n_mps; i++) {
+		v = cfg.mps[i].value;
+		if (v != NULL && strncmp(v, "volume=", 7) == 0)
+			v += 7;
+		if (v != NULL && v[0] == '/')
+			*capable = 0;
+	}
+	pve_lxc_config_reset(&cfg);
+	return 0;
+}
+
+/*
+ * The storage a safety backup goes to: the first (by id) enabled and
+ * active storage holding backups.  Chosen the same way again to find
+ * the volume afterwards.
+ */
+static int
+safety_storage(struct exec_pve *x, char **out, struct err *err)
+{
+	struct pve_storages ss;
+	const struct pve_storage *best = NULL, *s;
+	size_t i;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = pve_storage_list(x->client, x->node, "backup", &ss,
+	    err)) != 0)
+		return rc;
+	for (i = 0; i < ss.n; i++) {
+		s = &ss.items[i];
+		if (!s->enabled || !s->active || s->content == NULL ||
+		    strstr(s->content, "backup") == NULL)
+			continue;
+		if (best == NULL || strcmp(s->storage, best->storage) < 0)
+			best = s;
+	}
+	if (best == NULL)
+		rc = err_set(err, ERR_UNSUPPORTED, "no active storage holds "
+		    "backups: no safety copy can be taken");
+	else if ((*out = strdup(best->storage)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	pve_storages_reset(&ss);
+	return rc;
+}
+
+/* The safety copy of a guest PVE cannot snapshot: a vzdump backup. */
+static int
+safety_backup(struct exec_pve *x, const struct exec_target *t,
+    struct pve_submit *sub, struct err *err)
+{
+	struct pve_vzdump_options o;
+	long vmid = (long)t->vmid;
+	char *storage = NULL, notes[96];
+	int rc;
+
+	if ((rc = safety_storage(x, &storage, err)) != 0)
+		return rc;
+	(void) snprintf(notes, sizeof(notes), "felhom-agent safety copy "
+	    "before %s of op %s", ops_kind_name(t->kind), t->uid);
+	memset(&o, 0, sizeof(o));
+	o.vmids = &vmid;
+	o.n_vmids = 1;
+	o.storage = storage;
+	o.notes_template = notes;
+	o.protect = -1;
+	o.remove = 0;		/* never prune the customer's backups */
+	rc = pve_vzdump(x->client, x->node, &o, sub, err);
+	free(storage);
+	return rc;
+}
+
 /* Answers that mean "already as asked": the step is done. */
 static int
 already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
@@ -328,15 +419,32 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		rc = pve_lxc_create(x->client, x->node, vmid, ps.p, ps.n, &sub,
 		    &local);
 		break;
-	case EXEC_STEP_SAFETY_SNAPSHOT:
+	case EXEC_STEP_SAFETY_SNAPSHOT: {
+		int capable = 1;
+
+		if ((rc = snapshot_capable(x, vmid, &capable, &local)) != 0)
+			break;
+		if (!capable) {
+			rc = safety_backup(x, t, &sub, &local);
+			break;
+		}
 		exec_safety_name(t->uid, name, sizeof(name));
 		(void) snprintf(desc, sizeof(desc), "felhom-agent safety copy "
 		    "before %s of op %s", ops_kind_name(t->kind), t->uid);
 		rc = pve_snapshot_create(x->client, x->node, vmid, name, desc,
 		    &sub, &local);
 		break;
+	}
 	case EXEC_STEP_DROP_SAFETY:
 		a = str_param(t->safety, "snapshot");
+		if (a == NULL && str_param(t->safety, "backup") != NULL) {
+			/* The engine keeps it, as the agent's (lane.c). */
+			rc = err_set(&local, ERR_UNSUPPORTED, "safety backup "
+			    "%s kept: the API subset has no volume delete; "
+			    "the storage's retention prunes it",
+			    str_param(t->safety, "backup"));
+			break;
+		}
 		if (a == NULL) {
 			rc = err_set(&local, ERR_FORMAT, "op %s has no safety "
 			    "snapshot to drop", t->uid);
@@ -374,14 +482,20 @@ x_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	struct exec_pve *x = ctx;
 	struct pve_submit sub;
 	const char *snap = str_param(t->safety, "snapshot");
+	const char *backup = str_param(t->safety, "backup");
 	int rc;
 
-	if (snap == NULL)
+	memset(&sub, 0, sizeof(sub));
+	if (snap == NULL && backup != NULL) {
+		/* R-31 (gate): back from the safety backup, over the guest. */
+		if ((rc = pve_lxc_restore(x->client, x->node, (long)t->vmid,
+		    backup, NULL, 1, &sub, err)) != 0)
+			return rc;
+	} else if (snap == NULL)
 		return err_set(err, ERR_FORMAT, "op %s has no safety snapshot "
 		    "to return to", t->uid);
-	memset(&sub, 0, sizeof(sub));
-	if ((rc = pve_snapshot_rollback(x->client, x->node, (long)t->vmid,
-	    snap, 0, &sub, err)) != 0)
+	else if ((rc = pve_snapshot_rollback(x->client, x->node,
+	    (long)t->vmid, snap, 0, &sub, err)) != 0)
 		return rc;
 	if (sub.kind != PVE_SUBMIT_TASK) {
 		*upid_out = NULL;
@@ -390,6 +504,53 @@ x_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	if ((*upid_out = strdup(sub.upid)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	return 0;
+}
+
+/*
+ * R-31 (gate): the copy a safety step made.  A vzdump task made a
+ * backup: the newest one of the guest on the safety storage, taken at
+ * or after the task started.
+ */
+static int
+x_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
+    json_t **out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_backups bs;
+	const struct pve_backup *best = NULL;
+	struct upid u;
+	char *storage = NULL, name[64];
+	size_t i;
+	int rc;
+
+	if (upid == NULL || upid_parse(upid, strlen(upid), &u, NULL) != 0 ||
+	    strcmp(u.type, EXEC_SAFETY_BACKUP_TASK_TYPE) != 0) {
+		exec_safety_name(t->uid, name, sizeof(name));
+		if ((*out = json_pack("{s:s}", "snapshot", name)) == NULL)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	if ((rc = safety_storage(x, &storage, err)) != 0)
+		return rc;
+	memset(&bs, 0, sizeof(bs));
+	if ((rc = pve_storage_backups(x->client, x->node, storage,
+	    (long)t->vmid, &bs, err)) != 0)
+		goto out;
+	for (i = 0; i < bs.n; i++)
+		if (bs.items[i].vmid == (long)t->vmid &&
+		    bs.items[i].ctime >= (int64_t)u.starttime &&
+		    (best == NULL || bs.items[i].ctime > best->ctime))
+			best = &bs.items[i];
+	if (best == NULL)
+		rc = err_set(err, ERR_NOT_FOUND, "the safety backup of %ld is "
+		    "not on storage %s", (long)t->vmid, storage);
+	else if ((*out = json_pack("{s:s,s:s}", "backup", best->volid,
+	    "storage", storage)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	pve_backups_reset(&bs);
+out:
+	free(storage);
+	return rc;
 }
 
 static int
@@ -586,6 +747,7 @@ static const struct exec_ops exec_pve_ops = {
 	.read_configs = x_read_configs,
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
+	.safety_copy = x_safety_copy,
 };
 
 int

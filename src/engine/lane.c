@@ -172,7 +172,24 @@ step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	a.detail = detail;
-	if (exec_step_info(what)->safety) {
+	if (exec_step_info(what)->safety && e->exec->ops->safety_copy != NULL) {
+		/* R-31 (gate): a snapshot, or a backup for a bind mount. */
+		struct exec_target t;
+		struct err xe;
+
+		target_init(&t, op, what);
+		err_init(&xe);
+		if ((rc = e->exec->ops->safety_copy(e->exec->ctx, &t,
+		    op->upid, &safety, &xe)) != 0) {
+			json_decref(detail);
+			if (rc == ERR_NOMEM)
+				return err_copy(err, &xe);
+			log_warn("%s: cannot tell the safety copy made: %s; "
+			    "looking again next tick", op->uid, err_msg(&xe));
+			return 0;
+		}
+		a.safety = safety;
+	} else if (exec_step_info(what)->safety) {
 		exec_safety_name(op->uid, name, sizeof(name));
 		if ((safety = json_pack("{s:s}", "snapshot", name)) == NULL) {
 			json_decref(detail);
@@ -264,6 +281,13 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
 		    op->vmid, op->intent_at - e->cfg->find_slack_s, NULL, &upid,
 		    &xe);
+		/* R-31 (gate): a safety step may have been a vzdump. */
+		if (rc == ERR_NOT_FOUND &&
+		    steps[op->step] == EXEC_STEP_SAFETY_SNAPSHOT)
+			rc = e->exec->ops->find_task(e->exec->ctx,
+			    EXEC_SAFETY_BACKUP_TASK_TYPE, op->vmid,
+			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
+			    &xe);
 		if (rc == 0) {
 			a.upid = upid;
 			*adv = ADV_MOVED;
@@ -542,7 +566,8 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if (journal_last_detail(e->db, op->id, "task_failed_undo", &failed,
 	    NULL) == 0)
 		exclude = json_string_value(json_object_get(failed, "upid"));
-	rc = e->exec->ops->find_task(e->exec->ctx, EXEC_UNDO_TASK_TYPE,
+	rc = e->exec->ops->find_task(e->exec->ctx,
+	    exec_undo_task_type(op->safety),
 	    op->vmid, op->intent_at, exclude, &upid, &xe);
 	json_decref(failed);
 	if (rc == 0) {

@@ -28,8 +28,10 @@
 #include "store/audit.h"
 #include "store/db.h"
 #include "store/inbox.h"
+#include "store/journal.h"
 #include "store/nonces.h"
 #include "store/ops.h"
+#include "store/provenance.h"
 #include "testutil.h"
 
 #define HOST	"pve-01"
@@ -688,6 +690,128 @@ START_TEST(e2e_benign_restore_into_a_free_vmid_runs_unsigned)
 }
 END_TEST
 
+/*
+ * An unsigned restore over guest 104, approved offline with the
+ * operator's own tools (pending --write-blob, ssh-keygen, approve);
+ * returns the op's uid (heap) once the agent ran it.
+ */
+static char *
+approved_restore_104(void)
+{
+	char *archive = backup_of(104), params[512], *b, *uid, *out = NULL;
+	char blobdir[4200], file[4300], sigfile[4400], keypath[4200];
+	const char *keyargv[] = { "ssh-keygen", "-q", "-Y", "sign", "-n", NS,
+	    "-f", keypath, file, NULL };
+	int st;
+
+	(void) snprintf(params, sizeof(params), "{\"archive\":\"%s\","
+	    "\"storage\":\"local-lvm\"}", archive);
+	b = blob_now("restore", 104, params);
+	hub_post_text(b, NULL);
+	ck_assert_int_eq(agent_once(3), 0);
+	uid = only_op("pending_signature");
+	(void) snprintf(blobdir, sizeof(blobdir), "%s/sign", dir);
+	ck_assert_int_eq(mkdir(blobdir, 0700), 0);
+	{
+		const char *args[] = { "--config", cfgpath, "pending",
+		    "--write-blob", blobdir, NULL };
+
+		ck_assert_int_eq(admin(args, NULL), 0);
+	}
+	(void) snprintf(file, sizeof(file), "%s/%s.json", blobdir, uid);
+	(void) snprintf(sigfile, sizeof(sigfile), "%s.sig", file);
+	(void) snprintf(keypath, sizeof(keypath), "%s/alice", dir);
+	ck_assert_int_eq(tu_run(keyargv, NULL, NULL, 0, NULL, NULL, &st), 0);
+	ck_assert_int_eq(st, 0);
+	{
+		const char *args[] = { "--config", cfgpath, "approve", uid,
+		    "--signature", sigfile, NULL };
+
+		ck_assert_int_eq(admin(args, &out), 0);
+	}
+	free(out);
+	ck_assert_int_eq(agent_once(15), 0);
+	free(archive);
+	free(b);
+	return uid;
+}
+
+/* The journal detail of uid's newest row with event, as JSON text. */
+static char *
+journal_detail(const char *uid, const char *event)
+{
+	struct db *db = db_ro();
+	struct ops_row *op = NULL;
+	json_t *d = NULL;
+	char *text;
+
+	ck_assert_int_eq(ops_get_uid(db, uid, &op, NULL), 0);
+	ck_assert_int_eq(journal_last_detail(db, op->id, event, &d, NULL), 0);
+	text = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	ops_row_free(op);
+	db_close(db);
+	return text;
+}
+
+static int64_t
+provenance_of(enum provenance_kind k)
+{
+	struct db *db = db_ro();
+	int64_t n = -1;
+
+	ck_assert_int_eq(provenance_count(db, (int)k, &n, NULL), 0);
+	db_close(db);
+	return n;
+}
+
+/* R-31: PVE cannot snapshot a bind mount: the safety copy is a backup. */
+START_TEST(e2e_bind_mount_guest_gets_a_safety_backup)
+{
+	char *uid, *d;
+
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
+	    "{\"vmid\":104,\"config\":{\"mp0\":\"/srv/data,mp=/data\"}}",
+	    NULL), 200);
+	uid = approved_restore_104();
+	assert_state(uid, "succeeded");
+	ck_assert_int_eq(pve_count("104:vzdump"), 1);
+	ck_assert_int_eq(pve_count("104:restore"), 1);
+	ck_assert_int_eq(pve_count("104:snapshot"), 0);
+	d = journal_detail(uid, "step_done");
+	ck_assert_ptr_nonnull(strstr(d, "\"backup\""));
+	free(d);
+	/* The drop cannot delete a backup through the API: kept, said so. */
+	d = journal_detail(uid, "sync_done");
+	ck_assert_ptr_nonnull(strstr(d, "safety_kept"));
+	free(d);
+	/* Kept, and the agent's: deleting it later is benign. */
+	ck_assert_int_eq(provenance_of(PROVENANCE_BACKUP), 1);
+	free(uid);
+}
+END_TEST
+
+/* R-31: a failed overwrite returns to the safety copy. */
+START_TEST(e2e_failed_restore_returns_to_the_safety_backup)
+{
+	char *uid;
+
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
+	    "{\"vmid\":104,\"config\":{\"mp0\":\"/srv/data,mp=/data\"}}",
+	    NULL), 200);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/task-fault",
+	    "{\"vmid\":104,\"kind\":\"restore\",\"count\":1,"
+	    "\"exitstatus\":\"unable to restore CT 104 - archive is "
+	    "corrupt\"}", NULL), 200);
+	uid = approved_restore_104();
+	assert_state(uid, "rolled_back");
+	ck_assert_int_eq(pve_count("104:vzdump"), 1);
+	/* The failed restore, then the undo from the safety backup. */
+	ck_assert_int_eq(pve_count("104:restore"), 2);
+	free(uid);
+}
+END_TEST
+
 START_TEST(e2e_offline_approval_while_the_agent_runs)
 {
 	char *b = blob_now("destroy", 104, "{\"purge\":true}");
@@ -861,6 +985,8 @@ e2e_suite(void)
 	tcase_add_test(tc, e2e_approval_through_the_hub_runs_once);
 	tcase_add_test(tc, e2e_benign_restore_into_a_free_vmid_runs_unsigned);
 	tcase_add_test(tc, e2e_offline_approval_while_the_agent_runs);
+	tcase_add_test(tc, e2e_bind_mount_guest_gets_a_safety_backup);
+	tcase_add_test(tc, e2e_failed_restore_returns_to_the_safety_backup);
 	tcase_add_test(tc, e2e_admin_usage_and_unknown_op);
 	tcase_add_test(tc, e2e_blocked_freezes_every_mutation);
 	suite_add_tcase(s, tc);
