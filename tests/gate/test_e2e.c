@@ -552,6 +552,36 @@ START_TEST(e2e_valid_signature_runs_once_replay_rejected)
 }
 END_TEST
 
+/* each destructive kind, signed, runs once, wrapped where due. */
+START_TEST(e2e_signed_destructive_kinds_run_once)
+{
+	const char *jobs[][3] = {
+		{ "set_config", "102", "{\"delete\":[\"mp0\"]}" },
+		{ "rollback", "101", "{\"snapshot\":\"pre-upgrade\"}" },
+		{ "delete_snapshot", "101", "{\"name\":\"pre-upgrade\"}" },
+	};
+	char *b, *s;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		b = blob_now(jobs[i][0], atoi(jobs[i][1]), jobs[i][2]);
+		s = sign("alice", b, strlen(b));
+		hub_post_text(b, s);
+		free(b);
+		free(s);
+	}
+	ck_assert_int_eq(agent_once(20), 0);
+	ck_assert_int_eq(count_ops("succeeded"), 3);
+	ck_assert_int_eq(nonces(), 3);
+	ck_assert_int_eq(pve_count("102:config"), 1);
+	/* The rollback behind its safety snapshot, dropped after. */
+	ck_assert_int_eq(pve_count("101:snapshot"), 1);
+	ck_assert_int_eq(pve_count("101:rollback"), 1);
+	ck_assert_int_eq(pve_count("101:delete_snapshot"), 2);
+	ck_assert_uint_eq(pve_total(), 4);
+}
+END_TEST
+
 START_TEST(e2e_hub_provenance_claims_are_ignored)
 {
 	const char *claim = "{\"schema\":\"felhom.op/v1\",\"op\":\"destroy\","
@@ -981,6 +1011,7 @@ e2e_suite(void)
 	tcase_add_test(tc, e2e_unsigned_destructive_never_runs_benign_runs_once);
 	tcase_add_test(tc, e2e_signed_job_rejections_leave_no_trace);
 	tcase_add_test(tc, e2e_valid_signature_runs_once_replay_rejected);
+	tcase_add_test(tc, e2e_signed_destructive_kinds_run_once);
 	tcase_add_test(tc, e2e_hub_provenance_claims_are_ignored);
 	tcase_add_test(tc, e2e_approval_through_the_hub_runs_once);
 	tcase_add_test(tc, e2e_benign_restore_into_a_free_vmid_runs_unsigned);
