@@ -495,6 +495,7 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 	struct intake_stats st;
 	struct inbox_row *rows = NULL;
 	size_t n = 0, i;
+	int64_t pruned = 0;
 	int rc = 0;
 
 	memset(&st, 0, sizeof(st));
@@ -518,6 +519,14 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 		if (rc != 0 || n < INTAKE_BATCH)
 			break;
 	}
+	/*
+	 * R-15: a nonce is kept until its blob could no longer pass the
+	 * time stage (not_after + skew), then pruned.
+	 */
+	if (rc == 0 && !blocked)
+		rc = nonces_prune(gate_db(g), gate_now(g), &pruned, err);
+	if (pruned > 0)
+		log_debug("intake: %" PRId64 " expired nonce(s) pruned", pruned);
 	if (out != NULL)
 		*out = st;
 	return rc;

@@ -45,7 +45,8 @@ struct intake_stats {
 };
 
 /*
- * Decides every entry in state new, oldest first (none when blocked).
+ * Decides every entry in state new, oldest first (none when blocked),
+ * then prunes the nonces whose expiry passed (R-15).
  * Verdicts against an entry are not failures; database and resource
  * failures are returned (entries not yet decided stay new).  out may be
  * NULL.

@@ -376,6 +376,32 @@ START_TEST(intake_replay_is_rejected_also_across_a_restart)
 }
 END_TEST
 
+START_TEST(intake_prunes_a_nonce_only_after_its_expiry)
+{
+	char *b = blob_make("destroy", HOST, 103, "{\"purge\":true}",
+	    NOW - 60, NOW + 600);
+	char *s = sign("alice", b);
+
+	inbox_put(NULL, b, strlen(b), s);
+	ck_assert_uint_eq(run().authorized, 1);
+	ck_assert_int_eq(nonces(), 1);
+	/* Within not_after + skew the nonce is kept ... */
+	fk.now = NOW + 600 + 120;
+	run();
+	ck_assert_int_eq(nonces(), 1);
+	/* ... after it, pruned; the blob itself is expired by then. */
+	fk.now = NOW + 600 + 121;
+	run();
+	ck_assert_int_eq(nonces(), 0);
+	inbox_put(NULL, b, strlen(b), s);
+	ck_assert_uint_eq(run().rejected, 1);
+	ck_assert(audited("verify", "expired"));
+	ck_assert_int_eq(count_ops(NULL), 1);
+	free(b);
+	free(s);
+}
+END_TEST
+
 START_TEST(intake_signed_benign_job_consumes_its_nonce)
 {
 	char *b = blob_now("start", 101, "{}");
@@ -840,6 +866,7 @@ intake_suite(void)
 	tcase_add_test(tc, intake_signed_destroy_is_authorized_with_its_nonce);
 	tcase_add_test(tc, intake_replay_is_rejected_also_across_a_restart);
 	tcase_add_test(tc, intake_signed_benign_job_consumes_its_nonce);
+	tcase_add_test(tc, intake_prunes_a_nonce_only_after_its_expiry);
 	tcase_add_loop_test(tc, intake_signed_job_rejections, 0,
 	    (int)(sizeof(rcases) / sizeof(rcases[0])));
 	tcase_add_test(tc, intake_each_entry_is_independent);
