@@ -96,7 +96,7 @@ struct gate_subject {
 struct gate_facts {
 	enum gate_exists guest;		/* restore: does vmid exist */
 	int		 agent_guest;	/* provenance: agent created vmid */
-	int		 agent_snapshot; /* provenance: agent took params.name */
+	int		 agent_snapshot; /* agent took params.name */
 };
 
 struct gate_verdict {
@@ -170,7 +170,7 @@ int	gate_facts_load(struct gate *g, const struct gate_subject *s,
 /* What a decision did, for the caller's messages and the tests. */
 #define GATE_CODE_MAX	32
 struct gate_result {
-	char		 code[GATE_CODE_MAX];	/* accepted, benign, replay, ... */
+	char		 code[GATE_CODE_MAX];	/* accepted, replay, ... */
 	int		 authz;		/* enum authz_code when a verdict */
 	char		 msg[ERR_MSG_MAX];
 	int64_t		 op_id;		/* 0 when no op is concerned */
@@ -194,8 +194,8 @@ int	gate_decide(struct gate *g, const struct ops_row *op,
 
 /* Options of gate_classify_in_txn(); all zero: the agent's own op. */
 struct gate_classify_opts {
-	const void	*request;	/* the blob of a destructive op, or NULL:
-					   the agent writes a sign request */
+	const void	*request;	/* a destructive op's blob, or
+					   NULL: the agent writes one */
 	size_t		 request_len;
 	int64_t		 not_after;	/* its window end */
 	int		 signed_job;	/* request is signed: accepted next */
@@ -220,8 +220,9 @@ int	gate_classify_in_txn(struct gate *g, int64_t op_id, enum ops_kind kind,
  * err->reason the authz code, or a resource error.
  */
 int	gate_verify(struct gate *g, const void *blob, size_t len,
-	    const char *sig, size_t siglen, const struct verify_binding *binding,
-	    struct verify_result *res, struct err *err);
+	    const char *sig, size_t siglen,
+	    const struct verify_binding *binding, struct verify_result *res,
+	    struct err *err);
 
 /*
  * Audit facts of a pipeline verdict: the deciding stage, the key's

@@ -132,8 +132,8 @@ take_approval(struct gate *g, const struct inbox_row *e,
 	gate_result_init(&r);
 	err_init(&lerr);
 	rc = gate_approve(g, e->op_ref, e->blob, e->blob_len, e->signature,
-	    strlen(e->signature), INTAKE_ACTOR, approval_hook, (void *)(uintptr_t)e, &r,
-	    &lerr);
+	    strlen(e->signature), INTAKE_ACTOR, approval_hook,
+	    (void *)(uintptr_t)e, &r, &lerr);
 	if (rc == 0)
 		st->authorized++;
 	else if (rc == ERR_REJECTED)
@@ -526,7 +526,8 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 	if (rc == 0 && !blocked)
 		rc = nonces_prune(gate_db(g), gate_now(g), &pruned, err);
 	if (pruned > 0)
-		log_debug("intake: %" PRId64 " expired nonce(s) pruned", pruned);
+		log_debug("intake: %" PRId64 " expired nonce(s) pruned",
+		    pruned);
 	if (out != NULL)
 		*out = st;
 	return rc;

@@ -585,8 +585,9 @@ END_TEST
 START_TEST(e2e_hub_provenance_claims_are_ignored)
 {
 	const char *claim = "{\"schema\":\"felhom.op/v1\",\"op\":\"destroy\","
-	    "\"host_id\":\"pve-01\",\"guest_id\":104,\"params\":{\"purge\":true,"
-	    "\"scratch\":true},\"nonce\":\"0123456789abcdef0123456789abcdef\","
+	    "\"host_id\":\"pve-01\",\"guest_id\":104,\"params\":"
+	    "{\"purge\":true,\"scratch\":true},\"nonce\":"
+	    "\"0123456789abcdef0123456789abcdef\","
 	    "\"not_before\":\"2026-01-01T00:00:00Z\",\"not_after\":"
 	    "\"2026-01-01T01:00:00Z\"}";
 
@@ -1008,7 +1009,8 @@ e2e_suite(void)
 	tcase_add_unchecked_fixture(tc, sims_start, sims_stop);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, e2e_unsigned_destructive_never_runs_benign_runs_once);
+	tcase_add_test(tc,
+	    e2e_unsigned_destructive_never_runs_benign_runs_once);
 	tcase_add_test(tc, e2e_signed_job_rejections_leave_no_trace);
 	tcase_add_test(tc, e2e_valid_signature_runs_once_replay_rejected);
 	tcase_add_test(tc, e2e_signed_destructive_kinds_run_once);

@@ -68,8 +68,8 @@ seed(void)
 	char line[4200];
 	int seeded = 0;
 
-	(void) snprintf(line, sizeof(line), "alice@ops namespaces=\"" NS "\" %s",
-	    line_alice);
+	(void) snprintf(line, sizeof(line), "alice@ops namespaces=\"" NS
+	    "\" %s", line_alice);
 	ck_assert_int_eq(signers_parse_line(line, strlen(line), "test", 1,
 	    SIGNERS_ROLE_OPERATIONAL, 0, &e, NULL), 0);
 	ck_assert_int_eq(signers_add(set, e, NULL), 0);
@@ -588,14 +588,15 @@ START_TEST(intake_hub_provenance_claims_are_ignored)
 {
 	/* A params claim is refused by the strict parser ... */
 	const char *claim = "{\"schema\":\"felhom.op/v1\",\"op\":\"destroy\","
-	    "\"host_id\":\"pve-01\",\"guest_id\":103,\"params\":{\"purge\":true,"
-	    "\"scratch\":true},\"nonce\":\"0123456789abcdef0123456789abcdef\","
+	    "\"host_id\":\"pve-01\",\"guest_id\":103,\"params\":"
+	    "{\"purge\":true,\"scratch\":true},\"nonce\":"
+	    "\"0123456789abcdef0123456789abcdef\","
 	    "\"not_before\":\"2026-11-28T08:00:00Z\",\"not_after\":"
 	    "\"2026-11-28T09:00:00Z\"}";
 	/* ... and a top-level one too. */
 	const char *top = "{\"schema\":\"felhom.op/v1\",\"op\":\"destroy\","
-	    "\"host_id\":\"pve-01\",\"guest_id\":103,\"params\":{\"purge\":true},"
-	    "\"provenance\":\"agent\",\"nonce\":"
+	    "\"host_id\":\"pve-01\",\"guest_id\":103,\"params\":"
+	    "{\"purge\":true},\"provenance\":\"agent\",\"nonce\":"
 	    "\"0123456789abcdef0123456789abcdee\",\"not_before\":"
 	    "\"2026-11-28T08:00:00Z\",\"not_after\":\"2026-11-28T09:00:00Z\"}";
 	char *plain = blob_now("destroy", 103, "{\"purge\":true}");
