@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "base/clock.h"
+#include "base/crash.h"
 #include "base/err.h"
 #include "store/db.h"
 #include "store/migrations.h"
@@ -357,6 +358,7 @@ db_migrate(struct db *db, int *version_out, struct err *err)
 			db_rollback(db);
 			return err_prefix(err, "migration %s: ", m->name);
 		}
+		crash_point("db.migrate.before_commit");
 		if ((rc = db_commit(db, err)) != 0)
 			return rc;
 		version = m->version;

@@ -403,6 +403,32 @@ START_TEST(db_views_work_with_sqlite3_readonly)
 }
 END_TEST
 
+/* A crash inside a migration's transaction leaves the previous schema. */
+START_TEST(db_crash_mid_migration_resumes_cleanly)
+{
+	const char *argv[] = { tu_bin("felhom-admin"), "db", "migrate", "--db",
+	    dbpath, NULL };
+	const char *env[] = { "FELHOM_CRASHPOINT=db.migrate.before_commit",
+	    NULL };
+	struct db *db;
+	char *out = NULL;
+	int status, v;
+
+	ck_assert_int_eq(tu_run(argv, env, NULL, 0, NULL, NULL, &status), 0);
+	ck_assert_int_eq(status, 137);
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, &out, NULL, &status), 0);
+	ck_assert_int_eq(status, 0);
+	ck_assert_ptr_nonnull(strstr(out, "schema "));
+	free(out);
+	db = open_new();
+	ck_assert_int_eq(db_schema_version(db, &v, NULL), 0);
+	ck_assert_int_eq(v, db_schema_latest());
+	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'v_journal'"), 1);
+	db_close(db);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -424,6 +450,7 @@ main(void)
 	tcase_add_test(tc, db_sqlite_errors_are_typed);
 	tcase_add_test(tc, db_schema_file_matches_migrations);
 	tcase_add_test(tc, db_views_work_with_sqlite3_readonly);
+	tcase_add_test(tc, db_crash_mid_migration_resumes_cleanly);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
