@@ -403,6 +403,7 @@ START_TEST(db_views_work_with_sqlite3_readonly)
 }
 END_TEST
 
+#ifdef FELHOM_TESTING
 /* A crash inside a migration's transaction leaves the previous schema. */
 START_TEST(db_crash_mid_migration_resumes_cleanly)
 {
@@ -428,6 +429,7 @@ START_TEST(db_crash_mid_migration_resumes_cleanly)
 	db_close(db);
 }
 END_TEST
+#endif
 
 int
 main(void)
@@ -450,7 +452,9 @@ main(void)
 	tcase_add_test(tc, db_sqlite_errors_are_typed);
 	tcase_add_test(tc, db_schema_file_matches_migrations);
 	tcase_add_test(tc, db_views_work_with_sqlite3_readonly);
+#ifdef FELHOM_TESTING
 	tcase_add_test(tc, db_crash_mid_migration_resumes_cleanly);
+#endif
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
