@@ -135,11 +135,44 @@ pve_need_object(const json_t *data, const char *what, struct err *err)
 	return 0;
 }
 
-/* calloc of n items (at least one byte so an empty list is not NULL). */
-void *
-pve_items_alloc(size_t n, size_t size)
+int
+pve_parse_list(json_t *data, const char *what, size_t item_size,
+    pve_item_fn one, void **items_out, size_t *n_out, struct err *err)
 {
-	return calloc(n > 0 ? n : 1, size);
+	unsigned char *items = NULL;
+	char ctx[48];
+	size_t i, n;
+	int rc;
+
+	if ((rc = pve_need_array(data, what, err)) != 0)
+		return rc;
+	n = json_array_size(data);
+	/* At least one item, so that an empty list is not NULL. */
+	if ((items = calloc(n > 0 ? n : 1, item_size)) == NULL)
+		return err_set(err, ERR_NOMEM, "pve: out of memory");
+	for (i = 0; i < n; i++) {
+		json_t *o = json_array_get(data, i);
+
+		(void) snprintf(ctx, sizeof(ctx), "%s[%zu]", what, i);
+		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
+		    (rc = one(o, ctx, items + i * item_size, err)) != 0)
+			goto out;
+	}
+	*items_out = items;
+	*n_out = n;
+	items = NULL;
+	rc = 0;
+out:
+	free(items);
+	return rc;
+}
+
+void
+pve_result_reset(void *v, size_t size, void *items, json_t *raw)
+{
+	free(items);
+	json_decref(raw);
+	memset(v, 0, size);
 }
 
 /* ---- version, nodes, node status ------------------------------------ */
@@ -147,10 +180,8 @@ pve_items_alloc(size_t n, size_t size)
 void
 pve_version_reset(struct pve_version *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int
@@ -176,71 +207,54 @@ pve_parse_version(json_t *data, struct pve_version *out, struct err *err)
 void
 pve_nodes_reset(struct pve_nodes *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_node(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_node *n = item;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "node", 1, &n->node, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "status", 0, &n->status, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "ssl_fingerprint", 0,
+	    &n->ssl_fingerprint, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "level", 0, &n->level, err)) != 0 ||
+	    (rc = pve_get_real(o, ctx, "cpu", -1, &n->cpu, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "maxcpu", 0, -1, &n->maxcpu,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "mem", 0, -1, &n->mem, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "maxmem", 0, -1, &n->maxmem,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "disk", 0, -1, &n->disk, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "maxdisk", 0, -1, &n->maxdisk,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "uptime", 0, -1, &n->uptime, err)) != 0)
+		return rc;
+	return 0;
 }
 
 int
 pve_parse_nodes(json_t *data, struct pve_nodes *out, struct err *err)
 {
-	struct pve_node *items = NULL, *n;
-	char ctx[32];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "nodes", err)) != 0)
+	if ((rc = pve_parse_list(data, "nodes", sizeof(*out->items),
+	    parse_node, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		n = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "nodes[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "node", 1, &n->node, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "status", 0, &n->status,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "ssl_fingerprint", 0,
-		    &n->ssl_fingerprint, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "level", 0, &n->level,
-		    err)) != 0 ||
-		    (rc = pve_get_real(o, ctx, "cpu", -1, &n->cpu, err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "maxcpu", 0, -1, &n->maxcpu,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "mem", 0, -1, &n->mem,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "maxmem", 0, -1, &n->maxmem,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "disk", 0, -1, &n->disk,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "maxdisk", 0, -1, &n->maxdisk,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "uptime", 0, -1, &n->uptime,
-		    err)) != 0)
-			goto out;
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 void
 pve_node_status_reset(struct pve_node_status *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int
@@ -333,10 +347,11 @@ pve_parse_node_status(json_t *data, struct pve_node_status *out,
 
 /* ---- guests (LXC list, status/current) ------------------------------ */
 
+/* Also reads status/current, hence its own object check. */
 static int
-parse_guest(json_t *o, const char *ctx, struct pve_guest *g,
-    struct err *err)
+parse_guest(json_t *o, const char *ctx, void *item, struct err *err)
 {
+	struct pve_guest *g = item;
 	int64_t vmid;
 	json_t *ha;
 	int rc;
@@ -417,49 +432,29 @@ parse_guest(json_t *o, const char *ctx, struct pve_guest *g,
 void
 pve_guests_reset(struct pve_guests *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
 }
 
 int
 pve_parse_guests(json_t *data, struct pve_guests *out, struct err *err)
 {
-	struct pve_guest *items = NULL;
-	char ctx[32];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "guests", err)) != 0)
+	if ((rc = pve_parse_list(data, "guests", sizeof(*out->items),
+	    parse_guest, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		(void) snprintf(ctx, sizeof(ctx), "guests[%zu]", i);
-		if ((rc = parse_guest(json_array_get(data, i), ctx, &items[i],
-		    err)) != 0)
-			goto out;
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 void
 pve_guest_status_reset(struct pve_guest_status *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int
@@ -481,133 +476,97 @@ pve_parse_guest_status(json_t *data, struct pve_guest_status *out,
 void
 pve_storages_reset(struct pve_storages *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_storage(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_storage *s = item;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "storage", 1, &s->storage, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "type", 0, &s->type, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "content", 0, &s->content, err)) != 0 ||
+	    (rc = pve_get_bool(o, ctx, "active", 0, &s->active, err)) != 0 ||
+	    (rc = pve_get_bool(o, ctx, "enabled", 0, &s->enabled, err)) != 0 ||
+	    (rc = pve_get_bool(o, ctx, "shared", 0, &s->shared, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "total", 0, 0, &s->total, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "used", 0, 0, &s->used, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "avail", 0, 0, &s->avail, err)) != 0 ||
+	    (rc = pve_get_real(o, ctx, "used_fraction", -1, &s->used_fraction,
+	    err)) != 0)
+		return rc;
+	return 0;
 }
 
 int
 pve_parse_storages(json_t *data, struct pve_storages *out, struct err *err)
 {
-	struct pve_storage *items = NULL, *s;
-	char ctx[32];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "storages", err)) != 0)
+	if ((rc = pve_parse_list(data, "storages", sizeof(*out->items),
+	    parse_storage, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		s = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "storages[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "storage", 1, &s->storage,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "type", 0, &s->type, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "content", 0, &s->content,
-		    err)) != 0 ||
-		    (rc = pve_get_bool(o, ctx, "active", 0, &s->active,
-		    err)) != 0 ||
-		    (rc = pve_get_bool(o, ctx, "enabled", 0, &s->enabled,
-		    err)) != 0 ||
-		    (rc = pve_get_bool(o, ctx, "shared", 0, &s->shared,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "total", 0, 0, &s->total,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "used", 0, 0, &s->used,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "avail", 0, 0, &s->avail,
-		    err)) != 0 ||
-		    (rc = pve_get_real(o, ctx, "used_fraction", -1,
-		    &s->used_fraction, err)) != 0)
-			goto out;
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 void
 pve_backups_reset(struct pve_backups *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_backup(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_backup *b = item;
+	int64_t vmid;
+	json_t *ver;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "volid", 1, &b->volid, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "format", 0, &b->format, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "subtype", 0, &b->subtype, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "notes", 0, &b->notes, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "encrypted", 0, &b->encrypted,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "vmid", 0, -1, &vmid, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "ctime", 0, 0, &b->ctime, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "size", 0, 0, &b->size, err)) != 0 ||
+	    (rc = pve_get_bool(o, ctx, "protected", 0, &b->is_protected,
+	    err)) != 0)
+		return rc;
+	b->vmid = (long)vmid;
+	if ((ver = pve_member(o, "verification")) != NULL) {
+		char vctx[64];
+
+		(void) snprintf(vctx, sizeof(vctx), "%s.verification", ctx);
+		if ((rc = pve_need_object(ver, vctx, err)) != 0 ||
+		    (rc = pve_get_str(ver, vctx, "state", 0, &b->verify_state,
+		    err)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 int
 pve_parse_backups(json_t *data, struct pve_backups *out, struct err *err)
 {
-	struct pve_backup *items = NULL, *b;
-	int64_t vmid;
-	json_t *ver;
-	char ctx[48];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "backups", err)) != 0)
+	if ((rc = pve_parse_list(data, "backups", sizeof(*out->items),
+	    parse_backup, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		b = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "backups[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "volid", 1, &b->volid,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "format", 0, &b->format,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "subtype", 0, &b->subtype,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "notes", 0, &b->notes,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "encrypted", 0, &b->encrypted,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "vmid", 0, -1, &vmid,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "ctime", 0, 0, &b->ctime,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "size", 0, 0, &b->size,
-		    err)) != 0 ||
-		    (rc = pve_get_bool(o, ctx, "protected", 0, &b->is_protected,
-		    err)) != 0)
-			goto out;
-		b->vmid = (long)vmid;
-		if ((ver = pve_member(o, "verification")) != NULL) {
-			char vctx[64];
-
-			(void) snprintf(vctx, sizeof(vctx), "%s.verification",
-			    ctx);
-			if ((rc = pve_need_object(ver, vctx, err)) != 0 ||
-			    (rc = pve_get_str(ver, vctx, "state", 0,
-			    &b->verify_state, err)) != 0)
-				goto out;
-		}
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 /* ---- snapshots ------------------------------------------------------ */
@@ -615,59 +574,46 @@ out:
 void
 pve_snapshots_reset(struct pve_snapshots *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_snapshot(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_snapshot *s = item;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "name", 1, &s->name, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "description", 0, &s->description,
+	    err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "parent", 0, &s->parent, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "snapstate", 0, &s->snapstate,
+	    err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "digest", 0, &s->digest, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "snaptime", 0, -1, &s->snaptime,
+	    err)) != 0 ||
+	    (rc = pve_get_bool(o, ctx, "running", -1, &s->running, err)) != 0)
+		return rc;
+	if (s->description == NULL)
+		s->description = "";
+	s->is_current = strcmp(s->name, "current") == 0;
+	return 0;
 }
 
 int
 pve_parse_snapshots(json_t *data, struct pve_snapshots *out,
     struct err *err)
 {
-	struct pve_snapshot *items = NULL, *s;
-	char ctx[40];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "snapshots", err)) != 0)
+	if ((rc = pve_parse_list(data, "snapshots", sizeof(*out->items),
+	    parse_snapshot, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		s = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "snapshots[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "name", 1, &s->name, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "description", 0, &s->description,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "parent", 0, &s->parent,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "snapstate", 0, &s->snapstate,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "digest", 0, &s->digest,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "snaptime", 0, -1, &s->snaptime,
-		    err)) != 0 ||
-		    (rc = pve_get_bool(o, ctx, "running", -1, &s->running,
-		    err)) != 0)
-			goto out;
-		if (s->description == NULL)
-			s->description = "";
-		s->is_current = strcmp(s->name, "current") == 0;
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 const struct pve_snapshot *
@@ -687,70 +633,52 @@ pve_snapshots_find(const struct pve_snapshots *s, const char *name)
 void
 pve_disks_reset(struct pve_disks *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_disk(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_disk *d = item;
+	int64_t w;
+	json_t *wv;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "devpath", 1, &d->devpath, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "model", 0, &d->model, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "serial", 0, &d->serial, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "type", 0, &d->type, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "health", 0, &d->health, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "size", 0, -1, &d->size, err)) != 0)
+		return rc;
+	/* wearout: a number, or the string "N/A" (§1.4). */
+	d->wearout = -1;
+	wv = pve_member(o, "wearout");
+	if (wv != NULL && jsonx_loose_int(wv, &w) == 0 && w >= 0 && w <= 100)
+		d->wearout = (int)w;
+	return 0;
 }
 
 int
 pve_parse_disks(json_t *data, struct pve_disks *out, struct err *err)
 {
-	struct pve_disk *items = NULL, *d;
-	int64_t w;
-	json_t *wv;
-	char ctx[32];
-	size_t i;
+	void *items;
 	int rc;
 
-	if ((rc = pve_need_array(data, "disks", err)) != 0)
+	if ((rc = pve_parse_list(data, "disks", sizeof(*out->items),
+	    parse_disk, &items, &out->n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		d = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "disks[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "devpath", 1, &d->devpath,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "model", 0, &d->model,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "serial", 0, &d->serial,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "type", 0, &d->type, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "health", 0, &d->health,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "size", 0, -1, &d->size,
-		    err)) != 0)
-			goto out;
-		/* wearout: a number, or the string "N/A" (§1.4). */
-		d->wearout = -1;
-		wv = pve_member(o, "wearout");
-		if (wv != NULL && jsonx_loose_int(wv, &w) == 0 && w >= 0 &&
-		    w <= 100)
-			d->wearout = (int)w;
-	}
 	out->raw = json_incref(data);
 	out->items = items;
-	out->n = json_array_size(data);
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 void
 pve_smart_reset(struct pve_smart *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int

@@ -64,10 +64,8 @@ pve_task_classify(const char *status, int *warnings_out)
 void
 pve_task_status_reset(struct pve_task_status *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int
@@ -119,75 +117,63 @@ pve_parse_task_status(json_t *data, struct pve_task_status *out,
 void
 pve_tasks_reset(struct pve_tasks *v)
 {
-	if (v == NULL)
-		return;
-	free(v->items);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->items, v->raw);
+}
+
+static int
+parse_task(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_task *t = item;
+	int rc;
+
+	if ((rc = pve_get_str(o, ctx, "upid", 1, &t->upid_str, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "node", 0, &t->node, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "type", 0, &t->type, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "id", 0, &t->id, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "user", 0, &t->user, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "tokenid", 0, &t->tokenid, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "status", 0, &t->status, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "pid", 0, -1, &t->pid, err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "pstart", 0, -1, &t->pstart,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "starttime", 0, -1, &t->starttime,
+	    err)) != 0 ||
+	    (rc = pve_get_int(o, ctx, "endtime", 0, -1, &t->endtime,
+	    err)) != 0)
+		return rc;
+	if ((rc = upid_parse_str(t->upid_str, &t->upid, err)) != 0)
+		return err_prefix(err, "%s.upid: ", ctx);
+	if (t->status == NULL && t->endtime < 0)
+		t->state = PVE_TASK_RUNNING;
+	else
+		t->state = pve_task_classify(t->status, NULL);
+	return 0;
 }
 
 int
 pve_parse_tasks(json_t *root, struct pve_tasks *out, struct err *err)
 {
-	struct pve_task *items = NULL, *t;
 	json_t *data;
 	int64_t total;
-	char ctx[32];
-	size_t i;
+	void *items;
+	size_t n;
 	int rc;
 
 	if ((rc = pve_need_object(root, "tasks", err)) != 0)
 		return rc;
 	data = json_object_get(root, "data");
 	if ((rc = pve_need_array(data, "tasks.data", err)) != 0 ||
-	    (rc = pve_get_int(root, "tasks", "total", 0, -1, &total, err)) != 0)
+	    (rc = pve_get_int(root, "tasks", "total", 0, -1, &total,
+	    err)) != 0 ||
+	    (rc = pve_parse_list(data, "tasks", sizeof(*out->items),
+	    parse_task, &items, &n, err)) != 0)
 		return rc;
-	if ((items = pve_items_alloc(json_array_size(data), sizeof(*items))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		t = &items[i];
-		(void) snprintf(ctx, sizeof(ctx), "tasks[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "upid", 1, &t->upid_str,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "node", 0, &t->node, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "type", 0, &t->type, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "id", 0, &t->id, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "user", 0, &t->user, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "tokenid", 0, &t->tokenid,
-		    err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "status", 0, &t->status,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "pid", 0, -1, &t->pid,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "pstart", 0, -1, &t->pstart,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "starttime", 0, -1, &t->starttime,
-		    err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "endtime", 0, -1, &t->endtime,
-		    err)) != 0)
-			goto out;
-		if ((rc = upid_parse_str(t->upid_str, &t->upid, err)) != 0) {
-			rc = err_prefix(err, "%s.upid: ", ctx);
-			goto out;
-		}
-		if (t->status == NULL && t->endtime < 0)
-			t->state = PVE_TASK_RUNNING;
-		else
-			t->state = pve_task_classify(t->status, NULL);
-	}
 	out->raw = json_incref(root);
 	out->items = items;
-	out->n = json_array_size(data);
+	out->n = n;
 	out->total = (long)total;
-	items = NULL;
-	rc = 0;
-out:
-	free(items);
-	return rc;
+	return 0;
 }
 
 int
@@ -210,21 +196,31 @@ pve_task_is_ours(const struct pve_task *t, const char *token_id)
 void
 pve_task_log_reset(struct pve_task_log *v)
 {
-	if (v == NULL)
-		return;
-	free(v->lines);
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), v->lines, v->raw);
+}
+
+static int
+parse_log_line(json_t *o, const char *ctx, void *item, struct err *err)
+{
+	struct pve_log_line *l = item;
+	int64_t n;
+	int rc;
+
+	if ((rc = pve_get_int(o, ctx, "n", 1, 0, &n, err)) != 0 ||
+	    (rc = pve_get_str(o, ctx, "t", 1, &l->t, err)) != 0)
+		return rc;
+	l->n = (long)n;
+	return 0;
 }
 
 int
 pve_parse_task_log(json_t *root, struct pve_task_log *out, struct err *err)
 {
-	struct pve_log_line *lines = NULL;
 	json_t *data;
-	int64_t total, n;
-	char ctx[32];
-	size_t i;
+	int64_t total;
+	void *lines;
+	size_t n;
 	int rc;
 
 	if ((rc = pve_need_object(root, "task_log", err)) != 0)
@@ -232,30 +228,15 @@ pve_parse_task_log(json_t *root, struct pve_task_log *out, struct err *err)
 	data = json_object_get(root, "data");
 	if ((rc = pve_need_array(data, "task_log.data", err)) != 0 ||
 	    (rc = pve_get_int(root, "task_log", "total", 0, -1, &total,
-	    err)) != 0)
+	    err)) != 0 ||
+	    (rc = pve_parse_list(data, "task_log", sizeof(*out->lines),
+	    parse_log_line, &lines, &n, err)) != 0)
 		return rc;
-	if ((lines = pve_items_alloc(json_array_size(data), sizeof(*lines))) ==
-	    NULL)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	for (i = 0; i < json_array_size(data); i++) {
-		json_t *o = json_array_get(data, i);
-
-		(void) snprintf(ctx, sizeof(ctx), "task_log[%zu]", i);
-		if ((rc = pve_need_object(o, ctx, err)) != 0 ||
-		    (rc = pve_get_int(o, ctx, "n", 1, 0, &n, err)) != 0 ||
-		    (rc = pve_get_str(o, ctx, "t", 1, &lines[i].t, err)) != 0)
-			goto out;
-		lines[i].n = (long)n;
-	}
 	out->raw = json_incref(root);
 	out->lines = lines;
-	out->n = json_array_size(data);
+	out->n = n;
 	out->total = (long)total;
-	lines = NULL;
-	rc = 0;
-out:
-	free(lines);
-	return rc;
+	return 0;
 }
 
 /* ---- permissions ---------------------------------------------------- */
@@ -263,10 +244,8 @@ out:
 void
 pve_permissions_reset(struct pve_permissions *v)
 {
-	if (v == NULL)
-		return;
-	json_decref(v->raw);
-	memset(v, 0, sizeof(*v));
+	if (v != NULL)
+		pve_result_reset(v, sizeof(*v), NULL, v->raw);
 }
 
 int

@@ -78,8 +78,26 @@ int	pve_get_bool(const json_t *o, const char *ctx, const char *key,
 int	pve_need_array(const json_t *data, const char *what, struct err *err);
 int	pve_need_object(const json_t *data, const char *what,
 	    struct err *err);
-/* calloc of n items, never NULL for n == 0 unless out of memory. */
-void	*pve_items_alloc(size_t n, size_t size);
+
+/*
+ * Reads one element of a list into *item (zeroed, item_size bytes); `o`
+ * is known to be an object and `ctx` names it ("backups[3]").
+ */
+typedef int (*pve_item_fn)(json_t *o, const char *ctx, void *item,
+    struct err *err);
+
+/*
+ * The shape of every list endpoint: `data` must be an array ("what:
+ * expected an array"), each element an object ("what[i]: expected an
+ * object") that `one` reads.  On success *items_out (caller frees; never
+ * NULL, even for an empty list) holds *n_out items whose strings borrow
+ * from data; on failure nothing is written and the first error wins.
+ */
+int	pve_parse_list(json_t *data, const char *what, size_t item_size,
+	    pve_item_fn one, void **items_out, size_t *n_out, struct err *err);
+
+/* The body of every *_reset: frees items, drops raw, zeroes size bytes. */
+void	pve_result_reset(void *v, size_t size, void *items, json_t *raw);
 
 /* vasprintf into *out; ERR_NOMEM on failure. */
 int	pve_asprintf(char **out, const char *fmt, ...)
