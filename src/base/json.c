@@ -110,9 +110,14 @@ badtype(const char *ctx, const char *key, const char *type, struct err *err)
 
 #define PRESENT(p, v)	do { if ((p) != NULL) *(p) = (v); } while (0)
 
-int
-jsonx_opt_string(const json_t *obj, const char *ctx, const char *key,
-    const char **out, int *present, struct err *err)
+/*
+ * The member key of obj when present, non-null and of type t (JSON_TRUE
+ * stands for either boolean): *out set and *present 1; absent or null:
+ * *present 0 and *out untouched; another type: ERR_FORMAT naming it.
+ */
+static int
+opt_typed(const json_t *obj, const char *ctx, const char *key, json_type t,
+    const char *tname, json_t **out, int *present, struct err *err)
 {
 	json_t *v;
 	int rc;
@@ -122,22 +127,45 @@ jsonx_opt_string(const json_t *obj, const char *ctx, const char *key,
 		return rc;
 	if (v == NULL)
 		return 0;
-	if (!json_is_string(v))
-		return badtype(ctx, key, "string", err);
-	*out = json_string_value(v);
+	if (t == JSON_TRUE ? !json_is_boolean(v) : json_typeof(v) != t)
+		return badtype(ctx, key, tname, err);
+	*out = v;
 	PRESENT(present, 1);
 	return 0;
+}
+
+/* A required member: the optional getter's failure, or "missing". */
+static int
+required(int rc, int present, const char *ctx, const char *key,
+    const char *tname, struct err *err)
+{
+	if (rc != 0)
+		return rc;
+	return present ? 0 : missing(ctx, key, tname, err);
+}
+
+int
+jsonx_opt_string(const json_t *obj, const char *ctx, const char *key,
+    const char **out, int *present, struct err *err)
+{
+	json_t *v = NULL;
+	int rc, here = 0;
+
+	rc = opt_typed(obj, ctx, key, JSON_STRING, "string", &v, &here, err);
+	if (rc == 0 && here)
+		*out = json_string_value(v);
+	PRESENT(present, here);
+	return rc;
 }
 
 int
 jsonx_req_string(const json_t *obj, const char *ctx, const char *key,
     const char **out, struct err *err)
 {
-	int present, rc;
+	int present = 0, rc;
 
-	if ((rc = jsonx_opt_string(obj, ctx, key, out, &present, err)) != 0)
-		return rc;
-	return present ? 0 : missing(ctx, key, "string", err);
+	rc = jsonx_opt_string(obj, ctx, key, out, &present, err);
+	return required(rc, present, ctx, key, "string", err);
 }
 
 int
@@ -145,16 +173,13 @@ jsonx_opt_int(const json_t *obj, const char *ctx, const char *key,
     int64_t min, int64_t max, int64_t *out, int *present, struct err *err)
 {
 	json_int_t i;
-	json_t *v;
-	int rc;
+	json_t *v = NULL;
+	int rc, here = 0;
 
 	PRESENT(present, 0);
-	if ((rc = get(obj, ctx, key, &v, err)) != 0)
+	rc = opt_typed(obj, ctx, key, JSON_INTEGER, "integer", &v, &here, err);
+	if (rc != 0 || !here)
 		return rc;
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v))
-		return badtype(ctx, key, "integer", err);
 	i = json_integer_value(v);
 	if (i < min || i > max)
 		return err_set(err, ERR_FORMAT, "%s%s%s: %" PRId64 " is out of "
@@ -169,102 +194,71 @@ int
 jsonx_req_int(const json_t *obj, const char *ctx, const char *key,
     int64_t min, int64_t max, int64_t *out, struct err *err)
 {
-	int present, rc;
+	int present = 0, rc;
 
-	if ((rc = jsonx_opt_int(obj, ctx, key, min, max, out, &present,
-	    err)) != 0)
-		return rc;
-	return present ? 0 : missing(ctx, key, "integer", err);
+	rc = jsonx_opt_int(obj, ctx, key, min, max, out, &present, err);
+	return required(rc, present, ctx, key, "integer", err);
 }
 
 int
 jsonx_opt_bool(const json_t *obj, const char *ctx, const char *key,
     int *out, int *present, struct err *err)
 {
-	json_t *v;
-	int rc;
+	json_t *v = NULL;
+	int rc, here = 0;
 
-	PRESENT(present, 0);
-	if ((rc = get(obj, ctx, key, &v, err)) != 0)
-		return rc;
-	if (v == NULL)
-		return 0;
-	if (!json_is_boolean(v))
-		return badtype(ctx, key, "true or false", err);
-	*out = json_is_true(v);
-	PRESENT(present, 1);
-	return 0;
+	rc = opt_typed(obj, ctx, key, JSON_TRUE, "true or false", &v, &here,
+	    err);
+	if (rc == 0 && here)
+		*out = json_is_true(v);
+	PRESENT(present, here);
+	return rc;
 }
 
 int
 jsonx_req_bool(const json_t *obj, const char *ctx, const char *key,
     int *out, struct err *err)
 {
-	int present, rc;
+	int present = 0, rc;
 
-	if ((rc = jsonx_opt_bool(obj, ctx, key, out, &present, err)) != 0)
-		return rc;
-	return present ? 0 : missing(ctx, key, "boolean", err);
+	rc = jsonx_opt_bool(obj, ctx, key, out, &present, err);
+	return required(rc, present, ctx, key, "boolean", err);
 }
 
 int
 jsonx_opt_object(const json_t *obj, const char *ctx, const char *key,
     json_t **out, int *present, struct err *err)
 {
-	json_t *v;
-	int rc;
-
-	PRESENT(present, 0);
-	if ((rc = get(obj, ctx, key, &v, err)) != 0)
-		return rc;
-	if (v == NULL)
-		return 0;
-	if (!json_is_object(v))
-		return badtype(ctx, key, "object", err);
-	*out = v;
-	PRESENT(present, 1);
-	return 0;
+	return opt_typed(obj, ctx, key, JSON_OBJECT, "object", out, present,
+	    err);
 }
 
 int
 jsonx_req_object(const json_t *obj, const char *ctx, const char *key,
     json_t **out, struct err *err)
 {
-	int present, rc;
+	int present = 0, rc;
 
-	if ((rc = jsonx_opt_object(obj, ctx, key, out, &present, err)) != 0)
-		return rc;
-	return present ? 0 : missing(ctx, key, "object", err);
+	rc = jsonx_opt_object(obj, ctx, key, out, &present, err);
+	return required(rc, present, ctx, key, "object", err);
 }
 
 int
 jsonx_opt_array(const json_t *obj, const char *ctx, const char *key,
     json_t **out, int *present, struct err *err)
 {
-	json_t *v;
-	int rc;
-
-	PRESENT(present, 0);
-	if ((rc = get(obj, ctx, key, &v, err)) != 0)
-		return rc;
-	if (v == NULL)
-		return 0;
-	if (!json_is_array(v))
-		return badtype(ctx, key, "array", err);
-	*out = v;
-	PRESENT(present, 1);
-	return 0;
+	return opt_typed(obj, ctx, key, JSON_ARRAY, "array", out, present,
+	    err);
 }
 
 int
 jsonx_req_array(const json_t *obj, const char *ctx, const char *key,
     json_t **out, struct err *err)
 {
-	int present, rc;
+	int present = 0, rc;
 
-	if ((rc = jsonx_opt_array(obj, ctx, key, out, &present, err)) != 0)
-		return rc;
-	return present ? 0 : missing(ctx, key, "array", err);
+	rc = jsonx_opt_array(obj, ctx, key, out, &present, err);
+	return required(rc, present, ctx, key, "array", err);
 }
 
 int
