@@ -318,7 +318,7 @@ static int
 agent_loop(struct agent *a)
 {
 	int64_t deadline = 0, now, wake;
-	int hub_done = 0, reconciled = 0, blocked, rc;
+	int hub_done = 0, reconciled = 0, cycled = 0, blocked, rc;
 	size_t moved = 0;
 	struct engine_next next;
 	struct err err;
@@ -336,11 +336,20 @@ agent_loop(struct agent *a)
 			err_init(&err);
 			(void) hubloop_cycle(a->hl, &err);
 			hub_done = 1;
+			cycled = 1;
 			if (agent_stop)
 				break;
 		}
 		blocked = hubloop_blocked(a->hl);
-		agent_intake(a, blocked);
+		/*
+		 * Signed ops only arrive with a hub cycle (and the first one
+		 * runs at start, taking any left by a crash): intake runs
+		 * after a cycle, not on every tick.
+		 */
+		if (cycled) {
+			agent_intake(a, blocked);
+			cycled = 0;
+		}
 		now = clock_mono_ms(NULL);
 		if (a->reconcile_due <= now && (!a->ao->once || !reconciled)) {
 			agent_reconcile(a, blocked);
