@@ -31,9 +31,9 @@ envor(const char *name, const char *dflt)
 }
 
 const char *
-tu_shared_dir(void)
+tu_fixture_dir(void)
 {
-	return envor("FELHOM_SHARED_DIR", FELHOM_SHARED_DIR_DEFAULT);
+	return envor("FELHOM_FIXTURE_DIR", FELHOM_FIXTURE_DIR_DEFAULT);
 }
 
 const char *
@@ -60,9 +60,9 @@ join(const char *dir, const char *rel)
 }
 
 const char *
-tu_shared(const char *rel)
+tu_fixture(const char *rel)
 {
-	return join(tu_shared_dir(), rel);
+	return join(tu_fixture_dir(), rel);
 }
 
 const char *

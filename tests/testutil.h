@@ -12,13 +12,13 @@
 
 #include <jansson.h>
 
-/* $FELHOM_SHARED_DIR, ... or the compiled-in defaults. */
-const char *tu_shared_dir(void);
+/* $FELHOM_FIXTURE_DIR, ... or the compiled-in defaults. */
+const char *tu_fixture_dir(void);
 const char *tu_source_dir(void);
 const char *tu_bin_dir(void);
 
-/* "<shared>/<rel>" etc. in a static rotating buffer (8 slots). */
-const char *tu_shared(const char *rel);
+/* "<fixtures>/<rel>" etc. in a static rotating buffer (8 slots). */
+const char *tu_fixture(const char *rel);
 const char *tu_source(const char *rel);
 const char *tu_bin(const char *name);
 

@@ -88,6 +88,29 @@ db_exec(struct db *db, const char *sql, const char *what, struct err *err)
 	return 0;
 }
 
+int
+db_scalar_i64(struct db *db, const char *sql, const char *what,
+    int64_t *out, struct err *err)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		(void) sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return err_set(err, ERR_IO, "%s: no row", what);
+		return db_error(db, rc, what, err);
+	}
+	v = sqlite3_column_int64(st, 0);
+	(void) sqlite3_reset(st);
+	*out = v;
+	return 0;
+}
+
 static int
 pragma_int(struct db *db, const char *sql, int *out, struct err *err)
 {

@@ -91,6 +91,14 @@ int	db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
 	    struct err *err);
 
 /*
+ * The first column of the single row an unbound query returns (a count,
+ * a pragma) into *out; *out is written only on success.  A query that
+ * returns no row is an error (ERR_IO).
+ */
+int	db_scalar_i64(struct db *db, const char *sql, const char *what,
+	    int64_t *out, struct err *err);
+
+/*
  * Column readers for building JSON from a row: the text, the integer,
  * or the unix time as RFC 3339 — each JSON null when the column is NULL.
  * NULL only on allocation failure (json_pack then fails, as it should).

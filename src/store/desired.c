@@ -228,16 +228,13 @@ desired_replace(struct db *db, int64_t generation, const json_t *guests,
 static int
 count_rows(struct db *db, const char *sql, size_t *out, struct err *err)
 {
-	sqlite3_stmt *st;
+	int64_t n;
 	int rc;
 
-	if ((rc = db_prepare(db, sql, &st, err)) != 0)
+	if ((rc = db_scalar_i64(db, sql, "count desired", &n, err)) != 0)
 		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = (size_t)sqlite3_column_int64(st, 0);
-	(void) sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count desired", err);
+	*out = n > 0 ? (size_t)n : 0;
+	return 0;
 }
 
 /* Column text parsed as a JSON object, or NULL for SQL NULL. */

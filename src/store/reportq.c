@@ -112,30 +112,16 @@ reportq_signers(struct db *db, int64_t *operational, int64_t *recovery,
 	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count signers", err);
 }
 
-static int
-pragma_i64(struct db *db, const char *sql, int64_t *out, struct err *err)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = db_prepare(db, sql, &st, err)) != 0)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	(void) sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "read database size",
-	    err);
-}
-
 int
 reportq_db_bytes(struct db *db, int64_t *out, struct err *err)
 {
 	int64_t pages, size;
 	int rc;
 
-	if ((rc = pragma_i64(db, SQL_PAGES, &pages, err)) != 0 ||
-	    (rc = pragma_i64(db, SQL_PAGE_SIZE, &size, err)) != 0)
+	if ((rc = db_scalar_i64(db, SQL_PAGES, "read database size", &pages,
+	    err)) != 0 ||
+	    (rc = db_scalar_i64(db, SQL_PAGE_SIZE, "read database size", &size,
+	    err)) != 0)
 		return rc;
 	*out = pages * size;
 	return 0;

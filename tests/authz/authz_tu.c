@@ -21,7 +21,7 @@ atu_vec(const char *rel)
 	static unsigned next;
 	char *s = slots[next++ % 8];
 
-	(void) snprintf(s, 4096, "%s/vectors/sshsig/%s", tu_shared_dir(),
+	(void) snprintf(s, 4096, "%s/sshsig/%s", tu_fixture_dir(),
 	    rel);
 	return s;
 }

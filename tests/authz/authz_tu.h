@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Columns of shared/vectors/sshsig/manifest.tsv. */
+/* Columns of tests/fixtures/sshsig/manifest.tsv. */
 enum vec_col {
 	VEC_ID, VEC_CATEGORY, VEC_EXPECTED, VEC_POLICY, VEC_FELHOM_OPTS,
 	VEC_NAMESPACE, VEC_PRINCIPAL, VEC_ALLOWED_SIGNERS, VEC_PINNED_KEY,
@@ -23,7 +23,7 @@ struct vec_row {
 
 /* Loads the manifest once (process lifetime); returns the row count. */
 size_t	 atu_vectors(const struct vec_row **rows);
-/* "<shared>/vectors/sshsig/<rel>" (static rotating buffer). */
+/* "<fixtures>/sshsig/<rel>" (static rotating buffer). */
 const char *atu_vec(const char *rel);
 
 /*

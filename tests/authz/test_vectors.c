@@ -1,6 +1,6 @@
 /*
  * test_vectors — the differential test of R-10: every vector of
- * shared/vectors/sshsig/manifest.tsv through the real `felhom-admin
+ * tests/fixtures/sshsig/manifest.tsv through the real `felhom-admin
  * verify` binary, its verdict compared with the manifest's `expected`
  * and, on rows whose policy is `required`, with `ssh-keygen -Y verify`.
  * Then fresh keys of every type made by ssh-keygen at test time, random

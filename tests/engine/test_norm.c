@@ -107,7 +107,7 @@ fixture_data(const char *rel)
 	struct err err;
 
 	err_init(&err);
-	ck_assert_msg(jsonx_parse_file(tu_shared(rel), 1 << 20, 0, &root,
+	ck_assert_msg(jsonx_parse_file(tu_fixture(rel), 1 << 20, 0, &root,
 	    &err) == 0, "%s: %s", rel, err_msg(&err));
 	data = json_incref(json_object_get(root, "data"));
 	json_decref(root);
@@ -134,13 +134,13 @@ assert_same_keys(const json_t *want, const json_t *got, const char *ctx)
 
 START_TEST(spec_from_config_has_the_report_shape)
 {
-	json_t *config = fixture_data("fixtures/pve/api/"
+	json_t *config = fixture_data("pve/api/"
 	    "lxc-config.pve9.constructed.json");
 	json_t *golden = NULL, *gspec, *spec = NULL, *m;
 	struct err err;
 
 	err_init(&err);
-	ck_assert_int_eq(jsonx_parse_file(tu_shared("fixtures/hub/"
+	ck_assert_int_eq(jsonx_parse_file(tu_fixture("hub/"
 	    "host-report.golden.json"), 1 << 20, 0, &golden, NULL), 0);
 	gspec = json_object_get(json_array_get(json_object_get(golden,
 	    "guests"), 0), "spec");
@@ -200,7 +200,7 @@ END_TEST
 
 START_TEST(spec_from_config_reads_raw_lxc_keys_and_bind_mounts)
 {
-	json_t *config = fixture_data("fixtures/pve/api/"
+	json_t *config = fixture_data("pve/api/"
 	    "lxc-config.raw-lxc-keys-bindmount.json"), *spec = NULL, *f;
 	struct err err;
 
@@ -241,7 +241,7 @@ START_TEST(no_params_when_only_quirks_differ)
 	    "hostname", "web01", "cores", 2, "memory_mib", 2048, "onboot", 1,
 	    "description", "managed by agent\nowner: team-a", "tags", "web",
 	    "prod", "features", "nesting", 1);
-	json_t *config = fixture_data("fixtures/pve/api/"
+	json_t *config = fixture_data("pve/api/"
 	    "lxc-config.pve9.constructed.json"), *actual = NULL, *params = NULL;
 
 	ck_assert_int_eq(norm_spec_from_config(config, &actual, NULL), 0);

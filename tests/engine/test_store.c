@@ -50,7 +50,7 @@ desired_fixture(void)
 	struct err err;
 
 	err_init(&err);
-	ck_assert_msg(jsonx_parse_file(tu_shared("fixtures/hub/desired.json"),
+	ck_assert_msg(jsonx_parse_file(tu_fixture("hub/desired.json"),
 	    1 << 20, JSONX_DUPLICATES, &doc, &err) == 0, "%s", err_msg(&err));
 	return doc;
 }

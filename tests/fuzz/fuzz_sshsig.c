@@ -17,7 +17,7 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Keys of the vector corpus (shared/vectors/sshsig/keys). */
+/* Keys of the vector corpus (tests/fixtures/sshsig/keys). */
 static const char *const pinned[] = {
 	"a ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEwBFZlCOkpdBaATgzuGQcyUr5CYa"
 	"FTU0iw0WXMLHA9U",

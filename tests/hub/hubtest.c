@@ -179,8 +179,8 @@ ht_golden(void)
 {
 	json_t *g = NULL;
 
-	ck_assert_int_eq(jsonx_parse_file(tu_shared(
-	    "fixtures/hub/host-report.golden.json"), HUB_BODY_CAP, 0, &g,
+	ck_assert_int_eq(jsonx_parse_file(tu_fixture(
+	    "hub/host-report.golden.json"), HUB_BODY_CAP, 0, &g,
 	    NULL), 0);
 	return g;
 }
@@ -195,7 +195,7 @@ ht_keyset_py(const json_t *doc, char **out)
 	(void) snprintf(script, sizeof(script), "%s",
 	    tu_source("tools/hub-sim/keyset.py"));
 	(void) snprintf(golden, sizeof(golden), "%s",
-	    tu_shared("fixtures/hub/host-report.golden.json"));
+	    tu_fixture("hub/host-report.golden.json"));
 	{
 		const char *argv[] = { "python3", script, golden, "-", NULL };
 

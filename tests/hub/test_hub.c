@@ -1,6 +1,6 @@
 /*
  * test_hub — the hub client and the contract parsers (R-16, R-20, R-21):
- * every fixture of shared/fixtures/hub parses; desired documents are
+ * every fixture of tests/fixtures/hub parses; desired documents are
  * validated as a whole; against hub-sim, every fault kind gives its typed
  * error and the next call succeeds; the token never shows in an error.
  */
@@ -26,8 +26,8 @@ fixture(const char *name)
 	struct err err;
 
 	err_init(&err);
-	(void) snprintf(rel, sizeof(rel), "fixtures/hub/%s", name);
-	ck_assert_msg(jsonx_parse_file(tu_shared(rel), HUB_BODY_CAP,
+	(void) snprintf(rel, sizeof(rel), "hub/%s", name);
+	ck_assert_msg(jsonx_parse_file(tu_fixture(rel), HUB_BODY_CAP,
 	    JSONX_DUPLICATES, &doc, &err) == 0, "%s: %s", name, err.msg);
 	return doc;
 }
@@ -384,8 +384,8 @@ START_TEST(parsers_survive_random_mutations)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char rel[128];
 
-		(void) snprintf(rel, sizeof(rel), "fixtures/hub/%s", names[i]);
-		ck_assert_ptr_nonnull(text = tu_read_file(tu_shared(rel),
+		(void) snprintf(rel, sizeof(rel), "hub/%s", names[i]);
+		ck_assert_ptr_nonnull(text = tu_read_file(tu_fixture(rel),
 		    &len));
 		ck_assert_ptr_nonnull(m = malloc(len + 1));
 		for (k = 0; k < 3000; k++) {
@@ -644,7 +644,7 @@ END_TEST
 
 START_TEST(desired_204_200_304_and_spoiled_answers)
 {
-	char *doc = tu_read_file(tu_shared("fixtures/hub/desired.json"), NULL);
+	char *doc = tu_read_file(tu_fixture("hub/desired.json"), NULL);
 	json_t *d = NULL;
 	char *etag = NULL, *etag2 = NULL;
 	int64_t gen;
@@ -698,7 +698,7 @@ END_TEST
 
 START_TEST(signed_ops_fixture_round_trip)
 {
-	char *doc = tu_read_file(tu_shared("fixtures/hub/signed-ops.json"),
+	char *doc = tu_read_file(tu_fixture("hub/signed-ops.json"),
 	    NULL);
 	struct hub_signed_ops so;
 	struct err err;

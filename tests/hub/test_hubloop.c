@@ -607,7 +607,7 @@ END_TEST
 static void
 post_desired_fixture(void)
 {
-	char *doc = tu_read_file(tu_shared("fixtures/hub/desired.json"), NULL);
+	char *doc = tu_read_file(tu_fixture("hub/desired.json"), NULL);
 
 	ck_assert_ptr_nonnull(doc);
 	sim("POST", "/_sim/desired", doc);
@@ -692,7 +692,7 @@ START_TEST(desired_older_generation_is_rejected)
 
 	post_desired_fixture();
 	cycle_ok();
-	doc = tu_read_file(tu_shared("fixtures/hub/desired.json"), NULL);
+	doc = tu_read_file(tu_fixture("hub/desired.json"), NULL);
 	/* A generation 13 document, answered as generation 11. */
 	memcpy(strstr(doc, "\"generation\":12"), "\"generation\":13", 15);
 	sim("POST", "/_sim/desired", doc);
@@ -709,7 +709,7 @@ END_TEST
 
 START_TEST(signed_ops_are_stored_as_received)
 {
-	char *doc = tu_read_file(tu_shared("fixtures/hub/signed-ops.json"),
+	char *doc = tu_read_file(tu_fixture("hub/signed-ops.json"),
 	    NULL);
 	int64_t n = -1, seq = 0;
 
@@ -766,7 +766,7 @@ write_desired(const char *text)
 
 START_TEST(desired_file_mode_reads_and_rereads_on_change)
 {
-	char *doc = tu_read_file(tu_shared("fixtures/hub/desired.json"), NULL);
+	char *doc = tu_read_file(tu_fixture("hub/desired.json"), NULL);
 	struct err err;
 	size_t n;
 

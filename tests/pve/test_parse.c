@@ -1,5 +1,5 @@
 /*
- * test_parse — every file of shared/fixtures/pve/api goes through the
+ * test_parse — every file of tests/fixtures/pve/api goes through the
  * matching pve_ parser or classifier (R-02, R-03, R-04, R-06), and the
  * quirks of pve-api.md §1.4 come out typed: numbers as strings, 0/1
  * booleans, string vmids, string pressures, `cpus` as a string, split and
@@ -26,8 +26,8 @@ load(const char *name)
 	struct err err;
 
 	err_init(&err);
-	(void) snprintf(rel, sizeof(rel), "fixtures/pve/api/%s", name);
-	ck_assert_msg(jsonx_parse_file(tu_shared(rel), 1 << 20, 0, &root,
+	(void) snprintf(rel, sizeof(rel), "pve/api/%s", name);
+	ck_assert_msg(jsonx_parse_file(tu_fixture(rel), 1 << 20, 0, &root,
 	    &err) == 0, "%s: %s", name, err.msg);
 	return root;
 }
@@ -81,8 +81,8 @@ http_status_line(const char *name, char *reason, size_t n)
 	char rel[512], *text, *eol;
 	long status;
 
-	(void) snprintf(rel, sizeof(rel), "fixtures/pve/api/%s", name);
-	text = tu_read_file(tu_shared(rel), NULL);
+	(void) snprintf(rel, sizeof(rel), "pve/api/%s", name);
+	text = tu_read_file(tu_fixture(rel), NULL);
 	ck_assert_ptr_nonnull(text);
 	ck_assert(has_prefix(text, "HTTP/1.1 "));
 	status = strtol(text + 9, &eol, 10);
@@ -204,7 +204,7 @@ feed(const char *name)
 
 START_TEST(every_api_fixture_has_a_parser_and_parses)
 {
-	DIR *d = opendir(tu_shared("fixtures/pve/api"));
+	DIR *d = opendir(tu_fixture("pve/api"));
 	struct dirent *e;
 	int n = 0;
 

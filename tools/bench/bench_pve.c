@@ -59,13 +59,13 @@ big_list(int n)
 static json_t *
 fixture(const char *name)
 {
-	const char *shared = getenv("FELHOM_SHARED_DIR");
+	const char *shared = getenv("FELHOM_FIXTURE_DIR");
 	char path[4096];
 	json_t *root = NULL, *d;
 
 	if (shared == NULL)
-		shared = FELHOM_SHARED_DIR_DEFAULT;
-	(void) snprintf(path, sizeof(path), "%s/fixtures/pve/api/%s", shared,
+		shared = FELHOM_FIXTURE_DIR_DEFAULT;
+	(void) snprintf(path, sizeof(path), "%s/pve/api/%s", shared,
 	    name);
 	if (jsonx_parse_file(path, 1 << 20, 0, &root, NULL) != 0)
 		return NULL;
@@ -123,7 +123,7 @@ main(int argc, char **argv)
 	c2 = fixture("lxc-config.raw-lxc-keys-bindmount.json");
 	if (c1 == NULL || c2 == NULL) {
 		fprintf(stderr, "bench-pve: fixtures not found (set "
-		    "FELHOM_SHARED_DIR)\n");
+		    "FELHOM_FIXTURE_DIR)\n");
 		return 66;
 	}
 	t = now_s();

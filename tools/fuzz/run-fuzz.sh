@@ -2,7 +2,7 @@
 # run-fuzz.sh [SECONDS] — builds the libFuzzer targets of tests/fuzz with
 # clang (`cmake --preset fuzz`, binary dir build-fuzz) and runs each one
 # for SECONDS (default 60).  Seeds: the SSHSIG vectors of
-# shared/vectors/sshsig and tests/fuzz/corpus/.  The growing corpus is
+# tests/fixtures/sshsig and tests/fuzz/corpus/.  The growing corpus is
 # kept in build-fuzz/fuzz-corpus/<target>; a crash leaves its input in
 # build-fuzz/fuzz-artifacts/ and makes the script exit non-zero.
 set -eu
@@ -12,7 +12,7 @@ case $secs in
 ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 64 ;;
 esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
-shared=${FELHOM_SHARED_DIR:-$root/../shared}
+fixtures=${FELHOM_FIXTURE_DIR:-$root/tests/fixtures}
 build=$root/build-fuzz
 jobs=${FUZZ_BUILD_JOBS:-2}
 
@@ -25,18 +25,18 @@ cmake --build "$build" -j "$jobs" --target fuzz_sshsig fuzz_opblob \
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 mkdir -p "$seeds/sshsig" "$seeds/opblob" "$seeds/upid"
-if [ -d "$shared/vectors/sshsig/sigs" ]; then
-	cp "$shared"/vectors/sshsig/sigs/*.sig "$seeds/sshsig/"
-	cp "$shared"/vectors/sshsig/openssh-testdata/*.sig "$seeds/sshsig/" \
+if [ -d "$fixtures/sshsig/sigs" ]; then
+	cp "$fixtures"/sshsig/sigs/*.sig "$seeds/sshsig/"
+	cp "$fixtures"/sshsig/openssh-testdata/*.sig "$seeds/sshsig/" \
 	    2>/dev/null || true
-	for f in "$shared"/vectors/sshsig/sigs/pos-*.sig; do
+	for f in "$fixtures"/sshsig/sigs/pos-*.sig; do
 		sed '1d;$d' "$f" | base64 -d > "$seeds/sshsig/$(basename "$f" .sig).bin" \
 		    2>/dev/null || true
 	done
 fi
 cp "$root"/tests/fuzz/corpus/opblob/* "$seeds/opblob/"
 # UPIDs: the data strings of the captured mutation answers.
-for f in "$shared"/fixtures/pve/api/*upid*.json; do
+for f in "$fixtures"/pve/api/*upid*.json; do
 	[ -f "$f" ] || continue
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("data"); print(d if isinstance(d,str) else "", end="")' \
 	    "$f" > "$seeds/upid/$(basename "$f" .json)" 2>/dev/null || true

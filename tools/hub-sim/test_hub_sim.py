@@ -2,7 +2,7 @@
 
 Run from the repository root:
     python3 -m unittest discover -s tools/hub-sim -p 'test_*.py'
-Fixtures: $FELHOM_SHARED_DIR, else <repo>/../shared.
+Fixtures: $FELHOM_FIXTURE_DIR, else <repo>/tests/fixtures.
 """
 
 import base64
@@ -24,9 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SIM = os.path.join(HERE, "hub-sim")
 KEYSET = os.path.join(HERE, "keyset.py")
-SHARED = os.environ.get("FELHOM_SHARED_DIR") or os.path.join(REPO, "..",
-                                                             "shared")
-HUB_FIX = os.path.join(SHARED, "fixtures", "hub")
+FIXTURES = os.environ.get("FELHOM_FIXTURE_DIR") or os.path.join(
+    REPO, "tests", "fixtures")
+HUB_FIX = os.path.join(FIXTURES, "hub")
 GOLDEN = os.path.join(HUB_FIX, "host-report.golden.json")
 
 sys.path.insert(0, HERE)
@@ -600,7 +600,7 @@ class StrictAndSignalsTest(unittest.TestCase):
     def test_strict_reports(self):
         sim = Sim("--quiet", "--strict-reports", "--host-id", "pve-01",
                   "--token", "fixed-token-123",
-                  env={"FELHOM_SHARED_DIR": SHARED})
+                  env={"FELHOM_FIXTURE_DIR": FIXTURES})
         try:
             self.assertEqual(sim.info["token"], "fixed-token-123")
             with open(GOLDEN, "rb") as f:

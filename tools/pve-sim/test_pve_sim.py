@@ -3,7 +3,7 @@
 Run from the repository root:
     python3 -m unittest discover -s tools/pve-sim -p 'test_*.py'
 
-Fixtures: $FELHOM_SHARED_DIR/fixtures/pve/api, else <repo>/../shared/...
+Fixtures: $FELHOM_FIXTURE_DIR/pve/api, else <repo>/tests/fixtures/pve/api.
 """
 
 import hashlib
@@ -21,8 +21,9 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("FELHOM_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
-FIXTURES = os.path.join(SHARED, "fixtures", "pve", "api")
+FIXTURE_DIR = os.environ.get("FELHOM_FIXTURE_DIR") or os.path.join(
+    REPO, "tests", "fixtures")
+FIXTURES = os.path.join(FIXTURE_DIR, "pve", "api")
 SIM = os.path.join(HERE, "pve-sim")
 
 UPID_RE = (r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-F]{8}):([0-9A-F]{8,9}):"
