@@ -1,6 +1,6 @@
 #!/bin/sh
-# The test command: installs what is needed, builds (plain and with
-# ASan+UBSan), and runs the whole suite through ctest in both builds.
+# The test command: installs what is needed, builds (release, plain and
+# with ASan+UBSan), and runs the whole suite through ctest in both builds.
 # Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,6 +8,10 @@ cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 tools/install-deps.sh
+
+echo "== build (release preset: -O3 warnings are errors too)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
 
 echo "== build (RelWithDebInfo, crash points on)"
 cmake --preset default >/dev/null
