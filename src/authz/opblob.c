@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "authz/codes.h"
+#include "authz/lxcopt.h"
 #include "authz/opblob.h"
 #include "authz/signers.h"
 #include "base/buf.h"
@@ -23,7 +24,6 @@
 #define NAME_MAX_CHARS		40	/* PVE snapshot names */
 #define ID_MAX_CHARS		64	/* storage id */
 #define VOLPATH_MAX_CHARS	255	/* volume path after "storage:" */
-#define CONFKEY_MAX_CHARS	64	/* set_config key */
 #define DESCRIPTION_MAX		8192
 #define CONFVAL_MAX		8192
 
@@ -185,21 +185,6 @@ valid_volid(const char *s)
 	return !(p - seg == 2 && seg[0] == '.' && seg[1] == '.');
 }
 
-/* A PVE config key: [a-z][a-z0-9_.-]*, at most 64. */
-static int
-valid_confkey(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > CONFKEY_MAX_CHARS || !(s[0] >= 'a' && s[0] <= 'z'))
-		return 0;
-	for (i = 1; i < n; i++)
-		if (!(s[i] >= 'a' && s[i] <= 'z') && !is_digit(s[i]) &&
-		    s[i] != '_' && s[i] != '.' && s[i] != '-')
-			return 0;
-	return 1;
-}
-
 static int
 only_keys(const json_t *obj, const char *const *allowed, struct err *err)
 {
@@ -262,6 +247,7 @@ check_set_config(const json_t *params, struct err *err)
 	static const char *const keys[] = { "set", "delete", NULL };
 	const json_t *set, *del, *v;
 	const char *k;
+	char e[72];
 	size_t i, j;
 	int rc;
 
@@ -276,9 +262,17 @@ check_set_config(const json_t *params, struct err *err)
 		if (!json_is_object(set))
 			return bad(err, "params.set: expected an object");
 		json_object_foreach((json_t *)(uintptr_t)set, k, v) {
-			if (!valid_confkey(k))
-				return bad(err, "params.set: key '%.64s' is not "
-				    "a config key ([a-z][a-z0-9_.-]*)", k);
+			/*
+			 * R-27: only container options are settings; a
+			 * request parameter of PVE's (delete, revert,
+			 * digest, node, vmid, ...) is never one.
+			 */
+			if (!lxcopt_is_option(k)) {
+				err_escape(e, sizeof(e), k, strlen(k));
+				return bad(err, "params.set: '%s' is not a "
+				    "container option (PVE's request "
+				    "parameters cannot be set)", e);
+			}
 			if (json_is_string(v) &&
 			    json_string_length(v) > CONFVAL_MAX)
 				return bad(err, "params.set.%s: value longer "
@@ -294,10 +288,15 @@ check_set_config(const json_t *params, struct err *err)
 			return bad(err, "params.delete: expected an array");
 		for (i = 0; i < json_array_size(del); i++) {
 			v = json_array_get(del, i);
-			if (!json_is_string(v) ||
-			    !valid_confkey(json_string_value(v)))
+			if (!json_is_string(v))
 				return bad(err, "params.delete[%zu]: expected a "
-				    "config key", i);
+				    "string", i);
+			if (!lxcopt_is_option(json_string_value(v))) {
+				err_escape(e, sizeof(e), json_string_value(v),
+				    json_string_length(v));
+				return bad(err, "params.delete[%zu]: '%s' is not "
+				    "a container option", i, e);
+			}
 			k = json_string_value(v);
 			for (j = 0; j < i; j++)
 				if (strcmp(k, json_string_value(
@@ -589,6 +588,16 @@ opblob_parse(const void *data, size_t len, struct opblob **out,
 	}
 	if (!json_is_object(b->root)) {
 		rc = bad(err, "op blob: expected a JSON object");
+		goto out;
+	}
+	/*
+	 * R-13: nothing after the closing brace, not even whitespace or a
+	 * newline (JSON itself allows them; signed-ops.md does not).
+	 */
+	if (b->raw[len - 1] != '}') {
+		rc = bad(err, "op blob: trailing data after the closing brace "
+		    "(last byte 0x%02x); sign the blob exactly as written, "
+		    "without a final newline", b->raw[len - 1]);
 		goto out;
 	}
 	err_init(&jerr);

@@ -13,94 +13,16 @@
 #include "engine/exec.h"
 #include "engine/exec_pve.h"
 #include "engine/norm.h"
+#include "engine/pvereq.h"
 #include "pve/pve.h"
 #include "pve/upid.h"
 
-#define EXEC_PVE_MAX_PARAMS	48
 #define EXEC_PVE_FANOUT		8	/* config reads at once */
 
 struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
 	char			*node;
 };
-
-/* Request parameters whose values live in a JSON object of strings. */
-struct params {
-	json_t			*vals;		/* key → string */
-	struct pve_param	 p[EXEC_PVE_MAX_PARAMS];
-	size_t			 n;
-};
-
-static void
-params_reset(struct params *ps)
-{
-	json_decref(ps->vals);
-	memset(ps, 0, sizeof(*ps));
-}
-
-/* A scalar parameter value in PVE's form (booleans 1/0, §1.2). */
-static int
-params_put(struct params *ps, const char *key, const json_t *v,
-    struct err *err)
-{
-	char buf[64];
-	json_t *s;
-
-	if (ps->vals == NULL && (ps->vals = json_object()) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	if (json_is_string(v))
-		s = json_string(json_string_value(v));
-	else if (json_is_integer(v)) {
-		(void) snprintf(buf, sizeof(buf), "%" PRId64,
-		    (int64_t)json_integer_value(v));
-		s = json_string(buf);
-	} else if (json_is_boolean(v))
-		s = json_string(json_is_true(v) ? "1" : "0");
-	else if (json_is_real(v)) {
-		(void) snprintf(buf, sizeof(buf), "%g", json_real_value(v));
-		s = json_string(buf);
-	} else
-		return err_set(err, ERR_FORMAT, "parameter %s: expected a "
-		    "string, number or boolean", key);
-	if (s == NULL || json_object_set_new(ps->vals, key, s) != 0)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	return 0;
-}
-
-static int
-params_puts(struct params *ps, const char *key, const char *value,
-    struct err *err)
-{
-	json_t *v = json_string(value);
-	int rc;
-
-	if (v == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	rc = params_put(ps, key, v, err);
-	json_decref(v);
-	return rc;
-}
-
-/* Points the pve_param array at the values (after the last put). */
-static int
-params_finish(struct params *ps, struct err *err)
-{
-	const char *k;
-	json_t *v;
-
-	ps->n = 0;
-	if (ps->vals == NULL)
-		return 0;
-	json_object_foreach(ps->vals, k, v) {
-		if (ps->n == EXEC_PVE_MAX_PARAMS)
-			return err_set(err, ERR_TOO_LARGE, "too many "
-			    "parameters");
-		ps->p[ps->n].key = k;
-		ps->p[ps->n].value = json_string_value(v);
-		ps->n++;
-	}
-	return 0;
-}
 
 static const char *
 str_param(const json_t *params, const char *key)
@@ -118,59 +40,13 @@ need_str(const json_t *params, const char *key, const char **out,
 	return 0;
 }
 
-/* set_config params {"set": {...}, "delete": [...]} → PUT parameters. */
-static int
-config_params(const json_t *params, struct params *ps, struct err *err)
-{
-	const json_t *set = json_object_get(params, "set");
-	const json_t *del = json_object_get(params, "delete");
-	const char *k;
-	json_t *v;
-	char *list = NULL, *nl;
-	size_t i, len = 0, n;
-	int rc;
-
-	if (set != NULL && !json_is_object(set))
-		return err_set(err, ERR_FORMAT, "params.set: expected object");
-	if (del != NULL && !json_is_array(del))
-		return err_set(err, ERR_FORMAT, "params.delete: expected "
-		    "array");
-	json_object_foreach((json_t *)(uintptr_t)set, k, v)
-		if ((rc = params_put(ps, k, v, err)) != 0)
-			return rc;
-	json_array_foreach(del, i, v) {
-		if (!json_is_string(v)) {
-			free(list);
-			return err_set(err, ERR_FORMAT, "params.delete[%zu]: "
-			    "expected string", i);
-		}
-		n = json_string_length(v);
-		if ((nl = realloc(list, len + n + 2)) == NULL) {
-			free(list);
-			return err_set(err, ERR_NOMEM, "out of memory");
-		}
-		list = nl;
-		if (len > 0)
-			list[len++] = ',';
-		memcpy(list + len, json_string_value(v), n);
-		len += n;
-		list[len] = '\0';
-	}
-	rc = list != NULL ? params_puts(ps, "delete", list, err) : 0;
-	free(list);
-	if (rc == 0 && (ps->vals == NULL || json_object_size(ps->vals) == 0))
-		return err_set(err, ERR_FORMAT, "set_config with nothing to "
-		    "set or delete");
-	return rc;
-}
-
 /*
  * provision params {template, storage, rootfs_gib, spec} → create
  * parameters.  Feature flags other than nesting are root-only in the
  * API: they belong to the privileged helper (R-08a), not here.
  */
 static int
-create_params(const json_t *params, struct params *ps, struct err *err)
+create_params(const json_t *params, struct pvereq *ps, struct err *err)
 {
 	const char *tmpl, *storage, *k, *f;
 	const json_t *spec = json_object_get(params, "spec"), *gib;
@@ -181,9 +57,9 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 	if ((rc = need_str(params, "template", &tmpl, err)) != 0 ||
 	    (rc = need_str(params, "storage", &storage, err)) != 0)
 		return rc;
-	if ((rc = params_puts(ps, "ostemplate", tmpl, err)) != 0 ||
-	    (rc = params_puts(ps, "storage", storage, err)) != 0 ||
-	    (rc = params_puts(ps, "unprivileged", "1", err)) != 0)
+	if ((rc = pvereq_puts(ps, "ostemplate", tmpl, err)) != 0 ||
+	    (rc = pvereq_puts(ps, "storage", storage, err)) != 0 ||
+	    (rc = pvereq_puts(ps, "unprivileged", "1", err)) != 0)
 		return rc;
 	gib = json_object_get(params, "rootfs_gib");
 	if (gib != NULL) {
@@ -192,7 +68,7 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 			    "expected a positive integer");
 		(void) snprintf(buf, sizeof(buf), "%s:%" PRId64, storage,
 		    (int64_t)json_integer_value(gib));
-		if ((rc = params_puts(ps, "rootfs", buf, err)) != 0)
+		if ((rc = pvereq_puts(ps, "rootfs", buf, err)) != 0)
 			return rc;
 	}
 	if (spec == NULL || json_is_null(spec))
@@ -212,7 +88,7 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 				goto out;
 			}
 		}
-		if ((rc = params_put(ps, k, v, err)) != 0)
+		if ((rc = pvereq_put(ps, k, v, err)) != 0)
 			goto out;
 	}
 	rc = 0;
@@ -337,7 +213,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 {
 	struct exec_pve *x = ctx;
 	struct pve_submit sub;
-	struct params ps;
+	struct pvereq ps;
 	struct err local;
 	const char *a, *b;
 	char name[64], desc[96];
@@ -362,8 +238,9 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		rc = pve_lxc_stop(x->client, x->node, vmid, &sub, &local);
 		break;
 	case EXEC_STEP_SET_CONFIG:
-		if ((rc = config_params(t->params, &ps, &local)) != 0 ||
-		    (rc = params_finish(&ps, &local)) != 0)
+		/* the very list the gate classified (pvereq.h). */
+		if ((rc = pvereq_set_config(t->params, NULL, &ps,
+		    &local)) != 0)
 			break;
 		rc = pve_lxc_set_config(x->client, x->node, vmid, ps.p, ps.n,
 		    &sub, &local);
@@ -414,7 +291,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	case EXEC_STEP_CREATE:
 		if ((rc = create_params(t->params, &ps, &local)) != 0 ||
-		    (rc = params_finish(&ps, &local)) != 0)
+		    (rc = pvereq_finish(&ps, &local)) != 0)
 			break;
 		rc = pve_lxc_create(x->client, x->node, vmid, ps.p, ps.n, &sub,
 		    &local);
@@ -458,7 +335,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    "over the PVE API", (int)t->what);
 		break;
 	}
-	params_reset(&ps);
+	pvereq_reset(&ps);
 	if (rc != 0 && already_done(t->what, rc,
 	    pve_last_fault(x->client))) {
 		*upid_out = NULL;

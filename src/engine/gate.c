@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
 #include "authz/codes.h"
+#include "authz/lxcopt.h"
 #include "authz/opblob.h"
 #include "authz/signers.h"
 #include "authz/verify.h"
@@ -21,6 +23,7 @@
 #include "base/log.h"
 #include "engine/exec.h"
 #include "engine/gate.h"
+#include "engine/pvereq.h"
 #include "engine/sm.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -41,6 +44,7 @@ struct gate {
 static const char *const class_names[GATE_CLASS__COUNT] = {
 	[GATE_BENIGN] = "benign",
 	[GATE_DESTRUCTIVE] = "destructive",
+	[GATE_REFUSED] = "refused",
 };
 _Static_assert(sizeof(class_names) / sizeof(class_names[0]) ==
     GATE_CLASS__COUNT, "class_names must name every class");
@@ -50,6 +54,9 @@ static const char *const reason_names[GATE_R__COUNT] = {
 	[GATE_R_CREATES] = "creates",
 	[GATE_R_CONFIG] = "config",
 	[GATE_R_CONFIG_DATA] = "config_deletes_data",
+	[GATE_R_CONFIG_VOLUME] = "config_sets_volume",
+	[GATE_R_BAD_PARAMS] = "bad_params",
+	[GATE_R_UNEXAMINED] = "params_unexamined",
 	[GATE_R_AGENT_SNAPSHOT] = "agent_snapshot",
 	[GATE_R_SNAPSHOT] = "customer_snapshot",
 	[GATE_R_ROLLBACK] = "rollback_overwrites",
@@ -85,7 +92,7 @@ indexed(const char *key, const char *prefix)
 	size_t n = strlen(prefix);
 	const char *p;
 
-	if (strncmp(key, prefix, n) != 0 || key[n] == '\0')
+	if (strncasecmp(key, prefix, n) != 0 || key[n] == '\0')
 		return 0;
 	for (p = key + n; *p != '\0'; p++)
 		if (!isdigit((unsigned char)*p))
@@ -103,7 +110,7 @@ gate_is_data_key(const char *key)
 	 * PVE refuses to delete it: fail safe if it ever does not.
 	 */
 	return indexed(key, "mp") || indexed(key, "unused") ||
-	    strcmp(key, "rootfs") == 0;
+	    strcasecmp(key, "rootfs") == 0;
 }
 
 static void
@@ -123,30 +130,94 @@ verdict(struct gate_verdict *out, enum gate_class c, enum gate_reason r,
 	va_end(ap);
 }
 
-/* The first data-bearing key params.delete names, or NULL. */
-static const char *
-data_delete(const json_t *params)
+/*
+ * PVE's split_list (pve-common src/PVE/ParseUtils.pm): a list parameter
+ * is split on ',' ';' and whitespace.  The first data-bearing key of
+ * list goes to key (size n); 1 when there is one.
+ */
+static int
+list_data_key(const char *list, char *key, size_t n)
 {
-	const json_t *del = json_object_get(params, "delete"), *v;
-	size_t i;
+	static const char sep[] = ",; \t\n\r\f\v";
+	const char *p = list;
+	size_t len;
 
-	/* a delete list that is not a list cannot be trusted. */
-	if (del != NULL && !json_is_array(del))
-		return "(delete)";
-	json_array_foreach(del, i, v) {
-		if (!json_is_string(v))
-			return "(delete)";
-		if (gate_is_data_key(json_string_value(v)))
-			return json_string_value(v);
+	while (*p != '\0') {
+		p += strspn(p, sep);
+		len = strcspn(p, sep);
+		if (len == 0)
+			break;
+		(void) snprintf(key, n, "%.*s", (int)len, p);
+		if (len < n && gate_is_data_key(key))
+			return 1;
+		p += len;
 	}
-	return NULL;
+	return 0;
+}
+
+/*
+ * R-27: set_config is classified from the form the executor will send,
+ * built by the same function (pvereq_set_config), never from the
+ * blob's shape.
+ */
+static void
+classify_config(const struct gate_subject *s, struct gate_verdict *out)
+{
+	struct pvereq req;
+	struct err e;
+	char key[64];
+	size_t i;
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	err_init(&e);
+	if ((rc = pvereq_set_config(s->params, NULL, &req, &e)) != 0) {
+		if (rc == ERR_NOMEM)
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_UNEXAMINED,
+			    "set_config of guest %" PRId64 " could not be "
+			    "examined: %s", s->vmid, err_msg(&e));
+		else
+			verdict(out, GATE_REFUSED, GATE_R_BAD_PARAMS, "%s",
+			    err_msg(&e));
+		return;
+	}
+	for (i = 0; i < req.n; i++) {
+		if (strcmp(req.p[i].key, "delete") == 0) {
+			if (list_data_key(req.p[i].value, key, sizeof(key))) {
+				verdict(out, GATE_DESTRUCTIVE,
+				    GATE_R_CONFIG_DATA, "set_config deletes "
+				    "data-bearing %s of guest %" PRId64, key,
+				    s->vmid);
+				goto out;
+			}
+		} else if (gate_is_data_key(req.p[i].key)) {
+			/*
+			 * A volume key set attaches a volume (of any guest)
+			 * or replaces one: what a later delete or destroy
+			 * of this guest then takes along.
+			 */
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME,
+			    "set_config sets volume key %s of guest %" PRId64,
+			    req.p[i].key, s->vmid);
+			goto out;
+		} else if (!lxcopt_is_option(req.p[i].key)) {
+			/* Fail safe: a request parameter not understood. */
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_UNEXAMINED,
+			    "set_config sends parameter %s", req.p[i].key);
+			goto out;
+		}
+	}
+	verdict(out, GATE_BENIGN, GATE_R_CONFIG, "set_config deletes and "
+	    "sets no volume");
+out:
+	pvereq_reset(&req);
 }
 
 void
 gate_classify(const struct gate_subject *s, const struct gate_facts *f,
     struct gate_verdict *out)
 {
-	const char *key, *name;
+	const char *name;
 	int64_t vmid = s->vmid;
 
 	memset(out, 0, sizeof(*out));
@@ -163,13 +234,7 @@ gate_classify(const struct gate_subject *s, const struct gate_facts *f,
 		    "guest %" PRId64 " and destroys nothing", vmid);
 		return;
 	case OPBLOB_OP_SET_CONFIG:
-		if ((key = data_delete(s->params)) != NULL)
-			verdict(out, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA,
-			    "set_config deletes data-bearing %s of guest %"
-			    PRId64, key, vmid);
-		else
-			verdict(out, GATE_BENIGN, GATE_R_CONFIG, "set_config "
-			    "deletes no data-bearing key");
+		classify_config(s, out);
 		return;
 	case OPBLOB_OP_DELETE_SNAPSHOT:
 		name = json_string_value(json_object_get(s->params, "name"));
@@ -508,6 +573,16 @@ gate_classify_in_txn(struct gate *g, int64_t op_id, enum ops_kind kind,
 		rc = sm_step_in_txn(g->db, op_id, SM_NEW,
 		    SM_EV_CLASSIFIED_BENIGN, &a, &to, err);
 		result_set(out, "benign", "%s", v->why);
+		goto out;
+	}
+	if (v->class == GATE_REFUSED) {
+		/* params no request may carry; signed or not. */
+		a.code = "bad_blob";
+		a.error_code = "bad_blob";
+		a.error = v->why;
+		rc = sm_step_in_txn(g->db, op_id, SM_NEW, SM_EV_REFUSED, &a,
+		    &to, err);
+		result_set(out, "bad_blob", "%s", v->why);
 		goto out;
 	}
 	if (request == NULL) {

@@ -3,8 +3,12 @@
  *
  * gate_classify() decides benign vs destructive by provenance and
  * data-bearingness, never by verb alone: start, stop, snapshot, backup
- * and provision are benign; set_config is destructive only when it
- * deletes a data-bearing key (mpN, unusedN); delete_snapshot and
+ * and provision are benign; set_config is classified from the exact
+ * form parameters the executor will send (pvereq_set_config): it is
+ * destructive when that form deletes a data-bearing key (mpN, unusedN,
+ * rootfs) or sets one (attaching or replacing a volume), and refused
+ * (bad_blob) when no such form exists — a key of `set` that is not a
+ * container option, such as PVE's own `delete`; delete_snapshot and
  * destroy are benign only for what the agent itself created (its
  * `provenance` table); rollback is destructive; restore is destructive
  * unless the target vmid is proven free; rotate_signers always needs a
@@ -50,6 +54,7 @@
 enum gate_class {
 	GATE_BENIGN,
 	GATE_DESTRUCTIVE,
+	GATE_REFUSED,		/* no request can say it: rejected, bad_blob */
 	GATE_CLASS__COUNT
 };
 
@@ -57,8 +62,11 @@ enum gate_class {
 enum gate_reason {
 	GATE_R_NO_DATA_LOST,	/* start, stop, snapshot, backup */
 	GATE_R_CREATES,		/* provision: creates, destroys nothing */
-	GATE_R_CONFIG,		/* set_config without a data-bearing delete */
+	GATE_R_CONFIG,		/* set_config: no volume deleted or set */
 	GATE_R_CONFIG_DATA,	/* set_config deletes mpN / unusedN */
+	GATE_R_CONFIG_VOLUME,	/* set_config sets rootfs / mpN / unusedN */
+	GATE_R_BAD_PARAMS,	/* params no PVE request may carry */
+	GATE_R_UNEXAMINED,	/* params could not be examined (memory) */
 	GATE_R_AGENT_SNAPSHOT,	/* delete_snapshot of the agent's own */
 	GATE_R_SNAPSHOT,	/* delete_snapshot of anyone else's */
 	GATE_R_ROLLBACK,	/* rollback overwrites the current state */
@@ -105,7 +113,10 @@ struct gate_verdict {
 	char		 why[160];	/* human: "deletes data-bearing mp0" */
 };
 
-/* 1 when a PVE config key holds data: mpN or unusedN (N digits). */
+/*
+ * 1 when a PVE config key holds data: mpN, unusedN (N digits) or
+ * rootfs, in any letter case (fail safe).
+ */
 int	gate_is_data_key(const char *key);
 
 /* The pure classifier (table-tested); never fails. */

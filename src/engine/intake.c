@@ -317,6 +317,17 @@ take_signed_job(struct gate *g, const struct inbox_row *e,
 	if ((rc = gate_classify_in_txn(g, op_id, j.kind, j.vmid,
 	    res.blob->params, &j.v, &opts, &r, &lerr)) != 0)
 		goto fail_local;
+	if (j.v.class == GATE_REFUSED) {
+		/* Rejected with its code; the signature buys nothing. */
+		if ((rc = mark(db, e->id, INBOX_REJECTED, r.code, j.v.why,
+		    err)) != 0 || (rc = db_commit(db, err)) != 0)
+			goto fail;
+		st->rejected++;
+		log_warn("signed-ops entry %" PRId64 ": %s of guest %" PRId64
+		    " refused: %s: %s", e->id, ops_kind_name(j.kind), j.vmid,
+		    r.code, j.v.why);
+		goto out;
+	}
 	if (j.v.class == GATE_BENIGN)
 		rc = accept_benign(g, op_id, &res, &lerr);
 	else
@@ -456,13 +467,16 @@ take_request(struct gate *g, const struct inbox_row *e,
 	if ((rc = gate_classify_in_txn(g, op_id, j.kind, j.vmid, b->params,
 	    &j.v, &opts, &r, &lerr)) != 0)
 		goto fail_local;
-	if ((rc = mark(db, e->id, INBOX_TAKEN, r.code, j.v.why, err)) != 0 ||
+	if ((rc = mark(db, e->id, r.to == SM_REJECTED ? INBOX_REJECTED :
+	    INBOX_TAKEN, r.code, j.v.why, err)) != 0 ||
 	    (rc = db_commit(db, err)) != 0)
 		goto fail;
 	if (r.to == SM_PENDING_SIGNATURE)
 		st->pending++;
 	else if (r.to == SM_AUTHORIZED)
 		st->authorized++;
+	else if (r.to == SM_REJECTED)
+		st->rejected++;
 	log_info("signed-ops entry %" PRId64 ": unsigned %s of guest %" PRId64
 	    " is %s (%s): %s", e->id, ops_kind_name(j.kind), j.vmid,
 	    gate_class_name(j.v.class), j.v.why, sm_state_name(r.to));

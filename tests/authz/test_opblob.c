@@ -128,10 +128,19 @@ static const struct {
 	{ "", "invalid JSON" },
 	{ "[]", "expected a JSON object" },
 	{ "\xef\xbb\xbf{}", "byte order mark" },
+	/* not even whitespace after the closing brace. */
 	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}} ",
-	    NULL },		/* whitespace after the object is fine */
+	    "trailing data after the closing brace (last byte 0x20)" },
+	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}\n",
+	    "trailing data after the closing brace (last byte 0x0a)" },
+	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}\r\n",
+	    "trailing data" },
+	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}\t",
+	    "trailing data" },
 	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}x",
 	    "invalid JSON" },
+	{ " " HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}",
+	    NULL },		/* leading whitespace is JSON's own */
 	{ HEAD "\"op\":\"start\",\"guest_id\":101,\"params\":{}}{}",
 	    "invalid JSON" },
 	{ HEAD "\"op\":\"start\",\"op\":\"stop\",\"guest_id\":101,"
@@ -183,7 +192,41 @@ static const struct {
 	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{}}",
 	    "needs" },
 	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
-	    "{\"Cores\":2}}}", "config key" },
+	    "{\"Cores\":2}}}", "'Cores' is not a container option" },
+	/* PVE's request parameters are never settings. */
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"delete\":\"mp0,unused0\"}}}",
+	    "params.set: 'delete' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"revert\":\"mp0\"}}}", "'revert' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"digest\":\"0123\"}}}", "'digest' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"node\":\"pve-02\"}}}", "'node' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"vmid\":102}}}", "'vmid' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"DELETE\":\"mp0\"}}}", "'DELETE' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"parent\":\"s1\"}}}", "'parent' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"mp256\":\"local:1\"}}}", "'mp256' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"lxc.apparmor.profile\":\"unconfined\"}}}",
+	    "is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":"
+	    "{\"delete\":[\"mp0,unused0\"]}}",
+	    "params.delete[0]: 'mp0,unused0' is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":"
+	    "{\"delete\":[\"mp0 unused0\"]}}", "is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":"
+	    "{\"delete\":[\"mp0;unused0\"]}}", "is not a container option" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":"
+	    "{\"delete\":\"mp0\"}}", "params.delete: expected an array" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":"
+	    "{\"delete\":[[\"mp0\"]]}}", "params.delete[0]: expected a string" },
+	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
+	    "{\"cores\":[2]}}}", "params.set.cores: expected a string" },
 	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"
 	    "{\"cores\":null}}}", "params.set.cores" },
 	{ HEAD "\"op\":\"set_config\",\"guest_id\":101,\"params\":{\"set\":"

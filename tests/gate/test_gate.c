@@ -57,11 +57,25 @@ static const struct ccase ccases[] = {
 	{ OPBLOB_OP_PROVISION,	"{\"template\":\"local:vztmpl/d.tar.zst\",\"storage\":\"local-lvm\",\"spec\":{}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CREATES },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2}}",	GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"description\",\"tags\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
-	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mpx\",\"unused\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"tags\",\"description\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2,\"onboot\":true,\"net0\":\"name=eth0,bridge=vmbr0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mpx\",\"unused\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	/* PVE's request parameters inside set (issue 10, hole 1). */
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"delete\":\"mp0,unused0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"revert\":\"mp0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"digest\":\"00\",\"cores\":1}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"Delete\":\"mp0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2},\"revert\":[\"mp0\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp0,unused0\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"tags mp0\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
+	/* Setting a volume key attaches or replaces a volume. */
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp1\":\"local-lvm:vm-102-disk-0,mp=/x\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"rootfs\":\"local-lvm:vm-102-disk-0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"unused0\":\"local-lvm:vm-102-disk-0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp0\"]}",	GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2},\"delete\":[\"tags\",\"unused3\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp12\"]}",	GATE_EXISTS_UNKNOWN, 1, 1, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
-	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":\"mp0\"}",		GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":\"mp0\"}",		GATE_EXISTS_UNKNOWN, 0, 0, GATE_REFUSED, GATE_R_BAD_PARAMS },
 	{ OPBLOB_OP_DELETE_SNAPSHOT, "{\"name\":\"pre-upgrade\"}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_SNAPSHOT },
 	{ OPBLOB_OP_DELETE_SNAPSHOT, "{\"name\":\"pre-upgrade\"}", GATE_EXISTS_YES, 1, 0, GATE_DESTRUCTIVE, GATE_R_SNAPSHOT },
 	{ OPBLOB_OP_DELETE_SNAPSHOT, "{\"name\":\"felhom_safety_1\"}", GATE_EXISTS_UNKNOWN, 0, 1, GATE_BENIGN, GATE_R_AGENT_SNAPSHOT },
@@ -117,7 +131,8 @@ static const struct kcase kcases[] = {
 	{ "mp0", 1 }, { "mp10", 1 }, { "mp255", 1 }, { "unused0", 1 },
 	{ "unused17", 1 }, { "rootfs", 1 }, { "mp", 0 }, { "mpa", 0 },
 	{ "mp0x", 0 }, { "unused", 0 }, { "net0", 0 }, { "memory", 0 },
-	{ "", 0 }, { "xmp0", 0 }, { "MP0", 0 },
+	{ "", 0 }, { "xmp0", 0 }, { "MP0", 1 }, { "Unused3", 1 },
+	{ "ROOTFS", 1 },
 };
 
 START_TEST(gate_data_keys_are_mpN_unusedN)
@@ -137,6 +152,7 @@ START_TEST(gate_names_cover_every_value)
 	ck_assert_str_eq(gate_reason_name(GATE_R__COUNT), "unknown");
 	ck_assert_str_eq(gate_class_name(GATE_BENIGN), "benign");
 	ck_assert_str_eq(gate_class_name(GATE_DESTRUCTIVE), "destructive");
+	ck_assert_str_eq(gate_class_name(GATE_REFUSED), "refused");
 	ck_assert_str_eq(gate_class_name(-1), "unknown");
 	for (i = 0; i < OPS_KIND__COUNT; i++)
 		ck_assert_int_ne(gate_op_of_kind((enum ops_kind)i),
@@ -336,6 +352,32 @@ START_TEST(gate_config_delete_of_data_is_reclassified_destructive)
 	op = op_get(id);
 	ck_assert_int_eq(op->class, OPS_CLASS_DESTRUCTIVE);
 	ops_row_free(op);
+}
+END_TEST
+
+/*
+ * R-27 (issue 10, hole 1): an op whose params no request may carry —
+ * PVE's own `delete` inside `set` — is rejected with bad_blob whatever
+ * its source said, audited, and never reaches the executor.
+ */
+START_TEST(gate_set_config_with_request_params_is_refused)
+{
+	int64_t id = etu_op(db, 102, OPS_KIND_SET_CONFIG, OPS_CLASS_BENIGN,
+	    "{\"set\":{\"delete\":\"mp0,unused0\"}}", "k1", T0);
+	struct ops_row *op;
+	char *code;
+
+	decide(id, "bad_blob", SM_REJECTED);
+	op = op_get(id);
+	ck_assert_int_eq(op->class, OPS_CLASS_DESTRUCTIVE);
+	ck_assert_str_eq(op->error_code, "bad_blob");
+	ck_assert_ptr_nonnull(strstr(op->error, "'delete' is not a container "
+	    "option"));
+	ops_row_free(op);
+	code = last_audit_code("gate");
+	ck_assert_str_eq(code, "bad_blob");
+	free(code);
+	ck_assert_int_eq(fk.submits, 0);
 }
 END_TEST
 
@@ -1106,6 +1148,7 @@ gate_suite(void)
 	tcase_add_test(tc, gate_sign_requests_have_fresh_nonces);
 	tcase_add_test(tc,
 	    gate_config_delete_of_data_is_reclassified_destructive);
+	tcase_add_test(tc, gate_set_config_with_request_params_is_refused);
 	tcase_add_test(tc, gate_provenance_makes_agent_creations_benign);
 	tcase_add_test(tc, gate_provenance_is_written_only_in_a_transaction);
 	tcase_add_test(tc, gate_restore_depends_on_a_direct_read);
