@@ -180,7 +180,17 @@ safety_backup(struct exec_pve *x, const struct exec_target *t,
 	o.n_vmids = 1;
 	o.storage = storage;
 	o.notes_template = notes;
-	o.protect = -1;
+	/*
+	 * issue 11: with remove=0 a storage whose prune-backups keeps N
+	 * and already holds N backups of the guest refuses a plain
+	 * backup ("max backup limit").  A protected one is held only to
+	 * max-protected-backups, never to that limit, and is never pruned
+	 * (pve-manager PVE/VZDump.pm exec_backup_task: the limit check is
+	 * the elsif of the protected one; protected backups do not count).
+	 * When even that is refused, the safety step fails and the
+	 * overwrite after it never starts.
+	 */
+	o.protect = 1;
 	o.remove = 0;		/* never prune the customer's backups */
 	rc = pve_vzdump(x->client, x->node, &o, sub, err);
 	free(storage);
@@ -272,7 +282,14 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		o.storage = str_param(t->params, "storage");
 		o.mode = str_param(t->params, "mode");
 		o.protect = -1;
-		o.remove = -1;
+		/*
+		 * R-27: a backup loses nothing.  PVE's default remove=1
+		 * would prune older backups by the storage's retention
+		 * (pve-guest-common VZDump/Common.pm); with 0 a full
+		 * storage refuses instead (PVE/VZDump.pm, "max backup
+		 * limit"), and the op fails saying so (x_poll).
+		 */
+		o.remove = 0;
 		rc = pve_vzdump(x->client, x->node, &o, &sub, &local);
 		break;
 	}
@@ -430,6 +447,34 @@ out:
 	return rc;
 }
 
+/*
+ * vzdump ends "job errors" whatever failed; the reason is the log's
+ * "ERROR: Backup of VM N failed - ..." line (pve-manager PVE/VZDump.pm,
+ * exec_backup_task).  *out: "job errors: Backup of VM N failed - ...",
+ * or NULL when the log does not say (best effort: one read).
+ */
+static char *
+vzdump_reason(struct exec_pve *x, const char *upid)
+{
+	static const char mark[] = "ERROR: Backup of VM ";
+	struct pve_task_log log;
+	const char *why = NULL;
+	char *out = NULL;
+	size_t i;
+
+	memset(&log, 0, sizeof(log));
+	if (pve_task_log(x->client, upid, 0, 1000, &log, NULL) != 0)
+		return NULL;
+	for (i = 0; i < log.n; i++)
+		if (log.lines[i].t != NULL &&
+		    strncmp(log.lines[i].t, mark, sizeof(mark) - 1) == 0)
+			why = log.lines[i].t + sizeof("ERROR: ") - 1;
+	if (why != NULL && asprintf(&out, "job errors: %s", why) < 0)
+		out = NULL;
+	pve_task_log_reset(&log);
+	return out;
+}
+
 static int
 x_poll(void *ctx, const char *upid, enum exec_task_state *out,
     char **exit_out, struct err *err)
@@ -449,7 +494,11 @@ x_poll(void *ctx, const char *upid, enum exec_task_state *out,
 		*out = EXEC_TASK_WARNINGS;
 	else
 		*out = EXEC_TASK_FAILED;
-	if (!st.running && st.exitstatus != NULL &&
+	if (*out == EXEC_TASK_FAILED && st.exitstatus != NULL &&
+	    strcmp(st.exitstatus, "job errors") == 0 && st.type != NULL &&
+	    strcmp(st.type, "vzdump") == 0)
+		*exit_out = vzdump_reason(x, upid);
+	if (!st.running && st.exitstatus != NULL && *exit_out == NULL &&
 	    (*exit_out = strdup(st.exitstatus)) == NULL)
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 	pve_task_status_reset(&st);

@@ -1,6 +1,7 @@
 """vzdump, create/restore (POST /nodes/{node}/lxc) and destroy."""
 
 import copy
+import datetime
 import re
 import time
 
@@ -51,6 +52,142 @@ def generate_notes(template, world, g, vmid):
     if m:
         raise ValueError("unexpected variable name '%s'" % m.group(1))
     return s
+
+
+KEEP_OPTIONS = ("keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly",
+                "keep-yearly")
+
+
+def parse_prune_backups(value, what):
+    """pve-storage src/PVE/Storage/Plugin.pm, $prune_backups_format and
+    validate_prune_backups: keep-all (boolean) or keep-* (integers >= 1);
+    nothing positive means keep-all=1; keep-all with others is an error."""
+    if isinstance(value, dict):
+        res = dict(value)
+    else:
+        res = {}
+        for part in str(value).split(","):
+            if part == "":
+                continue
+            if "=" not in part:
+                raise ParamError({what: "value without key, but schema does not define a "
+                                        "default key"})
+            k, v = part.split("=", 1)
+            if k != "keep-all" and k not in KEEP_OPTIONS:
+                raise ParamError({what: "invalid format - %s: property is not defined in schema "
+                                        "and the schema does not allow additional properties" % k})
+            if not re.fullmatch(r"\d+", v) or (k != "keep-all" and int(v) < 1) or (
+                    k == "keep-all" and v not in ("0", "1")):
+                raise ParamError({what: "invalid format - %s: type check failed - got '%s'"
+                                        % (k, v)})
+            res[k] = int(v)
+    keep_all = res.pop("keep-all", 0)
+    if not any(int(v) > 0 for v in res.values()):
+        return {"keep-all": 1}
+    if keep_all:
+        raise ParamError({what: "invalid format - keep-all cannot be set together with other "
+                                "options."})
+    return {k: int(v) for k, v in res.items()}
+
+
+def vzdump_retention(p, storage):
+    """pve-manager PVE/VZDump.pm, new(): the job's prune options are the
+    'prune-backups' parameter, else the storage's, else the vzdump
+    defaults ('keep-all=1', pve-guest-common src/PVE/VZDump/Common.pm);
+    'remove' defaults to 1 (Common.pm) and is forced to 0 under keep-all.
+    Returns (prune options, remove, backup limit): the limit is the sum
+    of the keep-* values (exec_backup_task), 0 under keep-all."""
+    if p.get("prune-backups") is not None:
+        prune = parse_prune_backups(p["prune-backups"], "prune-backups")
+    elif storage.prune:
+        prune = parse_prune_backups(storage.prune, "prune-backups")
+    else:
+        prune = {"keep-all": 1}
+    remove = bool(int(p.get("remove", 1)))
+    if prune.get("keep-all"):
+        remove = False
+    limit = 0 if prune.get("keep-all") else sum(prune.values())
+    return prune, remove, limit
+
+
+def backup_limit_error(ctx, world, sid, storage, vmid, p, prune, remove, limit):
+    """pve-manager PVE/VZDump.pm, exec_backup_task: with a backup limit and
+    remove=0, or with protected=1, the guest's backups on the target
+    storage are counted (volume_list, subtype lxc or none).  A protected
+    backup is held only to max-protected-backups (and then is not held
+    to the limit at all: the limit check is the elsif); otherwise the
+    backups that are not protected must be fewer than the limit."""
+    if not ((limit and not remove) or p.get("protected")):
+        return None
+    mine = [v for v in world.volumes if v["storage"] == sid and v.get("vmid") == vmid
+            and v["content"] == "backup" and v.get("subtype") in (None, "lxc")]
+    count = sum(1 for v in mine if not v.get("protected"))
+    protected_count = len(mine) - count
+    if p.get("protected"):
+        # pve-storage src/PVE/Storage.pm, get_max_protected_backups: the
+        # storage's setting, else unlimited (-1) with Datastore.Allocate
+        # on the storage, else 5.
+        mx = storage.max_protected
+        if mx is None:
+            mx = -1 if ctx.has("/storage/%s" % sid, "Datastore.Allocate") else 5
+        if mx > -1 and protected_count >= mx:
+            return ("The number of protected backups per guest is limited to %d on storage "
+                    "'%s'" % (mx, sid))
+        return None
+    if count >= limit:
+        return ("There is a max backup limit of %d enforced by the target storage or the "
+                "vzdump parameters. Either increase the limit or delete old backups." % limit)
+    return None
+
+
+def prune_mark_backup_group(group, keep):
+    """pve-storage src/PVE/Storage.pm, prune_mark_backup_group and
+    $prune_mark: newest first, each keep-* option keeps the newest backup
+    of its next N periods not yet covered; the rest is marked 'remove'.
+    Entries arrive with mark 'protected' already set where protected."""
+    positive = [k for k in keep if k != "keep-all" and keep[k] > 0]
+    if keep.get("keep-all") or not positive:
+        for e in group:
+            if not e.get("mark") or e["mark"] == "remove":
+                e["mark"] = "keep"
+        return
+    lst = sorted(group, key=lambda e: e["ctime"], reverse=True)
+
+    def period(kind, ctime):
+        t = time.localtime(ctime)
+        if kind == "keep-last":
+            return ctime
+        if kind == "keep-hourly":
+            return (t.tm_hour, t.tm_mday, t.tm_mon, t.tm_year)
+        if kind == "keep-daily":
+            return (t.tm_mday, t.tm_mon, t.tm_year)
+        if kind == "keep-weekly":
+            iso = datetime.date(t.tm_year, t.tm_mon, t.tm_mday).isocalendar()
+            return (iso[1], iso[0])
+        if kind == "keep-monthly":
+            return (t.tm_mon, t.tm_year)
+        return (t.tm_year,)
+
+    for kind in KEEP_OPTIONS:
+        n = keep.get(kind)
+        if not n:
+            continue
+        already = {period(kind, e["ctime"]) for e in lst if e.get("mark") == "keep"}
+        newly = set()
+        for e in lst:
+            pid = period(kind, e["ctime"])
+            if e.get("mark") is not None or pid in already:
+                continue
+            if pid not in newly:
+                if len(newly) >= n:
+                    break
+                newly.add(pid)
+                e["mark"] = "keep"
+            else:
+                e["mark"] = "remove"
+    for e in lst:
+        if e.get("mark") is None:
+            e["mark"] = "remove"
 
 
 def vzdump_cmdline(vmids, p, node):
@@ -126,6 +263,8 @@ def post_vzdump(ctx):
         t.fail = ("could not get storage information for '%s': can't use storage '%s' for "
                   "backups - wrong content type" % (sid, sid))
     else:
+        prune, remove, limit = vzdump_retention(p, storage)
+        job["prune"], job["remove"] = prune, remove
         for vmid in local:
             if vmid in w.guests and not p.get("all"):
                 if not ctx.has("/vms/%d" % vmid, "VM.Backup"):
@@ -139,12 +278,9 @@ def post_vzdump(ctx):
                 entry = {"vmid": vmid, "err": None}
                 if g is None:
                     entry["err"] = "unable to find VM '%d'" % vmid
-                elif p.get("protected"):
-                    nprot = sum(1 for v in w.volumes if v["storage"] == sid and
-                                v.get("vmid") == vmid and v.get("protected"))
-                    if storage.max_protected > -1 and nprot >= storage.max_protected:
-                        entry["err"] = ("The number of protected backups per guest is limited "
-                                        "to %d on storage '%s'" % (storage.max_protected, sid))
+                else:
+                    entry["err"] = backup_limit_error(ctx, w, sid, storage, vmid, p, prune,
+                                                      remove, limit)
                 if entry["err"] is None and g is not None:
                     lk = lock_error(g)
                     if lk:
@@ -277,20 +413,27 @@ def vzdump_finish(world, t, job, failmsg):
             t.log.append("INFO: marking backup as protected")
             vol["protected"] = 1
         world.volumes.append(world.norm_volume(vol))
-        remove = p.get("remove", 1)
-        if remove and storage.prune and not storage.prune.get("keep-all"):
-            keep = int(storage.prune.get("keep-last", 0))
-            keepstr = ", ".join("%s=%s" % (k, v) for k, v in sorted(storage.prune.items()))
+        # pve-manager PVE/VZDump.pm, exec_backup_task: marked protected
+        # before pruning; with remove (default 1, 0 under keep-all) the
+        # guest's group on the storage is pruned by the job's options
+        # (pve-storage Plugin.pm prune_backups: protected backups are
+        # never removed).
+        if job.get("remove"):
+            prune = job["prune"]
+            keepstr = ", ".join("%s=%s" % (k, v) for k, v in sorted(prune.items()))
             t.log.append("INFO: prune older backups with retention: %s" % keepstr)
-            mine = sorted((v for v in world.volumes if v["storage"] == sid and v.get("vmid") == vmid
-                           and v["content"] == "backup" and not v.get("protected")),
-                          key=lambda v: v["ctime"], reverse=True)
+            group = [{"vol": v, "ctime": v["ctime"],
+                      "mark": "protected" if v.get("protected") else None}
+                     for v in world.volumes if v["storage"] == sid and v.get("vmid") == vmid
+                     and v["content"] == "backup" and v.get("subtype") in (None, "lxc")]
+            prune_mark_backup_group(group, prune)
             pruned = 0
-            if keep:
-                for old in mine[keep:]:
-                    world.volumes.remove(old)
-                    pruned += 1
-                    t.log.append("INFO: removing backup '%s'" % old["volid"])
+            for e in group:
+                if e["mark"] != "remove":
+                    continue
+                world.volumes.remove(e["vol"])
+                pruned += 1
+                t.log.append("INFO: removing backup '%s'" % e["vol"]["volid"])
             t.log.append("INFO: pruned %d backup(s)%s" % (
                 pruned, " not covered by keep-retention policy" if pruned else ""))
         if mode == "snapshot":

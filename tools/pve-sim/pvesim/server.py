@@ -62,6 +62,18 @@ class SimState:
         self.faults = []
         self.lock = threading.Lock()
         self.counters = {}
+        self.requests = []      # mutating requests as received (GET /_sim/requests)
+
+    MAX_REQUESTS = 5000
+
+    def record(self, method, path, params, keys, status):
+        """One mutating request: its decoded parameters (body and query,
+        before the path parameters are merged in) and its answer."""
+        with self.lock:
+            self.requests.append({"method": method, "path": path, "params": params,
+                                  "keys": list(keys), "status": status})
+            if len(self.requests) > self.MAX_REQUESTS:
+                del self.requests[:len(self.requests) - self.MAX_REQUESTS]
 
     def count(self, key, field):
         with self.lock:
@@ -332,6 +344,7 @@ class Handler(BaseHTTPRequestHandler):
             pre_error = e
 
         keys = []
+        sent = {k: (str(v) if isinstance(v, P.JsonBool) else v) for k, v in params.items()}
         if found is not None:
             fn, pp, kind, vmid_from = found
             keys = self.counter_keys(kind, vmid_from, pp, params)
@@ -350,6 +363,8 @@ class Handler(BaseHTTPRequestHandler):
                     fault.status, "simulated failure")
                 for k in keys:
                     sim.count(k, "faulted")
+                if keys:
+                    sim.record(method, rel, sent, keys, fault.status)
                 self.send_api_error(ApiError(fault.status, msg), drop=fault.drop)
                 return fault.status
         drop = bool(fault is not None and fault.drop)
@@ -390,6 +405,8 @@ class Handler(BaseHTTPRequestHandler):
             if drop:
                 sim.count(k, "faulted")
             sim.count(k, "accepted" if status == 200 else "refused")
+        if keys:
+            sim.record(method, rel, sent, keys, status)
         return status
 
     def counter_keys(self, kind, vmid_from, pp, params):
@@ -465,6 +482,7 @@ class Handler(BaseHTTPRequestHandler):
             with sim.lock:
                 sim.faults = []
                 sim.counters = {}
+                sim.requests = []
             with world.lock:
                 world.task_faults = []
             world.release()
@@ -504,6 +522,13 @@ class Handler(BaseHTTPRequestHandler):
                                 {"vmid": (q.get("vmid") or [req.get("vmid")])[0], "remove": True})
         if path == "/_sim/world/volume" and method == "POST":
             return volume_helper(world, req)
+        if path == "/_sim/world/storage" and method == "POST":
+            return storage_helper(world, req)
+        if path == "/_sim/requests" and method == "GET":
+            vmid = (q.get("vmid") or [None])[0]
+            with sim.lock:
+                return [dict(r) for r in sim.requests
+                        if vmid is None or any(k.split(":", 1)[0] == vmid for k in r["keys"])]
         if path == "/_sim/acl" and method == "POST":
             with world.lock:
                 world.acl = Acl(req)
@@ -600,6 +625,27 @@ def guest_helper(world, req):
             g.snapshots = tmp.snapshots
         return {"ok": True, "vmid": vmid, "digest": g.digest(), "config": g.conf,
                 "status": g.status}
+
+
+def storage_helper(world, req):
+    """POST /_sim/world/storage: change a storage's retention settings
+    behind the API's back (like editing /etc/pve/storage.cfg as root):
+    "prune-backups" (property string or object, null removes it) and
+    "max-protected-backups" (integer, null: not configured)."""
+    sid = req["storage"]
+    with world.lock:
+        st = world.storages.get(sid)
+        if st is None:
+            raise ValueError("storage '%s' does not exist" % sid)
+        for k in req:
+            if k not in ("storage", "prune-backups", "max-protected-backups"):
+                raise ValueError("unknown storage setting '%s'" % k)
+        if "prune-backups" in req:
+            st.prune = req["prune-backups"] or None
+        if "max-protected-backups" in req:
+            mp = req["max-protected-backups"]
+            st.max_protected = None if mp is None else int(mp)
+        return {"ok": True, "storage": st.to_state()}
 
 
 def volume_helper(world, req):

@@ -352,8 +352,11 @@ class Storage:
         self.total = int(d.get("total", 100 << 30))
         self.used = int(d.get("used", 10 << 30))
         self.path = d.get("path", "/var/lib/vz" if sid == "local" else "/mnt/pve/%s" % sid)
-        self.prune = d.get("prune-backups")   # e.g. {"keep-last": 3}
-        self.max_protected = int(d.get("max-protected-backups", -1 if self.type == "pbs" else 5))
+        self.prune = d.get("prune-backups")   # e.g. {"keep-last": 3} or "keep-last=3"
+        # None: not configured (pve-storage get_max_protected_backups
+        # then decides by the caller's Datastore.Allocate).
+        mp = d.get("max-protected-backups")
+        self.max_protected = None if mp is None else int(mp)
 
     def supports(self, ctype):
         return ctype in self.content
@@ -367,6 +370,8 @@ class Storage:
              "used": self.used, "path": self.path}
         if self.prune:
             d["prune-backups"] = self.prune
+        if self.max_protected is not None:
+            d["max-protected-backups"] = self.max_protected
         return d
 
 
