@@ -1071,6 +1071,61 @@ safety_record(struct db *db, const struct ops_row *op, const json_t *safety,
 	return 0;
 }
 
+/*
+ * R-31 (issue 10, hole 3): a safety copy is the agent's to delete only
+ * while it is redundant.  Once its op ends failed or cancelled — the
+ * overwrite failed without a successful undo, or may have run — the
+ * copy can be the only record of the guest's prior state: customer
+ * data.  Its provenance row goes in the transaction that records the
+ * end, audited, so deleting the copy from then on needs a signature.
+ */
+static int
+safety_retire(struct db *db, const struct ops_row *op,
+    const struct sm_args *a, struct err *err)
+{
+	struct audit_event ev;
+	enum provenance_kind kind = PROVENANCE_SNAPSHOT;
+	const char *name;
+	char text[320];
+	json_t *data = NULL;
+	int64_t n = 0;
+	int rc;
+
+	if ((name = json_string_value(json_object_get(op->safety,
+	    "snapshot"))) == NULL) {
+		kind = PROVENANCE_BACKUP;
+		name = json_string_value(json_object_get(op->safety,
+		    "backup"));
+	}
+	if (name == NULL)
+		return 0;
+	if ((rc = provenance_forget(db, kind, op->vmid, name, &n, err)) != 0)
+		return rc;
+	if (n == 0)
+		return 0;	/* not (or no longer) the agent's */
+	(void) snprintf(text, sizeof(text), "%s: the overwrite of guest %"
+	    PRId64 " ended %s without a successful undo; safety %s %s is "
+	    "the customer's now and deleting it needs a signature", op->uid,
+	    op->vmid, op->state, provenance_kind_name((int)kind), name);
+	if ((data = json_pack("{s:s,s:s,s:s}", "kind",
+	    provenance_kind_name((int)kind), "name", name, "state",
+	    op->state)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	memset(&ev, 0, sizeof(ev));
+	ev.at = a->now;
+	ev.event = "provenance";
+	ev.decision = "retired";
+	ev.code = "safety_copy_retired";
+	ev.op_id = op->id;
+	ev.vmid = op->vmid;
+	ev.actor = a->actor;
+	ev.detail = text;
+	ev.data = data;
+	rc = audit_append(db, &ev, NULL, err);
+	json_decref(data);
+	return rc;
+}
+
 /* What the agent created or deleted when op succeeded. */
 static int
 success_record(struct db *db, const struct ops_row *op,
@@ -1140,18 +1195,31 @@ gate_provenance_hook(struct db *db, int64_t op_id, enum sm_event event,
 	case SM_EV_TASK_OK:
 	case SM_EV_TASK_WARNINGS:
 	case SM_EV_SYNC_DONE:
+	/* The ends that are not a success (nor a finished undo). */
+	case SM_EV_FATAL_ERROR:
+	case SM_EV_ATTEMPTS_EXHAUSTED:
+	case SM_EV_TASK_FAILED:
+	case SM_EV_UNDO_FAILED:
+	case SM_EV_ABANDON:
 		break;
 	default:
 		return 0;
 	}
+	/* After the compare-and-set: op->state is where the op went. */
 	if ((rc = ops_get(db, op_id, &op, err)) != 0)
 		return rc;
 	if (op->vmid <= 0)
 		rc = 0;
 	else if (event == SM_EV_STEP_DONE || event == SM_EV_SYNC_STEP_DONE)
 		rc = safety_record(db, op, a->safety, a->now, err);
-	else
+	else if (event == SM_EV_TASK_OK || event == SM_EV_TASK_WARNINGS ||
+	    event == SM_EV_SYNC_DONE)
 		rc = success_record(db, op, a, err);
+	else if (op->safety != NULL && sm_is_terminal((enum sm_state)
+	    sm_state_parse(op->state)))
+		rc = safety_retire(db, op, a, err);
+	else
+		rc = 0;
 	ops_row_free(op);
 	return rc;
 }

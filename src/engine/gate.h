@@ -31,7 +31,9 @@
  * gate_provenance_hook() is called by the state machine inside every
  * transition's transaction: the agent's creations (safety copies,
  * internal guests and snapshots) are recorded with the transition that
- * records them, and forgotten with the one that records their deletion.
+ * records them, and forgotten with the one that records their deletion;
+ * a safety copy stops being the agent's with the transition that ends
+ * its overwrite without success or undo.
  */
 #ifndef FELHOM_ENGINE_GATE_H
 #define FELHOM_ENGINE_GATE_H
@@ -297,7 +299,12 @@ int	gate_run_host_op(struct gate *g, const struct ops_row *op,
  * its action: records provenance of what the transition says the agent
  * created (a safety copy when a safety step is done; the guest or
  * snapshot of an internal op that succeeded) and forgets what the agent
- * deleted (destroy, delete_snapshot, the dropped safety copy).
+ * deleted (destroy, delete_snapshot, the dropped safety copy).  When an
+ * op holding a safety copy ends failed or cancelled (the overwrite
+ * failed without a successful undo, or its fate is unknown), the copy
+ * may be the only record of the guest's prior state: its provenance is
+ * retired in that transaction and audited (provenance / retired /
+ * safety_copy_retired), so deleting it needs a signature from then on.
  */
 int	gate_provenance_hook(struct db *db, int64_t op_id, enum sm_event event,
 	    const struct sm_args *a, struct err *err);

@@ -1081,6 +1081,82 @@ START_TEST(wired_failed_overwrite_returns_to_the_copy)
 }
 END_TEST
 
+/*
+ * R-31 (issue 10, hole 3): the overwrite fails and so does its undo: the
+ * safety copy is the only record of the guest's prior state, its
+ * provenance is retired in the transaction that ends the op (audited),
+ * and deleting it afterwards needs a signature.
+ */
+START_TEST(wired_failed_undo_retires_the_safety_copy)
+{
+	struct engine_next next;
+	struct ops_row *op;
+	char params[128], *code;
+	int64_t id, del, n = -1;
+	int i;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "stopped", NULL));
+	id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_DESTRUCTIVE,
+	    restore_params, "k1", T0);
+	settle();
+	accept_op(id);
+	fk.fail_task_kind = EXEC_STEP_RESTORE;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "unable to "
+	    "restore CT 101 - archive is corrupt");
+	for (i = 0; i < 100 && etu_state(db, id) != SM_ROLLING_BACK; i++) {
+		ck_assert_int_eq(engine_step(eng, 0, &next, NULL), 0);
+		fk.now += 1;
+	}
+	ck_assert_int_eq(etu_state(db, id), SM_ROLLING_BACK);
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 1);
+	fk.fail_task_kind = EXEC_STEP_ROLLBACK;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "can't rollback, "
+	    "storage error");
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_FAILED);
+	ck_assert_int_eq(fk.undos, 1);
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 0);
+	code = last_audit_code("provenance");
+	ck_assert_str_eq(code, "safety_copy_retired");
+	free(code);
+	/* An unsigned delete of that copy now waits for a signature. */
+	op = op_get(id);
+	(void) snprintf(params, sizeof(params), "{\"name\":\"%s\"}",
+	    json_string_value(json_object_get(op->safety, "snapshot")));
+	ops_row_free(op);
+	del = etu_op(db, 101, OPS_KIND_DELETE_SNAPSHOT, OPS_CLASS_BENIGN,
+	    params, "k2", fk.now);
+	settle();
+	ck_assert_int_eq(etu_state(db, del), SM_PENDING_SIGNATURE);
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_DELETE_SNAPSHOT], 0);
+}
+END_TEST
+
+/* A copy whose undo succeeded stays the agent's (it is redundant). */
+START_TEST(wired_successful_undo_keeps_the_copy_the_agents)
+{
+	int64_t id, n = -1;
+
+	ck_assert_ptr_nonnull(fake_guest_add(&fk, 101, "stopped", NULL));
+	id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_DESTRUCTIVE,
+	    restore_params, "k1", T0);
+	settle();
+	accept_op(id);
+	fk.fail_task_kind = EXEC_STEP_RESTORE;
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "archive is "
+	    "corrupt");
+	settle();
+	ck_assert_int_eq(etu_state(db, id), SM_ROLLED_BACK);
+	ck_assert_int_eq(provenance_count(db, PROVENANCE_SNAPSHOT, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 START_TEST(wired_agent_scratch_guest_is_destroyed_unsigned)
 {
 	int64_t r, d;
@@ -1181,6 +1257,8 @@ gate_suite(void)
 	tcase_add_test(tc, wired_no_safety_is_recorded_in_the_journal);
 	tcase_add_test(tc, wired_a_failed_drop_keeps_the_copy_and_never_undoes);
 	tcase_add_test(tc, wired_failed_overwrite_returns_to_the_copy);
+	tcase_add_test(tc, wired_failed_undo_retires_the_safety_copy);
+	tcase_add_test(tc, wired_successful_undo_keeps_the_copy_the_agents);
 	tcase_add_test(tc, wired_agent_scratch_guest_is_destroyed_unsigned);
 	tcase_add_test(tc, wired_rotation_runs_in_the_engine_tick);
 	tcase_add_test(tc, wired_blocked_moves_nothing);
