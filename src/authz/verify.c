@@ -16,6 +16,7 @@
 #include "authz/sshsig.h"
 #include "authz/verify.h"
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/err.h"
 #include "store/db.h"
 #include "store/nonces.h"
@@ -348,7 +349,13 @@ verify_run(const struct verify_input *in, struct verify_result *res,
 	}
 	/* Stage 10 is the caller's, inside its accepting transaction. */
 	res->code = AUTHZ_ACCEPTED;
-	res->nonce_expires_at = res->blob->not_after + skew;
+	/*
+	 * R-15: the nonce is kept while any process — felhom-admin
+	 * approve with its own config, or this one after a change of
+	 * clock_skew_s — could still accept the blob: up to not_after
+	 * plus the largest skew a configuration may hold.
+	 */
+	res->nonce_expires_at = res->blob->not_after + CONFIG_CLOCK_SKEW_MAX_S;
 	return 0;
 }
 

@@ -111,7 +111,7 @@ struct verify_result {
 	enum signers_role	 role;		/* role that authorized */
 	char			 signer[VERIFY_SIGNER_MAX]; /* "principal fp" */
 	struct sshsig_sk_info	 sk;		/* FIDO flags and counter */
-	int64_t			 nonce_expires_at; /* not_after + skew */
+	int64_t			 nonce_expires_at; /* not_after + max skew */
 };
 
 void	verify_result_init(struct verify_result *res);
@@ -142,9 +142,9 @@ int	verify_run(const struct verify_input *in, struct verify_result *res,
 
 /*
  * Stage 10: records nonce as used by signer for op_id (0: none yet)
- * with expiry expires_at (not_after + skew).  Must be called inside the
- * transaction that accepts the op (ERR_INTERNAL otherwise); it neither
- * begins nor commits.  A nonce already stored is ERR_REJECTED with
+ * with expiry expires_at (not_after + CONFIG_CLOCK_SKEW_MAX_S).  Must
+ * be called inside the transaction that accepts the op (ERR_INTERNAL
+ * otherwise); it neither begins nor commits.  A nonce already stored is ERR_REJECTED with
  * reason AUTHZ_REPLAY and nothing written.
  */
 int	verify_consume_nonce(struct db *db, const char *nonce,

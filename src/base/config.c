@@ -499,7 +499,8 @@ validate(const json_t *root, struct config *c, struct err *err)
 	    (rc = get_str(authz, "authz", "recovery_signers",
 	    "/etc/felhom-agent/recovery_signers", &c->authz_recovery,
 	    err)) != 0 ||
-	    (rc = get_int(authz, "authz", "clock_skew_s", 0, 3600, 120,
+	    (rc = get_int(authz, "authz", "clock_skew_s", 0,
+	    CONFIG_CLOCK_SKEW_MAX_S, 120,
 	    &c->authz_clock_skew_s, err)) != 0 ||
 	    (rc = get_int(authz, "authz", "max_window_s", 60, 30 * 86400,
 	    86400, &c->authz_max_window_s, err)) != 0 ||

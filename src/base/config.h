@@ -17,6 +17,12 @@
 #define CONFIG_DEFAULT_PVE_URL	"https://127.0.0.1:8006/api2/json"
 #define CONFIG_DEFAULT_PVE_CA	"/etc/pve/pve-root-ca.pem"
 #define CONFIG_MAX_BYTES	(256 * 1024)
+/*
+ * The largest authz.clock_skew_s any process may be configured with.
+ * A consumed nonce is kept until not_after plus this (R-15), so no
+ * process's setting, and no later change of it, reopens a replay window.
+ */
+#define CONFIG_CLOCK_SKEW_MAX_S	3600
 
 struct config {
 	char	*path;			/* file read */

@@ -535,7 +535,8 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 	}
 	/*
 	 * R-15: a nonce is kept until its blob could no longer pass the
-	 * time stage (not_after + skew), then pruned.
+	 * time stage of any process (not_after + the largest skew a
+	 * configuration may hold), then pruned.
 	 */
 	if (rc == 0 && !blocked)
 		rc = nonces_prune(gate_db(g), gate_now(g), &pruned, err);

@@ -213,7 +213,7 @@ END_TEST
 START_TEST(op_blobs_survive_mutation)
 {
 	static const char *const params[] = { "{}", "{\"mode\":\"stop\"}",
-	    "{\"set\":{\"cores\":2,\"x\":\"y\"},\"delete\":[\"mp0\"]}",
+	    "{\"set\":{\"cores\":2,\"hostname\":\"y\"},\"delete\":[\"mp0\"]}",
 	    "{\"name\":\"s1\",\"description\":\"d\"}", "{\"name\":\"s1\"}",
 	    "{\"snapshot\":\"s1\",\"no_safety\":true}",
 	    "{\"storage\":\"local\",\"mode\":\"snapshot\"}",

@@ -18,6 +18,7 @@
 #include "authz/signers.h"
 #include "authz/verify.h"
 #include "authz_tu.h"
+#include "base/config.h"
 #include "base/err.h"
 #include "store/db.h"
 #include "store/nonces.h"
@@ -162,6 +163,9 @@ accept_op(const void *blob, size_t len, const char *sig,
 	err_init(&err);
 	rc = verify_run(&in, &res, &err);
 	if (rc == 0) {
+		/* kept past any process's skew (issue 10, hole 4). */
+		ck_assert_int_eq(res.nonce_expires_at, res.blob->not_after +
+		    CONFIG_CLOCK_SKEW_MAX_S);
 		ck_assert_int_eq(db_begin(fx.db, &err), 0);
 		rc = verify_consume_nonce(fx.db, res.blob->nonce,
 		    res.nonce_expires_at, res.signer, 0, now, &err);
@@ -394,11 +398,11 @@ END_TEST
 START_TEST(binding_to_the_pending_op)
 {
 	struct verify_binding bd;
-	json_t *same = json_loads("{\"delete\":[\"mp0\"],\"set\":{\"b\":1,"
-	    "\"a\":\"x\"}}", 0, NULL), *other = json_loads("{\"delete\":"
-	    "[\"mp1\"],\"set\":{\"b\":1,\"a\":\"x\"}}", 0, NULL);
-	char *b = mkblob(OPBLOB_OP_SET_CONFIG, 101, "{\"set\":{\"a\":\"x\","
-	    "\"b\":1},\"delete\":[\"mp0\"]}", NB, NA);
+	json_t *same = json_loads("{\"delete\":[\"mp0\"],\"set\":{\"cores\":1,"
+	    "\"arch\":\"x\"}}", 0, NULL), *other = json_loads("{\"delete\":"
+	    "[\"mp1\"],\"set\":{\"cores\":1,\"arch\":\"x\"}}", 0, NULL);
+	char *b = mkblob(OPBLOB_OP_SET_CONFIG, 101, "{\"set\":{\"arch\":\"x\","
+	    "\"cores\":1},\"delete\":[\"mp0\"]}", NB, NA);
 
 	memset(&bd, 0, sizeof(bd));
 	bd.op = OPBLOB_OP_SET_CONFIG;

@@ -18,6 +18,7 @@
 #include "authz/opblob.h"
 #include "authz/signers.h"
 #include "authz_tu.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "engine/gate.h"
 #include "engine/intake.h"
@@ -45,19 +46,27 @@ static struct gate *gate;
 static char *line_alice, *line_rec, *line_eve, *line_new;
 
 static void
-gate_open(void)
+gate_open_skew(int64_t skew)
 {
 	struct gate_config gc;
 	struct err err;
 
+	gate_free(gate);
+	gate = NULL;
 	memset(&gc, 0, sizeof(gc));
 	gc.host_id = HOST;
-	gc.clock_skew_s = 120;
+	gc.clock_skew_s = skew;
 	gc.max_window_s = 86400;
 	gc.sign_request_ttl_s = 3600;
 	err_init(&err);
 	ck_assert_msg(gate_new(db, &gc, &fk.clock, &fk.exec, &gate, &err) == 0,
 	    "gate_new: %s", err_msg(&err));
+}
+
+static void
+gate_open(void)
+{
+	gate_open_skew(120);
 }
 
 static void
@@ -137,6 +146,7 @@ static void
 restart(void)
 {
 	gate_free(gate);
+	gate = NULL;
 	db_close(db);
 	db = etu_db_open(dir);
 	gate_open();
@@ -385,12 +395,24 @@ START_TEST(intake_prunes_a_nonce_only_after_its_expiry)
 	inbox_put(NULL, b, strlen(b), s);
 	ck_assert_uint_eq(run().authorized, 1);
 	ck_assert_int_eq(nonces(), 1);
-	/* Within not_after + skew the nonce is kept ... */
-	fk.now = NOW + 600 + 120;
+	/*
+	 * R-15 (issue 10, hole 4): kept past this process's own skew of
+	 * 120 s, up to not_after + the largest skew any configuration may
+	 * hold, so a process with a larger skew (felhom-admin approve, or
+	 * this one after a change) still sees a replay ...
+	 */
+	fk.now = NOW + 600 + 121;
 	run();
 	ck_assert_int_eq(nonces(), 1);
-	/* ... after it, pruned; the blob itself is expired by then. */
-	fk.now = NOW + 600 + 121;
+	gate_open_skew(CONFIG_CLOCK_SKEW_MAX_S);
+	fk.now = NOW + 600 + CONFIG_CLOCK_SKEW_MAX_S;
+	run();
+	ck_assert_int_eq(nonces(), 1);
+	inbox_put(NULL, b, strlen(b), s);
+	ck_assert_uint_eq(run().rejected, 1);
+	ck_assert(audited("verify", "replay"));
+	/* ... and pruned after it, when no process accepts the blob. */
+	fk.now = NOW + 600 + CONFIG_CLOCK_SKEW_MAX_S + 1;
 	run();
 	ck_assert_int_eq(nonces(), 0);
 	inbox_put(NULL, b, strlen(b), s);
