@@ -187,6 +187,45 @@ append(char *buf, size_t cap, size_t *off, const char *s)
 	buf[*off] = '\0';
 }
 
+/*
+ * Appends message text with every control character escaped (C0, DEL,
+ * and C1 as UTF-8 "\xc2\x80".."\xc2\x9f"): a line is one line, so peer
+ * text inside a message (a PVE exit status with a newline) cannot forge
+ * another line or a journal priority prefix.  Other bytes are kept.
+ */
+static void
+append_text(char *buf, size_t cap, size_t *off, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	char e[9];
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\n')
+			append(buf, cap, off, "\\n");
+		else if (*p == '\r')
+			append(buf, cap, off, "\\r");
+		else if (*p == '\t')
+			append(buf, cap, off, "\\t");
+		else if (*p < 0x20 || *p == 0x7f) {
+			e[0] = '\\';
+			e[1] = 'x';
+			e[2] = hex[*p >> 4];
+			e[3] = hex[*p & 0xf];
+			e[4] = '\0';
+			append(buf, cap, off, e);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			(void) snprintf(e, sizeof(e), "\\xc2\\x%02x", p[1]);
+			append(buf, cap, off, e);
+			p++;
+		} else {
+			e[0] = (char)*p;
+			e[1] = '\0';
+			append(buf, cap, off, e);
+		}
+	}
+}
+
 static int
 needs_quotes(const char *v)
 {
@@ -287,7 +326,7 @@ log_write(enum log_level level, const char *file, int line, const char *func,
 			    level_names[level]);
 		out[0] = '\0';
 		append(out, sizeof(out), &off, pre);
-		append(out, sizeof(out), &off, msg);
+		append_text(out, sizeof(out), &off, msg);
 		for (i = 0; i < nfields; i++) {
 			append(out, sizeof(out), &off, " ");
 			append(out, sizeof(out), &off, fields[i].key);

@@ -51,6 +51,30 @@ START_TEST(log_text_line_has_fields_and_redacts_secret_fields)
 }
 END_TEST
 
+static void
+emit_forgery(void)
+{
+	/* A PVE exit status as a peer could write it. */
+	log_warn("task failed: %s", "boom\n2026-01-01T00:00:00Z info  op "
+	    "op-9 succeeded\r\x1b[2J\x7f \xc2\x9b tab\there \xc3\xa9t\xc3\xa9");
+}
+
+/* issue 10, hole 7: a message is one line, whatever it quotes. */
+START_TEST(log_text_escapes_control_characters)
+{
+	char *out = capture(LOG_FORMAT_TEXT, emit_forgery);
+
+	ck_assert_uint_eq(tu_count(out, "\n"), 1);
+	ck_assert_ptr_null(strchr(out, '\r'));
+	ck_assert_ptr_null(strchr(out, '\x1b'));
+	ck_assert_ptr_null(strchr(out, '\x7f'));
+	ck_assert_ptr_nonnull(strstr(out, "task failed: boom\\n2026-01-01T"
+	    "00:00:00Z info  op op-9 succeeded\\r\\x1b[2J\\x7f \\xc2\\x9b "
+	    "tab\\there \xc3\xa9t\xc3\xa9\n"));
+	free(out);
+}
+END_TEST
+
 START_TEST(log_json_line_is_one_object_per_line)
 {
 	char *out = capture(LOG_FORMAT_JSON, emit_fields);
@@ -127,6 +151,7 @@ main(void)
 	int failed;
 
 	tcase_add_test(tc, log_text_line_has_fields_and_redacts_secret_fields);
+	tcase_add_test(tc, log_text_escapes_control_characters);
 	tcase_add_test(tc, log_json_line_is_one_object_per_line);
 	tcase_add_test(tc, log_masks_registered_secrets_anywhere_in_a_line);
 	tcase_add_test(tc, log_level_filters_lines);
