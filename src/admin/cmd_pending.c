@@ -51,7 +51,11 @@ usage(FILE *f)
 	    "the database.\n");
 }
 
-/* Writes len bytes to path, replacing it; the bytes exactly. */
+/*
+ * Writes len bytes to a new file path, 0600; the bytes exactly.  An
+ * existing file (or a link planted there) is never written through: it
+ * could be someone else's, or another blob than the one shown.
+ */
 static int
 write_exact(const char *path, const void *data, size_t len, struct err *err)
 {
@@ -59,9 +63,11 @@ write_exact(const char *path, const void *data, size_t len, struct err *err)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0644)) < 0)
-		return err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0)
+		return err_set(err, ERR_IO, "%s: %s%s", path, strerror(errno),
+		    errno == EEXIST ? "; remove it or write to an empty "
+		    "directory" : "");
 	while (len > 0) {
 		if ((n = write(fd, p, len)) < 0) {
 			if (errno == EINTR)

@@ -2,6 +2,8 @@
  * felhom-admin — the operator's command: inspect and steer the agent
  * through the same database and engine code (R-36).
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -93,6 +95,12 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	/*
+	 * issue 10: whatever this process creates (the database and what
+	 * SQLite makes beside it, the lock, a migration copy, a blob to
+	 * sign) is private to its user, whatever umask the caller had.
+	 */
+	(void) umask(077);
 	if (argc < 2) {
 		(void) cmd_help(0, NULL);
 		return EX_USAGE;

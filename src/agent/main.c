@@ -3,6 +3,8 @@
  * This file parses the command line and hands over to agent_run() and
  * the self-tests; the loop lives in agent/agent.c.
  */
+#include <sys/stat.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,12 @@ main(int argc, char **argv)
 
 	memset(&ao, 0, sizeof(ao));
 	ao.once_timeout_s = 120;
+	/*
+	 * issue 10: whatever this process creates (the database and what
+	 * SQLite makes beside it, the lock, a migration copy, a blob to
+	 * sign) is private to its user, whatever umask the caller had.
+	 */
+	(void) umask(077);
 	err_init(&err);
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {

@@ -664,6 +664,25 @@ read_all(int fd, const char *path, char **out, size_t *len_out,
 }
 
 int
+signers_file_safe(const struct stat *st, uid_t euid, const char *path,
+    struct err *err)
+{
+	if (!S_ISREG(st->st_mode))
+		return err_set(err, ERR_IO, "%s: not a regular file", path);
+	/* whoever owns or can write the file could add a signer. */
+	if (st->st_uid != 0 && st->st_uid != euid)
+		return err_set(err, ERR_PERMISSION, "%s: owned by uid %lu, "
+		    "neither root nor the agent's user (uid %lu); run chown "
+		    "root on it", path, (unsigned long)st->st_uid,
+		    (unsigned long)euid);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return err_set(err, ERR_PERMISSION, "%s: group- or world-"
+		    "writable (mode %04o); run chmod go-w on it", path,
+		    (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+int
 signers_load_file(struct signers *set, const char *path,
     enum signers_role role, unsigned policy, unsigned flags,
     signers_warn_fn warn, void *warn_ctx, struct err *err)
@@ -678,26 +697,23 @@ signers_load_file(struct signers *set, const char *path,
 	unsigned long lineno = 0;
 	int fd = -1, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-		    "%s: %s", path, strerror(errno));
+	/* a symlink's target is whoever controls the link. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NOFOLLOW)) < 0) {
+		if (errno == ELOOP)
+			rc = err_set(err, ERR_PERMISSION, "%s: is a symbolic "
+			    "link; name the file itself", path);
+		else
+			rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND :
+			    ERR_IO, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
 		rc = err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(err, ERR_IO, "%s: not a regular file", path);
+	if ((rc = signers_file_safe(&st, geteuid(), path, err)) != 0)
 		goto out;
-	}
-	/* anyone who can write the file could add a signer. */
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		rc = err_set(err, ERR_PERMISSION, "%s: group- or world-"
-		    "writable (mode %04o); run chmod go-w on it", path,
-		    (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
 	if ((rc = read_all(fd, path, &data, &len, err)) != 0)
 		goto out;
 	for (line = data; line < data + len; line = nl + 1) {

@@ -24,6 +24,9 @@
 #ifndef FELHOM_AUTHZ_SIGNERS_H
 #define FELHOM_AUTHZ_SIGNERS_H
 
+#include <sys/stat.h>
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,14 +100,22 @@ int	signers_add(struct signers *set, struct signers_entry *e,
 
 /*
  * Reads an allowed_signers file into set with the given role; `policy`
- * is applied to every key of the file.  The file must be a regular file
- * that is not group- or world-writable (ERR_PERMISSION) and at most
- * SIGNERS_FILE_MAX bytes.  A bad line is "path:line: why" (ERR_FORMAT /
+ * is applied to every key of the file.  The file must not be a symbolic
+ * link and must pass signers_file_safe() (ERR_PERMISSION), and be at
+ * most SIGNERS_FILE_MAX bytes.  A bad line is "path:line: why" (ERR_FORMAT /
  * ERR_UNSUPPORTED) unless SIGNERS_LENIENT, which reports it through warn
  * and skips it, as ssh-keygen does.  A key listed twice in the file is
  * warned about (the least restricted line wins).  warn may be NULL.
  * On failure set is left as it was.
  */
+/*
+ * The rule for a file that lists signers (R-14): a regular file, owned
+ * by root or by euid (the agent's user), not writable by group or
+ * others.  0, or ERR_PERMISSION / ERR_IO naming path and the fix.
+ */
+int	signers_file_safe(const struct stat *st, uid_t euid, const char *path,
+	    struct err *err);
+
 int	signers_load_file(struct signers *set, const char *path,
 	    enum signers_role role, unsigned policy, unsigned flags,
 	    signers_warn_fn warn, void *warn_ctx, struct err *err);

@@ -588,11 +588,15 @@ config_load(const char *path, char *const *envp, struct config **out,
 			err->code = ERR_CONFIG;
 		return rc == ERR_FORMAT ? ERR_CONFIG : rc;
 	}
-	/* A secret in a world-readable file is already leaked: refuse. */
+	/*
+	 * A secret in a file group or others can read is already leaked:
+	 * refuse (issue 10; docs/configuration.md).
+	 */
 	if (has_secret(root) && stat(path, &st) == 0 &&
-	    (st.st_mode & S_IROTH)) {
+	    (st.st_mode & (S_IRGRP | S_IROTH))) {
 		rc = err_set(err, ERR_CONFIG, "%s: holds a secret but is "
-		    "world-readable (mode %04o); run: chmod o-rwx %s", path,
+		    "readable by %s (mode %04o); run: chmod 600 %s", path,
+		    (st.st_mode & S_IROTH) ? "everyone" : "its group",
 		    (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}

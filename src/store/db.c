@@ -184,6 +184,80 @@ db_schema_version(struct db *db, int *out, struct err *err)
 	return pragma_int(db, "PRAGMA user_version", out, err);
 }
 
+/*
+ * issue 10: the state lives 0600 in a 0700 directory.  The directory of
+ * path is made 0700 when it is missing (its parent must exist; an
+ * existing one is the operator's and is left as it is).
+ */
+static int
+state_dir(const char *path, struct err *err)
+{
+	char dir[4096], *slash;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return err_set(err, ERR_INVALID, "%s: path too long", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return err_set(err, ERR_IO, "%s: cannot create the state "
+		    "directory: %s", dir, strerror(errno));
+	return 0;
+}
+
+/*
+ * Makes path (a file of ours) 0600 when group or others have any bit:
+ * a database or lock file an older version left with the caller's
+ * umask.  A file of another user is not ours to change; a link is not
+ * followed.
+ */
+static int
+tighten(const char *path, struct err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) == 0)
+		return 0;
+	if (chmod(path, st.st_mode & 0700) != 0)
+		return err_set(err, ERR_IO, "%s: cannot make it private "
+		    "(mode %04o): %s", path, (unsigned)(st.st_mode & 07777),
+		    strerror(errno));
+	return 0;
+}
+
+/*
+ * Before SQLite opens path for writing: a new database file is created
+ * 0600 here (SQLite then gives -wal and -shm the database file's mode),
+ * and the existing ones are tightened.
+ */
+static int
+private_files(const char *path, int create, struct err *err)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", NULL };
+	char side[4200];
+	size_t i;
+	int fd, rc;
+
+	if (create) {
+		if ((rc = state_dir(path, err)) != 0)
+			return rc;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			(void) close(fd);
+		else if (errno != EEXIST)
+			return err_set(err, ERR_IO, "%s: cannot create the "
+			    "database: %s", path, strerror(errno));
+	}
+	for (i = 0; sfx[i] != NULL; i++) {
+		(void) snprintf(side, sizeof(side), "%s%s", path, sfx[i]);
+		if ((rc = tighten(side, err)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int
 db_open(const char *path, int flags, struct db **out, struct err *err)
 {
@@ -197,6 +271,9 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 		goto out;
 	}
 	db->flags = flags;
+	if (!(flags & DB_OPEN_READONLY) && (rc = private_files(path,
+	    (flags & DB_OPEN_CREATE) != 0, err)) != 0)
+		goto out;
 	if (flags & DB_OPEN_READONLY)
 		oflags = SQLITE_OPEN_READONLY;
 	else
@@ -311,7 +388,7 @@ backup_copy(struct db *db, int from, struct err *err)
 	sqlite3_backup *bk = NULL;
 	char *bpath = NULL;
 	size_t n;
-	int rc;
+	int fd, rc;
 
 	n = strlen(db->path) + 32;
 	if ((bpath = malloc(n)) == NULL) {
@@ -320,8 +397,15 @@ backup_copy(struct db *db, int from, struct err *err)
 	}
 	(void) snprintf(bpath, n, "%s.pre-%d.bak", db->path, from + 1);
 	(void) unlink(bpath);
-	rc = sqlite3_open_v2(bpath, &dst, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL);
+	/* 0600 from its first byte, not chmod-ed after the copy. */
+	if ((fd = open(bpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0) {
+		rc = err_set(err, ERR_IO, "%s: cannot create the pre-migration "
+		    "copy: %s", bpath, strerror(errno));
+		goto out;
+	}
+	(void) close(fd);
+	rc = sqlite3_open_v2(bpath, &dst, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
 		rc = err_set(err, ERR_IO, "%s: cannot create the pre-migration "
 		    "copy: %s", bpath, dst != NULL ? sqlite3_errmsg(dst) :
@@ -340,7 +424,6 @@ backup_copy(struct db *db, int from, struct err *err)
 		    sqlite3_errstr(rc));
 		goto out;
 	}
-	(void) chmod(bpath, 0600);
 	rc = 0;
 out:
 	if (dst != NULL)
@@ -489,12 +572,15 @@ db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
 {
 	char path[4096], pidbuf[32];
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
 	    sizeof(path))
 		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if ((rc = state_dir(dbpath, err)) != 0 ||
+	    (rc = tighten(path, err)) != 0)
+		return rc;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_set(err, ERR_IO, "%s: cannot open lock file: %s",
 		    path, strerror(errno));

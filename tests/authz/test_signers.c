@@ -2,9 +2,12 @@
  * test_signers — allowed_signers grammar, matching, file checks and the
  * signers table (R-14; sshsig.md §10).
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -280,6 +283,35 @@ START_TEST(file_errors_name_file_and_line)
 }
 END_TEST
 
+/* R-14 (issue 10): owner root or the agent's user, nobody else. */
+START_TEST(signer_file_owner_and_mode)
+{
+	struct stat st;
+	struct err err;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG | 0644;
+	st.st_uid = 0;
+	ck_assert_int_eq(signers_file_safe(&st, 1000, "f", NULL), 0);
+	st.st_uid = 1000;
+	ck_assert_int_eq(signers_file_safe(&st, 1000, "f", NULL), 0);
+	st.st_uid = 1001;
+	err_init(&err);
+	ck_assert_int_eq(signers_file_safe(&st, 1000, "f", &err),
+	    ERR_PERMISSION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "owned by uid 1001, neither "
+	    "root nor the agent's user (uid 1000)"));
+	st.st_uid = 0;
+	st.st_mode = S_IFREG | 0620;
+	err_init(&err);
+	ck_assert_int_eq(signers_file_safe(&st, 1000, "f", &err),
+	    ERR_PERMISSION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "writable"));
+	st.st_mode = S_IFDIR | 0755;
+	ck_assert_int_eq(signers_file_safe(&st, 1000, "f", NULL), ERR_IO);
+}
+END_TEST
+
 START_TEST(writable_file_refused)
 {
 	char *dir = tu_tmpdir(), *text, *path;
@@ -304,6 +336,23 @@ START_TEST(writable_file_refused)
 	err_init(&err);
 	ck_assert_int_eq(signers_load_file(set, "/nonexistent/x",
 	    SIGNERS_ROLE_OPERATIONAL, 0, 0, NULL, NULL, &err), ERR_NOT_FOUND);
+	/* A symlink, even to a good file, is refused (issue 10). */
+	signers_free(set);
+	set = signers_new();
+	ck_assert_ptr_nonnull(set);
+	{
+		char *link;
+
+		ck_assert_int_gt(asprintf(&link, "%s/link", dir), 0);
+		ck_assert_int_eq(symlink(path, link), 0);
+		err_init(&err);
+		ck_assert_int_eq(signers_load_file(set, link,
+		    SIGNERS_ROLE_OPERATIONAL, 0, 0, NULL, NULL, &err),
+		    ERR_PERMISSION);
+		ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
+		ck_assert_uint_eq(signers_count(set), 0);
+		free(link);
+	}
 	free(text);
 	free(path);
 	signers_free(set);
@@ -481,6 +530,7 @@ signers_suite(void)
 	tcase_add_test(tc, times_as_ssh_keygen);
 	tcase_add_test(tc, file_errors_name_file_and_line);
 	tcase_add_test(tc, writable_file_refused);
+	tcase_add_test(tc, signer_file_owner_and_mode);
 	tcase_add_test(tc, find_uses_any_fully_matching_line);
 	tcase_add_test(tc, db_round_trip_and_seed_once);
 	tcase_add_test(tc, role_names);

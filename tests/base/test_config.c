@@ -248,12 +248,20 @@ START_TEST(config_file_checks)
 	    0644), 0);
 	err_init(&err);
 	ck_assert_int_eq(config_load(path, noenv, &cfg, &err), ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, "world-readable"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "readable by everyone"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "chmod 600"));
 	ck_assert_ptr_null(strstr(err.msg, PVE_SECRET));
-	/* 0640 is fine. */
+	/* Group-readable too (issue 10): the group is not the agent. */
 	ck_assert_int_eq(chmod(path, 0640), 0);
+	err_init(&err);
+	ck_assert_int_eq(config_load(path, noenv, &cfg, &err), ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "readable by its group "
+	    "(mode 0640)"));
+	/* 0600 is fine. */
+	ck_assert_int_eq(chmod(path, 0600), 0);
 	ck_assert_int_eq(config_load(path, noenv, &cfg, NULL), 0);
 	config_free(cfg);
+
 	/* Duplicate keys and invalid JSON are config errors. */
 	ck_assert_int_eq(tu_write_file(path, "{\"database\":\"/a\","
 	    "\"database\":\"/b\"}", 34, 0600), 0);

@@ -271,6 +271,76 @@ START_TEST(db_migration_of_a_database_with_data_keeps_a_copy)
 }
 END_TEST
 
+static unsigned
+mode_of(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(lstat(path, &st) == 0, "%s: missing", path);
+	return (unsigned)(st.st_mode & 07777);
+}
+
+/*
+ * issue 10: the state is 0600 in a 0700 directory — the database, its
+ * -wal and -shm, the lock and the pre-migration copy — even under a
+ * umask of 0 (the binaries set 077 themselves; the files do not rely
+ * on it).
+ */
+START_TEST(db_state_files_are_private_whatever_the_umask)
+{
+	char sub[600], path[700], side[800], sql[160];
+	mode_t old = umask(0);
+	struct db *db = NULL;
+	sqlite3 *h;
+	struct err err;
+	int fd = -1;
+
+	(void) snprintf(sub, sizeof(sub), "%s/state", dir);
+	(void) snprintf(path, sizeof(path), "%s/state.db", sub);
+	err_init(&err);
+	ck_assert_msg(db_lock_agent(path, &fd, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(mode_of(sub), 0700);
+	(void) snprintf(side, sizeof(side), "%s.lock", path);
+	ck_assert_uint_eq(mode_of(side), 0600);
+	ck_assert_msg(db_open(path, DB_OPEN_CREATE | DB_OPEN_MIGRATE, &db,
+	    &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(kv_set(db, "k", "v", NULL), 0);
+	ck_assert_uint_eq(mode_of(path), 0600);
+	(void) snprintf(side, sizeof(side), "%s-wal", path);
+	ck_assert_uint_eq(mode_of(side), 0600);
+	(void) snprintf(side, sizeof(side), "%s-shm", path);
+	ck_assert_uint_eq(mode_of(side), 0600);
+	db_close(db);
+	(void) close(fd);
+	/* Left readable by an older version: made private again. */
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	(void) snprintf(side, sizeof(side), "%s.lock", path);
+	ck_assert_int_eq(chmod(side, 0666), 0);
+	ck_assert_int_eq(db_lock_agent(path, &fd, NULL), 0);
+	ck_assert_uint_eq(mode_of(side), 0600);
+	ck_assert_int_eq(db_open(path, DB_OPEN_CREATE, &db, NULL), 0);
+	ck_assert_uint_eq(mode_of(path), 0600);
+	db_close(db);
+	(void) close(fd);
+	/* The copy before a migration (a database at schema 1). */
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(h, migrations[0].sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	(void) snprintf(sql, sizeof(sql), "PRAGMA user_version=1; PRAGMA "
+	    "application_id=%d; INSERT INTO kv VALUES ('k', 'v')",
+	    DB_APPLICATION_ID);
+	ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	ck_assert_uint_ne(mode_of(dbpath) & 077, 0);
+	db = open_new();
+	db_close(db);
+	ck_assert_uint_eq(mode_of(dbpath), 0600);
+	(void) snprintf(side, sizeof(side), "%s.pre-2.bak", dbpath);
+	ck_assert_uint_eq(mode_of(side), 0600);
+	(void) umask(old);
+}
+END_TEST
+
 START_TEST(db_second_agent_is_refused_by_the_lock)
 {
 	struct err err;
@@ -448,6 +518,7 @@ main(void)
 	tcase_add_test(tc, db_journal_and_audit_are_append_only);
 	tcase_add_test(tc, db_migration_of_a_database_with_data_keeps_a_copy);
 	tcase_add_test(tc, db_second_agent_is_refused_by_the_lock);
+	tcase_add_test(tc, db_state_files_are_private_whatever_the_umask);
 	tcase_add_test(tc, db_txn_rolls_back_all_or_nothing);
 	tcase_add_test(tc, db_sqlite_errors_are_typed);
 	tcase_add_test(tc, db_schema_file_matches_migrations);
