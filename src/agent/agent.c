@@ -414,7 +414,7 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	if (ao->selftest != NULL && strcmp(ao->selftest, "read") == 0)
 		return selftest_read(cfg);
 	if (ao->selftest != NULL && strcmp(ao->selftest, "task") == 0)
-		return selftest_task(cfg, ao->guest);
+		return selftest_task(cfg, ao->guest, ao->yes);
 	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
 		return selftest_hub(cfg);
 

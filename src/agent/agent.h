@@ -13,6 +13,7 @@ struct agent_options {
 	const char	*config_path;	/* NULL = default */
 	const char	*selftest;	/* NULL, "read", "task", "hub" */
 	long		 guest;		/* --guest for selftest=task */
+	int		 yes;		/* --yes: confirmed beforehand */
 	int		 once;		/* --once */
 	long		 once_timeout_s;
 };

@@ -24,8 +24,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: felhom-agent [--config PATH] [--once [--once-timeout S]]\n"
 	    "       felhom-agent [--config PATH] --print-config\n"
-	    "       felhom-agent [--config PATH] --selftest[=read|task|hub]"
-	    " [--guest VMID]\n"
+	    "       felhom-agent [--config PATH] --selftest[=read|hub]\n"
+	    "       felhom-agent [--config PATH] --selftest=task"
+	    " [--guest VMID [--yes]]\n"
 	    "       felhom-agent --list-crashpoints\n"
 	    "       felhom-agent --version\n");
 }
@@ -34,12 +35,13 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_PRINT = 256, OPT_SELFTEST, OPT_ONCE, OPT_ONCE_TIMEOUT,
-	    OPT_CRASHPOINTS, OPT_GUEST, OPT_VERSION };
+	    OPT_CRASHPOINTS, OPT_GUEST, OPT_VERSION, OPT_YES };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "print-config", no_argument, NULL, OPT_PRINT },
 		{ "selftest", optional_argument, NULL, OPT_SELFTEST },
 		{ "guest", required_argument, NULL, OPT_GUEST },
+		{ "yes", no_argument, NULL, OPT_YES },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "once-timeout", required_argument, NULL, OPT_ONCE_TIMEOUT },
 		{ "list-crashpoints", no_argument, NULL, OPT_CRASHPOINTS },
@@ -82,6 +84,9 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			break;
+		case OPT_YES:
+			ao.yes = 1;
+			break;
 		case OPT_ONCE:
 			ao.once = 1;
 			break;
@@ -119,6 +124,17 @@ main(int argc, char **argv)
 	    strcmp(ao.selftest, "hub") != 0) {
 		fprintf(stderr, "felhom-agent: --selftest=%s: unknown mode; "
 		    "valid modes: read|task|hub\n", ao.selftest);
+		return EX_USAGE;
+	}
+	if ((ao.guest != 0 || ao.yes) && (ao.selftest == NULL ||
+	    strcmp(ao.selftest, "task") != 0)) {
+		fprintf(stderr, "felhom-agent: --guest and --yes belong to "
+		    "--selftest=task\n");
+		return EX_USAGE;
+	}
+	if (ao.yes && ao.guest == 0) {
+		fprintf(stderr, "felhom-agent: --yes confirms a self-test on "
+		    "--guest VMID; the scratch guest needs none\n");
 		return EX_USAGE;
 	}
 	log_setup(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);

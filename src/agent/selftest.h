@@ -19,13 +19,17 @@
 int	selftest_read(const struct config *cfg);
 
 /*
- * The reversible round trip on test guest vmid: snapshot → rollback →
- * (start again if it was running) → delete-snapshot, each task awaited;
- * verifies the snapshot list and the run state are as before.  Returns 0
- * on success, EX_USAGE when vmid is 0 (no --guest), else EX_NOPERM,
- * EX_TEMPFAIL (guest locked), EX_UNAVAILABLE or EX_SOFTWARE (state not
- * restored).
+ * The reversible round trip snapshot → rollback → (start again if it was
+ * running) → delete-snapshot, as ops through the engine (gate, journal,
+ * audit, the guest's lane; selftest_task.c).  vmid 0: on a scratch guest
+ * provisioned for it and destroyed afterwards (the agent's own, so every
+ * step is benign).  vmid N: on that existing guest, once the operator
+ * confirmed on the terminal (or yes is set), the confirmation audited as
+ * theirs.  Verifies the snapshot list and the run state are as before.
+ * Returns 0 on success; EX_USAGE when not confirmed; EX_NOPERM (a
+ * privilege missing), EX_TEMPFAIL (guest locked, the hub blocks the
+ * host), EX_UNAVAILABLE, EX_SOFTWARE (state not restored).
  */
-int	selftest_task(const struct config *cfg, long vmid);
+int	selftest_task(const struct config *cfg, long vmid, int yes);
 
 #endif

@@ -57,6 +57,11 @@ struct engine_config {
 	void		*run_host_ctx;
 	/* Inside every transition the engine makes (gate_provenance_hook). */
 	sm_hook_fn	 transition_hook;
+	/*
+	 * 0: every lane.  Else engine_step() moves only this vmid's lane
+	 * (the task self-test driving its own ops while no daemon runs).
+	 */
+	int64_t		 only_vmid;
 };
 
 struct engine;

@@ -248,8 +248,15 @@ gate_classify(const struct gate_subject *s, const struct gate_facts *f,
 			    name != NULL ? name : "?", vmid);
 		return;
 	case OPBLOB_OP_ROLLBACK:
-		verdict(out, GATE_DESTRUCTIVE, GATE_R_ROLLBACK, "rollback "
-		    "overwrites the current state of guest %" PRId64, vmid);
+		/* As destroy: the agent's own guest (a scratch guest). */
+		if (f->agent_guest)
+			verdict(out, GATE_BENIGN, GATE_R_AGENT_GUEST,
+			    "rollback of guest %" PRId64 ", which the agent "
+			    "created", vmid);
+		else
+			verdict(out, GATE_DESTRUCTIVE, GATE_R_ROLLBACK,
+			    "rollback overwrites the current state of guest %"
+			    PRId64, vmid);
 		return;
 	case OPBLOB_OP_RESTORE:
 		if (f->guest == GATE_EXISTS_NO)
@@ -514,6 +521,7 @@ gate_facts_load(struct gate *g, const struct gate_subject *s,
 		out->guest = probe_guest(g, s->vmid);
 		/* FALLTHROUGH */
 	case OPBLOB_OP_DESTROY:
+	case OPBLOB_OP_ROLLBACK:
 		if ((rc = provenance_has(g->db, PROVENANCE_GUEST, s->vmid, "",
 		    &found, NULL, err)) != 0)
 			return rc;

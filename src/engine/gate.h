@@ -10,7 +10,8 @@
  * (bad_blob) when no such form exists — a key of `set` that is not a
  * container option, such as PVE's own `delete`; delete_snapshot and
  * destroy are benign only for what the agent itself created (its
- * `provenance` table); rollback is destructive; restore is destructive
+ * `provenance` table); rollback is destructive but for a guest the
+ * agent created (a self-test's scratch guest); restore is destructive
  * unless the target vmid is proven free; rotate_signers always needs a
  * signature; anything unknown is destructive.  Provenance comes from
  * the agent's own table only: nothing the hub or a blob claims counts.
@@ -105,7 +106,8 @@ struct gate_subject {
 /* The facts besides the op itself, from the agent's own records. */
 struct gate_facts {
 	enum gate_exists guest;		/* restore: does vmid exist */
-	int		 agent_guest;	/* provenance: agent created vmid */
+	int		 agent_guest;	/* provenance: agent created vmid
+					   (restore, destroy, rollback) */
 	int		 agent_snapshot; /* agent took params.name */
 };
 

@@ -784,6 +784,8 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
 	for (i = 0; i < n; i++) {
+		if (e->cfg->only_vmid != 0 && ops[i]->vmid != e->cfg->only_vmid)
+			continue;
 		if (lane_op_state(ops[i]) == SM_NEW)
 			rc = classify(e, ops[i], &tk, err);
 		else if (lane_op_state(ops[i]) == SM_PENDING_SIGNATURE)
@@ -794,6 +796,8 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && ops[j]->vmid == ops[i]->vmid; j++)
 			;
+		if (e->cfg->only_vmid != 0 && ops[i]->vmid != e->cfg->only_vmid)
+			continue;
 		/* Host-scoped ops (rotate_signers) run in-process. */
 		if (ops[i]->vmid == 0) {
 			if ((rc = run_host_ops(e, ops, i, j, &tk, err)) != 0)

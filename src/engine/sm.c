@@ -61,6 +61,7 @@ static const struct sm_event_info event_info[] = {
 	[SM_EV_SIGNATURE_ACCEPTED] =	{ "signature_accepted",	"gate",	NULL },
 	[SM_EV_SIGNATURE_REJECTED] =	{ "signature_rejected",	"gate",
 					    "rejected" },
+	[SM_EV_OPERATOR_CONFIRMED] =	{ "operator_confirmed",	"gate",	NULL },
 	[SM_EV_SIGN_WINDOW_LAPSED] =	{ "sign_window_lapsed",	"gate",	NULL },
 	[SM_EV_SUPERSEDED] =		{ "superseded",	"transition",	NULL },
 	[SM_EV_CANCEL] =		{ "cancel",	"transition",	NULL },
@@ -198,6 +199,7 @@ static const struct sm_row sm_table[] = {
 	/* pending_signature */
 	{ SM_PENDING_SIGNATURE,	SM_EV_SIGNATURE_ACCEPTED,	SM_AUTHORIZED,		act_accept },
 	{ SM_PENDING_SIGNATURE,	SM_EV_SIGNATURE_REJECTED,	SM_PENDING_SIGNATURE,	NULL },
+	{ SM_PENDING_SIGNATURE,	SM_EV_OPERATOR_CONFIRMED,	SM_AUTHORIZED,		act_accept },
 	{ SM_PENDING_SIGNATURE,	SM_EV_REFUSED,			SM_REJECTED,		act_error },
 	{ SM_PENDING_SIGNATURE,	SM_EV_SIGN_WINDOW_LAPSED,	SM_EXPIRED,		NULL },
 	{ SM_PENDING_SIGNATURE,	SM_EV_SUPERSEDED,		SM_SUPERSEDED,		NULL },

@@ -65,6 +65,8 @@ enum sm_event {
 	SM_EV_REFUSED,			/* gate: refused outright */
 	SM_EV_SIGNATURE_ACCEPTED,	/* gate: a bound, verified signature */
 	SM_EV_SIGNATURE_REJECTED,	/* gate: a bad one (stays pending) */
+	SM_EV_OPERATOR_CONFIRMED,	/* a local operator, in person: the
+					   task self-test on their guest */
 	SM_EV_SIGN_WINDOW_LAPSED,	/* its not_after passed */
 	SM_EV_SUPERSEDED,		/* no longer desired */
 	SM_EV_CANCEL,			/* operator: drop it, not started */

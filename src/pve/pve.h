@@ -493,6 +493,9 @@ int	pve_storage_list(struct pve_client *c, const char *node,
 int	pve_storage_backups(struct pve_client *c, const char *node,
 	    const char *storage, long vmid, struct pve_backups *out,
 	    struct err *err);
+/* The container templates (content=vztmpl) of storage, volid and size. */
+int	pve_storage_templates(struct pve_client *c, const char *node,
+	    const char *storage, struct pve_backups *out, struct err *err);
 int	pve_snapshot_list(struct pve_client *c, const char *node, long vmid,
 	    struct pve_snapshots *out, struct err *err);
 int	pve_task_list(struct pve_client *c, const char *node,

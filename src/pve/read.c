@@ -216,9 +216,10 @@ out:
 	return rc;
 }
 
-int
-pve_storage_backups(struct pve_client *c, const char *node,
-    const char *storage, long vmid, struct pve_backups *out, struct err *err)
+/* GET .../storage/{storage}/content?content=...[&vmid=...] */
+static int
+storage_content(struct pve_client *c, const char *node, const char *storage,
+    const char *content, long vmid, struct pve_backups *out, struct err *err)
 {
 	char *path = NULL;
 	char query[64];
@@ -232,13 +233,27 @@ pve_storage_backups(struct pve_client *c, const char *node,
 	    storage) != 0)
 		return err_set(err, ERR_NOMEM, "pve: out of memory");
 	if (vmid != 0)
-		(void) snprintf(query, sizeof(query), "content=backup&vmid=%ld",
-		    vmid);
+		(void) snprintf(query, sizeof(query), "content=%s&vmid=%ld",
+		    content, vmid);
 	else
-		(void) snprintf(query, sizeof(query), "content=backup");
+		(void) snprintf(query, sizeof(query), "content=%s", content);
 	rc = get_parsed(c, path, query, 0, p_backups, out, err);
 	free(path);
 	return rc;
+}
+
+int
+pve_storage_backups(struct pve_client *c, const char *node,
+    const char *storage, long vmid, struct pve_backups *out, struct err *err)
+{
+	return storage_content(c, node, storage, "backup", vmid, out, err);
+}
+
+int
+pve_storage_templates(struct pve_client *c, const char *node,
+    const char *storage, struct pve_backups *out, struct err *err)
+{
+	return storage_content(c, node, storage, "vztmpl", 0, out, err);
 }
 
 int

@@ -83,6 +83,9 @@ args_for(struct sm_args *a, enum sm_event ev, json_t *safety)
 		a->signature = "-----BEGIN SSH SIGNATURE-----";
 		a->signer = "alice@ops SHA256:x";
 		break;
+	case SM_EV_OPERATOR_CONFIRMED:
+		a->signer = "operator:root (uid 0)";
+		break;
 	case SM_EV_CLASSIFIED_DESTRUCTIVE:
 		a->not_after = T0 + 86400;
 		break;

@@ -3,7 +3,9 @@
  * real binary against tools/pve-sim with a config file written to a temp
  * dir: healthy passes; a wrong token, a wrong pin and a missing privilege
  * fail naming the token, both fingerprints, the privilege; the task
- * round trip leaves the guest as it was; no --guest is a usage error.
+ * round trip runs as ops through the engine, on a scratch guest by
+ * default, on a named guest once the operator said yes, and leaves the
+ * guest as it was.
  */
 #include <sys/stat.h>
 
@@ -68,11 +70,15 @@ teardown(void)
 	free(tmpdir);
 }
 
-/* Runs the agent; returns its exit status, output in *out / *err_out. */
+/*
+ * Runs the agent (extra: one more argument, or NULL); returns its exit
+ * status, output in *out / *err_out.
+ */
 static int
-agent(const char *mode, const char *guest, char **out, char **err_out)
+agent_x(const char *mode, const char *guest, const char *extra, char **out,
+    char **err_out)
 {
-	const char *argv[8];
+	const char *argv[10];
 	char sel[64];
 	size_t n = 0;
 	int status = -1;
@@ -86,10 +92,50 @@ agent(const char *mode, const char *guest, char **out, char **err_out)
 		argv[n++] = "--guest";
 		argv[n++] = guest;
 	}
+	if (extra != NULL)
+		argv[n++] = extra;
 	argv[n] = NULL;
 	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, out, err_out, &status),
 	    0);
 	return status;
+}
+
+/* --selftest=task on a named guest is confirmed with --yes (no tty). */
+static int
+agent(const char *mode, const char *guest, char **out, char **err_out)
+{
+	return agent_x(mode, guest, guest != NULL && strcmp(mode, "task") ==
+	    0 ? "--yes" : NULL, out, err_out);
+}
+
+/* The simulator's mutating requests, as {"vmid:kind": n}. */
+static json_t *
+counters(void)
+{
+	json_t *c = tu_sim_json(&sim, "GET", "/_sim/counters", NULL);
+
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+static int
+count_of(const json_t *c, const char *key)
+{
+	return (int)json_integer_value(json_object_get(c, key));
+}
+
+/* The agent's database: sqlite3 -readonly, one value per line. */
+static char *
+db_query(const char *sql)
+{
+	char db[4096], *out = NULL;
+	const char *argv[] = { "sqlite3", "-readonly", db, sql, NULL };
+	int st = -1;
+
+	(void) snprintf(db, sizeof(db), "%s/state.db", tmpdir);
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, &out, NULL, &st), 0);
+	ck_assert_int_eq(st, 0);
+	return out;
 }
 
 static void
@@ -227,10 +273,12 @@ START_TEST(task_selftest_round_trip_leaves_the_guest_as_it_was)
 	write_config(NULL, NULL);
 	ck_assert_msg(agent("task", "101", &out, &err_out) == 0, "%s\n%s", out,
 	    err_out);
-	ck_assert_ptr_nonnull(strstr(out, "vzsnapshot"));
-	ck_assert_ptr_nonnull(strstr(out, "vzrollback"));
-	ck_assert_ptr_nonnull(strstr(out, "vzstart"));	/* 101 was running */
-	ck_assert_ptr_nonnull(strstr(out, "vzdelsnapshot"));
+	ck_assert_ptr_nonnull(strstr(out, "snapshot of CT 101 succeeded"));
+	ck_assert_ptr_nonnull(strstr(out, "rollback of CT 101 succeeded"));
+	/* 101 was running: started again. */
+	ck_assert_ptr_nonnull(strstr(out, "start of CT 101 succeeded"));
+	ck_assert_ptr_nonnull(strstr(out, "delete_snapshot of CT 101 "
+	    "succeeded"));
 	ck_assert_ptr_nonnull(strstr(out, "task self-test: OK"));
 	/* Cross-check in the simulator's own world. */
 	w = tu_sim_json(&sim, "GET", "/_sim/world", NULL);
@@ -251,7 +299,7 @@ START_TEST(task_selftest_round_trip_leaves_the_guest_as_it_was)
 	/* A stopped guest stays stopped. */
 	ck_assert_msg(agent("task", "104", &out, &err_out) == 0, "%s\n%s", out,
 	    err_out);
-	ck_assert_ptr_null(strstr(out, "vzstart"));
+	ck_assert_ptr_null(strstr(out, "start of CT 104"));
 	free(out);
 	free(err_out);
 }
@@ -276,13 +324,99 @@ START_TEST(task_selftest_failure_is_reported_and_cleaned_up)
 }
 END_TEST
 
-START_TEST(task_selftest_without_guest_is_a_usage_error)
+/*
+ * issue 10, hole 5: by default the round trip runs on a scratch guest
+ * the agent provisions and destroys, every step an op through the gate
+ * and the engine (journaled, audited), no other guest touched.
+ */
+START_TEST(task_selftest_on_a_scratch_guest_runs_as_ops)
+{
+	char *out = NULL, *err_out = NULL, *q;
+	json_t *c, *v;
+	const char *k;
+
+	write_config(NULL, NULL);
+	ck_assert_msg(agent("task", NULL, &out, &err_out) == 0, "%s\n%s", out,
+	    err_out);
+	ck_assert_ptr_nonnull(strstr(out, "task self-test: OK"));
+	c = counters();
+	json_object_foreach(c, k, v)
+		ck_assert_msg(strncmp(k, "999900:", 7) == 0, "%s touched", k);
+	ck_assert_int_eq(count_of(c, "999900:create"), 1);
+	/* Ours and the rollback's safety snapshot, both deleted again. */
+	ck_assert_int_eq(count_of(c, "999900:snapshot"), 2);
+	ck_assert_int_eq(count_of(c, "999900:rollback"), 1);
+	ck_assert_int_eq(count_of(c, "999900:delete_snapshot"), 2);
+	ck_assert_int_eq(count_of(c, "999900:destroy"), 1);
+	json_decref(c);
+	q = db_query("SELECT kind || ':' || state FROM ops ORDER BY id");
+	ck_assert_str_eq(q, "provision:succeeded\nsnapshot:succeeded\n"
+	    "rollback:succeeded\ndelete_snapshot:succeeded\n"
+	    "destroy:succeeded\n");
+	free(q);
+	/* Every step benign by provenance: no confirmation needed. */
+	q = db_query("SELECT count(*) FROM audit WHERE code = "
+	    "'operator_confirmed' OR code = 'unsigned_destructive'");
+	ck_assert_str_eq(q, "0\n");
+	free(q);
+	q = db_query("SELECT decision FROM audit WHERE event = 'selftest' "
+	    "AND actor LIKE 'operator:%' ORDER BY seq");
+	ck_assert_str_eq(q, "started\nsucceeded\n");
+	free(q);
+	q = db_query("SELECT count(*) FROM provenance");
+	ck_assert_str_eq(q, "0\n");
+	free(q);
+	free(out);
+	free(err_out);
+}
+END_TEST
+
+/* On a named guest: the operator confirms, and it is audited as theirs. */
+START_TEST(task_selftest_on_a_guest_needs_the_operators_yes)
+{
+	char *out = NULL, *err_out = NULL, *q;
+	json_t *c;
+
+	write_config(NULL, NULL);
+	/* No terminal, no --yes: nothing happens at all. */
+	ck_assert_int_eq(agent_x("task", "101", NULL, &out, &err_out),
+	    EX_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_out, "--yes"));
+	c = counters();
+	ck_assert_uint_eq(json_object_size(c), 0);
+	json_decref(c);
+	free(out);
+	free(err_out);
+	ck_assert_msg(agent("task", "101", &out, &err_out) == 0, "%s\n%s",
+	    out, err_out);
+	q = db_query("SELECT event || ':' || code || ':' || (actor LIKE "
+	    "'operator:%') FROM audit WHERE code IN ('unsigned_destructive', "
+	    "'operator_confirmed') ORDER BY seq");
+	ck_assert_str_eq(q, "gate:unsigned_destructive:0\n"
+	    "gate:operator_confirmed:1\n");
+	free(q);
+	q = db_query("SELECT signer LIKE 'operator:%' FROM ops WHERE kind = "
+	    "'rollback'");
+	ck_assert_str_eq(q, "1\n");
+	free(q);
+	free(out);
+	free(err_out);
+}
+END_TEST
+
+START_TEST(task_selftest_yes_without_guest_is_a_usage_error)
 {
 	char *out = NULL, *err_out = NULL;
 
 	write_config(NULL, NULL);
-	ck_assert_int_eq(agent("task", NULL, &out, &err_out), EX_USAGE);
+	ck_assert_int_eq(agent_x("task", NULL, "--yes", &out, &err_out),
+	    EX_USAGE);
 	ck_assert_ptr_nonnull(strstr(err_out, "--guest"));
+	free(out);
+	free(err_out);
+	ck_assert_int_eq(agent_x("read", "101", NULL, &out, &err_out),
+	    EX_USAGE);
+	ck_assert_ptr_nonnull(strstr(err_out, "--selftest=task"));
 	free(out);
 	free(err_out);
 }
@@ -305,7 +439,9 @@ selftest_suite(void)
 	tcase_add_test(tc, missing_privilege_is_named);
 	tcase_add_test(tc, task_selftest_round_trip_leaves_the_guest_as_it_was);
 	tcase_add_test(tc, task_selftest_failure_is_reported_and_cleaned_up);
-	tcase_add_test(tc, task_selftest_without_guest_is_a_usage_error);
+	tcase_add_test(tc, task_selftest_on_a_scratch_guest_runs_as_ops);
+	tcase_add_test(tc, task_selftest_on_a_guest_needs_the_operators_yes);
+	tcase_add_test(tc, task_selftest_yes_without_guest_is_a_usage_error);
 	suite_add_tcase(s, tc);
 	return s;
 }
