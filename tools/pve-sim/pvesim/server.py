@@ -375,6 +375,18 @@ class Handler(BaseHTTPRequestHandler):
             return e.status
         fn, pp, kind, vmid_from = found
         status = 200
+        reply = None            # (data) or (ApiError): sent after the books
+
+        def book(st):
+            # counted and recorded before the answer goes out, so a client
+            # that got its answer finds its request in /_sim/requests
+            for k in keys:
+                if drop:
+                    sim.count(k, "faulted")
+                sim.count(k, "accepted" if st == 200 else "refused")
+            if keys:
+                sim.record(method, rel, sent, keys, st)
+
         try:
             if pre_error is not None:
                 raise pre_error
@@ -391,22 +403,20 @@ class Handler(BaseHTTPRequestHandler):
                 obj.update(res.extra)
             else:
                 obj = {"data": res}
-            data = json.dumps(shuffle(world, obj), separators=(",", ":"),
-                              ensure_ascii=False).encode("utf-8")
-            self.write_response(200, "OK", data, drop=drop)
+            reply = json.dumps(shuffle(world, obj), separators=(",", ":"),
+                               ensure_ascii=False).encode("utf-8")
         except ApiError as e:
             status = e.status
-            self.send_api_error(e, drop=drop)
+            reply = e
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             status = 500
-            self.send_api_error(ApiError(500, "internal simulator error: %s" % e), drop=drop)
-        for k in keys:
-            if drop:
-                sim.count(k, "faulted")
-            sim.count(k, "accepted" if status == 200 else "refused")
-        if keys:
-            sim.record(method, rel, sent, keys, status)
+            reply = ApiError(500, "internal simulator error: %s" % e)
+        book(status)
+        if status == 200:
+            self.write_response(200, "OK", reply, drop=drop)
+        else:
+            self.send_api_error(reply, drop=drop)
         return status
 
     def counter_keys(self, kind, vmid_from, pp, params):
