@@ -221,19 +221,21 @@ pvereq_set_config(const json_t *params, const struct pvereq_internal *internal,
 	json_object_foreach((json_t *)(uintptr_t)set, k, v) {
 		/* PVE's request parameters are never settings. */
 		if (!lxcopt_is_option(k))
-			return refuse(err, "params.set: '%s' is not a "
+			rc = refuse(err, "params.set: '%s' is not a "
 			    "container option (PVE's request parameters "
 			    "cannot be set)", shown(e, sizeof(e), k));
-		if (!json_is_string(v) && !json_is_integer(v) &&
+		else if (!json_is_string(v) && !json_is_integer(v) &&
 		    !json_is_real(v) && !json_is_boolean(v))
-			return refuse(err, "params.set.%s: expected a string, "
+			rc = refuse(err, "params.set.%s: expected a string, "
 			    "number or boolean", k);
 		/* The form would carry the text up to the NUL only. */
-		if (json_is_string(v) && strlen(json_string_value(v)) !=
+		else if (json_is_string(v) && strlen(json_string_value(v)) !=
 		    json_string_length(v))
-			return refuse(err, "params.set.%s: contains a NUL "
-			    "byte", k);
-		if ((rc = pvereq_put(out, k, v, err)) != 0)
+			rc = refuse(err, "params.set.%s: contains a NUL byte",
+			    k);
+		else
+			rc = pvereq_put(out, k, v, err);
+		if (rc != 0)
 			goto fail;
 		nset++;
 	}

@@ -111,6 +111,13 @@ static const struct {
 	{ "{\"set\":{\"force\":1}}", "'force' is not a container" },
 	{ "{\"set\":{\"skiplock\":1}}", "'skiplock' is not a container" },
 	{ "{\"set\":{\"Cores\":1}}", "'Cores' is not a container" },
+	/* After a good key: nothing of it stays behind. */
+	{ "{\"set\":{\"cores\":1,\"delete\":\"mp0\"}}",
+	    "'delete' is not a container" },
+	{ "{\"set\":{\"cores\":1,\"memory\":[1]}}",
+	    "params.set.memory: expected" },
+	{ "{\"set\":{\"cores\":1},\"delete\":[\"tags\",\"mp0,x\"]}",
+	    "params.delete[1]" },
 	{ "{\"set\":{\"DELETE\":\"mp0\"}}", "'DELETE' is not a container" },
 	{ "{\"set\":{\"parent\":\"s\"}}", "'parent' is not a container" },
 	{ "{\"set\":{\"snaptime\":1}}", "'snaptime' is not a container" },
