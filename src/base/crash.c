@@ -22,6 +22,9 @@ static const struct crash_def crash_table[] = {
 					"next step (any event)" },
 	{ "exec.after_post",		"a mutating PVE request returned, its "
 					"UPID not yet committed" },
+	{ "exec.outcome_unknown",	"a mutating PVE request's answer was "
+					"lost: inside the unknown-outcome "
+					"window" },
 	{ "gate.after_nonce",		"nonce inserted, op not yet committed "
 					"as authorized" },
 	{ "hub.mid_report",		"report built and sent, envelope not "

@@ -17,6 +17,7 @@
 #include "engine/norm.h"
 #include "engine/plan.h"
 #include "engine/sm.h"
+#include "engine/timer.h"
 #include "store/actual.h"
 #include "store/desired.h"
 #include "store/kv.h"
@@ -28,6 +29,10 @@
 #define ENGINE_POLL_MS		1000
 #define ENGINE_FIND_SLACK_S	1
 #define ENGINE_SIGN_WINDOW_S	86400
+/* past PVE's 30 s proxy timeout, with room for the request's trip. */
+#define ENGINE_UNKNOWN_WINDOW_MS	60000
+#define ENGINE_CONVERGE_BASE_S	30
+#define ENGINE_CONVERGE_MAX_S	3600
 
 struct engine {
 	struct db		*db;		/* borrowed */
@@ -35,6 +40,7 @@ struct engine {
 	const struct clock	*clock;		/* borrowed */
 	struct engine_config	 cfg;		/* defaults filled */
 	struct lane_ctx		 lane;		/* for lane_ */
+	struct timers		*timers;	/* monotonic deadlines */
 	struct actual_set	*prev;		/* the one before */
 	struct actual_set	*cur;		/* last observation */
 	int64_t			*proven;	/* proven absent */
@@ -77,10 +83,21 @@ engine_new(struct db *db, const struct exec *exec, const struct clock *clock,
 	    PLAN_SHUTDOWN_TIMEOUT_S);
 	e->cfg.sign_window_s = dflt(e->cfg.sign_window_s,
 	    ENGINE_SIGN_WINDOW_S);
+	e->cfg.unknown_window_ms = dflt(e->cfg.unknown_window_ms,
+	    ENGINE_UNKNOWN_WINDOW_MS);
+	e->cfg.converge_base_s = dflt(e->cfg.converge_base_s,
+	    ENGINE_CONVERGE_BASE_S);
+	e->cfg.converge_max_s = dflt(e->cfg.converge_max_s,
+	    ENGINE_CONVERGE_MAX_S);
+	if ((e->timers = timer_new()) == NULL) {
+		free(e);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
 	e->lane.db = db;
 	e->lane.exec = exec;
 	e->lane.clock = clock;
 	e->lane.cfg = &e->cfg;
+	e->lane.timers = e->timers;
 	*out = e;
 	return 0;
 }
@@ -93,6 +110,7 @@ engine_free(struct engine *e)
 	actual_set_free(e->prev);
 	actual_set_free(e->cur);
 	free(e->proven);
+	timer_free(e->timers);
 	free(e);
 }
 

@@ -363,6 +363,8 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	case EXEC_STEP_SET_CONFIG:
 		if ((rc = config_params(t->params, &ps, &local)) != 0 ||
+		    (t->digest != NULL && (rc = params_puts(&ps, "digest",
+		    t->digest, &local)) != 0) ||
 		    (rc = params_finish(&ps, &local)) != 0)
 			break;
 		rc = pve_lxc_set_config(x->client, x->node, vmid, ps.p, ps.n,
@@ -551,6 +553,26 @@ x_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
 out:
 	free(storage);
 	return rc;
+}
+
+/* a finished snapshot (not one PVE is still preparing). */
+static int
+x_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_snapshots ss;
+	const struct pve_snapshot *sn;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = pve_snapshot_list(x->client, x->node, (long)vmid, &ss,
+	    err)) != 0)
+		return rc;
+	sn = pve_snapshots_find(&ss, name);
+	*out = sn != NULL && sn->snapstate == NULL;
+	pve_snapshots_reset(&ss);
+	return 0;
 }
 
 static int
@@ -748,6 +770,7 @@ static const struct exec_ops exec_pve_ops = {
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
 	.safety_copy = x_safety_copy,
+	.snapshot_exists = x_snapshot_exists,
 };
 
 int

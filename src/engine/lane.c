@@ -8,7 +8,10 @@
  * head moves.  Every PVE request goes through the executor seam, and
  * every mutating one is preceded by a committed intent.  A request whose
  * answer was lost leaves its op in submitting, to be looked up (task
- * list, config read-back) before anything is sent again.
+ * list, config read-back) before anything is sent again: an unknown
+ * outcome stays unknown until the lookup finds the request's effect or
+ * the unknown-outcome window (longer than PVE's proxy timeout) closes.
+ * Waits run on the monotonic clock (engine/timer).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,12 +39,42 @@ enum adv {
 };
 
 struct tick {
-	int64_t	 now;
-	int64_t	 wake_s;	/* earliest future next_at, 0 */
+	int64_t	 now;		/* wall clock, s: sign windows */
+	int64_t	 mono;		/* monotonic, ms: every wait */
+	int64_t	 wake_ms;	/* earliest future wake-up, ms; 0 none */
 	int	 poll;		/* something needs polling */
 	size_t	 moved;
 	size_t	 in_flight;
 };
+
+/* Wake up in ms at the latest (a wait that has not ended). */
+static void
+wake(struct tick *tk, int64_t ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (tk->wake_ms == 0 || ms < tk->wake_ms)
+		tk->wake_ms = ms;
+}
+
+/* The gen of an op's undo request (its own window, apart from steps). */
+static int64_t
+undo_gen(const struct ops_row *op)
+{
+	return timer_op_gen(op->step, op->attempt) | ((int64_t)1 << 62);
+}
+
+/* ms left of op's unknown-outcome window (armed at first sight). */
+static int
+window_left(const struct lane_ctx *e, const struct ops_row *op, int64_t gen,
+    int64_t *left, struct err *err)
+{
+	if (timer_left(e->timers, TIMER_UNKNOWN, op->id, gen,
+	    e->cfg->unknown_window_ms, e->cfg->unknown_window_ms,
+	    clock_mono_ms(e->clock), left) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
 
 enum sm_state
 lane_op_state(const struct ops_row *op)
@@ -216,6 +249,8 @@ step_refused(const struct lane_ctx *e, const struct ops_row *op, int attempt,
 {
 	struct sm_args a;
 	const char *code = exec_error_code(cause);
+	int64_t d;
+	int rc;
 
 	if (exec_error_outcome(cause) == EXEC_OUTCOME_FATAL)
 		return fail_with(e, op, SM_EV_FATAL_ERROR, cause, code, err);
@@ -225,26 +260,75 @@ step_refused(const struct lane_ctx *e, const struct ops_row *op, int attempt,
 	memset(&a, 0, sizeof(a));
 	a.error_code = code;
 	a.error = err_msg(cause);
-	a.next_at = clock_now(e->clock) + backoff(e, attempt);
-	return step(e, op, retry_ev, &a, err);
+	/* The wait runs on the monotonic clock; next_at is for people. */
+	d = backoff(e, attempt);
+	a.next_at = clock_now(e->clock) + d;
+	a.wait_ms = d * 1000;
+	if ((rc = step(e, op, retry_ev, &a, err)) != 0)
+		return rc;
+	if (timer_arm(e->timers, TIMER_RETRY, op->id, timer_op_gen(op->step,
+	    op->attempt), a.wait_ms, clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * R-34: judged by the world where the op allows it — a snapshot step
+ * whose task cannot be found succeeded when the snapshot is there under
+ * its name.  1 yes, 0 no or cannot tell.
+ */
+static int
+world_says_done(const struct lane_ctx *e, const struct ops_row *op,
+    enum exec_step_kind what)
+{
+	const char *name = NULL;
+	char safety[64];
+	struct err xe;
+	int exists = 0;
+
+	if (e->exec->ops->snapshot_exists == NULL)
+		return 0;
+	if (what == EXEC_STEP_SNAPSHOT)
+		name = json_string_value(json_object_get(op->params, "name"));
+	else if (what == EXEC_STEP_SAFETY_SNAPSHOT) {
+		exec_safety_name(op->uid, safety, sizeof(safety));
+		name = safety;
+	}
+	if (name == NULL)
+		return 0;
+	err_init(&xe);
+	if (e->exec->ops->snapshot_exists(e->exec->ctx, op->vmid, name,
+	    &exists, &xe) != 0) {
+		log_warn("%s: cannot tell whether snapshot %s exists: %s",
+		    op->uid, name, err_msg(&xe));
+		return 0;
+	}
+	return exists;
 }
 
 /*
  * An op in submitting whose request's fate is unknown (a crash, a lost
  * answer): look before retrying (R-04, R-34).  Never sends a mutation.
+ * An unknown outcome stays unknown: "not sent" is concluded only when
+ * the unknown-outcome window has closed without the request's effect
+ * showing (its task, the config it wrote), or when the config changed
+ * under a write that carries the old digest (it can never apply now).
  */
 static int
 resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
-    struct engine_recovery *rec, enum adv *adv, struct err *err)
+    struct engine_recovery *rec, struct tick *tk, enum adv *adv,
+    struct err *err)
 {
 	const enum exec_step_kind *steps;
 	const struct exec_step_info *si;
+	const char *digest;
 	json_t *config = NULL;
 	struct sm_args a;
 	struct err xe;
 	char *upid = NULL;
+	int64_t left;
 	size_t n;
-	int rc;
+	int rc, changed = 0;
 
 	*adv = ADV_STUCK;
 	err_init(&xe);
@@ -256,6 +340,9 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 	}
 	si = exec_step_info(steps[op->step]);
 	memset(&a, 0, sizeof(a));
+	if ((rc = window_left(e, op, timer_op_gen(op->step, op->attempt),
+	    &left, err)) != 0)
+		return rc;
 	if (steps[op->step] == EXEC_STEP_SET_CONFIG) {
 		/* Synchronous: the config itself says whether it applied. */
 		rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
@@ -276,6 +363,13 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			return step_succeeded(e, op, 1, steps[op->step], n,
 			    NULL, NULL, err);
 		}
+		/*
+		 * The write carries the digest it was computed from: once
+		 * the config moved on, PVE refuses it ("modified").
+		 */
+		digest = json_string_value(json_object_get(config, "digest"));
+		changed = op->config_digest != NULL && digest != NULL &&
+		    strcmp(op->config_digest, digest) != 0;
 		json_decref(config);
 	} else {
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
@@ -294,6 +388,7 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			if (rec != NULL)
 				rec->adopted++;
 			rc = step(e, op, SM_EV_ADOPT_TASK, &a, err);
+			timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 			free(upid);
 			return rc;
 		}
@@ -305,8 +400,28 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			return 0;
 		}
 	}
-	/* The request never took effect. */
+	if (left > 0 && !changed) {
+		/* it may still arrive; never taken for "not sent". */
+		log_debug("%s: no trace of the %s request yet; looking again "
+		    "for %" PRId64 " ms", op->uid, si->name, left);
+		if (tk != NULL)
+			wake(tk, left < e->cfg->poll_interval_ms ? left :
+			    e->cfg->poll_interval_ms);
+		if (rec != NULL)
+			rec->waiting++;
+		return 0;
+	}
 	*adv = ADV_MOVED;
+	timer_drop(e->timers, TIMER_UNKNOWN, op->id);
+	if (world_says_done(e, op, steps[op->step])) {
+		if (rec != NULL)
+			rec->confirmed++;
+		log_info("%s: no task found, but the snapshot is there: the %s "
+		    "step took effect", op->uid, si->name);
+		return step_succeeded(e, op, 1, steps[op->step], n, NULL, NULL,
+		    err);
+	}
+	/* The request never took effect, and now never will. */
 	if (op->attempt >= op->max_attempts) {
 		if (rec != NULL)
 			rec->failed++;
@@ -318,9 +433,29 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 	if (rec != NULL)
 		rec->retried++;
 	a.error_code = "not_submitted";
-	a.error = "the request did not reach PVE; the step is retried";
+	a.error = changed ? "the config changed under the write, which "
+	    "carries the old digest and can no longer apply; the step is "
+	    "retried" : "the request did not reach PVE; the step is retried";
 	a.next_at = clock_now(e->clock);
 	return step(e, op, SM_EV_NOT_SUBMITTED, &a, err);
+}
+
+/*
+ * R-34: a snapshot task that failed because the name is taken, when an
+ * earlier attempt of this same op may have taken it (a safety snapshot's
+ * name is the op's own; a named one after a first attempt), and the
+ * snapshot is there: the earlier attempt succeeded.
+ */
+static int
+earlier_attempt_made_it(const struct lane_ctx *e, const struct ops_row *op,
+    enum exec_step_kind what, const char *exitstatus)
+{
+	if (exitstatus == NULL || strstr(exitstatus, "already used") == NULL)
+		return 0;
+	if (what != EXEC_STEP_SAFETY_SNAPSHOT &&
+	    !(what == EXEC_STEP_SNAPSHOT && op->attempt > 1))
+		return 0;
+	return world_says_done(e, op, what);
 }
 
 /* One status poll of a running step (R-05, R-25: never a wait). */
@@ -378,6 +513,12 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			xe.code = ERR_LOCKED;
 			rc = step_refused(e, op, op->attempt, &xe,
 			    SM_EV_RETRYABLE_ERROR, err);
+		} else if (earlier_attempt_made_it(e, op, steps[op->step],
+		    exitstatus)) {
+			log_info("%s: %s; an earlier attempt of this op made "
+			    "it: the step took effect", op->uid, err_msg(&xe));
+			rc = step_succeeded(e, op, 0, steps[op->step], n,
+			    "OK", NULL, err);
 		} else if (steps[op->step] == EXEC_STEP_DROP_SAFETY) {
 			/*
 			 * R-31 (gate): the overwrite before it succeeded, so
@@ -443,12 +584,14 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	target_init(&t, op, steps[op->step]);
 	if (op->kind == OPS_KIND_RESTORE)
 		t.overwrite = restore_overwrites(e, op);
+	t.digest = op->config_digest;
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		memset(&a, 0, sizeof(a));
 		a.upid = upid;
 		rc = step(e, op, SM_EV_TASK_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
@@ -461,9 +604,13 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 		return step_succeeded(e, op, 1, steps[op->step], n, NULL,
 		    err_msg(&xe), err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_UNKNOWN) {
-		/* It may have applied: stays submitting, looked up. */
-		log_warn("%s: %s; the outcome is unknown, checking before any "
-		    "retry", op->uid, err_msg(&xe));
+		/*
+		 * It may have applied, or may still: stays submitting and is
+		 * looked up until the unknown-outcome window closes (R-34).
+		 */
+		log_warn("%s: %s; the outcome is unknown, looking for its "
+		    "effect before any retry", op->uid, err_msg(&xe));
+		crash_point("exec.outcome_unknown");
 		return 0;
 	}
 	return step_refused(e, op, op->attempt, &xe, SM_EV_RETRYABLE_ERROR,
@@ -484,6 +631,31 @@ reload(const struct lane_ctx *e, struct ops_row **op, struct err *err)
 	return 0;
 }
 
+/*
+ * R-34: a config write carries the digest of the config it is computed
+ * from, read just before its intent; a config already as asked needs no
+ * write at all.  0 with *digest_out (heap, may stay NULL) and *applied.
+ */
+static int
+config_before_write(const struct lane_ctx *e, const struct ops_row *op,
+    char **digest_out, int *applied, struct err *err)
+{
+	json_t *config = NULL;
+	const char *d;
+	int rc;
+
+	*digest_out = NULL;
+	if ((rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
+	    err)) != 0)
+		return rc;
+	*applied = norm_config_applied(op->params, config);
+	d = json_string_value(json_object_get(config, "digest"));
+	if (d != NULL && (*digest_out = strdup(d)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	json_decref(config);
+	return rc;
+}
+
 static int
 advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
     struct tick *tk, enum adv *adv, struct err *err)
@@ -492,13 +664,21 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	const enum exec_step_kind *steps;
 	struct sm_args a;
 	struct err xe;
+	char *digest = NULL;
+	int64_t left = 0;
 	size_t n;
-	int rc;
+	int rc, applied = 0;
 
 	*adv = ADV_WAIT;
-	if (op->next_at > tk->now) {
-		if (tk->wake_s == 0 || op->next_at < tk->wake_s)
-			tk->wake_s = op->next_at;
+	/* The retry backoff, on the monotonic clock. */
+	if ((op->wait_ms > 0 || timer_armed(e->timers, TIMER_RETRY, op->id,
+	    timer_op_gen(op->step, op->attempt))) &&
+	    timer_left(e->timers, TIMER_RETRY, op->id, timer_op_gen(op->step,
+	    op->attempt), op->wait_ms, e->cfg->backoff_max_s * 1000, tk->mono,
+	    &left) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (left > 0) {
+		wake(tk, left);
 		return 0;
 	}
 	*adv = ADV_MOVED;
@@ -514,12 +694,39 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 		    "attempts used up";
 		return step(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
 	}
+	memset(&a, 0, sizeof(a));
+	if (steps[op->step] == EXEC_STEP_SET_CONFIG &&
+	    (rc = config_before_write(e, op, &digest, &applied, &xe)) != 0) {
+		if (rc == ERR_NOMEM)
+			return err_copy(err, &xe);
+		*adv = ADV_STUCK;
+		log_warn("%s: cannot read the config before writing it: %s; "
+		    "trying again later", op->uid, err_msg(&xe));
+		return 0;
+	}
+	a.digest = digest;
 	/* DESIGN invariant 1: the intent is committed before the request. */
-	if ((rc = step(e, op, SM_EV_SUBMIT, NULL, err)) != 0)
+	rc = step(e, op, SM_EV_SUBMIT, &a, err);
+	free(digest);
+	if (rc != 0)
 		return rc == ERR_CONFLICT ? 0 : rc;
 	if ((rc = reload(e, opp, err)) != 0)
 		return rc;
-	return send_step(e, *opp, err);
+	op = *opp;
+	timer_drop(e->timers, TIMER_RETRY, op->id);
+	if (timer_arm(e->timers, TIMER_UNKNOWN, op->id, timer_op_gen(op->step,
+	    op->attempt), e->cfg->unknown_window_ms,
+	    clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (applied) {
+		/* judged by the world — nothing to write. */
+		log_info("%s: the config is already as asked; nothing sent",
+		    op->uid);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
+		return step_succeeded(e, op, 1, steps[op->step], n, NULL, NULL,
+		    err);
+	}
+	return send_step(e, op, err);
 }
 
 /* The undo of a failed step back to its safety copy. */
@@ -535,6 +742,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	json_t *failed = NULL;
 	char *upid = NULL, *exitstatus = NULL;
 	const char *exclude = NULL;
+	int64_t left;
 	int rc;
 
 	err_init(&xe);
@@ -574,12 +782,22 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		*adv = ADV_MOVED;
 		a.upid = upid;
 		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
 	if (rc != ERR_NOT_FOUND) {
 		*adv = ADV_STUCK;
 		return 0;
+	}
+	/* An undo request already sent may still take effect. */
+	if (op->attempt > 0) {
+		if ((rc = window_left(e, op, undo_gen(op), &left, err)) != 0)
+			return rc;
+		if (left > 0) {
+			*adv = ADV_STUCK;
+			return 0;
+		}
 	}
 	*adv = ADV_MOVED;
 	if (op->attempt >= op->max_attempts) {
@@ -592,6 +810,9 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if ((rc = reload(e, opp, err)) != 0)
 		return rc;
 	op = *opp;
+	if (timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op),
+	    e->cfg->unknown_window_ms, clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
 	target_init(&t, op, EXEC_STEP_ROLLBACK);
 	err_init(&xe);
 	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
@@ -599,6 +820,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		crash_point("exec.after_post");
 		a.upid = upid;
 		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
@@ -609,6 +831,10 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		a.error = err_msg(&xe);
 		return step(e, op, SM_EV_UNDO_FAILED, &a, err);
 	}
+	if (exec_error_outcome(&xe) != EXEC_OUTCOME_UNKNOWN &&
+	    timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op), 0,
+	    clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
 	log_warn("%s: undo: %s; trying again later", op->uid, err_msg(&xe));
 	return 0;
 }
@@ -627,7 +853,7 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		break;
 	case SM_SUBMITTING:
 		tk->in_flight++;
-		rc = resolve_submitting(e, *opp, NULL, &adv, err);
+		rc = resolve_submitting(e, *opp, NULL, tk, &adv, err);
 		break;
 	case SM_RUNNING:
 		tk->in_flight++;
@@ -707,8 +933,8 @@ expire(const struct lane_ctx *e, const struct ops_row *op, struct tick *tk,
 	if (op->blob_not_after <= 0)
 		return 0;
 	if (op->blob_not_after >= tk->now) {
-		if (tk->wake_s == 0 || op->blob_not_after + 1 < tk->wake_s)
-			tk->wake_s = op->blob_not_after + 1;
+		/* A signature window is wall-clock time (signed-ops.md). */
+		wake(tk, (op->blob_not_after + 1 - tk->now) * 1000);
 		return 0;
 	}
 	memset(&a, 0, sizeof(a));
@@ -769,9 +995,30 @@ lane_head(struct ops_row **ops, size_t first, size_t last)
 	return oldest_auth;
 }
 
+struct active {
+	struct ops_row	**ops;
+	size_t		  n;
+};
+
+/* An op's timers live while it is not terminal. */
+static int
+keep_timer(void *ctx, enum timer_kind kind, int64_t id)
+{
+	const struct active *act = ctx;
+	size_t i;
+
+	if (kind != TIMER_RETRY && kind != TIMER_UNKNOWN)
+		return 1;
+	for (i = 0; i < act->n; i++)
+		if (act->ops[i]->id == id)
+			return 1;
+	return 0;
+}
+
 int
 lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 {
+	struct active act;
 	struct ops_row **ops = NULL;
 	struct tick tk;
 	size_t n = 0, i, j;
@@ -781,8 +1028,12 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	memset(&tk, 0, sizeof(tk));
 	memset(out, 0, sizeof(*out));
 	tk.now = clock_now(e->clock);
+	tk.mono = clock_mono_ms(e->clock);
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
+	act.ops = ops;
+	act.n = n;
+	timer_sweep(e->timers, keep_timer, &act);
 	for (i = 0; i < n; i++) {
 		if (lane_op_state(ops[i]) == SM_NEW)
 			rc = classify(e, ops[i], &tk, err);
@@ -811,9 +1062,9 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	out->delay_ms = out->more ? 0 : -1;
 	if (!out->more && tk.poll)
 		out->delay_ms = e->cfg->poll_interval_ms;
-	if (!out->more && tk.wake_s > 0 && (out->delay_ms < 0 ||
-	    (tk.wake_s - tk.now) * 1000 < out->delay_ms))
-		out->delay_ms = (tk.wake_s - tk.now) * 1000;
+	if (!out->more && tk.wake_ms > 0 && (out->delay_ms < 0 ||
+	    tk.wake_ms < out->delay_ms))
+		out->delay_ms = tk.wake_ms;
 	rc = 0;
 out:
 	ops_rows_free(ops, n);
@@ -844,7 +1095,8 @@ lane_recover(const struct lane_ctx *e, struct engine_recovery *out,
 			rc = poll_running(e, ops[i], &rec, &adv, err);
 			break;
 		case SM_SUBMITTING:
-			rc = resolve_submitting(e, ops[i], &rec, &adv, err);
+			rc = resolve_submitting(e, ops[i], &rec, NULL, &adv,
+			    err);
 			break;
 		default:
 			/* rolling_back: engine_step looks its undo up first. */
@@ -858,9 +1110,9 @@ lane_recover(const struct lane_ctx *e, struct engine_recovery *out,
 	}
 	log_info("recovery: %zu op(s) not terminal: %zu resumed, %zu "
 	    "finished, %zu adopted, %zu retried, %zu confirmed, %zu failed, "
-	    "%zu unresolved", rec.examined, rec.resumed, rec.finished,
-	    rec.adopted, rec.retried, rec.confirmed, rec.failed,
-	    rec.unresolved);
+	    "%zu unresolved, %zu with an unknown outcome still looked for",
+	    rec.examined, rec.resumed, rec.finished, rec.adopted, rec.retried,
+	    rec.confirmed, rec.failed, rec.unresolved, rec.waiting);
 	if (out != NULL)
 		*out = rec;
 	rc = 0;

@@ -17,7 +17,7 @@
     "id, uid, vmid, kind, source, class, state, step, params, why, " \
     "idem_key, generation, blob_not_after, blob IS NOT NULL, upid, safety, " \
     "attempt, max_attempts, next_at, intent_at, created_at, updated_at, " \
-    "ended_at, error_code, error"
+    "ended_at, error_code, error, config_digest, wait_ms"
 
 static const char SQL_INSERT[] =
     "INSERT INTO ops (uid, vmid, kind, source, class, state, params, why, "
@@ -45,11 +45,12 @@ static const char SQL_CAS[] =
     "WHERE id = ?1 AND state = ?2 RETURNING coalesce(vmid, 0), uid";
 static const char SQL_SUBMIT[] =
     "UPDATE ops SET attempt = attempt + 1, intent_at = ?2, upid = NULL, "
-    "next_at = 0 WHERE id = ?1";
+    "next_at = 0, wait_ms = 0, config_digest = ?3 WHERE id = ?1";
 static const char SQL_UPID[] = "UPDATE ops SET upid = ?2 WHERE id = ?1";
 static const char SQL_ERROR[] =
     "UPDATE ops SET error_code = ?2, error = ?3, upid = NULL, "
-    "next_at = CASE WHEN ?4 > 0 THEN ?4 ELSE next_at END WHERE id = ?1";
+    "next_at = CASE WHEN ?4 > 0 THEN ?4 ELSE next_at END, "
+    "wait_ms = CASE WHEN ?4 > 0 THEN ?5 ELSE wait_ms END WHERE id = ?1";
 static const char SQL_NEXT_STEP[] =
     "UPDATE ops SET step = step + 1, attempt = 0, upid = NULL, "
     "safety = coalesce(?2, safety) WHERE id = ?1";
@@ -165,6 +166,7 @@ ops_row_free(struct ops_row *op)
 	free(op->upid);
 	free(op->error_code);
 	free(op->error);
+	free(op->config_digest);
 	free(op);
 }
 
@@ -426,6 +428,8 @@ row_read(struct db *db, sqlite3_stmt *st, struct ops_row **out,
 	op->ended_at = sqlite3_column_int64(st, 22);
 	op->error_code = col_strdup(st, 23, &oom);
 	op->error = col_strdup(st, 24, &oom);
+	op->config_digest = col_strdup(st, 25, &oom);
+	op->wait_ms = sqlite3_column_int64(st, 26);
 	if (oom) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto fail;
@@ -592,7 +596,8 @@ update_done(struct db *db, sqlite3_stmt *st, const char *what,
 }
 
 int
-ops_mark_submit(struct db *db, int64_t id, int64_t now, struct err *err)
+ops_mark_submit(struct db *db, int64_t id, int64_t now, const char *digest,
+    struct err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -601,6 +606,8 @@ ops_mark_submit(struct db *db, int64_t id, int64_t now, struct err *err)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, id);
 	(void) sqlite3_bind_int64(st, 2, now);
+	if (digest != NULL)
+		(void) sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
 	return update_done(db, st, "mark op submitted", err);
 }
 
@@ -619,7 +626,7 @@ ops_set_upid(struct db *db, int64_t id, const char *upid, struct err *err)
 
 int
 ops_set_error(struct db *db, int64_t id, const char *code, const char *msg,
-    int64_t next_at, struct err *err)
+    int64_t next_at, int64_t wait_ms, struct err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -632,6 +639,7 @@ ops_set_error(struct db *db, int64_t id, const char *code, const char *msg,
 	if (msg != NULL)
 		(void) sqlite3_bind_text(st, 3, msg, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_int64(st, 4, next_at);
+	(void) sqlite3_bind_int64(st, 5, wait_ms > 0 ? wait_ms : 0);
 	return update_done(db, st, "store op error", err);
 }
 

@@ -90,6 +90,9 @@ struct ops_row {
 	int64_t		 ended_at;	/* 0 when not ended */
 	char		*error_code;	/* NULL when none */
 	char		*error;		/* NULL when none */
+	char		*config_digest;	/* set_config: the config digest
+					   its write carries; NULL */
+	int64_t		 wait_ms;	/* retry wait (monotonic), 0 */
 };
 
 void	ops_row_free(struct ops_row *op);
@@ -158,15 +161,22 @@ int	ops_cas_state(struct db *db, int64_t id, const char *from,
 	    char *uid_out, struct err *err);
 
 /* Database parts of transitions (engine/sm actions only). */
-/* submit: attempt + 1, intent_at = now, no UPID, no next_at. */
+/*
+ * submit: attempt + 1, intent_at = now, no UPID, no next_at or wait;
+ * digest (may be NULL) the config digest a set_config write carries.
+ */
 int	ops_mark_submit(struct db *db, int64_t id, int64_t now,
-	    struct err *err);
+	    const char *digest, struct err *err);
 /* The task of the current step (or of the undo). */
 int	ops_set_upid(struct db *db, int64_t id, const char *upid,
 	    struct err *err);
-/* Failure facts; next_at (0 = keep) for a retry; clears the UPID. */
+/*
+ * Failure facts; for a retry next_at (wall clock, shown; 0 = keep) and
+ * wait_ms (its length on the monotonic clock); clears the UPID.
+ */
 int	ops_set_error(struct db *db, int64_t id, const char *code,
-	    const char *msg, int64_t next_at, struct err *err);
+	    const char *msg, int64_t next_at, int64_t wait_ms,
+	    struct err *err);
 /* Next step: step + 1, attempt 0, no UPID, safety (NULL = keep). */
 int	ops_next_step(struct db *db, int64_t id, const json_t *safety,
 	    struct err *err);

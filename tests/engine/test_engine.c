@@ -377,6 +377,181 @@ START_TEST(a_lost_answer_is_adopted_not_resent)
 }
 END_TEST
 
+/* a request PVE takes in after the client gave up on it. */
+START_TEST(a_late_answer_is_adopted_not_resent)
+{
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.late_s = 20;
+	id = op_authorized(101, OPS_KIND_START, NULL, "a");
+	(void) run(200);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "succeeded");
+	ck_assert_int_eq(op->attempt, 1);
+	ck_assert_ptr_nonnull(strstr(op->upid, ":vzstart:101:"));
+	ops_row_free(op);
+	/* One request, one task: nothing sent twice. */
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_uint_eq(fk.ntasks, 1);
+	ck_assert_str_eq(fk.guests[0].status, "running");
+}
+END_TEST
+
+START_TEST(a_late_config_write_is_confirmed_not_resent)
+{
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.late_s = 20;
+	id = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"memory\":\"2048\"},\"delete\":[]}", "a");
+	(void) run(200);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "succeeded");
+	/* The write carried the digest of the config it was computed from. */
+	ck_assert_ptr_nonnull(op->config_digest);
+	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(fk.guests[0].config,
+	    "memory")), "2048");
+}
+END_TEST
+
+/* The memory PVE shows for guest vmid now. */
+static int64_t
+memory_of(int64_t vmid)
+{
+	json_t *c = NULL;
+	int64_t m;
+
+	ck_assert_int_eq(fk.exec.ops->read_config(fk.exec.ctx, vmid, &c,
+	    NULL), 0);
+	m = atoll(json_string_value(json_object_get(c, "memory")));
+	json_decref(c);
+	return m;
+}
+
+/*
+ * A write held past the window is retried; when the held one lands
+ * after a newer write, its digest is stale and PVE refuses it: the
+ * newer value stays (it used to be overwritten for good).
+ */
+START_TEST(a_stale_late_config_write_is_refused_by_its_digest)
+{
+	int64_t a, b;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.late_s = 90;
+	a = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"memory\":\"1024\"},\"delete\":[]}", "gen1");
+	(void) run(200);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 2);
+	b = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"memory\":\"2048\"},\"delete\":[]}", "gen2");
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, b), SM_SUCCEEDED);
+	ck_assert_int_lt(fk.now - T0, 90);
+	/* The held generation-1 write reaches PVE now. */
+	fk.now = T0 + 100;
+	ck_assert_int_eq(memory_of(101), 2048);
+	ck_assert_int_eq(fk.modified, 1);
+}
+END_TEST
+
+START_TEST(a_config_already_as_asked_is_not_written)
+{
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", "{\"memory\":2048}");
+	id = op_authorized(101, OPS_KIND_SET_CONFIG,
+	    "{\"set\":{\"memory\":\"2048\"},\"delete\":[]}", "a");
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
+/*
+ * A first snapshot request held past the window, then sent again: the
+ * second task fails "already used" because the first one made it — the
+ * op succeeded (it used to be reported failed).
+ */
+START_TEST(a_snapshot_an_earlier_attempt_made_is_a_success)
+{
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.late_s = 61;
+	id = op_authorized(101, OPS_KIND_SNAPSHOT, "{\"name\":\"nightly\"}",
+	    "a");
+	(void) run(200);
+	op = op_get(id);
+	ck_assert_msg(strcmp(op->state, "succeeded") == 0, "%s: %s",
+	    op->state, op->error != NULL ? op->error : "");
+	ck_assert_int_eq(op->attempt, 2);
+	ops_row_free(op);
+	ck_assert(fake_has_snapshot(fake_guest(&fk, 101), "nightly"));
+}
+END_TEST
+
+/* a backoff runs on the monotonic clock, not the wall clock. */
+START_TEST(a_clock_stepped_back_does_not_stall_a_retry)
+{
+	struct engine_next nx;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_LOCKED;
+	fk.fail_count = 1;
+	id = op_authorized(101, OPS_KIND_START, NULL, "k");
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_AUTHORIZED);
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	ck_assert_int_eq(nx.delay_ms, 5000);
+	/* The wall clock steps back two hours; five seconds pass. */
+	fk.wall_skew = -7200;
+	fk.now += 5;
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_lt(fk.now - T0, 60);
+}
+END_TEST
+
+/* A wait survives a restart as its length, clamped to the largest. */
+START_TEST(a_restart_resumes_a_retry_wait_from_its_length)
+{
+	struct engine_next nx;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_LOCKED;
+	fk.fail_count = 1;
+	id = op_authorized(101, OPS_KIND_START, NULL, "k");
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	op = op_get(id);
+	ck_assert_int_eq(op->wait_ms, 5000);
+	ops_row_free(op);
+	/* Restarted with the wall clock two hours back: 5 s, not 2 h. */
+	restart();
+	fk.wall_skew = -7200;
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(nx.delay_ms, 5000);
+	fk.now += 5;
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 2);
+}
+END_TEST
+
 /* Moves a fresh op to submitting as a crashed process left it. */
 static int64_t
 op_submitting(int64_t vmid, enum ops_kind kind, const char *params,
@@ -496,7 +671,20 @@ START_TEST(recovery_adopts_the_task_a_crash_left_unrecorded)
 }
 END_TEST
 
-START_TEST(recovery_retries_a_step_that_never_reached_pve)
+/* Steps n times, the fake clock one second apart. */
+static void
+tick_seconds(int n)
+{
+	struct engine_next nx;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+		fk.now++;
+	}
+}
+
+START_TEST(recovery_retries_a_step_only_after_the_unknown_window)
 {
 	struct engine_recovery rec;
 	int64_t id;
@@ -505,11 +693,42 @@ START_TEST(recovery_retries_a_step_that_never_reached_pve)
 	(void) fake_task_add(&fk, 101, "vzstart", fk.now - 600, 1);
 	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
 	rec = recover();
-	ck_assert_uint_eq(rec.retried, 1);
-	ck_assert_int_eq(etu_state(db, id), SM_AUTHORIZED);
-	(void) run(10);
+	/* one empty lookup is no proof that nothing was sent. */
+	ck_assert_uint_eq(rec.retried, 0);
+	ck_assert_uint_eq(rec.waiting, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	tick_seconds(55);
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_int_gt(fk.finds, 10);
+	(void) run(200);
 	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
 	ck_assert_int_eq(fk.submits, 1);
+}
+END_TEST
+
+START_TEST(recovery_adopts_a_task_that_shows_up_late)
+{
+	struct engine_recovery rec;
+	struct fake_task *t;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
+	rec = recover();
+	ck_assert_uint_eq(rec.waiting, 1);
+	tick_seconds(20);
+	/* PVE took the request in late (a proxy that held it). */
+	t = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t->what = EXEC_STEP_START;
+	(void) run(200);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "succeeded");
+	ck_assert_str_eq(op->upid, t->upid);
+	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_str_eq(fk.guests[0].status, "running");
 }
 END_TEST
 
@@ -522,11 +741,13 @@ START_TEST(recovery_fails_a_step_whose_attempts_are_used)
 	fake_guest_add(&fk, 101, "stopped", NULL);
 	id = op_submitting(101, OPS_KIND_START, NULL, "k", 1);
 	rec = recover();
-	ck_assert_uint_eq(rec.failed, 1);
+	ck_assert_uint_eq(rec.waiting, 1);
+	(void) run(200);
 	op = op_get(id);
 	ck_assert_str_eq(op->state, "failed");
 	ck_assert_str_eq(op->error_code, "attempts");
 	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 0);
 }
 END_TEST
 
@@ -544,10 +765,10 @@ START_TEST(recovery_reads_a_synchronous_set_config_back)
 	    "{\"memory\":\"2048\"},\"delete\":[]}", "k2", 0);
 	rec = recover();
 	ck_assert_uint_eq(rec.confirmed, 1);
-	ck_assert_uint_eq(rec.retried, 1);
+	ck_assert_uint_eq(rec.waiting, 1);
 	ck_assert_int_eq(etu_state(db, applied), SM_SUCCEEDED);
-	ck_assert_int_eq(etu_state(db, lost), SM_AUTHORIZED);
-	(void) run(10);
+	ck_assert_int_eq(etu_state(db, lost), SM_SUBMITTING);
+	(void) run(200);
 	ck_assert_int_eq(etu_state(db, lost), SM_SUCCEEDED);
 	ck_assert_int_eq(fk.submits, 1);
 }
@@ -952,6 +1173,13 @@ engine_suite(void)
 	tcase_add_test(t, permission_denied_fails_at_once_with_the_typed_error);
 	tcase_add_test(t, a_failed_task_fails_the_op_a_lock_is_retried);
 	tcase_add_test(t, a_lost_answer_is_adopted_not_resent);
+	tcase_add_test(t, a_late_answer_is_adopted_not_resent);
+	tcase_add_test(t, a_late_config_write_is_confirmed_not_resent);
+	tcase_add_test(t, a_stale_late_config_write_is_refused_by_its_digest);
+	tcase_add_test(t, a_config_already_as_asked_is_not_written);
+	tcase_add_test(t, a_snapshot_an_earlier_attempt_made_is_a_success);
+	tcase_add_test(t, a_clock_stepped_back_does_not_stall_a_retry);
+	tcase_add_test(t, a_restart_resumes_a_retry_wait_from_its_length);
 	tcase_add_test(t, a_failed_rollback_returns_to_its_safety_snapshot);
 	tcase_add_test(t, a_rollback_drops_its_safety_snapshot_after_success);
 	suite_add_tcase(s, t);
@@ -961,7 +1189,8 @@ engine_suite(void)
 	tcase_add_test(t, recovery_finishes_a_running_op_whose_task_ended);
 	tcase_add_test(t, recovery_resumes_a_running_op_whose_task_runs);
 	tcase_add_test(t, recovery_adopts_the_task_a_crash_left_unrecorded);
-	tcase_add_test(t, recovery_retries_a_step_that_never_reached_pve);
+	tcase_add_test(t, recovery_retries_a_step_only_after_the_unknown_window);
+	tcase_add_test(t, recovery_adopts_a_task_that_shows_up_late);
 	tcase_add_test(t, recovery_fails_a_step_whose_attempts_are_used);
 	tcase_add_test(t, recovery_reads_a_synchronous_set_config_back);
 	tcase_add_test(t, recovery_leaves_ops_alone_when_pve_is_unreachable);
