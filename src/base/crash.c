@@ -31,6 +31,8 @@ static const struct crash_def crash_table[] = {
 					"yet applied" },
 	{ "hub.mid_desired",		"desired state half stored, not "
 					"committed" },
+	{ "hub.mid_signed_ops",		"the hub answered GET /signed-ops, its "
+					"entries not yet committed" },
 };
 
 int
