@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
@@ -90,6 +91,35 @@ db_exit_code(int rc)
 	default:
 		return EX_CANTCREAT;
 	}
+}
+
+/*
+ * Test builds (FELHOM_TESTING) only, hidden from release builds:
+ * FELHOM_TEST_UNKNOWN_WINDOW_MS=N (>= 100) shortens the unknown-outcome
+ * window, FELHOM_TEST_CONVERGE_BASE_S=N (>= 1) the re-convergence backoff,
+ * FELHOM_TEST_POLL_MS=N (>= 50) the task poll period, so end-to-end
+ * tests and the crash matrix run in seconds.
+ */
+static void
+engine_test_overrides(struct engine_config *ec)
+{
+#ifdef FELHOM_TESTING
+	const char *v;
+	char *end;
+	long long n;
+
+	if ((v = getenv("FELHOM_TEST_UNKNOWN_WINDOW_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 100 && *end == '\0')
+		ec->unknown_window_ms = n;
+	if ((v = getenv("FELHOM_TEST_CONVERGE_BASE_S")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 1 && *end == '\0')
+		ec->converge_base_s = n;
+	if ((v = getenv("FELHOM_TEST_POLL_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 50 && *end == '\0')
+		ec->poll_interval_ms = n;
+#else
+	(void) ec;
+#endif
 }
 
 /* SIGHUP: re-read the file; only the log settings apply without restart. */
@@ -213,6 +243,7 @@ agent_start(struct agent *a, struct err *err)
 	/* The gate decides every new op and records provenance. */
 	memset(&ec, 0, sizeof(ec));
 	ec.sign_window_s = a->cfg->authz_sign_request_ttl_s;
+	engine_test_overrides(&ec);
 	ec.decide = decide_adapter;
 	ec.decide_ctx = a->gate;
 	ec.run_host = run_host_adapter;
