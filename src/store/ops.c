@@ -31,6 +31,12 @@ static const char SQL_FIND_PREFIX[] =
     "SELECT 1 FROM ops WHERE idem_key >= ?1 AND idem_key < ?2 "
     "AND state = ?3 LIMIT 1";
 static const char SQL_GET[] = "SELECT " OPS_COLS " FROM ops WHERE id = ?1";
+/* ?2 = base + "/", ?3 = base + "0": the "<base>/<round>" keys. */
+static const char SQL_LATEST_KEY[] =
+    "SELECT o.id, o.uid, o.state, o.error_code, o.error, "
+    "(SELECT coalesce(max(j.id), 0) FROM journal j WHERE j.op_id = o.id), "
+    "count(*) OVER () FROM ops o WHERE o.idem_key = ?1 OR "
+    "(o.idem_key >= ?2 AND o.idem_key < ?3) ORDER BY o.id DESC LIMIT 1";
 static const char SQL_GET_UID[] =
     "SELECT " OPS_COLS " FROM ops WHERE uid = ?1";
 /* The terminal states are those of the ops_lane index (0001). */
@@ -343,6 +349,70 @@ ops_find_prefix_state(struct db *db, const char *prefix, const char *state,
 	} else
 		rc = db_error(db, rc, "find applied op", err);
 out:
+	free(hi);
+	return rc;
+}
+
+static char *col_strdup(sqlite3_stmt *st, int col, int *oom);
+
+void
+ops_latest_reset(struct ops_latest *l)
+{
+	if (l == NULL)
+		return;
+	free(l->error_code);
+	free(l->error);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ops_latest_by_key(struct db *db, const char *base, struct ops_latest *out,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	struct ops_latest l;
+	char *lo = NULL, *hi = NULL;
+	const char *v;
+	size_t n = strlen(base);
+	int rc, oom = 0;
+
+	memset(&l, 0, sizeof(l));
+	if ((lo = malloc(n + 2)) == NULL || (hi = malloc(n + 2)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	(void) snprintf(lo, n + 2, "%s/", base);
+	(void) snprintf(hi, n + 2, "%s0", base);
+	if ((rc = db_prepare(db, SQL_LATEST_KEY, &st, err)) != 0)
+		goto out;
+	(void) sqlite3_bind_text(st, 1, base, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		l.id = sqlite3_column_int64(st, 0);
+		v = (const char *)sqlite3_column_text(st, 1);
+		(void) snprintf(l.uid, sizeof(l.uid), "%s", v != NULL ? v : "");
+		v = (const char *)sqlite3_column_text(st, 2);
+		(void) snprintf(l.state, sizeof(l.state), "%s",
+		    v != NULL ? v : "");
+		l.error_code = col_strdup(st, 3, &oom);
+		l.error = col_strdup(st, 4, &oom);
+		l.journal_id = sqlite3_column_int64(st, 5);
+		l.rounds = sqlite3_column_int64(st, 6);
+		rc = oom ? err_set(err, ERR_NOMEM, "out of memory") : 0;
+	} else if (rc == SQLITE_DONE)
+		rc = ERR_NOT_FOUND;
+	else
+		rc = db_error(db, rc, "find the latest op of a key", err);
+	(void) sqlite3_reset(st);
+	if (rc == 0) {
+		*out = l;
+		memset(&l, 0, sizeof(l));
+	}
+out:
+	ops_latest_reset(&l);
+	free(lo);
 	free(hi);
 	return rc;
 }

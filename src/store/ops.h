@@ -132,6 +132,24 @@ int	ops_find_key(struct db *db, const char *key, int64_t *id_out,
 int	ops_find_prefix_state(struct db *db, const char *prefix,
 	    const char *state, int *found, struct err *err);
 
+/*
+ * The newest op keyed `base` or "<base>/<round>" (a desired action planned
+ * again in the same generation, R-34).  ERR_NOT_FOUND when none.
+ */
+struct ops_latest {
+	int64_t		 id;
+	char		 uid[OPS_UID_LEN];
+	char		 state[OPS_STATE_MAX];
+	int64_t		 journal_id;	/* its newest journal row */
+	int64_t		 rounds;	/* ops under base so far (>= 1) */
+	char		*error_code;	/* heap, NULL when none */
+	char		*error;		/* heap, NULL when none */
+};
+
+int	ops_latest_by_key(struct db *db, const char *base,
+	    struct ops_latest *out, struct err *err);
+void	ops_latest_reset(struct ops_latest *l);
+
 /* Reads one op (ERR_NOT_FOUND when none); caller ops_row_free()s it. */
 int	ops_get(struct db *db, int64_t id, struct ops_row **out,
 	    struct err *err);

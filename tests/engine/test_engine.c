@@ -16,6 +16,7 @@
 #include "fake_exec.h"
 #include "store/actual.h"
 #include "store/audit.h"
+#include "store/converge.h"
 #include "store/db.h"
 #include "store/desired.h"
 #include "store/journal.h"
@@ -868,14 +869,42 @@ START_TEST(destructive_ops_wait_for_a_signature_then_expire)
 }
 END_TEST
 
-START_TEST(an_applied_key_is_not_applied_again_across_restarts)
+/* The code of the newest audit event ("" when none). */
+static const char *
+last_audit_code(char *buf, size_t n)
 {
+	json_t *a = NULL;
+	int64_t last = 0;
+
+	buf[0] = '\0';
+	ck_assert_int_eq(audit_last_seq(db, &last, NULL), 0);
+	ck_assert_int_eq(audit_since(db, last - 1, 1, &a, NULL), 0);
+	if (json_array_size(a) == 1)
+		(void) snprintf(buf, n, "%s/%s", json_string_value(
+		    json_object_get(json_array_get(a, 0), "event")),
+		    json_string_value(json_object_get(json_array_get(a, 0),
+		    "code")));
+	json_decref(a);
+	return buf;
+}
+
+/*
+ * R-26 within a generation, R-34 across it: an applied key is not applied
+ * again while the guest stays as desired; drift behind the agent's back
+ * is planned again in the same generation (and audited), across a restart.
+ */
+START_TEST(drift_in_the_same_generation_is_converged_again)
+{
+	char code[64];
 	int safe;
 
 	fake_guest_add(&fk, 101, "stopped", NULL);
 	store_desired(5, "[{\"vmid\":101,\"state\":\"running\"}]");
 	cycle();
 	ck_assert_int_eq(fk.submits, 1);
+	cycle();
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(count_ops(NULL), 1);
 	/* Someone stops it behind our back; same generation, new process. */
 	(void) snprintf(fk.guests[0].status, sizeof(fk.guests[0].status),
 	    "stopped");
@@ -883,14 +912,79 @@ START_TEST(an_applied_key_is_not_applied_again_across_restarts)
 	ck_assert_int_eq(engine_recover(eng, NULL, NULL), 0);
 	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
 	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
+	ck_assert_str_eq(last_audit_code(code, sizeof(code)),
+	    "converge/drift");
 	(void) run(20);
-	ck_assert_int_eq(fk.submits, 1);
-	ck_assert_int_eq(count_ops(NULL), 1);
-	/* A new generation asks again: a new key. */
-	store_desired(6, "[{\"vmid\":101,\"state\":\"running\"}]");
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_eq(count_ops("succeeded"), 2);
+	ck_assert_str_eq(fk.guests[0].status, "running");
 	cycle();
 	ck_assert_int_eq(fk.submits, 2);
 	ck_assert_int_eq(count_ops(NULL), 2);
+}
+END_TEST
+
+/* The backoff of guest vmid as stored (ms), -1 when none. */
+static int64_t
+converge_wait(int64_t vmid, int *failures)
+{
+	struct converge_row r;
+	int64_t w;
+
+	memset(&r, 0, sizeof(r));
+	if (converge_get(db, vmid, &r, NULL) != 0)
+		return -1;
+	w = r.wait_ms;
+	*failures = r.failures;
+	converge_row_reset(&r);
+	return w;
+}
+
+/*
+ * A failed op is planned again without a new generation, after a per-guest
+ * backoff doubling from 30 s (on the monotonic clock: a wall clock stepped
+ * back does not stall it); the reason is audited; success clears it.
+ */
+START_TEST(a_failed_op_is_planned_again_after_a_doubling_backoff)
+{
+	char code[64];
+	int failures = 0;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_PERMISSION;
+	fk.fail_status = 403;
+	store_desired(5, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	ck_assert_int_eq(count_ops("failed"), 1);
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 1);
+	ck_assert_int_eq(converge_wait(101, &failures), 30000);
+	ck_assert_int_eq(failures, 1);
+	ck_assert_str_eq(last_audit_code(code, sizeof(code)),
+	    "converge/failed");
+	fk.wall_skew = -7200;
+	fk.now += 29;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 1);
+	fk.now += 2;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 2);
+	ck_assert_int_eq(count_ops("failed"), 2);
+	cycle();
+	ck_assert_int_eq(converge_wait(101, &failures), 60000);
+	ck_assert_int_eq(failures, 2);
+	fk.now += 59;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 2);
+	fk.fail_submit = 0;
+	fk.now += 2;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 3);
+	ck_assert_int_eq(count_ops("succeeded"), 1);
+	ck_assert_str_eq(fk.guests[0].status, "running");
+	cycle();
+	ck_assert_int_eq(converge_wait(101, &failures), -1);
+	ck_assert_int_eq(count_ops(NULL), 3);
 }
 END_TEST
 
@@ -1199,7 +1293,9 @@ engine_suite(void)
 	t = tcase_create("reconcile");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, destructive_ops_wait_for_a_signature_then_expire);
-	tcase_add_test(t, an_applied_key_is_not_applied_again_across_restarts);
+	tcase_add_test(t, drift_in_the_same_generation_is_converged_again);
+	tcase_add_test(t,
+	    a_failed_op_is_planned_again_after_a_doubling_backoff);
 	tcase_add_test(t,
 	    ops_not_started_are_superseded_when_the_desired_state_changes);
 	tcase_add_test(t, a_shrunk_list_is_not_planned_on);
