@@ -230,6 +230,7 @@ agent_start(struct agent *a, struct err *err)
 	int rc, version;
 
 	struct dbstate_verdict dv;
+	int64_t now;
 	size_t held = 0;
 	int created = 0, unclean = a->lock.existed && a->lock.running;
 
@@ -250,8 +251,11 @@ agent_start(struct agent *a, struct err *err)
 		return err_prefix(err, "database: ");
 	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
 	    a->cfg->database, version);
+	now = clock_now(NULL);
+	/* past anything a lost state may have accepted. */
 	if ((rc = dbstate_check(a->db, a->cfg->database, unclean,
-	    a->wal_missing && !created, clock_now(NULL), &dv, err)) != 0 ||
+	    a->wal_missing && !created, now, now + 1 +
+	    a->cfg->authz_clock_skew_s, &dv, err)) != 0 ||
 	    (rc = db_lock_mark(a->lockfd, "running", dv.db_id, err)) != 0 ||
 	    (rc = audit_last_seq(a->db, &a->audit_seen, err)) != 0)
 		return err_prefix(err, "database: ");

@@ -462,6 +462,23 @@ gate_facts_load(struct gate *g, const struct gate_subject *s,
 
 /* ---- decisions ------------------------------------------------------- */
 
+/*
+ * The not_before of a sign request the agent writes: now, or the nonce
+ * floor when that is later (just after a restore), so a signature over
+ * it is never refused as replay_floor.
+ */
+static int
+request_start(struct gate *g, int64_t now, int64_t *out, struct err *err)
+{
+	int64_t floor = 0;
+	int rc;
+
+	if ((rc = dbstate_floor(g->db, &floor, err)) != 0)
+		return rc;
+	*out = floor > now ? floor : now;
+	return 0;
+}
+
 static json_t *
 verdict_detail(const struct gate_verdict *v)
 {
@@ -519,8 +536,10 @@ gate_classify_in_txn(struct gate *g, int64_t op_id, enum ops_kind kind,
 		spec.has_guest = vmid > 0;
 		spec.guest_id = vmid;
 		spec.params = params;
-		spec.not_before = now;
-		spec.not_after = now + g->ttl_s;
+		/* Signable: never before the nonce floor. */
+		if ((rc = request_start(g, now, &spec.not_before, err)) != 0)
+			goto out;
+		spec.not_after = spec.not_before + g->ttl_s;
 		err_init(&berr);
 		if ((rc = opblob_make(&spec, &blob, &blob_len, &berr)) != 0) {
 			if (rc != ERR_REJECTED && rc != ERR_INVALID) {
@@ -897,8 +916,9 @@ gate_hold_for_review(struct gate *g, size_t *held_out, struct err *err)
 		spec.has_guest = ops[i]->vmid > 0;
 		spec.guest_id = ops[i]->vmid;
 		spec.params = ops[i]->params;
-		spec.not_before = now;
-		spec.not_after = now + g->ttl_s;
+		if ((rc = request_start(g, now, &spec.not_before, err)) != 0)
+			goto out;
+		spec.not_after = spec.not_before + g->ttl_s;
 		err_init(&berr);
 		if ((rc = opblob_make(&spec, &blob, &blob_len, &berr)) != 0) {
 			if (rc == ERR_NOMEM)

@@ -343,19 +343,19 @@ dbstate_ensure(const char *dbpath, const struct db_lock_info *lk, int64_t now,
 		return 0;
 	/* never replaced silently — that reopens replay. */
 	if (dbstate_evidence(dbpath, lk, why, sizeof(why)))
-		return err_set(err, ERR_NOT_FOUND, "%s is missing or empty, "
-		    "but %s show%s this host had a database; refusing to "
-		    "create a new one silently (its nonces and signer "
-		    "rotations would be lost).  Restore the database from a "
-		    "backup (docs/recovery.md), or create a new one on "
-		    "purpose with 'felhom-admin db init --db %s'", dbpath, why,
-		    strchr(why, ',') != NULL ? "" : "s", dbpath);
+		return err_set(err, ERR_NOT_FOUND, "%s is missing or empty "
+		    "where this host had a database: refusing to create a "
+		    "new one silently (its nonces and signer rotations would "
+		    "be lost).  Restore it from a backup (docs/recovery.md) "
+		    "or create one on purpose: felhom-admin db init --db %s.  "
+		    "Evidence: %s", dbpath, dbpath, why);
 	*created = 1;
 	return dbstate_create(dbpath, now, now, NULL, err);
 }
 
 static int
-mark_restored(struct db *db, int64_t now, const char *why, struct err *err)
+mark_restored(struct db *db, int64_t now, int64_t want, const char *why,
+    struct err *err)
 {
 	struct audit_event ev;
 	json_t *data;
@@ -366,8 +366,8 @@ mark_restored(struct db *db, int64_t now, const char *why, struct err *err)
 		return rc;
 	if ((rc = kv_get_int(db, DBSTATE_KV_FLOOR, 0, &floor, err)) != 0)
 		goto fail;
-	if (floor < now)
-		floor = now;
+	if (floor < want)
+		floor = want;
 	if ((data = json_pack("{s:I}", "nonce_floor", (json_int_t)floor)) ==
 	    NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
@@ -395,7 +395,7 @@ fail:
 
 int
 dbstate_check(struct db *db, const char *dbpath, int unclean, int wal_missing,
-    int64_t now, struct dbstate_verdict *out, struct err *err)
+    int64_t now, int64_t floor, struct dbstate_verdict *out, struct err *err)
 {
 	struct dbstate_marker m, nm;
 	char *id = NULL;
@@ -437,7 +437,7 @@ dbstate_check(struct db *db, const char *dbpath, int unclean, int wal_missing,
 		    "commits may be lost", dbpath);
 	if (out->why[0] != '\0') {
 		out->restored = 1;
-		if ((rc = mark_restored(db, now, out->why, err)) != 0 ||
+		if ((rc = mark_restored(db, now, floor, out->why, err)) != 0 ||
 		    (rc = audit_last_seq(db, &seq, err)) != 0)
 			goto out;
 	}

@@ -86,13 +86,15 @@ struct dbstate_verdict {
  * After opening the agent's database (dbpath): compares it with the
  * marker.  wal_missing: the previous run ended uncleanly (unclean) and
  * "<dbpath>-wal" was gone before this open.  A restored database gets
- * nonce_floor = now and db_restored_at = now, and an audit event
- * (database / restored), in one transaction; then the marker is
- * rewritten for it.
+ * nonce_floor = floor (at least) and db_restored_at = now, and an audit
+ * event (database / restored), in one transaction; then the marker is
+ * rewritten for it.  The caller's floor is past anything the lost state
+ * may have accepted: now + 1 + the clock-skew allowance (a blob valid a
+ * little in the future is accepted that much early).
  */
 int	dbstate_check(struct db *db, const char *dbpath, int unclean,
-	    int wal_missing, int64_t now, struct dbstate_verdict *out,
-	    struct err *err);
+	    int wal_missing, int64_t now, int64_t floor,
+	    struct dbstate_verdict *out, struct err *err);
 
 /*
  * Keeps the marker at the newest audit seq: rewrites it when the seq

@@ -183,7 +183,8 @@ START_TEST(a_database_behind_its_marker_is_restored_floor_moves)
 
 	ck_assert_int_eq(dbstate_ensure(dbpath, NULL, NOW, &created, NULL), 0);
 	db = open_db(0);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 0);
 	/* A backup taken now ... */
 	(void) snprintf(copy, sizeof(copy), "%s/copy.db", dir);
@@ -196,11 +197,12 @@ START_TEST(a_database_behind_its_marker_is_restored_floor_moves)
 	/* The copy is restored in its place. */
 	ck_assert_int_eq(rename(copy, dbpath), 0);
 	db = open_db(0);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW + 100, &v, NULL),
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW + 100,
+	    NOW + 221, &v, NULL),
 	    0);
 	ck_assert_int_eq(v.restored, 1);
 	ck_assert_ptr_nonnull(strstr(v.why, "behind its marker"));
-	ck_assert_int_eq(kvi(db, DBSTATE_KV_FLOOR), NOW + 100);
+	ck_assert_int_eq(kvi(db, DBSTATE_KV_FLOOR), NOW + 221);
 	ck_assert_int_eq(kvi(db, DBSTATE_KV_RESTORED), NOW + 100);
 	ck_assert_int_eq(audit_since(db, 0, 10, &a, NULL), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a,
@@ -209,10 +211,11 @@ START_TEST(a_database_behind_its_marker_is_restored_floor_moves)
 	/* The marker follows it: the next start is plain. */
 	ck_assert_int_eq(dbstate_marker_read(dbpath, &m, NULL), 0);
 	ck_assert_int_eq(m.audit_seq, 1);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW + 200, &v, NULL),
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW + 200,
+	    NOW + 321, &v, NULL),
 	    0);
 	ck_assert_int_eq(v.restored, 0);
-	ck_assert_int_eq(kvi(db, DBSTATE_KV_FLOOR), NOW + 100);
+	ck_assert_int_eq(kvi(db, DBSTATE_KV_FLOOR), NOW + 221);
 	db_close(db);
 }
 END_TEST
@@ -227,19 +230,23 @@ START_TEST(another_database_or_a_lost_wal_counts_as_restored)
 	ck_assert_int_eq(dbstate_ensure(dbpath, NULL, NOW, &created, NULL), 0);
 	db = open_db(0);
 	/* Unclean, and the -wal gone: commits may be lost. */
-	ck_assert_int_eq(dbstate_check(db, dbpath, 1, 1, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 1, 1, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 1);
 	ck_assert_ptr_nonnull(strstr(v.why, "-wal is gone"));
 	/* Unclean with its -wal, or a clean stop: nothing lost. */
-	ck_assert_int_eq(dbstate_check(db, dbpath, 1, 0, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 1, 0, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 0);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 1, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 1, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 0);
 	/* The marker names another database. */
 	ck_assert_int_eq(dbstate_marker_read(dbpath, &m, NULL), 0);
 	(void) snprintf(m.db_id, sizeof(m.db_id), "%032x", 1);
 	ck_assert_int_eq(dbstate_marker_write(dbpath, &m, NULL), 0);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 1);
 	ck_assert_ptr_nonnull(strstr(v.why, "not the one"));
 	db_close(db);
@@ -255,7 +262,8 @@ START_TEST(a_database_from_before_markers_is_adopted)
 
 	ck_assert_int_eq(db_open(dbpath, DB_OPEN_CREATE | DB_OPEN_MIGRATE, &db,
 	    NULL), 0);
-	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, &v, NULL), 0);
+	ck_assert_int_eq(dbstate_check(db, dbpath, 0, 0, NOW, NOW, &v,
+	    NULL), 0);
 	ck_assert_int_eq(v.restored, 0);
 	ck_assert_int_eq(v.adopted, 1);
 	ck_assert_int_eq(kvi(db, DBSTATE_KV_FLOOR), -1);
