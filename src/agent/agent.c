@@ -563,6 +563,10 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 		goto out;
 	}
 	status = agent_loop(&a);
+	/* waits resume next time with what is left of them. */
+	err_init(&err);
+	if (engine_save_waits(a.engine, &err) != 0)
+		log_warn("%s; waits start over at the next start", err_msg(&err));
 	agent_note(&a);
 	/* A clean exit: the next start skips the full integrity check. */
 	err_init(&err);

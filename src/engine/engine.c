@@ -751,6 +751,46 @@ out:
 	return rc;
 }
 
+static int
+save_wait(void *ctx, enum timer_kind kind, int64_t id, int64_t gen,
+    int64_t left_ms, struct err *err)
+{
+	struct engine *e = ctx;
+	struct converge_row row;
+	int rc;
+
+	if (left_ms < 0)
+		left_ms = 0;
+	if (kind == TIMER_RETRY)
+		return ops_set_wait(e->db, id, left_ms, err);
+	if (kind != TIMER_CONVERGE)
+		return 0;
+	memset(&row, 0, sizeof(row));
+	if ((rc = converge_get(e->db, id, &row, err)) == ERR_NOT_FOUND)
+		return 0;
+	if (rc == 0 && row.failures == gen) {
+		row.wait_ms = left_ms;
+		rc = converge_put(e->db, &row, err);
+	}
+	converge_row_reset(&row);
+	return rc;
+}
+
+int
+engine_save_waits(struct engine *e, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_begin(e->db, err)) != 0)
+		return rc;
+	if ((rc = timer_each(e->timers, clock_mono_ms(e->clock), save_wait, e,
+	    err)) != 0) {
+		db_rollback(e->db);
+		return rc;
+	}
+	return db_commit(e->db, err);
+}
+
 int
 engine_in_flight(struct engine *e, size_t *out, struct err *err)
 {

@@ -142,6 +142,13 @@ int	engine_plan(struct engine *e, size_t *created_out, struct err *err);
 int	engine_step(struct engine *e, int blocked, struct engine_next *out,
 	    struct err *err);
 
+/*
+ * A clean stop: each wait still running (an op's retry backoff, a guest's
+ * re-convergence backoff) is stored as what is left of it, so the next
+ * start resumes it rather than starting it over (R-34).
+ */
+int	engine_save_waits(struct engine *e, struct err *err);
+
 /* Database-backed counts for the report and tests. */
 int	engine_in_flight(struct engine *e, size_t *out, struct err *err);
 

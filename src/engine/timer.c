@@ -106,6 +106,20 @@ timer_drop(struct timers *t, enum timer_kind kind, int64_t id)
 	*x = t->v[--t->n];
 }
 
+int
+timer_each(const struct timers *t, int64_t now_ms, timer_each_fn fn,
+    void *ctx, struct err *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->n; i++)
+		if ((rc = fn(ctx, t->v[i].kind, t->v[i].id, t->v[i].gen,
+		    t->v[i].due_ms - now_ms, err)) != 0)
+			return rc;
+	return 0;
+}
+
 void
 timer_sweep(struct timers *t, timer_keep_fn keep, void *ctx)
 {

@@ -56,6 +56,15 @@ int	timer_armed(const struct timers *t, enum timer_kind kind, int64_t id,
 /* Forgets the timer of (kind, id), if any. */
 void	timer_drop(struct timers *t, enum timer_kind kind, int64_t id);
 
+/* Called for each armed timer (timer_each). */
+typedef int (*timer_each_fn)(void *ctx, enum timer_kind kind, int64_t id,
+    int64_t gen, int64_t left_ms, struct err *err);
+
+/* Calls fn for every armed timer with the ms left at now_ms; stops at
+ * the first failure and returns it. */
+int	timer_each(const struct timers *t, int64_t now_ms, timer_each_fn fn,
+	    void *ctx, struct err *err);
+
 /* Whether a timer is still wanted (timer_sweep). */
 typedef int (*timer_keep_fn)(void *ctx, enum timer_kind kind, int64_t id);
 

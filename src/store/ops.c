@@ -53,6 +53,8 @@ static const char SQL_SUBMIT[] =
     "UPDATE ops SET attempt = attempt + 1, intent_at = ?2, upid = NULL, "
     "next_at = 0, wait_ms = 0, config_digest = ?3 WHERE id = ?1";
 static const char SQL_UPID[] = "UPDATE ops SET upid = ?2 WHERE id = ?1";
+static const char SQL_WAIT[] =
+    "UPDATE ops SET wait_ms = ?2 WHERE id = ?1 AND state = 'authorized'";
 static const char SQL_ERROR[] =
     "UPDATE ops SET error_code = ?2, error = ?3, upid = NULL, "
     "next_at = CASE WHEN ?4 > 0 THEN ?4 ELSE next_at END, "
@@ -679,6 +681,19 @@ ops_mark_submit(struct db *db, int64_t id, int64_t now, const char *digest,
 	if (digest != NULL)
 		(void) sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
 	return update_done(db, st, "mark op submitted", err);
+}
+
+int
+ops_set_wait(struct db *db, int64_t id, int64_t wait_ms, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_WAIT, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, id);
+	(void) sqlite3_bind_int64(st, 2, wait_ms > 0 ? wait_ms : 0);
+	return update_done(db, st, "store op wait", err);
 }
 
 int

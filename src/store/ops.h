@@ -195,6 +195,12 @@ int	ops_set_upid(struct db *db, int64_t id, const char *upid,
 int	ops_set_error(struct db *db, int64_t id, const char *code,
 	    const char *msg, int64_t next_at, int64_t wait_ms,
 	    struct err *err);
+/*
+ * The retry wait still to run of an op in authorized (a clean stop keeps
+ * what is left of it, R-34); another state is left alone.
+ */
+int	ops_set_wait(struct db *db, int64_t id, int64_t wait_ms,
+	    struct err *err);
 /* Next step: step + 1, attempt 0, no UPID, safety (NULL = keep). */
 int	ops_next_step(struct db *db, int64_t id, const json_t *safety,
 	    struct err *err);

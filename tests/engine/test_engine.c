@@ -553,6 +553,32 @@ START_TEST(a_restart_resumes_a_retry_wait_from_its_length)
 }
 END_TEST
 
+/* A clean stop stores what is left of a wait; a restart resumes it. */
+START_TEST(a_clean_stop_keeps_what_is_left_of_a_wait)
+{
+	struct engine_next nx;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_LOCKED;
+	fk.fail_count = 1;
+	id = op_authorized(101, OPS_KIND_START, NULL, "k");
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	fk.now += 3;
+	ck_assert_int_eq(engine_save_waits(eng, NULL), 0);
+	op = op_get(id);
+	ck_assert_int_eq(op->wait_ms, 2000);
+	ops_row_free(op);
+	restart();
+	ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+	ck_assert_int_eq(nx.delay_ms, 2000);
+	fk.now += 2;
+	(void) run(20);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+}
+END_TEST
+
 /* Moves a fresh op to submitting as a crashed process left it. */
 static int64_t
 op_submitting(int64_t vmid, enum ops_kind kind, const char *params,
@@ -1274,6 +1300,7 @@ engine_suite(void)
 	tcase_add_test(t, a_snapshot_an_earlier_attempt_made_is_a_success);
 	tcase_add_test(t, a_clock_stepped_back_does_not_stall_a_retry);
 	tcase_add_test(t, a_restart_resumes_a_retry_wait_from_its_length);
+	tcase_add_test(t, a_clean_stop_keeps_what_is_left_of_a_wait);
 	tcase_add_test(t, a_failed_rollback_returns_to_its_safety_snapshot);
 	tcase_add_test(t, a_rollback_drops_its_safety_snapshot_after_success);
 	suite_add_tcase(s, t);
