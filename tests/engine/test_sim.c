@@ -805,6 +805,7 @@ END_TEST
 #ifdef FELHOM_TESTING
 /* The crash points of the submit path a late answer passes through. */
 static const char *const late_points[] = {
+	"sm.before_commit.submit",	/* no intent: nothing may be sent */
 	"sm.after_commit.submit",	/* intent committed, nothing sent */
 	"exec.outcome_unknown",		/* sent, answer lost, PVE holds it */
 	"sm.before_commit.adopt_task",	/* the late task found */

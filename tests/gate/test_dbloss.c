@@ -25,6 +25,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include "authz/opblob.h"
 #include "authz_tu.h"
@@ -411,6 +412,63 @@ START_TEST(a_db_backup_restored_moves_the_floor)
 }
 END_TEST
 
+/*
+ * R-32: makes the nonces_expiry index disagree with its table — what
+ * PRAGMA quick_check does not see and integrity_check does.
+ */
+static void
+corrupt_an_index(void)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+	int root;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT rootpage FROM "
+	    "sqlite_master WHERE name = 'nonces_expiry'", -1, &st, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	root = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_exec(h, "PRAGMA writable_schema=ON; DELETE "
+	    "FROM sqlite_master WHERE name = 'nonces_expiry'", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(h);
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(h, "UPDATE nonces SET expires_at = "
+	    "expires_at + 1000", NULL, NULL, NULL), SQLITE_OK);
+	(void) snprintf(sql, sizeof(sql), "PRAGMA writable_schema=ON; INSERT "
+	    "INTO sqlite_master VALUES ('index', 'nonces_expiry', 'nonces', "
+	    "%d, 'CREATE INDEX nonces_expiry ON nonces (expires_at)')", root);
+	ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+/* The full integrity check after an unclean stop; a clean one skips it. */
+START_TEST(an_unclean_stop_runs_the_full_integrity_check)
+{
+	char lock[4200], *err = NULL;
+	const char *running = "pid 1\nstate running\n";
+
+	accept_once();
+	corrupt_an_index();
+	/* Stopped cleanly: started without the check. */
+	ck_assert_int_eq(agent_once(NULL), 0);
+	/* As if killed: the lock file still says running. */
+	(void) snprintf(lock, sizeof(lock), "%s.lock", dbpath);
+	ck_assert_int_eq(tu_write_file(lock, running, strlen(running), 0600),
+	    0);
+	ck_assert_int_eq(agent_once(&err), 65);
+	ck_assert_ptr_nonnull(strstr(err, "integrity check failed"));
+	free(err);
+	err = NULL;
+	ck_assert_int_ne(run_admin("db", "check", "--db", dbpath, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err, "nonces_expiry"));
+	free(err);
+}
+END_TEST
+
 static Suite *
 dbloss_suite(void)
 {
@@ -426,6 +484,7 @@ dbloss_suite(void)
 	tcase_add_test(t,
 	    a_cp_taken_while_running_then_restored_moves_the_floor);
 	tcase_add_test(t, a_db_backup_restored_moves_the_floor);
+	tcase_add_test(t, an_unclean_stop_runs_the_full_integrity_check);
 	suite_add_tcase(s, t);
 	return s;
 }
