@@ -292,6 +292,13 @@ agent_start(struct agent *a, struct err *err)
 	/* The gate decides every new op and records provenance. */
 	memset(&ec, 0, sizeof(ec));
 	ec.sign_window_s = a->cfg->authz_sign_request_ttl_s;
+	/*
+	 * R-34: an answer lost to the client's own timeout may still take
+	 * effect until PVE's 30 s proxy timeout has passed on top of it.
+	 */
+	ec.unknown_window_ms = (a->cfg->pve_timeout_s + 30) * 1000;
+	if (ec.unknown_window_ms < 60000)
+		ec.unknown_window_ms = 60000;
 	engine_test_overrides(&ec);
 	ec.decide = decide_adapter;
 	ec.decide_ctx = a->gate;

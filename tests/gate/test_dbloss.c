@@ -306,6 +306,24 @@ init_again_refuses_the_old_blob(void)
 
 	ck_assert_int_eq(run_admin("db", "init", "--db", dbpath, &err), 0);
 	free(err);
+	/* The operator's dry run says so too. */
+	{
+		char bf[4200], sf[4200], *out = NULL;
+		const char *argv[] = { tu_bin("felhom-admin"), "op", "check",
+		    "--config", cfgpath, "--blob", bf, "--signature", sf, NULL };
+		int st = -1;
+
+		(void) snprintf(bf, sizeof(bf), "%s/op.json", dir);
+		(void) snprintf(sf, sizeof(sf), "%s/op.json.sig", dir);
+		ck_assert_int_eq(tu_write_file(bf, blob, strlen(blob), 0600),
+		    0);
+		ck_assert_int_eq(tu_write_file(sf, sig, strlen(sig), 0600), 0);
+		ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, &out, NULL, &st),
+		    0);
+		ck_assert_int_ne(st, 0);
+		ck_assert_ptr_nonnull(strstr(out, "replay_floor"));
+		free(out);
+	}
 	relay();
 	ck_assert_int_eq(agent_once(NULL), 0);
 	ck_assert(audited("replay_floor"));
