@@ -3,7 +3,7 @@
 -- tools/schema-dump.sh; tests/store/test_db.c checks that it
 -- matches.  Do not edit by hand: add a migration, then regenerate.
 -- PRAGMA application_id = 1179140423 ('FHAG')
--- PRAGMA user_version = 2
+-- PRAGMA user_version = 3
 
 CREATE TABLE actual_guests (
 	vmid		INTEGER PRIMARY KEY,
@@ -26,6 +26,15 @@ CREATE TABLE audit (
 	actor		TEXT NOT NULL DEFAULT 'agent',	-- agent, hub, admin
 	detail		TEXT NOT NULL DEFAULT '',	-- human text
 	data		TEXT NOT NULL DEFAULT '{}'	-- JSON facts
+);
+CREATE TABLE converge (
+	vmid		INTEGER PRIMARY KEY CHECK (vmid BETWEEN 100 AND 999999999),
+	failures	INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+	wait_ms		INTEGER NOT NULL DEFAULT 0 CHECK (wait_ms >= 0),
+	op_id		INTEGER REFERENCES ops (id),	-- the last failed op counted
+	error_code	TEXT,				-- its typed error
+	error		TEXT,				-- its message
+	updated_at	INTEGER NOT NULL
 );
 CREATE TABLE desired_guests (
 	vmid		INTEGER PRIMARY KEY CHECK (vmid BETWEEN 100 AND 999999999),
@@ -105,7 +114,8 @@ CREATE TABLE ops (
 	ended_at	INTEGER,
 	error_code	TEXT,				-- typed error of the last failure
 	error		TEXT				-- its message
-);
+, config_digest TEXT, wait_ms INTEGER NOT NULL DEFAULT 0
+    CHECK (wait_ms >= 0));
 CREATE TABLE provenance (
 	id		INTEGER PRIMARY KEY,
 	kind		TEXT NOT NULL CHECK (kind IN ('guest', 'snapshot', 'backup')),
@@ -124,7 +134,7 @@ CREATE TABLE signed_inbox (
 	state		TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'taken',
 			    'rejected')),
 	result		TEXT
-);
+, seq INTEGER CHECK (seq IS NULL OR seq > 0));
 CREATE TABLE signers (
 	id		INTEGER PRIMARY KEY,
 	role		TEXT NOT NULL CHECK (role IN ('operational', 'recovery')),
@@ -143,6 +153,8 @@ CREATE INDEX ops_ended ON ops (ended_at);
 CREATE INDEX ops_lane ON ops (vmid, id) WHERE state NOT IN ('succeeded',
     'failed', 'rejected', 'expired', 'superseded', 'cancelled', 'rolled_back');
 CREATE INDEX ops_state ON ops (state);
+CREATE UNIQUE INDEX signed_inbox_seq ON signed_inbox (seq)
+    WHERE seq IS NOT NULL;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN
 	SELECT RAISE(ABORT, 'audit is append-only');

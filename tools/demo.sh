@@ -78,8 +78,8 @@ cat "$work/operational_signers"
 step "felhom-agent --print-config (secrets redacted)"
 "$bin/felhom-agent" $cfg --print-config
 
-step "felhom-admin db migrate"
-"$bin/felhom-admin" db migrate --db "$work/state.db"
+step "felhom-admin db init (a new database, on purpose)"
+"$bin/felhom-admin" db init --db "$work/state.db"
 
 step "felhom-agent --selftest (read-only health report)"
 "$bin/felhom-agent" $cfg --selftest

@@ -21,5 +21,9 @@ struct cmd {
 int	cmd_exit_code(int err_code);
 
 int	cmd_db(int argc, char **argv);
+/* db init, db backup, db check (cmd_dbstate.c): argv[0] is "db". */
+int	cmd_db_init(int argc, char **argv);
+int	cmd_db_backup(int argc, char **argv);
+int	cmd_db_check(int argc, char **argv);
 
 #endif

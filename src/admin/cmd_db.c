@@ -1,6 +1,7 @@
 /*
  * felhom-admin db — database maintenance (R-32).
  *   felhom-admin db migrate --db PATH
+ * (init, backup and check: cmd_dbstate.c)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +15,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: felhom-admin db migrate --db PATH\n"
-	    "       felhom-admin db version --db PATH\n");
+	    "       felhom-admin db version --db PATH\n"
+	    "       felhom-admin db init --db PATH [--nonce-floor TIME]\n"
+	    "       felhom-admin db backup --db PATH FILE\n"
+	    "       felhom-admin db check --db PATH\n");
 }
 
 int
@@ -36,6 +40,12 @@ cmd_db(int argc, char **argv)
 		return EX_USAGE;
 	}
 	sub = argv[1];
+	if (strcmp(sub, "init") == 0)
+		return cmd_db_init(argc, argv);
+	if (strcmp(sub, "backup") == 0)
+		return cmd_db_backup(argc, argv);
+	if (strcmp(sub, "check") == 0)
+		return cmd_db_check(argc, argv);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {

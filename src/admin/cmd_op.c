@@ -38,6 +38,7 @@
 #include "base/config.h"
 #include "base/err.h"
 #include "store/db.h"
+#include "store/dbstate.h"
 #include "store/nonces.h"
 #include "store/signers_db.h"
 
@@ -505,6 +506,11 @@ op_check(int argc, char **argv)
 	in.now = o.have_at ? o.at : (int64_t)time(NULL);
 	in.config = &vc;
 	in.signers = set;
+	/* the database's nonce floor, as the agent applies it. */
+	if (db != NULL && dbstate_floor(db, &in.nonce_floor, &err) != 0) {
+		fprintf(stderr, "felhom-admin op check: %s\n", err_msg(&err));
+		goto out;
+	}
 	clock_format_rfc3339(in.now, t, sizeof(t));
 	printf("signers: %zu operational, %zu recovery (%s); host %s; "
 	    "time %s\n", signers_count_role(set, SIGNERS_ROLE_OPERATIONAL),
@@ -537,6 +543,9 @@ op_check(int argc, char **argv)
 	} else if (rc == 0)
 		printf("%-10s skipped (no database: %s)\n", "nonce",
 		    dbpath == NULL ? "none given" : err_msg(&dberr));
+	else if (res.stage == VERIFY_STAGE_NONCE)
+		printf("%-10s rejected: %s: %s\n", "nonce",
+		    authz_code_name(res.code), res.msg);
 	else
 		printf("%-10s skipped\n", "nonce");
 	if (rc == 0) {

@@ -19,7 +19,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	/* name		fn		summary */
-	{ "db",		cmd_db,		"create or upgrade the database" },
+	{ "db",		cmd_db,		"create, upgrade, back up or check the database" },
 	/* authz commands */
 	{ "verify",	cmd_verify,	"verify an SSHSIG signature" },
 	{ "op",		cmd_op,		"compose or check a signed op" },

@@ -11,11 +11,14 @@
  * observe PVE and plan when due → step every lane once → wait until the
  * next timer or a signal.  Signal handlers only set flags.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
@@ -37,7 +40,9 @@
 #include "hub/hub.h"
 #include "net/https.h"
 #include "pve/pve.h"
+#include "store/audit.h"
 #include "store/db.h"
+#include "store/dbstate.h"
 #include "store/ops.h"
 
 /* How often the engine re-reads PVE and plans (ms). */
@@ -87,9 +92,41 @@ db_exit_code(int rc)
 	case ERR_LOCKED:
 	case ERR_BUSY:
 		return EX_TEMPFAIL;
+	case ERR_NOT_FOUND:
+		/* missing or empty where one existed; never recreated. */
+		return EX_NOINPUT;
 	default:
 		return EX_CANTCREAT;
 	}
+}
+
+/*
+ * Test builds (FELHOM_TESTING) only, hidden from release builds:
+ * FELHOM_TEST_UNKNOWN_WINDOW_MS=N (>= 100) shortens the unknown-outcome
+ * window, FELHOM_TEST_CONVERGE_BASE_S=N (>= 1) the re-convergence backoff,
+ * FELHOM_TEST_POLL_MS=N (>= 50) the task poll period, so end-to-end
+ * tests and the crash matrix run in seconds.
+ */
+static void
+engine_test_overrides(struct engine_config *ec)
+{
+#ifdef FELHOM_TESTING
+	const char *v;
+	char *end;
+	long long n;
+
+	if ((v = getenv("FELHOM_TEST_UNKNOWN_WINDOW_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 100 && *end == '\0')
+		ec->unknown_window_ms = n;
+	if ((v = getenv("FELHOM_TEST_CONVERGE_BASE_S")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 1 && *end == '\0')
+		ec->converge_base_s = n;
+	if ((v = getenv("FELHOM_TEST_POLL_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 50 && *end == '\0')
+		ec->poll_interval_ms = n;
+#else
+	(void) ec;
+#endif
 }
 
 /* SIGHUP: re-read the file; only the log settings apply without restart. */
@@ -126,6 +163,11 @@ struct agent {
 	struct collect_source	 src;
 	struct hubloop		*hl;
 	int64_t			 reconcile_due;	/* monotonic ms */
+	int			 lockfd;
+	struct db_lock_info	 lock;		/* before this start */
+	int			 wal_missing;	/* <db>-wal gone at start */
+	char			 db_id[DBSTATE_ID_LEN];
+	int64_t			 audit_seen;	/* the marker's audit seq */
 };
 
 static int
@@ -187,12 +229,41 @@ agent_start(struct agent *a, struct err *err)
 	struct gate_config gc;
 	int rc, version;
 
-	if ((rc = db_open(a->cfg->database, DB_OPEN_CREATE | DB_OPEN_MIGRATE,
-	    &a->db, err)) != 0 ||
+	struct dbstate_verdict dv;
+	int64_t now;
+	size_t held = 0;
+	int created = 0, unclean = a->lock.existed && a->lock.running;
+
+	/* a database is never replaced silently. */
+	if ((rc = dbstate_ensure(a->cfg->database, &a->lock, clock_now(NULL),
+	    &created, err)) != 0)
+		return err_prefix(err, "database: ");
+	if (created)
+		log_info("no database and no sign of one ever here: created %s "
+		    "(nonce floor now)", a->cfg->database);
+	if (unclean)
+		log_warn("the previous run ended uncleanly: full integrity "
+		    "check of %s", a->cfg->database);
+	/* the full check after an unclean shutdown only. */
+	if ((rc = db_open(a->cfg->database, DB_OPEN_MIGRATE | (unclean ?
+	    DB_OPEN_CHECK : 0), &a->db, err)) != 0 ||
 	    (rc = db_schema_version(a->db, &version, err)) != 0)
 		return err_prefix(err, "database: ");
 	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
 	    a->cfg->database, version);
+	now = clock_now(NULL);
+	/* past anything a lost state may have accepted. */
+	if ((rc = dbstate_check(a->db, a->cfg->database, unclean,
+	    a->wal_missing && !created, now, now + 1 +
+	    a->cfg->authz_clock_skew_s, &dv, err)) != 0 ||
+	    (rc = db_lock_mark(a->lockfd, "running", dv.db_id, err)) != 0 ||
+	    (rc = audit_last_seq(a->db, &a->audit_seen, err)) != 0)
+		return err_prefix(err, "database: ");
+	(void) snprintf(a->db_id, sizeof(a->db_id), "%s", dv.db_id);
+	if (dv.restored)
+		log_warn("database restored or lost commits: %s; signed ops "
+		    "from before now are refused (nonce floor), destructive "
+		    "ops are held for a new signature", dv.why);
 	/* the files seed the signer set once; then the database is it. */
 	if ((rc = gate_signers_seed(a->db, a->cfg, clock_now(NULL), NULL,
 	    err)) != 0)
@@ -210,9 +281,25 @@ agent_start(struct agent *a, struct err *err)
 	if ((rc = gate_new(a->db, &gc, clock_system(), &a->exec,
 	    &a->gate, err)) != 0)
 		return rc;
+	if (dv.restored) {
+		/* a restored state may have run them already. */
+		if ((rc = gate_hold_for_review(a->gate, &held, err)) != 0)
+			return err_prefix(err, "review hold: ");
+		if (held > 0)
+			log_warn("%zu destructive op(s) held for review: each "
+			    "needs a new signature", held);
+	}
 	/* The gate decides every new op and records provenance. */
 	memset(&ec, 0, sizeof(ec));
 	ec.sign_window_s = a->cfg->authz_sign_request_ttl_s;
+	/*
+	 * R-34: an answer lost to the client's own timeout may still take
+	 * effect until PVE's 30 s proxy timeout has passed on top of it.
+	 */
+	ec.unknown_window_ms = (a->cfg->pve_timeout_s + 30) * 1000;
+	if (ec.unknown_window_ms < 60000)
+		ec.unknown_window_ms = 60000;
+	engine_test_overrides(&ec);
 	ec.decide = decide_adapter;
 	ec.decide_ctx = a->gate;
 	ec.run_host = run_host_adapter;
@@ -250,6 +337,20 @@ agent_start(struct agent *a, struct err *err)
 		return err_prefix(err, "recovery: ");
 	a->reconcile_due = clock_mono_ms(NULL);
 	return 0;
+}
+
+/*
+ * R-15: the marker follows the newest audit seq committed, so a copy
+ * restored later (or a lost -wal) shows as behind it.
+ */
+static void
+agent_note(struct agent *a)
+{
+	struct err err;
+
+	err_init(&err);
+	if (dbstate_note(a->db, a->cfg->database, &a->audit_seen, &err) != 0)
+		log_warn("database marker: %s; trying again", err_msg(&err));
 }
 
 /* Observe PVE and plan; planning is skipped while blocked or unsafe. */
@@ -348,6 +449,7 @@ agent_loop(struct agent *a)
 		 */
 		if (cycled) {
 			agent_intake(a, blocked);
+			agent_note(a);
 			cycled = 0;
 		}
 		now = clock_mono_ms(NULL);
@@ -368,6 +470,7 @@ agent_loop(struct agent *a)
 		}
 		if (next.transitions > 0)
 			hubloop_poke(a->hl);
+		agent_note(a);
 		moved += next.transitions;
 		if (next.more)
 			continue;
@@ -403,6 +506,19 @@ agent_loop(struct agent *a)
 	return 0;
 }
 
+/* 1 when "<db>-wal" is not there (before the database is opened). */
+static int
+wal_missing(const char *dbpath)
+{
+	char path[4096];
+	struct stat sb;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s-wal", dbpath) >=
+	    sizeof(path))
+		return 0;
+	return stat(path, &sb) != 0 && errno == ENOENT;
+}
+
 int
 agent_main(const struct config *cfg, const struct agent_options *ao)
 {
@@ -432,9 +548,17 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	memset(&a, 0, sizeof(a));
 	a.cfg = cfg;
 	a.ao = ao;
-	if ((rc = db_lock_agent(cfg->database, &lockfd, &err)) != 0) {
+	if ((rc = db_lock_agent(cfg->database, &lockfd, &a.lock, &err)) != 0) {
 		log_error("%s", err_msg(&err));
 		return db_exit_code(rc);
+	}
+	a.lockfd = lockfd;
+	a.wal_missing = wal_missing(cfg->database);
+	/* Until a clean exit says "stopped", a next start checks in full. */
+	if ((rc = db_lock_mark(lockfd, "running", a.lock.db_id, &err)) != 0) {
+		log_error("%s", err_msg(&err));
+		(void) close(lockfd);
+		return EX_IOERR;
 	}
 	if ((rc = agent_start(&a, &err)) != 0) {
 		log_error("start-up: %s", err_msg(&err));
@@ -446,6 +570,15 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 		goto out;
 	}
 	status = agent_loop(&a);
+	/* waits resume next time with what is left of them. */
+	err_init(&err);
+	if (engine_save_waits(a.engine, &err) != 0)
+		log_warn("%s; waits start over at the next start", err_msg(&err));
+	agent_note(&a);
+	/* A clean exit: the next start skips the full integrity check. */
+	err_init(&err);
+	if (db_lock_mark(lockfd, "stopped", a.db_id, &err) != 0)
+		log_warn("%s", err_msg(&err));
 out:
 	agent_reset(&a);
 	(void) close(lockfd);

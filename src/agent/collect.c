@@ -618,7 +618,7 @@ static int
 agent_sections(const struct collect_source *src, int64_t now,
     json_t *report, struct collect_stats *stats, struct err *err)
 {
-	int64_t ack, dgen, agen, blocked, dbb, op, rec, up;
+	int64_t ack, dgen, agen, blocked, dbb, op, rec, up, sack;
 	json_t *agent = NULL, *ops = NULL, *audit = NULL, *last;
 	int rc;
 
@@ -629,6 +629,8 @@ agent_sections(const struct collect_source *src, int64_t now,
 	    err)) != 0 ||
 	    (rc = kv_get_int(src->db, KV_HUB_BLOCKED, 0, &blocked,
 	    err)) != 0 ||
+	    (rc = kv_get_int(src->db, KV_SIGNED_OPS_ACK_SEQ, 0, &sack,
+	    err)) != 0 ||
 	    (rc = reportq_db_bytes(src->db, &dbb, err)) != 0 ||
 	    (rc = reportq_signers(src->db, &op, &rec, err)) != 0 ||
 	    (rc = reportq_ops(src->db, now, REPORTQ_OPS_MAX, &ops,
@@ -637,14 +639,16 @@ agent_sections(const struct collect_source *src, int64_t now,
 	    err)) != 0)
 		goto out;
 	up = (clock_mono_ms(src->clock) - src->started_mono_ms) / 1000;
-	agent = json_pack("{s:I,s:I,s:I,s:I,s:b,s:{s:I,s:I}}",
+	agent = json_pack("{s:I,s:I,s:I,s:I,s:b,s:{s:I,s:I},s:I}",
 	    "uptime_s", (json_int_t)(up > 0 ? up : 0),
 	    "db_bytes", (json_int_t)dbb,
 	    "desired_generation", (json_int_t)dgen,
 	    "applied_generation", (json_int_t)agen,
 	    "blocked", blocked != 0,
 	    "signers", "operational", (json_int_t)op,
-		"recovery", (json_int_t)rec);
+		"recovery", (json_int_t)rec,
+	    /* hub-contract v1.1: every seq up to it is committed. */
+	    "signed_ops_ack_seq", (json_int_t)sack);
 	if (agent == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;

@@ -6,7 +6,8 @@
  * nothing here sleeps.  One cycle with hub.mode "on": collect the report,
  * persist its seq, POST /report, apply the envelope (blocked, poll
  * interval, audit ack — persisted in kv), then GET /desired when the hub
- * announces a newer generation and GET /signed-ops when it has some.
+ * announces a newer generation and GET /signed-ops when it has some
+ * (kept by the hub until a report acknowledges their seq: v1.1).
  * With hub.mode "off" a cycle re-reads desired_file when it changed
  * (inode, size or mtime) and stores it the same way (standalone mode).
  *
@@ -120,6 +121,7 @@ struct hubloop_status {
 	int64_t	 desired_rejected;
 	int64_t	 desired_unchanged;	/* 304 / 204 / same file */
 	int64_t	 signed_ops_stored;	/* inbox rows written */
+	int64_t	 signed_ops_held;	/* served again, ignored (v1.1) */
 	int64_t	 follow_up_failed;	/* desired / signed-ops fetches */
 };
 

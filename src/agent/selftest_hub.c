@@ -18,6 +18,7 @@
 #include "net/https.h"
 #include "pve/pve.h"
 #include "store/db.h"
+#include "store/dbstate.h"
 
 static int
 exit_code(const struct err *err)
@@ -120,7 +121,7 @@ selftest_hub(const struct config *cfg)
 	struct hubloop *hl = NULL;
 	struct db *db = NULL;
 	struct err err;
-	int rc, status;
+	int rc, status, created = 0;
 
 	err_init(&err);
 	memset(&info, 0, sizeof(info));
@@ -139,8 +140,10 @@ selftest_hub(const struct config *cfg)
 		log_warn("pve.insecure is on: the PVE certificate is NOT "
 		    "verified");
 	if ((rc = https_global_init(&err)) != 0 ||
-	    (rc = db_open(cfg->database, DB_OPEN_CREATE | DB_OPEN_MIGRATE,
-	    &db, &err)) != 0 ||
+	    /* never a new database where one existed. */
+	    (rc = dbstate_ensure(cfg->database, NULL, clock_now(NULL),
+	    &created, &err)) != 0 ||
+	    (rc = db_open(cfg->database, DB_OPEN_MIGRATE, &db, &err)) != 0 ||
 	    (rc = pve_client_from_config(cfg, NULL, &pve, &err)) != 0 ||
 	    (rc = hub_client_new(&ho, &hub, &err)) != 0)
 		goto out;

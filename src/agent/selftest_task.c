@@ -594,7 +594,7 @@ tt_driver(struct tt *t)
 	int rc;
 
 	err_init(&lerr);
-	rc = db_lock_agent(t->cfg->database, &t->lockfd, &lerr);
+	rc = db_lock_agent(t->cfg->database, &t->lockfd, NULL, &lerr);
 	if (rc == ERR_LOCKED) {
 		t->lockfd = -1;
 		row("engine", "ok", "the running agent drives the ops (its "

@@ -24,6 +24,7 @@ static const char *const authz_code_names[AUTHZ__COUNT] = {
 	[AUTHZ_ROLE_DENIED] = "role_denied",
 	[AUTHZ_BINDING_MISMATCH] = "binding_mismatch",
 	[AUTHZ_REPLAY] = "replay",
+	[AUTHZ_REPLAY_FLOOR] = "replay_floor",
 };
 _Static_assert(sizeof(authz_code_names) / sizeof(authz_code_names[0]) ==
     AUTHZ__COUNT, "authz_code_names must name every code");

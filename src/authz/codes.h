@@ -27,6 +27,8 @@ enum authz_code {
 	AUTHZ_ROLE_DENIED,		/* stage 8 */
 	AUTHZ_BINDING_MISMATCH,		/* stage 9 */
 	AUTHZ_REPLAY,			/* stage 10: nonce, last */
+	AUTHZ_REPLAY_FLOOR,		/* stage 10: signed before the
+					   database's nonce floor (R-15) */
 	AUTHZ__COUNT
 };
 

@@ -347,7 +347,23 @@ verify_run(const struct verify_input *in, struct verify_result *res,
 			return fail(res, VERIFY_STAGE_BINDING, &lerr, err);
 		pass(res, VERIFY_STAGE_BINDING);
 	}
-	/* Stage 10 is the caller's, inside its accepting transaction. */
+	/*
+	 * Stage 10 is the caller's, inside its accepting transaction; the
+	 * nonce floor can be told now: a blob valid before the database was
+	 * created or restored may have been accepted by a state now lost
+	 * (R-15).
+	 */
+	if (in->nonce_floor > 0 && res->blob->not_before < in->nonce_floor) {
+		char t1[CLOCK_RFC3339_LEN], t2[CLOCK_RFC3339_LEN];
+
+		clock_format_rfc3339(res->blob->not_before, t1, sizeof(t1));
+		clock_format_rfc3339(in->nonce_floor, t2, sizeof(t2));
+		(void) reject(&lerr, AUTHZ_REPLAY_FLOOR, "valid from %s, before "
+		    "this host's nonce floor %s (its database was created or "
+		    "restored then, and a nonce used before may be lost): "
+		    "sign the operation again", t1, t2);
+		return fail(res, VERIFY_STAGE_NONCE, &lerr, err);
+	}
 	res->code = AUTHZ_ACCEPTED;
 	/*
 	 * R-15: the nonce is kept while any process — felhom-admin

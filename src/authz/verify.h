@@ -13,8 +13,10 @@
  *                                       window_too_long
  *  8 role       operational / recovery  role_denied
  *  9 binding    pending op (approvals)  binding_mismatch
- * 10 nonce      LAST, in the accepting  replay
- *               transaction
+ * 10 nonce      LAST, in the accepting  replay, replay_floor
+ *               transaction; not_before
+ *               before the database's
+ *               nonce floor (R-15)
  *
  * verify_run() runs stages 1-9 and touches no database: a rejection at
  * any stage leaves no trace in the nonce store (R-11).  The engine then
@@ -89,6 +91,7 @@ struct verify_input {
 	int64_t				 now;		/* unix seconds */
 	const struct verify_config	*config;	/* NULL: defaults */
 	const struct signers		*signers;	/* both roles */
+	int64_t				 nonce_floor;	/* 0 none */
 };
 
 #define VERIFY_PRINCIPAL_MAX	256

@@ -3,7 +3,8 @@
  * FELHOM_TESTING).  With FELHOM_CRASHPOINT=NAME in the environment, the
  * process calls _exit(137) when it reaches crash_point(NAME), as a
  * kill -9 would leave it.  In builds without FELHOM_TESTING crash_point()
- * compiles to nothing.
+ * compiles to nothing.  FELHOM_CRASHPOINT_TRACE=PATH appends the name of
+ * every point passed to PATH, one a line (which points a run reaches).
  *
  * Every name used must be in the table of crash.c, so that
  * `felhom-agent --list-crashpoints` lists them all (a test checks it).

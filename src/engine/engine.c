@@ -17,8 +17,12 @@
 #include "engine/norm.h"
 #include "engine/plan.h"
 #include "engine/sm.h"
+#include "engine/timer.h"
 #include "store/actual.h"
+#include "store/audit.h"
+#include "store/converge.h"
 #include "store/desired.h"
+#include "store/journal.h"
 #include "store/kv.h"
 #include "store/ops.h"
 
@@ -28,6 +32,10 @@
 #define ENGINE_POLL_MS		1000
 #define ENGINE_FIND_SLACK_S	1
 #define ENGINE_SIGN_WINDOW_S	86400
+/* past PVE's 30 s proxy timeout, with room for the request's trip. */
+#define ENGINE_UNKNOWN_WINDOW_MS	60000
+#define ENGINE_CONVERGE_BASE_S	30
+#define ENGINE_CONVERGE_MAX_S	3600
 
 struct engine {
 	struct db		*db;		/* borrowed */
@@ -35,11 +43,13 @@ struct engine {
 	const struct clock	*clock;		/* borrowed */
 	struct engine_config	 cfg;		/* defaults filled */
 	struct lane_ctx		 lane;		/* for lane_ */
+	struct timers		*timers;	/* monotonic deadlines */
 	struct actual_set	*prev;		/* the one before */
 	struct actual_set	*cur;		/* last observation */
 	int64_t			*proven;	/* proven absent */
 	size_t			 nproven;
 	int			 safe;		/* cur plannable */
+	int64_t			 obs_mark;	/* journal id before cur */
 };
 
 static int64_t
@@ -77,10 +87,21 @@ engine_new(struct db *db, const struct exec *exec, const struct clock *clock,
 	    PLAN_SHUTDOWN_TIMEOUT_S);
 	e->cfg.sign_window_s = dflt(e->cfg.sign_window_s,
 	    ENGINE_SIGN_WINDOW_S);
+	e->cfg.unknown_window_ms = dflt(e->cfg.unknown_window_ms,
+	    ENGINE_UNKNOWN_WINDOW_MS);
+	e->cfg.converge_base_s = dflt(e->cfg.converge_base_s,
+	    ENGINE_CONVERGE_BASE_S);
+	e->cfg.converge_max_s = dflt(e->cfg.converge_max_s,
+	    ENGINE_CONVERGE_MAX_S);
+	if ((e->timers = timer_new()) == NULL) {
+		free(e);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
 	e->lane.db = db;
 	e->lane.exec = exec;
 	e->lane.clock = clock;
 	e->lane.cfg = &e->cfg;
+	e->lane.timers = e->timers;
 	*out = e;
 	return 0;
 }
@@ -93,6 +114,7 @@ engine_free(struct engine *e)
 	actual_set_free(e->prev);
 	actual_set_free(e->cur);
 	free(e->proven);
+	timer_free(e->timers);
 	free(e);
 }
 
@@ -246,6 +268,11 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	size_t nlist = 0, nproven = 0, cap = 0, i;
 	int rc, safe = 1, p;
 
+	int64_t mark = 0;
+
+	/* What ended before this mark, the observation below has seen. */
+	if ((rc = journal_max_id(e->db, &mark, err)) != 0)
+		return rc;
 	if ((rc = e->exec->ops->list_guests(e->exec->ctx, &list, &nlist,
 	    err)) != 0)
 		return err_prefix(err, "list guests: ");
@@ -322,6 +349,7 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	e->proven = proven;
 	e->nproven = nproven;
 	e->safe = safe;
+	e->obs_mark = mark;
 	prev = cur = NULL;
 	proven = NULL;
 	*safe_out = safe;
@@ -393,7 +421,152 @@ struct plan_ctx {
 	unsigned char		*covered;	/* per plan action */
 	size_t			 created;
 	size_t			 superseded;
+	int			 again;		/* generation applied before */
+	int64_t			 now;
 };
+
+/* The backoff after the n-th consecutive failure: doubling, capped. */
+static int64_t
+converge_wait_ms(const struct engine *e, int n)
+{
+	int64_t d = e->cfg.converge_base_s;
+	int i;
+
+	for (i = 1; i < n && d < e->cfg.converge_max_s; i++)
+		d *= 2;
+	return (d < e->cfg.converge_max_s ? d : e->cfg.converge_max_s) * 1000;
+}
+
+/* The audit row of a re-convergence decision (R-34: drift is audited). */
+static int
+converge_audit(struct db *db, struct plan_ctx *c, int64_t vmid, int64_t op_id,
+    const char *decision, const char *code, const struct ops_latest *prev,
+    int failures, int64_t wait_ms, struct err *err)
+{
+	struct audit_event ev;
+	json_t *data;
+	char text[300];
+	int rc;
+
+	if ((data = json_pack("{s:s?,s:s?,s:s?,s:s?,s:i,s:I}", "previous_op",
+	    prev != NULL ? prev->uid : NULL, "previous_state",
+	    prev != NULL ? prev->state : NULL, "error_code",
+	    prev != NULL ? prev->error_code : NULL, "error",
+	    prev != NULL ? prev->error : NULL, "failures", failures,
+	    "wait_s", (json_int_t)(wait_ms / 1000))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (strcmp(decision, "backoff") == 0)
+		(void) snprintf(text, sizeof(text), "guest %" PRId64 ": %s "
+		    "ended %s (%s); planned again in %" PRId64 " s (failure "
+		    "%d)", vmid, prev->uid, prev->state, prev->error != NULL ?
+		    prev->error : "no reason given", wait_ms / 1000, failures);
+	else if (strcmp(code, "drift") == 0)
+		(void) snprintf(text, sizeof(text), "guest %" PRId64 " drifted "
+		    "from desired generation %" PRId64 " behind the agent's "
+		    "back; planned again", vmid, c->desired->generation);
+	else
+		(void) snprintf(text, sizeof(text), "guest %" PRId64 ": planned "
+		    "again after %s ended %s (%s)", vmid, prev->uid,
+		    prev->state, prev->error != NULL ? prev->error :
+		    "no reason given");
+	memset(&ev, 0, sizeof(ev));
+	ev.at = c->now;
+	ev.event = "converge";
+	ev.decision = decision;
+	ev.code = code;
+	ev.op_id = op_id;
+	ev.vmid = vmid;
+	ev.detail = text;
+	ev.data = data;
+	rc = audit_append(db, &ev, NULL, err);
+	json_decref(data);
+	return rc;
+}
+
+/*
+ * R-34: whether a desired action is planned again within its generation,
+ * and under which key.  *key_out: NULL (nothing now) or the key of the
+ * new op; *code_out the audit code ("drift" or "retry"), NULL for the
+ * generation's first plan of the action.
+ */
+static int
+converge_decide(struct db *db, struct plan_ctx *c, const struct plan_action *pa,
+    const char *base, char *key, size_t keylen, const char **code_out,
+    struct ops_latest *prev, struct err *err)
+{
+	struct engine *e = c->e;
+	struct converge_row row;
+	struct err xe;
+	int64_t left = 0, wait;
+	enum sm_state st;
+	int rc, failed, failures;
+
+	*code_out = NULL;
+	key[0] = '\0';
+	rc = ops_latest_by_key(db, base, prev, err);
+	if (rc == ERR_NOT_FOUND && !c->again) {
+		/* The generation's first plan of the action. */
+		(void) snprintf(key, keylen, "%s", base);
+		return 0;
+	}
+	if (rc != 0 && rc != ERR_NOT_FOUND)
+		return rc;
+	st = rc == 0 ? (enum sm_state)sm_state_parse(prev->state) :
+	    SM_SUCCEEDED;
+	if (rc == 0 && (!sm_is_terminal(st) || prev->journal_id > e->obs_mark))
+		return 0;	/* in flight, or ended after the observation */
+	failed = rc == 0 && st != SM_SUCCEEDED && st != SM_SUPERSEDED;
+	memset(&row, 0, sizeof(row));
+	err_init(&xe);
+	rc = converge_get(db, pa->vmid, &row, &xe);
+	if (rc != 0 && rc != ERR_NOT_FOUND)
+		return err_copy(err, &xe);
+	if (prev->id > 0 && st != SM_SUPERSEDED && row.op_id != prev->id) {
+		/* Counted once per op: a failure, or drift after success. */
+		failures = row.failures + 1;
+		wait = failed ? converge_wait_ms(e, failures) : failures == 1 ?
+		    0 : converge_wait_ms(e, failures - 1);
+		converge_row_reset(&row);
+		memset(&row, 0, sizeof(row));
+		row.vmid = pa->vmid;
+		row.failures = failures;
+		row.wait_ms = wait;
+		row.op_id = prev->id;
+		row.error_code = prev->error_code;
+		row.error = prev->error;
+		row.updated_at = c->now;
+		rc = converge_put(db, &row, err);
+		row.error_code = row.error = NULL;
+		if (rc != 0)
+			return rc;
+		if (timer_arm(e->timers, TIMER_CONVERGE, pa->vmid, failures,
+		    wait, clock_mono_ms(e->clock)) != 0)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		if (failed && (rc = converge_audit(db, c, pa->vmid, prev->id,
+		    "backoff", "failed", prev, failures, wait, err)) != 0)
+			return rc;
+		row.failures = failures;
+		row.wait_ms = wait;
+	}
+	/* The guest's backoff, on the monotonic clock. */
+	if (row.failures > 0 && timer_left(e->timers, TIMER_CONVERGE,
+	    pa->vmid, row.failures, row.wait_ms,
+	    e->cfg.converge_max_s * 1000, clock_mono_ms(e->clock),
+	    &left) != 0) {
+		converge_row_reset(&row);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	converge_row_reset(&row);
+	if (left > 0)
+		return 0;	/* the guest backs off (per guest, R-34) */
+	if (prev->id > 0)
+		(void) snprintf(key, keylen, "%s/%" PRId64, base,
+		    prev->rounds + 1);
+	else
+		(void) snprintf(key, keylen, "%s", base);
+	*code_out = failed ? "retry" : "drift";
+	return 0;
+}
 
 static int
 apply_plan(struct db *db, void *vctx, struct err *err)
@@ -401,11 +574,21 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 	struct plan_ctx *c = vctx;
 	const struct plan_action *pa;
 	struct ops_new on;
+	struct ops_latest prev;
 	struct sm_args a;
-	char digest[PLAN_DIGEST_LEN], key[PLAN_KEY_MAX];
-	int64_t now = clock_now(c->e->clock), id;
+	char digest[PLAN_DIGEST_LEN], key[PLAN_KEY_MAX], base[PLAN_KEY_MAX];
+	const char *code;
+	int64_t now = clock_now(c->e->clock), id, applied, vmid;
 	size_t i;
 	int rc, found;
+
+	c->now = now;
+	if ((rc = kv_get_int(db, DESIRED_KV_APPLIED, 0, &applied, err)) != 0)
+		return rc;
+	/* Planned before: what is created now is re-convergence. */
+	c->again = applied == c->desired->generation;
+	if (!c->again && (rc = converge_clear(db, 0, err)) != 0)
+		return rc;
 
 	for (i = 0; i < c->nops; i++) {
 		const struct ops_row *op = c->ops[i];
@@ -449,11 +632,17 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 				continue;	/* applied before */
 		}
 		plan_idem_key(c->desired->generation, pa->vmid, pa->kind,
-		    pa->digest, key, sizeof(key));
-		if ((rc = ops_find_key(db, key, &id, err)) == 0)
-			continue;		/* exists already */
-		if (rc != ERR_NOT_FOUND)
-			return rc;
+		    pa->digest, base, sizeof(base));
+		/* once per generation, again after its end. */
+		memset(&prev, 0, sizeof(prev));
+		rc = converge_decide(db, c, pa, base, key, sizeof(key), &code,
+		    &prev, err);
+		if (rc != 0 || key[0] == '\0') {
+			ops_latest_reset(&prev);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		memset(&on, 0, sizeof(on));
 		on.vmid = pa->vmid;
 		on.kind = pa->kind;
@@ -465,9 +654,29 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 		on.generation = c->desired->generation;
 		on.max_attempts = c->e->cfg.max_attempts;
 		on.now = now;
-		if ((rc = ops_create(db, &on, &id, err)) != 0)
+		if ((rc = ops_create(db, &on, &id, err)) != 0 ||
+		    (code != NULL && (rc = converge_audit(db, c, pa->vmid, id,
+		    "planned", code, prev.id > 0 ? &prev : NULL, 0, 0,
+		    err)) != 0)) {
+			ops_latest_reset(&prev);
 			return rc;
+		}
+		if (code != NULL)
+			log_info("guest %" PRId64 ": %s planned again in "
+			    "generation %" PRId64 " (%s)", pa->vmid,
+			    ops_kind_name(pa->kind), c->desired->generation,
+			    code);
+		ops_latest_reset(&prev);
 		c->created++;
+	}
+	/* A guest with nothing left to do has converged: no backoff. */
+	for (i = 0; i < c->plan->nconsidered; i++) {
+		vmid = c->plan->considered[i];
+		if (plan_has_actions(c->plan, vmid))
+			continue;
+		if ((rc = converge_clear(db, vmid, err)) != 0)
+			return rc;
+		timer_drop(c->e->timers, TIMER_CONVERGE, vmid);
 	}
 	return kv_set_int(db, DESIRED_KV_APPLIED, c->desired->generation, err);
 }
@@ -540,6 +749,46 @@ out:
 	ops_rows_free(ops, nops);
 	desired_set_free(desired);
 	return rc;
+}
+
+static int
+save_wait(void *ctx, enum timer_kind kind, int64_t id, int64_t gen,
+    int64_t left_ms, struct err *err)
+{
+	struct engine *e = ctx;
+	struct converge_row row;
+	int rc;
+
+	if (left_ms < 0)
+		left_ms = 0;
+	if (kind == TIMER_RETRY)
+		return ops_set_wait(e->db, id, left_ms, err);
+	if (kind != TIMER_CONVERGE)
+		return 0;
+	memset(&row, 0, sizeof(row));
+	if ((rc = converge_get(e->db, id, &row, err)) == ERR_NOT_FOUND)
+		return 0;
+	if (rc == 0 && row.failures == gen) {
+		row.wait_ms = left_ms;
+		rc = converge_put(e->db, &row, err);
+	}
+	converge_row_reset(&row);
+	return rc;
+}
+
+int
+engine_save_waits(struct engine *e, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_begin(e->db, err)) != 0)
+		return rc;
+	if ((rc = timer_each(e->timers, clock_mono_ms(e->clock), save_wait, e,
+	    err)) != 0) {
+		db_rollback(e->db);
+		return rc;
+	}
+	return db_commit(e->db, err);
 }
 
 int

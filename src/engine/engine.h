@@ -42,6 +42,15 @@ struct engine_config {
 	int64_t	 backoff_max_s;		/* retry cap [300] */
 	int64_t	 poll_interval_ms;	/* task poll period [1000] */
 	int64_t	 find_slack_s;		/* task start vs intent [1] */
+	/*
+	 * How long a request whose answer was lost may still take effect:
+	 * the task list (and a config read-back) is searched that long
+	 * before "not sent" is concluded — longer than PVE's own 30 s
+	 * proxy timeout [60000] (R-34).
+	 */
+	int64_t	 unknown_window_ms;
+	int64_t	 converge_base_s;	/* re-plan after a failure [30] */
+	int64_t	 converge_max_s;	/* ... doubling up to [3600] */
 	int64_t	 shutdown_timeout_s;	/* then a hard stop [60] */
 	int64_t	 sign_window_s;		/* no gate: window [86400] */
 	/*
@@ -82,6 +91,7 @@ struct engine_recovery {
 	size_t	 adopted;	/* our task found in the list */
 	size_t	 retried;	/* no task: the step is retried */
 	size_t	 confirmed;	/* set-config read back applied */
+	size_t	 waiting;	/* outcome unknown: still looking */
 	size_t	 failed;	/* attempts used, task unknown */
 	size_t	 unresolved;	/* PVE unreachable: for later */
 };
@@ -136,6 +146,13 @@ int	engine_plan(struct engine *e, size_t *created_out, struct err *err);
  */
 int	engine_step(struct engine *e, int blocked, struct engine_next *out,
 	    struct err *err);
+
+/*
+ * A clean stop: each wait still running (an op's retry backoff, a guest's
+ * re-convergence backoff) is stored as what is left of it, so the next
+ * start resumes it rather than starting it over (R-34).
+ */
+int	engine_save_waits(struct engine *e, struct err *err);
 
 /* Database-backed counts for the report and tests. */
 int	engine_in_flight(struct engine *e, size_t *out, struct err *err);

@@ -78,6 +78,9 @@ struct exec_target {
 	int			 overwrite;	/* restore: replace the existing
 						   guest (PVE force=1); only a
 						   signed or agent-owned one */
+	const char		*digest;	/* set_config: the digest of the
+						   config the write was computed
+						   from (R-34); NULL: none */
 };
 
 /* A guest as listed or read by the executor (strings owned). */
@@ -154,6 +157,13 @@ struct exec_ops {
 	 */
 	int	(*safety_copy)(void *ctx, const struct exec_target *t,
 		    const char *upid, json_t **out, struct err *err);
+	/*
+	 * R-34: whether guest vmid has a snapshot called name (*out 1/0),
+	 * so a step whose task cannot be found is judged by the world.
+	 * May be NULL: the step is then judged by its task alone.
+	 */
+	int	(*snapshot_exists)(void *ctx, int64_t vmid, const char *name,
+		    int *out, struct err *err);
 };
 
 struct exec {

@@ -224,6 +224,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	struct exec_pve *x = ctx;
 	struct pve_submit sub;
 	struct pvereq ps;
+	struct pvereq_internal internal;
 	struct err local;
 	const char *a, *b;
 	char name[64], desc[96];
@@ -248,8 +249,11 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		rc = pve_lxc_stop(x->client, x->node, vmid, &sub, &local);
 		break;
 	case EXEC_STEP_SET_CONFIG:
-		/* the very list the gate classified (pvereq.h). */
-		if ((rc = pvereq_set_config(t->params, NULL, &ps,
+		/* R-27: the very list the gate classified (pvereq.h); the
+		 * digest of the config it was computed from (R-34) is the
+		 * agent's own parameter, never the blob's. */
+		internal.digest = t->digest;
+		if ((rc = pvereq_set_config(t->params, &internal, &ps,
 		    &local)) != 0)
 			break;
 		rc = pve_lxc_set_config(x->client, x->node, vmid, ps.p, ps.n,
@@ -475,6 +479,26 @@ vzdump_reason(struct exec_pve *x, const char *upid)
 	return out;
 }
 
+/* a finished snapshot (not one PVE is still preparing). */
+static int
+x_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_snapshots ss;
+	const struct pve_snapshot *sn;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = pve_snapshot_list(x->client, x->node, (long)vmid, &ss,
+	    err)) != 0)
+		return rc;
+	sn = pve_snapshots_find(&ss, name);
+	*out = sn != NULL && sn->snapstate == NULL;
+	pve_snapshots_reset(&ss);
+	return 0;
+}
+
 static int
 x_poll(void *ctx, const char *upid, enum exec_task_state *out,
     char **exit_out, struct err *err)
@@ -674,6 +698,7 @@ static const struct exec_ops exec_pve_ops = {
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
 	.safety_copy = x_safety_copy,
+	.snapshot_exists = x_snapshot_exists,
 };
 
 int

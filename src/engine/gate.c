@@ -25,6 +25,7 @@
 #include "store/audit.h"
 #include "store/db.h"
 #include "store/kv.h"
+#include "store/dbstate.h"
 #include "store/nonces.h"
 #include "store/ops.h"
 #include "store/provenance.h"
@@ -269,6 +270,23 @@ gate_facts_load(struct gate *g, const struct gate_subject *s,
 
 /* ---- decisions ------------------------------------------------------- */
 
+/*
+ * The not_before of a sign request the agent writes: now, or the nonce
+ * floor when that is later (just after a restore), so a signature over
+ * it is never refused as replay_floor.
+ */
+static int
+request_start(struct gate *g, int64_t now, int64_t *out, struct err *err)
+{
+	int64_t floor = 0;
+	int rc;
+
+	if ((rc = dbstate_floor(g->db, &floor, err)) != 0)
+		return rc;
+	*out = floor > now ? floor : now;
+	return 0;
+}
+
 static json_t *
 verdict_detail(const struct gate_verdict *v)
 {
@@ -336,8 +354,10 @@ gate_classify_in_txn(struct gate *g, int64_t op_id, enum ops_kind kind,
 		spec.has_guest = vmid > 0;
 		spec.guest_id = vmid;
 		spec.params = params;
-		spec.not_before = now;
-		spec.not_after = now + g->ttl_s;
+		/* Signable: never before the nonce floor. */
+		if ((rc = request_start(g, now, &spec.not_before, err)) != 0)
+			goto out;
+		spec.not_after = spec.not_before + g->ttl_s;
 		err_init(&berr);
 		if ((rc = opblob_make(&spec, &blob, &blob_len, &berr)) != 0) {
 			if (rc != ERR_REJECTED && rc != ERR_INVALID) {
@@ -439,6 +459,8 @@ gate_verify(struct gate *g, const void *blob, size_t len, const char *sig,
 	in.now = clock_now(g->clock);
 	in.config = &g->vcfg;
 	in.signers = set;
+	if ((rc = dbstate_floor(g->db, &in.nonce_floor, err)) != 0)
+		goto out;
 	rc = verify_run(&in, res, err);
 out:
 	signers_free(set);
@@ -682,6 +704,71 @@ out:
 	json_decref(data);
 	ops_row_free(op);
 	verify_result_reset(&res);
+	return rc;
+}
+
+int
+gate_hold_for_review(struct gate *g, size_t *held_out, struct err *err)
+{
+	struct ops_row **ops = NULL;
+	struct opblob_spec spec;
+	struct sm_args a;
+	struct err berr;
+	char *blob = NULL;
+	size_t n = 0, i, held = 0, blob_len;
+	int64_t now = clock_now(g->clock);
+	enum sm_state s;
+	int rc;
+
+	if ((rc = ops_list_active(g->db, &ops, &n, err)) != 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		s = (enum sm_state)sm_state_parse(ops[i]->state);
+		if (s != SM_PENDING_SIGNATURE && !(s == SM_AUTHORIZED &&
+		    ops[i]->class == OPS_CLASS_DESTRUCTIVE))
+			continue;
+		/* The agent's own sign request, valid from now. */
+		memset(&spec, 0, sizeof(spec));
+		spec.op = gate_op_of_kind(ops[i]->kind);
+		spec.host_id = g->host_id;
+		spec.has_guest = ops[i]->vmid > 0;
+		spec.guest_id = ops[i]->vmid;
+		spec.params = ops[i]->params;
+		if ((rc = request_start(g, now, &spec.not_before, err)) != 0)
+			goto out;
+		spec.not_after = spec.not_before + g->ttl_s;
+		err_init(&berr);
+		if ((rc = opblob_make(&spec, &blob, &blob_len, &berr)) != 0) {
+			if (rc == ERR_NOMEM)
+				goto out;
+			log_warn("%s: no sign request can be made for it (%s); "
+			    "held as it is", ops[i]->uid, err_msg(&berr));
+			continue;
+		}
+		memset(&a, 0, sizeof(a));
+		a.now = now;
+		a.code = "restored";
+		a.blob = blob;
+		a.blob_len = blob_len;
+		a.not_after = spec.not_after;
+		a.error = "the database was restored: signed again before it "
+		    "runs";
+		rc = sm_step(g->db, ops[i]->id, s, SM_EV_REVIEW_HOLD, &a, NULL,
+		    err);
+		free(blob);
+		blob = NULL;
+		if (rc == ERR_CONFLICT || rc == ERR_TRANSITION)
+			continue;
+		if (rc != 0)
+			goto out;
+		held++;
+	}
+	if (held_out != NULL)
+		*held_out = held;
+	rc = 0;
+out:
+	free(blob);
+	ops_rows_free(ops, n);
 	return rc;
 }
 

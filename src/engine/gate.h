@@ -297,6 +297,17 @@ int	gate_run_host_op(struct gate *g, const struct ops_row *op,
 	    struct err *err);
 
 /*
+ * R-15, after a restored database: every destructive op that could run
+ * (authorized, at any step) goes back to pending_signature, and every op
+ * already pending gets a fresh sign request (the old one predates the
+ * nonce floor and can no longer be accepted): an operator reviews and
+ * signs again.  Audited (gate / review_hold).  *held_out (may be NULL)
+ * counts them.
+ */
+int	gate_hold_for_review(struct gate *g, size_t *held_out,
+	    struct err *err);
+
+/*
  * The state machine's hook, inside each transition's transaction after
  * its action: records provenance of what the transition says the agent
  * created (a safety copy when a safety step is done; the guest or

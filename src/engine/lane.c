@@ -8,7 +8,10 @@
  * head moves.  Every PVE request goes through the executor seam, and
  * every mutating one is preceded by a committed intent.  A request whose
  * answer was lost leaves its op in submitting, to be looked up (task
- * list, config read-back) before anything is sent again.
+ * list, config read-back) before anything is sent again: an unknown
+ * outcome stays unknown until the lookup finds the request's effect or
+ * the unknown-outcome window (longer than PVE's proxy timeout) closes
+ * (lane_resolve.c).  Waits run on the monotonic clock (engine/timer).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,26 +25,41 @@
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/lane.h"
+#include "engine/lane_int.h"
 #include "engine/norm.h"
 #include "engine/sm.h"
 #include "store/journal.h"
 #include "store/ops.h"
 #include "store/provenance.h"
 
-/* What advancing one op did. */
-enum adv {
-	ADV_WAIT,	/* nothing to do before `wake` */
-	ADV_MOVED,	/* a transition happened */
-	ADV_STUCK,	/* PVE unreachable or outcome unknown: retry later */
-};
+/* Wake up in ms at the latest (a wait that has not ended). */
+void
+lane_wake(struct tick *tk, int64_t ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (tk->wake_ms == 0 || ms < tk->wake_ms)
+		tk->wake_ms = ms;
+}
 
-struct tick {
-	int64_t	 now;
-	int64_t	 wake_s;	/* earliest future next_at, 0 */
-	int	 poll;		/* something needs polling */
-	size_t	 moved;
-	size_t	 in_flight;
-};
+/* The gen of an op's undo request (its own window, apart from steps). */
+static int64_t
+undo_gen(const struct ops_row *op)
+{
+	return timer_op_gen(op->step, op->attempt) | ((int64_t)1 << 62);
+}
+
+/* ms left of op's unknown-outcome window (armed at first sight). */
+int
+lane_window_left(const struct lane_ctx *e, const struct ops_row *op, int64_t gen,
+    int64_t *left, struct err *err)
+{
+	if (timer_left(e->timers, TIMER_UNKNOWN, op->id, gen,
+	    e->cfg->unknown_window_ms, e->cfg->unknown_window_ms,
+	    clock_mono_ms(e->clock), left) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
 
 enum sm_state
 lane_op_state(const struct ops_row *op)
@@ -57,8 +75,8 @@ lane_op_state(const struct ops_row *op)
  * failures: they are logged by sm_ and the op is looked at again on the
  * next tick.  Database failures are returned.
  */
-static int
-step(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
+int
+lane_transition(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
     const struct sm_args *args_in, struct err *err)
 {
 	struct sm_args a;
@@ -85,8 +103,8 @@ step(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
 	return 0;
 }
 
-static int64_t
-backoff(const struct lane_ctx *e, int attempt)
+int64_t
+lane_backoff(const struct lane_ctx *e, int attempt)
 {
 	int64_t d = e->cfg->backoff_base_s;
 	int i;
@@ -96,8 +114,8 @@ backoff(const struct lane_ctx *e, int attempt)
 	return d < e->cfg->backoff_max_s ? d : e->cfg->backoff_max_s;
 }
 
-static int
-op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
+int
+lane_op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
     size_t *n, struct err *err)
 {
 	int rc;
@@ -110,8 +128,8 @@ op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
 	return 0;
 }
 
-static void
-target_init(struct exec_target *t, const struct ops_row *op,
+void
+lane_target_init(struct exec_target *t, const struct ops_row *op,
     enum exec_step_kind what)
 {
 	memset(t, 0, sizeof(*t));
@@ -126,8 +144,8 @@ target_init(struct exec_target *t, const struct ops_row *op,
 }
 
 /* A failed op, with the typed error of the executor. */
-static int
-fail_with(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
+int
+lane_fail(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
     const struct err *cause, const char *code, struct err *err)
 {
 	struct sm_args a;
@@ -135,12 +153,12 @@ fail_with(const struct lane_ctx *e, const struct ops_row *op, enum sm_event ev,
 	memset(&a, 0, sizeof(a));
 	a.error_code = code != NULL ? code : exec_error_code(cause);
 	a.error = err_msg(cause);
-	return step(e, op, ev, &a, err);
+	return lane_transition(e, op, ev, &a, err);
 }
 
 /* After the op's step is done: the next one, or the end. */
-static int
-step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
+int
+lane_step_done(const struct lane_ctx *e, const struct ops_row *op, int sync,
     enum exec_step_kind what, size_t nsteps, const char *exitstatus,
     const char *kept, struct err *err)
 {
@@ -177,7 +195,7 @@ step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
 		struct exec_target t;
 		struct err xe;
 
-		target_init(&t, op, what);
+		lane_target_init(&t, op, what);
 		err_init(&xe);
 		if ((rc = e->exec->ops->safety_copy(e->exec->ctx, &t,
 		    op->upid, &safety, &xe)) != 0) {
@@ -203,206 +221,40 @@ step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
 		ev = warn ? SM_EV_TASK_WARNINGS : SM_EV_TASK_OK;
 	else
 		ev = SM_EV_STEP_DONE;
-	rc = step(e, op, ev, &a, err);
+	rc = lane_transition(e, op, ev, &a, err);
 	json_decref(safety);
 	json_decref(detail);
 	return rc;
 }
 
 /* A definite PVE refusal of a step's request: back off, or give up. */
-static int
-step_refused(const struct lane_ctx *e, const struct ops_row *op, int attempt,
+int
+lane_refused(const struct lane_ctx *e, const struct ops_row *op, int attempt,
     const struct err *cause, enum sm_event retry_ev, struct err *err)
 {
 	struct sm_args a;
 	const char *code = exec_error_code(cause);
+	int64_t d;
+	int rc;
 
 	if (exec_error_outcome(cause) == EXEC_OUTCOME_FATAL)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, cause, code, err);
+		return lane_fail(e, op, SM_EV_FATAL_ERROR, cause, code, err);
 	if (attempt >= op->max_attempts)
-		return fail_with(e, op, SM_EV_ATTEMPTS_EXHAUSTED, cause, code,
+		return lane_fail(e, op, SM_EV_ATTEMPTS_EXHAUSTED, cause, code,
 		    err);
 	memset(&a, 0, sizeof(a));
 	a.error_code = code;
 	a.error = err_msg(cause);
-	a.next_at = clock_now(e->clock) + backoff(e, attempt);
-	return step(e, op, retry_ev, &a, err);
-}
-
-/*
- * An op in submitting whose request's fate is unknown (a crash, a lost
- * answer): look before retrying (R-04, R-34).  Never sends a mutation.
- */
-static int
-resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
-    struct engine_recovery *rec, enum adv *adv, struct err *err)
-{
-	const enum exec_step_kind *steps;
-	const struct exec_step_info *si;
-	json_t *config = NULL;
-	struct sm_args a;
-	struct err xe;
-	char *upid = NULL;
-	size_t n;
-	int rc;
-
-	*adv = ADV_STUCK;
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0) {
-		*adv = ADV_MOVED;
-		if (rec != NULL)
-			rec->failed++;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	}
-	si = exec_step_info(steps[op->step]);
-	memset(&a, 0, sizeof(a));
-	if (steps[op->step] == EXEC_STEP_SET_CONFIG) {
-		/* Synchronous: the config itself says whether it applied. */
-		rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
-		    &xe);
-		if (rc != 0) {
-			log_warn("%s: cannot read the config of %" PRId64
-			    " back: %s; trying again later", op->uid, op->vmid,
-			    err_msg(&xe));
-			if (rec != NULL)
-				rec->unresolved++;
-			return 0;
-		}
-		if (norm_config_applied(op->params, config)) {
-			json_decref(config);
-			*adv = ADV_MOVED;
-			if (rec != NULL)
-				rec->confirmed++;
-			return step_succeeded(e, op, 1, steps[op->step], n,
-			    NULL, NULL, err);
-		}
-		json_decref(config);
-	} else {
-		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
-		    op->vmid, op->intent_at - e->cfg->find_slack_s, NULL, &upid,
-		    &xe);
-		/* R-31 (gate): a safety step may have been a vzdump. */
-		if (rc == ERR_NOT_FOUND &&
-		    steps[op->step] == EXEC_STEP_SAFETY_SNAPSHOT)
-			rc = e->exec->ops->find_task(e->exec->ctx,
-			    EXEC_SAFETY_BACKUP_TASK_TYPE, op->vmid,
-			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
-			    &xe);
-		if (rc == 0) {
-			a.upid = upid;
-			*adv = ADV_MOVED;
-			if (rec != NULL)
-				rec->adopted++;
-			rc = step(e, op, SM_EV_ADOPT_TASK, &a, err);
-			free(upid);
-			return rc;
-		}
-		if (rc != ERR_NOT_FOUND) {
-			log_warn("%s: cannot search the task list: %s; trying "
-			    "again later", op->uid, err_msg(&xe));
-			if (rec != NULL)
-				rec->unresolved++;
-			return 0;
-		}
-	}
-	/* The request never took effect. */
-	*adv = ADV_MOVED;
-	if (op->attempt >= op->max_attempts) {
-		if (rec != NULL)
-			rec->failed++;
-		a.error_code = "attempts";
-		a.error = "the step was not applied and its attempts are "
-		    "used up";
-		return step(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
-	}
-	if (rec != NULL)
-		rec->retried++;
-	a.error_code = "not_submitted";
-	a.error = "the request did not reach PVE; the step is retried";
-	a.next_at = clock_now(e->clock);
-	return step(e, op, SM_EV_NOT_SUBMITTED, &a, err);
-}
-
-/* One status poll of a running step (R-05, R-25: never a wait). */
-static int
-poll_running(const struct lane_ctx *e, const struct ops_row *op,
-    struct engine_recovery *rec, enum adv *adv, struct err *err)
-{
-	const enum exec_step_kind *steps;
-	enum exec_task_state ts;
-	struct err xe;
-	char *exitstatus = NULL;
-	size_t n;
-	int rc;
-
-	*adv = ADV_WAIT;
-	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0) {
-		*adv = ADV_MOVED;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	}
-	rc = e->exec->ops->poll(e->exec->ctx, op->upid, &ts, &exitstatus, &xe);
-	if (rc == ERR_NOT_FOUND) {
-		*adv = ADV_MOVED;
-		if (rec != NULL)
-			rec->failed++;
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, "task_unknown",
-		    err);
-	}
-	if (rc != 0) {
-		log_warn("%s: cannot poll %s: %s; polling again later",
-		    op->uid, op->upid, err_msg(&xe));
-		*adv = ADV_STUCK;
-		if (rec != NULL)
-			rec->unresolved++;
-		return 0;
-	}
-	if (ts == EXEC_TASK_RUNNING) {
-		if (rec != NULL)
-			rec->resumed++;
-		free(exitstatus);
-		return 0;
-	}
-	*adv = ADV_MOVED;
-	if (rec != NULL)
-		rec->finished++;
-	if (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS)
-		rc = step_succeeded(e, op, 0, steps[op->step], n,
-		    exitstatus != NULL ? exitstatus : "OK", NULL, err);
-	else {
-		err_init(&xe);
-		(void) err_setr(&xe, ERR_TASK, 0, 0, "task %s failed: %s",
-		    op->upid, exitstatus != NULL ? exitstatus : "(no status)");
-		if (exec_exit_retryable(exitstatus)) {
-			/* A lock, not a verdict: a later attempt may pass. */
-			xe.code = ERR_LOCKED;
-			rc = step_refused(e, op, op->attempt, &xe,
-			    SM_EV_RETRYABLE_ERROR, err);
-		} else if (steps[op->step] == EXEC_STEP_DROP_SAFETY) {
-			/*
-			 * R-31 (gate): the overwrite before it succeeded, so
-			 * no undo.  A copy already gone (the restore replaced
-			 * its volumes) is dropped; otherwise it is kept, and
-			 * stays the agent's (deleting it later is benign).
-			 */
-			rc = step_succeeded(e, op, 0, steps[op->step], n,
-			    exitstatus, exitstatus != NULL && strstr(exitstatus,
-			    "does not exist") != NULL ? NULL : err_msg(&xe),
-			    err);
-		} else if (op->safety != NULL) {
-			struct sm_args a;
-
-			memset(&a, 0, sizeof(a));
-			a.error_code = "task_failed";
-			a.error = err_msg(&xe);
-			a.upid = op->upid;
-			rc = step(e, op, SM_EV_TASK_FAILED_UNDO, &a, err);
-		} else
-			rc = fail_with(e, op, SM_EV_TASK_FAILED, &xe,
-			    "task_failed", err);
-	}
-	free(exitstatus);
-	return rc;
+	/* The wait runs on the monotonic clock; next_at is for people. */
+	d = lane_backoff(e, attempt);
+	a.next_at = clock_now(e->clock) + d;
+	a.wait_ms = d * 1000;
+	if ((rc = lane_transition(e, op, retry_ev, &a, err)) != 0)
+		return rc;
+	if (timer_arm(e->timers, TIMER_RETRY, op->id, timer_op_gen(op->step,
+	    op->attempt), a.wait_ms, clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /*
@@ -438,35 +290,41 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	int rc;
 
 	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
-	target_init(&t, op, steps[op->step]);
+	if ((rc = lane_op_steps(op, &steps, &n, &xe)) != 0)
+		return lane_fail(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
+	lane_target_init(&t, op, steps[op->step]);
 	if (op->kind == OPS_KIND_RESTORE)
 		t.overwrite = restore_overwrites(e, op);
+	t.digest = op->config_digest;
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		memset(&a, 0, sizeof(a));
 		a.upid = upid;
-		rc = step(e, op, SM_EV_TASK_STARTED, &a, err);
+		rc = lane_transition(e, op, SM_EV_TASK_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
 	if (rc == 0)
-		return step_succeeded(e, op, 1, steps[op->step], n, NULL, NULL,
+		return lane_step_done(e, op, 1, steps[op->step], n, NULL, NULL,
 		    err);
 	if (steps[op->step] == EXEC_STEP_DROP_SAFETY &&
 	    exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL)
 		/* R-31 (gate): as a failed drop task, never an undo. */
-		return step_succeeded(e, op, 1, steps[op->step], n, NULL,
+		return lane_step_done(e, op, 1, steps[op->step], n, NULL,
 		    err_msg(&xe), err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_UNKNOWN) {
-		/* It may have applied: stays submitting, looked up. */
-		log_warn("%s: %s; the outcome is unknown, checking before any "
-		    "retry", op->uid, err_msg(&xe));
+		/*
+		 * It may have applied, or may still: stays submitting and is
+		 * looked up until the unknown-outcome window closes (R-34).
+		 */
+		log_warn("%s: %s; the outcome is unknown, looking for its "
+		    "effect before any retry", op->uid, err_msg(&xe));
+		crash_point("exec.outcome_unknown");
 		return 0;
 	}
-	return step_refused(e, op, op->attempt, &xe, SM_EV_RETRYABLE_ERROR,
+	return lane_refused(e, op, op->attempt, &xe, SM_EV_RETRYABLE_ERROR,
 	    err);
 }
 
@@ -484,6 +342,31 @@ reload(const struct lane_ctx *e, struct ops_row **op, struct err *err)
 	return 0;
 }
 
+/*
+ * R-34: a config write carries the digest of the config it is computed
+ * from, read just before its intent; a config already as asked needs no
+ * write at all.  0 with *digest_out (heap, may stay NULL) and *applied.
+ */
+static int
+config_before_write(const struct lane_ctx *e, const struct ops_row *op,
+    char **digest_out, int *applied, struct err *err)
+{
+	json_t *config = NULL;
+	const char *d;
+	int rc;
+
+	*digest_out = NULL;
+	if ((rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
+	    err)) != 0)
+		return rc;
+	*applied = norm_config_applied(op->params, config);
+	d = json_string_value(json_object_get(config, "digest"));
+	if (d != NULL && (*digest_out = strdup(d)) == NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+	json_decref(config);
+	return rc;
+}
+
 static int
 advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
     struct tick *tk, enum adv *adv, struct err *err)
@@ -492,19 +375,27 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	const enum exec_step_kind *steps;
 	struct sm_args a;
 	struct err xe;
+	char *digest = NULL;
+	int64_t left = 0;
 	size_t n;
-	int rc;
+	int rc, applied = 0;
 
 	*adv = ADV_WAIT;
-	if (op->next_at > tk->now) {
-		if (tk->wake_s == 0 || op->next_at < tk->wake_s)
-			tk->wake_s = op->next_at;
+	/* The retry backoff, on the monotonic clock. */
+	if ((op->wait_ms > 0 || timer_armed(e->timers, TIMER_RETRY, op->id,
+	    timer_op_gen(op->step, op->attempt))) &&
+	    timer_left(e->timers, TIMER_RETRY, op->id, timer_op_gen(op->step,
+	    op->attempt), op->wait_ms, e->cfg->backoff_max_s * 1000, tk->mono,
+	    &left) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (left > 0) {
+		lane_wake(tk, left);
 		return 0;
 	}
 	*adv = ADV_MOVED;
 	err_init(&xe);
-	if ((rc = op_steps(op, &steps, &n, &xe)) != 0)
-		return fail_with(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
+	if ((rc = lane_op_steps(op, &steps, &n, &xe)) != 0)
+		return lane_fail(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
 	if (op->attempt >= op->max_attempts) {
 		/* R-26 / the brief: a human reads the audit row. */
 		memset(&a, 0, sizeof(a));
@@ -512,14 +403,41 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 		    "attempts";
 		a.error = op->error != NULL ? op->error :
 		    "attempts used up";
-		return step(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
+		return lane_transition(e, op, SM_EV_ATTEMPTS_EXHAUSTED, &a, err);
 	}
+	memset(&a, 0, sizeof(a));
+	if (steps[op->step] == EXEC_STEP_SET_CONFIG &&
+	    (rc = config_before_write(e, op, &digest, &applied, &xe)) != 0) {
+		if (rc == ERR_NOMEM)
+			return err_copy(err, &xe);
+		*adv = ADV_STUCK;
+		log_warn("%s: cannot read the config before writing it: %s; "
+		    "trying again later", op->uid, err_msg(&xe));
+		return 0;
+	}
+	a.digest = digest;
 	/* DESIGN invariant 1: the intent is committed before the request. */
-	if ((rc = step(e, op, SM_EV_SUBMIT, NULL, err)) != 0)
+	rc = lane_transition(e, op, SM_EV_SUBMIT, &a, err);
+	free(digest);
+	if (rc != 0)
 		return rc == ERR_CONFLICT ? 0 : rc;
 	if ((rc = reload(e, opp, err)) != 0)
 		return rc;
-	return send_step(e, *opp, err);
+	op = *opp;
+	timer_drop(e->timers, TIMER_RETRY, op->id);
+	if (timer_arm(e->timers, TIMER_UNKNOWN, op->id, timer_op_gen(op->step,
+	    op->attempt), e->cfg->unknown_window_ms,
+	    clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if (applied) {
+		/* judged by the world — nothing to write. */
+		log_info("%s: the config is already as asked; nothing sent",
+		    op->uid);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
+		return lane_step_done(e, op, 1, steps[op->step], n, NULL, NULL,
+		    err);
+	}
+	return send_step(e, op, err);
 }
 
 /* The undo of a failed step back to its safety copy. */
@@ -535,6 +453,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	json_t *failed = NULL;
 	char *upid = NULL, *exitstatus = NULL;
 	const char *exclude = NULL;
+	int64_t left;
 	int rc;
 
 	err_init(&xe);
@@ -551,13 +470,13 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 			return 0;
 		*adv = ADV_MOVED;
 		if (rc == 0 && (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS))
-			rc = step(e, op, SM_EV_UNDO_OK, NULL, err);
+			rc = lane_transition(e, op, SM_EV_UNDO_OK, NULL, err);
 		else {
 			a.error_code = rc == ERR_NOT_FOUND ? "task_unknown" :
 			    "undo_failed";
 			a.error = rc == ERR_NOT_FOUND ? err_msg(&xe) :
 			    exitstatus != NULL ? exitstatus : "undo failed";
-			rc = step(e, op, SM_EV_UNDO_FAILED, &a, err);
+			rc = lane_transition(e, op, SM_EV_UNDO_FAILED, &a, err);
 		}
 		free(exitstatus);
 		return rc;
@@ -573,7 +492,8 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if (rc == 0) {
 		*adv = ADV_MOVED;
 		a.upid = upid;
-		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
+		rc = lane_transition(e, op, SM_EV_UNDO_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
@@ -581,34 +501,51 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		*adv = ADV_STUCK;
 		return 0;
 	}
+	/* An undo request already sent may still take effect. */
+	if (op->attempt > 0) {
+		if ((rc = lane_window_left(e, op, undo_gen(op), &left, err)) != 0)
+			return rc;
+		if (left > 0) {
+			*adv = ADV_STUCK;
+			return 0;
+		}
+	}
 	*adv = ADV_MOVED;
 	if (op->attempt >= op->max_attempts) {
 		a.error_code = "attempts";
 		a.error = "the undo could not be sent";
-		return step(e, op, SM_EV_UNDO_FAILED, &a, err);
+		return lane_transition(e, op, SM_EV_UNDO_FAILED, &a, err);
 	}
-	if ((rc = step(e, op, SM_EV_UNDO_RETRY, NULL, err)) != 0)
+	if ((rc = lane_transition(e, op, SM_EV_UNDO_RETRY, NULL, err)) != 0)
 		return rc == ERR_CONFLICT ? 0 : rc;
 	if ((rc = reload(e, opp, err)) != 0)
 		return rc;
 	op = *opp;
-	target_init(&t, op, EXEC_STEP_ROLLBACK);
+	if (timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op),
+	    e->cfg->unknown_window_ms, clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	lane_target_init(&t, op, EXEC_STEP_ROLLBACK);
 	err_init(&xe);
 	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		a.upid = upid;
-		rc = step(e, op, SM_EV_UNDO_STARTED, &a, err);
+		rc = lane_transition(e, op, SM_EV_UNDO_STARTED, &a, err);
+		timer_drop(e->timers, TIMER_UNKNOWN, op->id);
 		free(upid);
 		return rc;
 	}
 	if (rc == 0)
-		return step(e, op, SM_EV_UNDO_OK, NULL, err);
+		return lane_transition(e, op, SM_EV_UNDO_OK, NULL, err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL) {
 		a.error_code = exec_error_code(&xe);
 		a.error = err_msg(&xe);
-		return step(e, op, SM_EV_UNDO_FAILED, &a, err);
+		return lane_transition(e, op, SM_EV_UNDO_FAILED, &a, err);
 	}
+	if (exec_error_outcome(&xe) != EXEC_OUTCOME_UNKNOWN &&
+	    timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op), 0,
+	    clock_mono_ms(e->clock)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
 	log_warn("%s: undo: %s; trying again later", op->uid, err_msg(&xe));
 	return 0;
 }
@@ -627,11 +564,11 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		break;
 	case SM_SUBMITTING:
 		tk->in_flight++;
-		rc = resolve_submitting(e, *opp, NULL, &adv, err);
+		rc = lane_resolve_submitting(e, *opp, NULL, tk, &adv, err);
 		break;
 	case SM_RUNNING:
 		tk->in_flight++;
-		rc = poll_running(e, *opp, NULL, &adv, err);
+		rc = lane_poll_running(e, *opp, NULL, &adv, err);
 		break;
 	case SM_ROLLING_BACK:
 		tk->in_flight++;
@@ -686,11 +623,11 @@ classify(const struct lane_ctx *e, const struct ops_row *op, struct tick *tk,
 	}
 	memset(&a, 0, sizeof(a));
 	if (op->class == OPS_CLASS_BENIGN)
-		rc = step(e, op, SM_EV_CLASSIFIED_BENIGN, &a, err);
+		rc = lane_transition(e, op, SM_EV_CLASSIFIED_BENIGN, &a, err);
 	else {
 		/* Never executed without a signature: R-28. */
 		a.not_after = tk->now + e->cfg->sign_window_s;
-		rc = step(e, op, SM_EV_CLASSIFIED_DESTRUCTIVE, &a, err);
+		rc = lane_transition(e, op, SM_EV_CLASSIFIED_DESTRUCTIVE, &a, err);
 	}
 	if (rc == 0)
 		tk->moved++;
@@ -707,14 +644,14 @@ expire(const struct lane_ctx *e, const struct ops_row *op, struct tick *tk,
 	if (op->blob_not_after <= 0)
 		return 0;
 	if (op->blob_not_after >= tk->now) {
-		if (tk->wake_s == 0 || op->blob_not_after + 1 < tk->wake_s)
-			tk->wake_s = op->blob_not_after + 1;
+		/* A signature window is wall-clock time (signed-ops.md). */
+		lane_wake(tk, (op->blob_not_after + 1 - tk->now) * 1000);
 		return 0;
 	}
 	memset(&a, 0, sizeof(a));
 	a.error_code = "expired";
 	a.error = "the sign window lapsed without a signature";
-	rc = step(e, op, SM_EV_SIGN_WINDOW_LAPSED, &a, err);
+	rc = lane_transition(e, op, SM_EV_SIGN_WINDOW_LAPSED, &a, err);
 	if (rc == 0)
 		tk->moved++;
 	return rc == ERR_CONFLICT ? 0 : rc;
@@ -769,9 +706,30 @@ lane_head(struct ops_row **ops, size_t first, size_t last)
 	return oldest_auth;
 }
 
+struct active {
+	struct ops_row	**ops;
+	size_t		  n;
+};
+
+/* An op's timers live while it is not terminal. */
+static int
+keep_timer(void *ctx, enum timer_kind kind, int64_t id)
+{
+	const struct active *act = ctx;
+	size_t i;
+
+	if (kind != TIMER_RETRY && kind != TIMER_UNKNOWN)
+		return 1;
+	for (i = 0; i < act->n; i++)
+		if (act->ops[i]->id == id)
+			return 1;
+	return 0;
+}
+
 int
 lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 {
+	struct active act;
 	struct ops_row **ops = NULL;
 	struct tick tk;
 	size_t n = 0, i, j;
@@ -781,8 +739,12 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	memset(&tk, 0, sizeof(tk));
 	memset(out, 0, sizeof(*out));
 	tk.now = clock_now(e->clock);
+	tk.mono = clock_mono_ms(e->clock);
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
+	act.ops = ops;
+	act.n = n;
+	timer_sweep(e->timers, keep_timer, &act);
 	for (i = 0; i < n; i++) {
 		if (e->cfg->only_vmid != 0 && ops[i]->vmid != e->cfg->only_vmid)
 			continue;
@@ -815,58 +777,9 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	out->delay_ms = out->more ? 0 : -1;
 	if (!out->more && tk.poll)
 		out->delay_ms = e->cfg->poll_interval_ms;
-	if (!out->more && tk.wake_s > 0 && (out->delay_ms < 0 ||
-	    (tk.wake_s - tk.now) * 1000 < out->delay_ms))
-		out->delay_ms = (tk.wake_s - tk.now) * 1000;
-	rc = 0;
-out:
-	ops_rows_free(ops, n);
-	return rc;
-}
-
-int
-lane_recover(const struct lane_ctx *e, struct engine_recovery *out,
-    struct err *err)
-{
-	struct engine_recovery rec;
-	struct ops_row **ops = NULL;
-	struct err ce;
-	enum adv adv;
-	size_t n = 0, i;
-	int rc;
-
-	memset(&rec, 0, sizeof(rec));
-	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
-		return rc;
-	rec.examined = n;
-	for (i = 0; i < n; i++) {
-		err_init(&ce);
-		if (sm_check_op(ops[i], &ce) != 0)
-			log_warn("recovery: %s, continuing", err_msg(&ce));
-		switch (lane_op_state(ops[i])) {
-		case SM_RUNNING:
-			rc = poll_running(e, ops[i], &rec, &adv, err);
-			break;
-		case SM_SUBMITTING:
-			rc = resolve_submitting(e, ops[i], &rec, &adv, err);
-			break;
-		default:
-			/* rolling_back: engine_step looks its undo up first. */
-			rc = 0;
-			break;
-		}
-		if (rc == ERR_CONFLICT)
-			rc = 0;
-		if (rc != 0)
-			goto out;
-	}
-	log_info("recovery: %zu op(s) not terminal: %zu resumed, %zu "
-	    "finished, %zu adopted, %zu retried, %zu confirmed, %zu failed, "
-	    "%zu unresolved", rec.examined, rec.resumed, rec.finished,
-	    rec.adopted, rec.retried, rec.confirmed, rec.failed,
-	    rec.unresolved);
-	if (out != NULL)
-		*out = rec;
+	if (!out->more && tk.wake_ms > 0 && (out->delay_ms < 0 ||
+	    tk.wake_ms < out->delay_ms))
+		out->delay_ms = tk.wake_ms;
 	rc = 0;
 out:
 	ops_rows_free(ops, n);

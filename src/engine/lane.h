@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/sm.h"
+#include "engine/timer.h"
 #include "store/db.h"
 #include "store/ops.h"
 
@@ -20,6 +21,7 @@ struct lane_ctx {
 	const struct exec		*exec;
 	const struct clock		*clock;
 	const struct engine_config	*cfg;	/* defaults filled in */
+	struct timers			*timers;	/* monotonic */
 };
 
 /* The op's state as an enum (SM__COUNT for a name not known). */

@@ -416,6 +416,17 @@ plan_considers(const struct plan *plan, int64_t vmid)
 	return in_sorted(plan->considered, plan->nconsidered, vmid);
 }
 
+int
+plan_has_actions(const struct plan *plan, int64_t vmid)
+{
+	size_t i;
+
+	for (i = 0; i < plan->nactions; i++)
+		if (plan->actions[i].vmid == vmid)
+			return 1;
+	return 0;
+}
+
 const struct plan_action *
 plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
     const char *digest)

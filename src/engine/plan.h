@@ -95,6 +95,8 @@ void	plan_free(struct plan *plan);
 
 /* 1 when vmid is in the plan's considered set. */
 int	plan_considers(const struct plan *plan, int64_t vmid);
+/* 1 when the plan has an action for vmid. */
+int	plan_has_actions(const struct plan *plan, int64_t vmid);
 /* The action of (vmid, kind, digest) in plan, or NULL. */
 const struct plan_action *plan_find(const struct plan *plan, int64_t vmid,
 	    enum ops_kind kind, const char *digest);

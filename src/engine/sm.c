@@ -85,6 +85,7 @@ static const struct sm_event_info event_info[] = {
 	[SM_EV_UNDO_OK] =		{ "undo_ok",		NULL,	NULL },
 	[SM_EV_UNDO_FAILED] =		{ "undo_failed", "transition",	NULL },
 	[SM_EV_ABANDON] =		{ "abandon",	"transition",	NULL },
+	[SM_EV_REVIEW_HOLD] =		{ "review_hold",	"gate",	NULL },
 };
 _Static_assert(sizeof(event_info) / sizeof(event_info[0]) == SM_EV__COUNT,
     "sm event facts");
@@ -116,7 +117,7 @@ static int
 act_submit(struct db *db, int64_t id, const struct sm_args *a,
     struct err *err)
 {
-	return ops_mark_submit(db, id, a->now, err);
+	return ops_mark_submit(db, id, a->now, a->digest, err);
 }
 
 /* The task of the step (or of the undo) is known. */
@@ -133,7 +134,7 @@ static int
 act_error(struct db *db, int64_t id, const struct sm_args *a,
     struct err *err)
 {
-	return ops_set_error(db, id, a->error_code, a->error, 0, err);
+	return ops_set_error(db, id, a->error_code, a->error, 0, 0, err);
 }
 
 /* Back to authorized, not before next_at (now when not given). */
@@ -142,7 +143,7 @@ act_retry(struct db *db, int64_t id, const struct sm_args *a,
     struct err *err)
 {
 	return ops_set_error(db, id, a->error_code, a->error,
-	    a->next_at > 0 ? a->next_at : a->now, err);
+	    a->next_at > 0 ? a->next_at : a->now, a->wait_ms, err);
 }
 
 /* The next step starts from authorized; a safety step leaves its copy. */
@@ -160,7 +161,8 @@ act_undo_intent(struct db *db, int64_t id, const struct sm_args *a,
 {
 	int rc;
 
-	if ((rc = ops_set_error(db, id, a->error_code, a->error, 0, err)) != 0)
+	if ((rc = ops_set_error(db, id, a->error_code, a->error, 0, 0,
+	    err)) != 0)
 		return rc;
 	return ops_mark_undo(db, id, a->now, 1, err);
 }
@@ -204,11 +206,13 @@ static const struct sm_row sm_table[] = {
 	{ SM_PENDING_SIGNATURE,	SM_EV_SIGN_WINDOW_LAPSED,	SM_EXPIRED,		NULL },
 	{ SM_PENDING_SIGNATURE,	SM_EV_SUPERSEDED,		SM_SUPERSEDED,		NULL },
 	{ SM_PENDING_SIGNATURE,	SM_EV_CANCEL,			SM_CANCELLED,		NULL },
+	{ SM_PENDING_SIGNATURE,	SM_EV_REVIEW_HOLD,		SM_PENDING_SIGNATURE,	act_sign_request },
 	/* authorized */
 	{ SM_AUTHORIZED,	SM_EV_SUBMIT,			SM_SUBMITTING,		act_submit },
 	{ SM_AUTHORIZED,	SM_EV_ATTEMPTS_EXHAUSTED,	SM_FAILED,		act_error },
 	{ SM_AUTHORIZED,	SM_EV_SUPERSEDED,		SM_SUPERSEDED,		NULL },
 	{ SM_AUTHORIZED,	SM_EV_CANCEL,			SM_CANCELLED,		NULL },
+	{ SM_AUTHORIZED,	SM_EV_REVIEW_HOLD,		SM_PENDING_SIGNATURE,	act_sign_request },
 	/* submitting */
 	{ SM_SUBMITTING,	SM_EV_TASK_STARTED,		SM_RUNNING,		act_task },
 	{ SM_SUBMITTING,	SM_EV_ADOPT_TASK,		SM_RUNNING,		act_task },
@@ -352,6 +356,13 @@ detail_build(const struct sm_args *a)
 		goto fail;
 	if (a->next_at > 0 &&
 	    json_object_set_new(d, "next_at", json_integer(a->next_at)) != 0)
+		goto fail;
+	if (a->wait_ms > 0 &&
+	    json_object_set_new(d, "wait_ms", json_integer(a->wait_ms)) != 0)
+		goto fail;
+	if (a->digest != NULL &&
+	    json_object_set_new(d, "config_digest", json_string(a->digest)) !=
+	    0)
 		goto fail;
 	if (a->safety != NULL &&
 	    json_object_set(d, "safety", (json_t *)(uintptr_t)a->safety) != 0)
@@ -574,10 +585,10 @@ sm_check_op(const struct ops_row *op, struct err *err)
 			    op->uid);
 		break;
 	case SM_PENDING_SIGNATURE:
-		if (op->step != 0 || op->upid != NULL)
+		/* step > 0: held mid-sequence after a restore (review_hold). */
+		if (op->upid != NULL)
 			return err_set(err, ERR_CORRUPT, "op %s: pending a "
-			    "signature but already stepped or with a UPID",
-			    op->uid);
+			    "signature with a UPID", op->uid);
 		break;
 	case SM_AUTHORIZED:
 		if (op->upid != NULL)

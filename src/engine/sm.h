@@ -13,7 +13,8 @@
  *   new               created by the plan, a signed job or a request;
  *                     never submitted: step 0, attempt 0, no UPID.
  *   pending_signature destructive, waiting for an operator signature;
- *                     never executed (R-28): step 0, no UPID.
+ *                     never executed (R-28): no UPID; step 0, unless a
+ *                     restored database held it mid-sequence for review.
  *   authorized        may run when it heads its vmid's lane and next_at
  *                     has passed; no UPID (step > 0: mid-sequence).
  *   submitting        write-ahead intent of step `step` committed
@@ -89,6 +90,7 @@ enum sm_event {
 	SM_EV_UNDO_OK,			/* the undo task succeeded */
 	SM_EV_UNDO_FAILED,		/* the undo failed: for a human */
 	SM_EV_ABANDON,			/* operator: give up in flight */
+	SM_EV_REVIEW_HOLD,		/* restored database: sign again */
 	SM_EV__COUNT
 };
 
@@ -111,7 +113,9 @@ struct sm_args {
 	int64_t		 now;		/* unix seconds: updated, journal */
 	const json_t	*detail;	/* journal detail; NULL = {} */
 	const char	*upid;		/* task_started, adopt_task, ... */
-	int64_t		 next_at;	/* retry: not before */
+	int64_t		 next_at;	/* retry: not before (wall, shown) */
+	int64_t		 wait_ms;	/* retry: its length (monotonic) */
+	const char	*digest;	/* submit: config digest it carries */
 	const char	*error_code;	/* failures: typed error name */
 	const char	*error;		/* failures: message */
 	const json_t	*safety;	/* step_done of a safety step */

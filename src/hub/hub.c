@@ -456,11 +456,12 @@ static int
 signed_op_parse(const json_t *v, size_t i, struct hub_signed_op *e)
 {
 	char why[160];
-	const json_t *ref, *blob, *sig;
+	const json_t *ref, *blob, *sig, *seq;
 	const char *b64 = "";
 	int rc;
 
 	why[0] = '\0';
+	seq = json_object_get(v, "seq");
 	ref = json_object_get(v, "op_id");
 	blob = json_object_get(v, "blob_b64");
 	sig = json_object_get(v, "signature");
@@ -471,6 +472,11 @@ signed_op_parse(const json_t *v, size_t i, struct hub_signed_op *e)
 	if (!json_is_object(v))
 		(void) snprintf(why, sizeof(why), "ops[%zu]: expected object",
 		    i);
+	else if (seq != NULL && (!json_is_integer(seq) ||
+	    json_integer_value(seq) < 1))
+		/* v1.1: a positive integer; absent from a v1 hub. */
+		(void) snprintf(why, sizeof(why), "ops[%zu].seq: expected a "
+		    "positive integer", i);
 	else if (ref != NULL && !json_is_null(ref) && (!json_is_string(ref) ||
 	    json_string_length(ref) == 0 || json_string_length(ref) >
 	    HUB_OP_REF_MAX))
@@ -493,6 +499,9 @@ signed_op_parse(const json_t *v, size_t i, struct hub_signed_op *e)
 		(void) snprintf(why, sizeof(why), "ops[%zu].blob_b64: not "
 		    "valid base64", i);
 	}
+	/* A bad entry keeps a good seq: acknowledged, never re-audited. */
+	if (json_is_integer(seq) && json_integer_value(seq) >= 1)
+		e->seq = (int64_t)json_integer_value(seq);
 	if (why[0] != '\0') {
 		free(e->blob);
 		e->blob = NULL;

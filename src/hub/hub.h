@@ -73,6 +73,7 @@ struct hub_envelope {
  * spoil the others: it gets `bad` (why) and is rejected by the caller.
  */
 struct hub_signed_op {
+	int64_t	 seq;		/* v1.1: the hub's seq (> 0); 0: none (v1) */
 	char	*op_ref;	/* op_id of the pending op it approves, or NULL */
 	char	*blob_b64;	/* the blob as received ("" if not a string) */
 	uint8_t	*blob;		/* decoded bytes; NULL when bad */
@@ -121,7 +122,9 @@ int	hub_get_desired(struct hub_client *c, const char *etag,
 
 /*
  * GET /signed-ops.  0 with *out filled (caller hub_signed_ops_reset()s
- * it), HUB_NO_CONTENT on 204 (*out empty), or a typed error.
+ * it), HUB_NO_CONTENT on 204 (*out empty), or a typed error.  v1.1
+ * ("Delivery: at least once"): the hub keeps serving an entry until a
+ * report acknowledges its seq (agent.signed_ops_ack_seq).
  */
 int	hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
 	    struct err *err);

@@ -134,35 +134,54 @@ out:
 	return rc;
 }
 
+/*
+ * PRAGMA integrity_check: the full check (indexes against their tables
+ * too, which quick_check skips).  Run after an unclean shutdown and by
+ * `felhom-admin db check` (R-32), not on every open: its cost grows with
+ * the database.
+ */
 static int
-quick_check(struct db *db, struct err *err)
+integrity_check(struct db *db, struct err *err)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *res;
-	int rc;
+	char first[256];
+	int rc, rows = 0;
 
-	rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &st, NULL);
+	first[0] = '\0';
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA integrity_check(20)", -1, &st,
+	    NULL);
 	if (rc != SQLITE_OK) {
 		rc = db_error(db, rc, "integrity check", err);
 		goto out;
 	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		res = sqlite3_column_text(st, 0);
+		if (rows++ == 0)
+			(void) snprintf(first, sizeof(first), "%s", res != NULL ?
+			    (const char *)res : "(no result)");
+	}
+	if (rc != SQLITE_DONE) {
 		rc = db_error(db, rc, "integrity check", err);
 		goto out;
 	}
-	res = sqlite3_column_text(st, 0);
-	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-		rc = err_set(err, ERR_CORRUPT, "%s: integrity check failed: "
-		    "%s; restore the database from a backup (see "
-		    "docs/recovery.md)", db->path, res != NULL ?
-		    (const char *)res : "(no result)");
+	if (rows != 1 || strcmp(first, "ok") != 0) {
+		rc = err_set(err, ERR_CORRUPT, "%s: integrity check failed (%d "
+		    "problem%s): %s; restore the database from a backup (see "
+		    "docs/recovery.md)", db->path, rows, rows == 1 ? "" : "s",
+		    first);
 		goto out;
 	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int
+db_check(struct db *db, struct err *err)
+{
+	return integrity_check(db, err);
 }
 
 static int
@@ -304,7 +323,7 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 		    "touch it", path, appid, DB_APPLICATION_ID);
 		goto out;
 	}
-	if ((rc = quick_check(db, err)) != 0)
+	if ((flags & DB_OPEN_CHECK) && (rc = integrity_check(db, err)) != 0)
 		goto out;
 	if ((rc = db_schema_version(db, &version, err)) != 0)
 		goto out;
@@ -381,34 +400,25 @@ db_path(const struct db *db)
 	return db->path;
 }
 
-static int
-backup_copy(struct db *db, int from, struct err *err)
+int
+db_backup_to(struct db *db, const char *bpath, int replace, struct err *err)
 {
 	sqlite3 *dst = NULL;
 	sqlite3_backup *bk = NULL;
-	char *bpath = NULL;
-	size_t n;
-	int fd, rc;
+	int fd, rc, tries;
 
-	n = strlen(db->path) + 32;
-	if ((bpath = malloc(n)) == NULL) {
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	(void) snprintf(bpath, n, "%s.pre-%d.bak", db->path, from + 1);
-	(void) unlink(bpath);
-	/* 0600 from its first byte, not chmod-ed after the copy. */
-	if ((fd = open(bpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) < 0) {
-		rc = err_set(err, ERR_IO, "%s: cannot create the pre-migration "
-		    "copy: %s", bpath, strerror(errno));
-		goto out;
-	}
+	if (replace)
+		(void) unlink(bpath);
+	/* Never over someone's file; 0600 from the start. */
+	if ((fd = open(bpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0)
+		return err_set(err, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
+		    "%s: %s", bpath, strerror(errno));
 	(void) close(fd);
 	rc = sqlite3_open_v2(bpath, &dst, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
-		rc = err_set(err, ERR_IO, "%s: cannot create the pre-migration "
-		    "copy: %s", bpath, dst != NULL ? sqlite3_errmsg(dst) :
+		rc = err_set(err, ERR_IO, "%s: cannot create the copy: %s",
+		    bpath, dst != NULL ? sqlite3_errmsg(dst) :
 		    sqlite3_errstr(rc));
 		goto out;
 	}
@@ -417,10 +427,17 @@ backup_copy(struct db *db, int from, struct err *err)
 		    sqlite3_errmsg(dst));
 		goto out;
 	}
-	rc = sqlite3_backup_step(bk, -1);
+	/* The online backup API: one consistent snapshot, writers go on. */
+	for (tries = 0; (rc = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED; tries++) {
+		if (tries == 50)
+			break;
+		(void) sqlite3_sleep(100);
+	}
 	(void) sqlite3_backup_finish(bk);
 	if (rc != SQLITE_DONE) {
-		rc = err_set(err, ERR_IO, "%s: backup: %s", bpath,
+		rc = err_set(err, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ?
+		    ERR_BUSY : ERR_IO, "%s: backup: %s", bpath,
 		    sqlite3_errstr(rc));
 		goto out;
 	}
@@ -428,6 +445,23 @@ backup_copy(struct db *db, int from, struct err *err)
 out:
 	if (dst != NULL)
 		(void) sqlite3_close(dst);
+	if (rc != 0)
+		(void) unlink(bpath);
+	return rc;
+}
+
+static int
+backup_copy(struct db *db, int from, struct err *err)
+{
+	char *bpath = NULL;
+	size_t n;
+	int rc;
+
+	n = strlen(db->path) + 32;
+	if ((bpath = malloc(n)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	(void) snprintf(bpath, n, "%s.pre-%d.bak", db->path, from + 1);
+	rc = db_backup_to(db, bpath, 1, err);
 	free(bpath);
 	return rc;
 }
@@ -567,19 +601,47 @@ db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
 	return 0;
 }
 
-int
-db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
+/* The previous holder's facts, from the lock file's lines. */
+static void
+lock_parse(const char *text, struct db_lock_info *out)
 {
-	char path[4096], pidbuf[32];
+	const char *p = text, *nl;
+	size_t n;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > 6 && strncmp(p, "state ", 6) == 0)
+			out->running = n == 13 && strncmp(p + 6, "running",
+			    7) == 0;
+		else if (n > 3 && strncmp(p, "db ", 3) == 0 &&
+		    n - 3 < sizeof(out->db_id))
+			(void) snprintf(out->db_id, sizeof(out->db_id), "%.*s",
+			    (int)(n - 3), p + 3);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+int
+db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
+    struct err *err)
+{
+	struct db_lock_info info;
+	char path[4096], pidbuf[32], old[512];
+	struct stat sb;
 	ssize_t n;
 	int fd, rc;
 
+	memset(&info, 0, sizeof(info));
 	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
 	    sizeof(path))
 		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
 	if ((rc = state_dir(dbpath, err)) != 0 ||
 	    (rc = tighten(path, err)) != 0)
 		return rc;
+	info.existed = stat(path, &sb) == 0;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_set(err, ERR_IO, "%s: cannot open lock file: %s",
@@ -593,19 +655,38 @@ db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
 		(void) close(fd);
 		if (e == EWOULDBLOCK)
 			return err_set(err, ERR_LOCKED, "another felhom-agent "
-			    "(pid %s) is running on %s; only one agent may "
-			    "use a database", pidbuf[0] ? pidbuf : "?",
+			    "(%s) is running on %s; only one agent may "
+			    "use a database", pidbuf[0] ? pidbuf : "pid ?",
 			    dbpath);
 		return err_set(err, ERR_IO, "%s: flock: %s", path,
 		    strerror(e));
 	}
-	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)n, 0) != n) {
-		(void) close(fd);
-		return err_set(err, ERR_IO, "%s: cannot write pid: %s", path,
-		    strerror(errno));
-	}
+	n = pread(fd, old, sizeof(old) - 1, 0);
+	old[n > 0 ? n : 0] = '\0';
+	lock_parse(old, &info);
+	if (prev != NULL)
+		*prev = info;
 	*fd_out = fd;
+	return 0;
+}
+
+int
+db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
+{
+	char text[160];
+	int n;
+
+	n = snprintf(text, sizeof(text), "pid %ld\nstate %s\n%s%s%s",
+	    (long)getpid(), state, db_id != NULL && db_id[0] != '\0' ?
+	    "db " : "", db_id != NULL ? db_id : "", db_id != NULL &&
+	    db_id[0] != '\0' ? "\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return err_set(err, ERR_INVALID, "lock file text too long");
+	/* The next start reads it: written through to the disk. */
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n ||
+	    fdatasync(fd) != 0)
+		return err_set(err, ERR_IO, "cannot write the lock file: %s",
+		    strerror(errno));
 	return 0;
 }
 

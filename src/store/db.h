@@ -24,14 +24,16 @@
 #define DB_OPEN_READONLY	0x2	/* SQLITE_OPEN_READONLY, no migrate */
 #define DB_OPEN_MIGRATE		0x4	/* apply pending migrations */
 #define DB_OPEN_NO_BACKUP	0x8	/* skip the pre-migration copy */
+#define DB_OPEN_CHECK		0x10	/* full PRAGMA integrity_check */
 
 struct db;
 
 /*
- * Opens path: WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
- * then PRAGMA quick_check (ERR_CORRUPT when not "ok", or when the file
- * is not a database at all) and the application_id (ERR_FOREIGN when the
- * file belongs to something else; a new empty file gets ours).  A
+ * Opens path: WAL, synchronous=FULL, foreign_keys=ON, busy_timeout, and
+ * the application_id (ERR_FOREIGN when the file belongs to something
+ * else; a new empty file gets ours; ERR_CORRUPT when it is not a
+ * database at all).  With DB_OPEN_CHECK, the full PRAGMA integrity_check
+ * too (ERR_CORRUPT when not "ok").  A
  * user_version newer than this binary knows is ERR_VERSION naming both.
  * With DB_OPEN_MIGRATE, pending migrations are applied (see db_migrate).
  * Caller frees *out with db_close().
@@ -112,10 +114,38 @@ int	db_exec(struct db *db, const char *sql, const char *what,
 	    struct err *err);
 
 /*
+ * A consistent copy of db at bpath through SQLite's online backup API
+ * (writers go on meanwhile), mode 0600.  An existing bpath is
+ * ERR_CONFLICT unless replace.  A failed copy is removed.
+ */
+int	db_backup_to(struct db *db, const char *bpath, int replace,
+	    struct err *err);
+
+/* The full PRAGMA integrity_check: ERR_CORRUPT naming the first fault. */
+int	db_check(struct db *db, struct err *err);
+
+/* What the lock file said before this process took it. */
+struct db_lock_info {
+	int	 existed;	/* the file was there */
+	int	 running;	/* "state running": its holder died (unclean) */
+	char	 db_id[40];	/* "db ID": it had opened that database */
+};
+
+/*
  * Takes the agent's exclusive lock: flock(LOCK_EX|LOCK_NB) on
  * "<dbpath>.lock".  A second agent gets ERR_LOCKED "another felhom-agent
- * (pid N) holds ...".  *fd_out stays open for the life of the process.
+ * (pid N) holds ...".  *prev (may be NULL) gets what the file said
+ * before.  *fd_out stays open for the life of the process.
  */
-int	db_lock_agent(const char *dbpath, int *fd_out, struct err *err);
+int	db_lock_agent(const char *dbpath, int *fd_out,
+	    struct db_lock_info *prev, struct err *err);
+
+/*
+ * Rewrites the lock file: "pid N", "state running|stopped" and "db ID"
+ * (db_id may be NULL), synced.  "running" until a clean exit writes
+ * "stopped": a start that finds "running" follows an unclean shutdown.
+ */
+int	db_lock_mark(int fd, const char *state, const char *db_id,
+	    struct err *err);
 
 #endif

@@ -11,7 +11,9 @@
 
 static const char SQL_ADD[] =
     "INSERT INTO signed_inbox (received_at, op_ref, blob, signature, "
-    "state, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "state, result, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_HAS_SEQ[] =
+    "SELECT 1 FROM signed_inbox WHERE seq = ?1";
 static const char SQL_LIST_NEW[] =
     "SELECT id, received_at, op_ref, blob, signature FROM signed_inbox "
     "WHERE state = 'new' ORDER BY id LIMIT ?1";
@@ -43,12 +45,31 @@ inbox_add(struct db *db, const struct inbox_entry *e, int64_t *id_out,
 	    INBOX_NEW, -1, SQLITE_STATIC);
 	if (e->result != NULL)
 		(void) sqlite3_bind_text(st, 6, e->result, -1, SQLITE_STATIC);
+	if (e->seq > 0)
+		(void) sqlite3_bind_int64(st, 7, e->seq);
 	rc = sqlite3_step(st);
 	(void) sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return db_error(db, rc, "store signed-ops entry", err);
 	if (id_out != NULL)
 		*id_out = sqlite3_last_insert_rowid(db_handle(db));
+	return 0;
+}
+
+int
+inbox_has_seq(struct db *db, int64_t seq, int *found, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_HAS_SEQ, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(db, rc, "look up signed-ops seq", err);
+	*found = rc == SQLITE_ROW;
 	return 0;
 }
 

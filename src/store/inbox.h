@@ -18,6 +18,7 @@
 #define INBOX_REJECTED	"rejected"	/* refused; result says why */
 
 struct inbox_entry {
+	int64_t		 seq;		/* the hub's seq (v1.1); 0 none */
 	int64_t		 received_at;	/* unix seconds */
 	const char	*op_ref;	/* op_id it approves, NULL = a job */
 	const void	*blob;		/* the op blob bytes (decoded) */
@@ -29,9 +30,17 @@ struct inbox_entry {
 
 /*
  * Appends one entry; *id_out (may be NULL) gets its row id.  Call it
- * inside the caller's transaction when several entries go together.
+ * inside the caller's transaction when several entries go together.  A
+ * seq held already is ERR_CONFLICT.
  */
 int	inbox_add(struct db *db, const struct inbox_entry *e, int64_t *id_out,
+	    struct err *err);
+
+/*
+ * hub-contract v1.1: 1 in *found when an entry with the hub's seq is
+ * held already (whatever became of it): served again, it is ignored.
+ */
+int	inbox_has_seq(struct db *db, int64_t seq, int *found,
 	    struct err *err);
 
 /* Number of entries in state (NULL = all). */

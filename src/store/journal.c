@@ -20,6 +20,7 @@ static const char SQL_LIST_ALL[] =
 static const char SQL_COUNT_ONE[] =
     "SELECT count(*) FROM journal WHERE op_id = ?1";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM journal";
+static const char SQL_MAX_ID[] = "SELECT coalesce(max(id), 0) FROM journal";
 static const char SQL_LAST_DETAIL[] =
     "SELECT detail FROM journal WHERE op_id = ?1 AND event = ?2 "
     "ORDER BY id DESC LIMIT 1";
@@ -123,6 +124,12 @@ journal_count(struct db *db, int64_t op_id, int64_t *out, struct err *err)
 		*out = sqlite3_column_int64(st, 0);
 	(void) sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count journal", err);
+}
+
+int
+journal_max_id(struct db *db, int64_t *out, struct err *err)
+{
+	return db_scalar_i64(db, SQL_MAX_ID, "newest journal row", out, err);
 }
 
 int

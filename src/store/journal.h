@@ -43,6 +43,12 @@ int	journal_list(struct db *db, int64_t op_id, json_t **out,
 int	journal_last_detail(struct db *db, int64_t op_id, const char *event,
 	    json_t **out, struct err *err);
 
+/*
+ * The id of the newest row (0 when empty): a mark that orders an
+ * observation against the transitions around it.
+ */
+int	journal_max_id(struct db *db, int64_t *out, struct err *err);
+
 /* Number of rows of op_id (0: all). */
 int	journal_count(struct db *db, int64_t op_id, int64_t *out,
 	    struct err *err);

@@ -18,6 +18,7 @@
 #define KV_HUB_BLOCKED		"hub_blocked"
 #define KV_POLL_INTERVAL	"poll_interval_seconds"
 #define KV_SIGNERS_SEEDED	"signers_seeded"
+#define KV_SIGNED_OPS_ACK_SEQ	"signed_ops_ack_seq"	/* v1.1 ack */
 
 /*
  * Reads key into a malloc'ed string (caller frees); ERR_NOT_FOUND when

@@ -17,7 +17,7 @@
     "id, uid, vmid, kind, source, class, state, step, params, why, " \
     "idem_key, generation, blob_not_after, blob IS NOT NULL, upid, safety, " \
     "attempt, max_attempts, next_at, intent_at, created_at, updated_at, " \
-    "ended_at, error_code, error"
+    "ended_at, error_code, error, config_digest, wait_ms"
 
 static const char SQL_INSERT[] =
     "INSERT INTO ops (uid, vmid, kind, source, class, state, params, why, "
@@ -31,6 +31,12 @@ static const char SQL_FIND_PREFIX[] =
     "SELECT 1 FROM ops WHERE idem_key >= ?1 AND idem_key < ?2 "
     "AND state = ?3 LIMIT 1";
 static const char SQL_GET[] = "SELECT " OPS_COLS " FROM ops WHERE id = ?1";
+/* ?2 = base + "/", ?3 = base + "0": the "<base>/<round>" keys. */
+static const char SQL_LATEST_KEY[] =
+    "SELECT o.id, o.uid, o.state, o.error_code, o.error, "
+    "(SELECT coalesce(max(j.id), 0) FROM journal j WHERE j.op_id = o.id), "
+    "count(*) OVER () FROM ops o WHERE o.idem_key = ?1 OR "
+    "(o.idem_key >= ?2 AND o.idem_key < ?3) ORDER BY o.id DESC LIMIT 1";
 static const char SQL_GET_UID[] =
     "SELECT " OPS_COLS " FROM ops WHERE uid = ?1";
 /* The terminal states are those of the ops_lane index (0001). */
@@ -45,11 +51,14 @@ static const char SQL_CAS[] =
     "WHERE id = ?1 AND state = ?2 RETURNING coalesce(vmid, 0), uid";
 static const char SQL_SUBMIT[] =
     "UPDATE ops SET attempt = attempt + 1, intent_at = ?2, upid = NULL, "
-    "next_at = 0 WHERE id = ?1";
+    "next_at = 0, wait_ms = 0, config_digest = ?3 WHERE id = ?1";
 static const char SQL_UPID[] = "UPDATE ops SET upid = ?2 WHERE id = ?1";
+static const char SQL_WAIT[] =
+    "UPDATE ops SET wait_ms = ?2 WHERE id = ?1 AND state = 'authorized'";
 static const char SQL_ERROR[] =
     "UPDATE ops SET error_code = ?2, error = ?3, upid = NULL, "
-    "next_at = CASE WHEN ?4 > 0 THEN ?4 ELSE next_at END WHERE id = ?1";
+    "next_at = CASE WHEN ?4 > 0 THEN ?4 ELSE next_at END, "
+    "wait_ms = CASE WHEN ?4 > 0 THEN ?5 ELSE wait_ms END WHERE id = ?1";
 static const char SQL_NEXT_STEP[] =
     "UPDATE ops SET step = step + 1, attempt = 0, upid = NULL, "
     "safety = coalesce(?2, safety) WHERE id = ?1";
@@ -165,6 +174,7 @@ ops_row_free(struct ops_row *op)
 	free(op->upid);
 	free(op->error_code);
 	free(op->error);
+	free(op->config_digest);
 	free(op);
 }
 
@@ -345,6 +355,70 @@ out:
 	return rc;
 }
 
+static char *col_strdup(sqlite3_stmt *st, int col, int *oom);
+
+void
+ops_latest_reset(struct ops_latest *l)
+{
+	if (l == NULL)
+		return;
+	free(l->error_code);
+	free(l->error);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ops_latest_by_key(struct db *db, const char *base, struct ops_latest *out,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	struct ops_latest l;
+	char *lo = NULL, *hi = NULL;
+	const char *v;
+	size_t n = strlen(base);
+	int rc, oom = 0;
+
+	memset(&l, 0, sizeof(l));
+	if ((lo = malloc(n + 2)) == NULL || (hi = malloc(n + 2)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	(void) snprintf(lo, n + 2, "%s/", base);
+	(void) snprintf(hi, n + 2, "%s0", base);
+	if ((rc = db_prepare(db, SQL_LATEST_KEY, &st, err)) != 0)
+		goto out;
+	(void) sqlite3_bind_text(st, 1, base, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		l.id = sqlite3_column_int64(st, 0);
+		v = (const char *)sqlite3_column_text(st, 1);
+		(void) snprintf(l.uid, sizeof(l.uid), "%s", v != NULL ? v : "");
+		v = (const char *)sqlite3_column_text(st, 2);
+		(void) snprintf(l.state, sizeof(l.state), "%s",
+		    v != NULL ? v : "");
+		l.error_code = col_strdup(st, 3, &oom);
+		l.error = col_strdup(st, 4, &oom);
+		l.journal_id = sqlite3_column_int64(st, 5);
+		l.rounds = sqlite3_column_int64(st, 6);
+		rc = oom ? err_set(err, ERR_NOMEM, "out of memory") : 0;
+	} else if (rc == SQLITE_DONE)
+		rc = ERR_NOT_FOUND;
+	else
+		rc = db_error(db, rc, "find the latest op of a key", err);
+	(void) sqlite3_reset(st);
+	if (rc == 0) {
+		*out = l;
+		memset(&l, 0, sizeof(l));
+	}
+out:
+	ops_latest_reset(&l);
+	free(lo);
+	free(hi);
+	return rc;
+}
+
 static char *
 col_strdup(sqlite3_stmt *st, int col, int *oom)
 {
@@ -426,6 +500,8 @@ row_read(struct db *db, sqlite3_stmt *st, struct ops_row **out,
 	op->ended_at = sqlite3_column_int64(st, 22);
 	op->error_code = col_strdup(st, 23, &oom);
 	op->error = col_strdup(st, 24, &oom);
+	op->config_digest = col_strdup(st, 25, &oom);
+	op->wait_ms = sqlite3_column_int64(st, 26);
 	if (oom) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto fail;
@@ -592,7 +668,8 @@ update_done(struct db *db, sqlite3_stmt *st, const char *what,
 }
 
 int
-ops_mark_submit(struct db *db, int64_t id, int64_t now, struct err *err)
+ops_mark_submit(struct db *db, int64_t id, int64_t now, const char *digest,
+    struct err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -601,7 +678,22 @@ ops_mark_submit(struct db *db, int64_t id, int64_t now, struct err *err)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, id);
 	(void) sqlite3_bind_int64(st, 2, now);
+	if (digest != NULL)
+		(void) sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
 	return update_done(db, st, "mark op submitted", err);
+}
+
+int
+ops_set_wait(struct db *db, int64_t id, int64_t wait_ms, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_WAIT, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, id);
+	(void) sqlite3_bind_int64(st, 2, wait_ms > 0 ? wait_ms : 0);
+	return update_done(db, st, "store op wait", err);
 }
 
 int
@@ -619,7 +711,7 @@ ops_set_upid(struct db *db, int64_t id, const char *upid, struct err *err)
 
 int
 ops_set_error(struct db *db, int64_t id, const char *code, const char *msg,
-    int64_t next_at, struct err *err)
+    int64_t next_at, int64_t wait_ms, struct err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -632,6 +724,7 @@ ops_set_error(struct db *db, int64_t id, const char *code, const char *msg,
 	if (msg != NULL)
 		(void) sqlite3_bind_text(st, 3, msg, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_int64(st, 4, next_at);
+	(void) sqlite3_bind_int64(st, 5, wait_ms > 0 ? wait_ms : 0);
 	return update_done(db, st, "store op error", err);
 }
 

@@ -90,6 +90,9 @@ struct ops_row {
 	int64_t		 ended_at;	/* 0 when not ended */
 	char		*error_code;	/* NULL when none */
 	char		*error;		/* NULL when none */
+	char		*config_digest;	/* set_config: the config digest
+					   its write carries; NULL */
+	int64_t		 wait_ms;	/* retry wait (monotonic), 0 */
 };
 
 void	ops_row_free(struct ops_row *op);
@@ -129,6 +132,24 @@ int	ops_find_key(struct db *db, const char *key, int64_t *id_out,
 int	ops_find_prefix_state(struct db *db, const char *prefix,
 	    const char *state, int *found, struct err *err);
 
+/*
+ * The newest op keyed `base` or "<base>/<round>" (a desired action planned
+ * again in the same generation, R-34).  ERR_NOT_FOUND when none.
+ */
+struct ops_latest {
+	int64_t		 id;
+	char		 uid[OPS_UID_LEN];
+	char		 state[OPS_STATE_MAX];
+	int64_t		 journal_id;	/* its newest journal row */
+	int64_t		 rounds;	/* ops under base so far (>= 1) */
+	char		*error_code;	/* heap, NULL when none */
+	char		*error;		/* heap, NULL when none */
+};
+
+int	ops_latest_by_key(struct db *db, const char *base,
+	    struct ops_latest *out, struct err *err);
+void	ops_latest_reset(struct ops_latest *l);
+
 /* Reads one op (ERR_NOT_FOUND when none); caller ops_row_free()s it. */
 int	ops_get(struct db *db, int64_t id, struct ops_row **out,
 	    struct err *err);
@@ -158,15 +179,28 @@ int	ops_cas_state(struct db *db, int64_t id, const char *from,
 	    char *uid_out, struct err *err);
 
 /* Database parts of transitions (engine/sm actions only). */
-/* submit: attempt + 1, intent_at = now, no UPID, no next_at. */
+/*
+ * submit: attempt + 1, intent_at = now, no UPID, no next_at or wait;
+ * digest (may be NULL) the config digest a set_config write carries.
+ */
 int	ops_mark_submit(struct db *db, int64_t id, int64_t now,
-	    struct err *err);
+	    const char *digest, struct err *err);
 /* The task of the current step (or of the undo). */
 int	ops_set_upid(struct db *db, int64_t id, const char *upid,
 	    struct err *err);
-/* Failure facts; next_at (0 = keep) for a retry; clears the UPID. */
+/*
+ * Failure facts; for a retry next_at (wall clock, shown; 0 = keep) and
+ * wait_ms (its length on the monotonic clock); clears the UPID.
+ */
 int	ops_set_error(struct db *db, int64_t id, const char *code,
-	    const char *msg, int64_t next_at, struct err *err);
+	    const char *msg, int64_t next_at, int64_t wait_ms,
+	    struct err *err);
+/*
+ * The retry wait still to run of an op in authorized (a clean stop keeps
+ * what is left of it, R-34); another state is left alone.
+ */
+int	ops_set_wait(struct db *db, int64_t id, int64_t wait_ms,
+	    struct err *err);
 /* Next step: step + 1, attempt 0, no UPID, safety (NULL = keep). */
 int	ops_next_step(struct db *db, int64_t id, const json_t *safety,
 	    struct err *err);

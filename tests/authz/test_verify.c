@@ -140,6 +140,9 @@ nonce_rows(void)
  * transaction.  Returns the verdict's code (AUTHZ_ACCEPTED or a
  * rejection); *stage_out the deciding stage.
  */
+/* The nonce floor the next accept_op() runs with. */
+static int64_t floor_s;
+
 static int
 accept_op(const void *blob, size_t len, const char *sig,
     const struct verify_binding *bd, int64_t now, const char *host,
@@ -159,6 +162,7 @@ accept_op(const void *blob, size_t len, const char *sig,
 	in.binding = bd;
 	in.now = now;
 	in.signers = fx.set;
+	in.nonce_floor = floor_s;
 	verify_result_init(&res);
 	err_init(&err);
 	rc = verify_run(&in, &res, &err);
@@ -373,6 +377,27 @@ START_TEST(time_bounds_include_the_skew)
 }
 END_TEST
 
+/*
+ * R-15: a blob valid from before the database's nonce floor (its
+ * creation or restore) may have been accepted by a lost state: refused,
+ * replay_floor, at the nonce stage, nothing stored.
+ */
+START_TEST(a_blob_valid_before_the_nonce_floor_is_refused)
+{
+	char *b = mkblob(OPBLOB_OP_START, 101, "{}", NB, NA);
+
+	floor_s = NB + 1;
+	EXPECT(AUTHZ_REPLAY_FLOOR, VERIFY_STAGE_NONCE,
+	    SRUN("alice", b, NULL, NOW, NULL));
+	floor_s = NB;
+	EXPECT(AUTHZ_ACCEPTED, VERIFY_STAGE_NONCE,
+	    SRUN("alice", b, NULL, NOW, NULL));
+	floor_s = 0;
+	ck_assert_str_eq(authz_code_name(AUTHZ_REPLAY_FLOOR), "replay_floor");
+	free(b);
+}
+END_TEST
+
 START_TEST(rotation_roles)
 {
 	char *b;
@@ -571,6 +596,7 @@ verify_suite(void)
 	tcase_add_test(tc, stage_codes_up_to_the_signature);
 	tcase_add_test(tc, valid_signatures_still_rejected_by_later_stages);
 	tcase_add_test(tc, time_bounds_include_the_skew);
+	tcase_add_test(tc, a_blob_valid_before_the_nonce_floor_is_refused);
 	tcase_add_test(tc, rotation_roles);
 	tcase_add_test(tc, binding_to_the_pending_op);
 	tcase_add_test(tc, prune_only_expired_nonces);

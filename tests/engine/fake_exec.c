@@ -13,7 +13,8 @@
 static int64_t
 fake_now(void *ctx)
 {
-	return ((struct fake *)ctx)->now;
+	/* The wall clock may be stepped (wall_skew); the monotonic not. */
+	return ((struct fake *)ctx)->now + ((struct fake *)ctx)->wall_skew;
 }
 
 static int64_t
@@ -107,6 +108,59 @@ fake_release(struct fake *f, int64_t vmid)
 		f->hang_vmid = 0;
 }
 
+void
+fake_digest(const struct fake_guest *g, char *out, size_t n)
+{
+	char *text = json_dumps(g->config, JSON_SORT_KEYS | JSON_COMPACT);
+	uint64_t h = 1469598103934665603ULL;
+	const char *p;
+
+	/* FNV-1a of the config: changes on any write, as PVE's SHA-1. */
+	for (p = text != NULL ? text : ""; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (p = g->snaps[0]; p < g->snaps[0] + sizeof(g->snaps); p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	free(text);
+	(void) snprintf(out, n, "%016" PRIx64, h);
+}
+
+int
+fake_has_snapshot(const struct fake_guest *g, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(g->snaps) / sizeof(g->snaps[0]); i++)
+		if (g->snaps[i][0] != '\0' && strcmp(g->snaps[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+add_snapshot(struct fake_guest *g, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(g->snaps) / sizeof(g->snaps[0]); i++)
+		if (g->snaps[i][0] == '\0') {
+			(void) snprintf(g->snaps[i], sizeof(g->snaps[i]), "%s",
+			    name);
+			return;
+		}
+}
+
+/* The name a snapshot step creates, or NULL. */
+static const char *
+snapshot_name(const struct fake_task *t, char *buf, size_t n)
+{
+	if (t->what == EXEC_STEP_SNAPSHOT)
+		return json_string_value(json_object_get(t->params, "name"));
+	if (t->what == EXEC_STEP_SAFETY_SNAPSHOT) {
+		exec_safety_name(t->uid, buf, n);
+		return buf;
+	}
+	return NULL;
+}
+
 /* set_config params applied to a config. */
 static void
 apply_config(json_t *config, const json_t *params)
@@ -128,10 +182,14 @@ apply_task(struct fake *f, struct fake_task *t)
 {
 	struct fake_guest *g = fake_guest(f, t->vmid);
 	const json_t *spec;
+	const char *name;
+	char buf[64];
 
 	if (t->applied || t->end == EXEC_TASK_FAILED)
 		return;
 	t->applied = 1;
+	if (g != NULL && (name = snapshot_name(t, buf, sizeof(buf))) != NULL)
+		add_snapshot(g, name);
 	switch (t->what) {
 	case EXEC_STEP_START:
 		if (g != NULL)
@@ -189,11 +247,15 @@ maybe_fail(struct fake *f, struct err *err)
 }
 
 static struct fake_task *
-start_task(struct fake *f, const struct exec_target *t, const char *type)
+start_task(struct fake *f, const struct exec_target *t, const char *type,
+    int64_t start)
 {
+	struct fake_guest *g = fake_guest(f, t->vmid);
 	struct fake_task *k;
+	const char *name;
+	char buf[64];
 
-	k = fake_task_add(f, t->vmid, type, f->now,
+	k = fake_task_add(f, t->vmid, type, start,
 	    f->hang_vmid == t->vmid ? -1 : (f->task_polls > 0 ?
 	    f->task_polls : 1));
 	if (k == NULL)
@@ -207,7 +269,67 @@ start_task(struct fake *f, const struct exec_target *t, const char *type)
 		(void) snprintf(k->exit, sizeof(k->exit), "%s", f->fail_exit);
 		f->fail_exit[0] = '\0';
 	}
+	/* The worker refuses a snapshot name already taken (as PVE). */
+	if (g != NULL && (name = snapshot_name(k, buf, sizeof(buf))) != NULL &&
+	    fake_has_snapshot(g, name)) {
+		k->end = EXEC_TASK_FAILED;
+		(void) snprintf(k->exit, sizeof(k->exit), "snapshot name '%s' "
+		    "already used", name);
+	}
 	return k;
+}
+
+/*
+ * A config write as PVE takes it: the digest first (pve-common
+ * PVE::Tools::assert_if_modified), then the change.
+ */
+static int
+write_config(struct fake *f, struct fake_guest *g, const json_t *params,
+    const char *digest, struct err *err)
+{
+	char cur[48];
+
+	if (g == NULL || !g->present)
+		return err_set(err, ERR_NOT_FOUND, "fake: no guest");
+	if (g->lock[0] != '\0')
+		return err_setr(err, ERR_LOCKED, 0, 500, "CT is locked (%s)",
+		    g->lock);
+	fake_digest(g, cur, sizeof(cur));
+	if (digest != NULL && digest[0] != '\0' && strcmp(digest, cur) != 0) {
+		f->modified++;
+		return err_setr(err, ERR_HTTP, 0, 500, "detected modified "
+		    "configuration - file changed by other user? Try again.");
+	}
+	apply_config(g->config, params);
+	return 0;
+}
+
+/* Late requests whose time has come reach the fake PVE now. */
+static void
+catch_up(struct fake *f)
+{
+	struct fake_late *l;
+	struct fake_task *k;
+	struct err e;
+	size_t i;
+
+	for (i = 0; i < f->nlate; i++) {
+		l = &f->late[i];
+		if (l->done || l->due > f->now)
+			continue;
+		l->done = 1;
+		l->t.uid = l->uid;
+		l->t.params = l->params;
+		if (l->t.what == EXEC_STEP_SET_CONFIG) {
+			err_init(&e);
+			(void) write_config(f, fake_guest(f, l->t.vmid),
+			    l->params, l->digest, &e);
+			continue;
+		}
+		k = start_task(f, &l->t, exec_step_info(l->t.what)->task_type,
+		    l->due);
+		(void) k;
+	}
 }
 
 static int
@@ -219,20 +341,32 @@ f_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	struct fake_task *k;
 	int rc, drop;
 
+	catch_up(f);
 	f->submits++;
 	f->submits_by[t->what]++;
 	note_order(f, t->vmid, exec_step_info(t->what)->name);
 	if ((rc = maybe_fail(f, err)) != 0)
 		return rc;
+	if (f->late_s > 0 && f->nlate < sizeof(f->late) / sizeof(f->late[0])) {
+		/* The answer is lost; PVE takes the request in later. */
+		struct fake_late *l = &f->late[f->nlate++];
+
+		memset(l, 0, sizeof(*l));
+		l->t = *t;
+		(void) snprintf(l->uid, sizeof(l->uid), "%s", t->uid);
+		l->params = json_incref((json_t *)(uintptr_t)t->params);
+		if (t->digest != NULL)
+			(void) snprintf(l->digest, sizeof(l->digest), "%s",
+			    t->digest);
+		l->due = f->now + f->late_s;
+		f->late_s = 0;
+		return err_set(err, ERR_TIMEOUT, "fake: no answer in time");
+	}
 	drop = f->drop_answer;
 	f->drop_answer = 0;
 	if (t->what == EXEC_STEP_SET_CONFIG) {
-		if (g == NULL || !g->present)
-			return err_set(err, ERR_NOT_FOUND, "fake: no guest");
-		if (g->lock[0] != '\0')
-			return err_setr(err, ERR_LOCKED, 0, 500, "CT is locked "
-			    "(%s)", g->lock);
-		apply_config(g->config, t->params);
+		if ((rc = write_config(f, g, t->params, t->digest, err)) != 0)
+			return rc;
 		if (drop)
 			return err_set(err, ERR_TIMEOUT, "fake: answer lost");
 		*upid_out = NULL;
@@ -243,7 +377,8 @@ f_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		*upid_out = NULL;	/* "already running": done */
 		return 0;
 	}
-	if ((k = start_task(f, t, exec_step_info(t->what)->task_type)) == NULL)
+	if ((k = start_task(f, t, exec_step_info(t->what)->task_type,
+	    f->now)) == NULL)
 		return err_set(err, ERR_NOMEM, "fake: too many tasks");
 	if (drop)
 		return err_set(err, ERR_TIMEOUT, "fake: answer lost");
@@ -263,7 +398,8 @@ f_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	f->undos++;
 	note_order(f, t->vmid, "undo");
 	u.what = EXEC_STEP_ROLLBACK;
-	if ((k = start_task(f, &u, EXEC_UNDO_TASK_TYPE)) == NULL)
+	catch_up(f);
+	if ((k = start_task(f, &u, EXEC_UNDO_TASK_TYPE, f->now)) == NULL)
 		return err_set(err, ERR_NOMEM, "fake: too many tasks");
 	if ((*upid_out = strdup(k->upid)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
@@ -275,8 +411,10 @@ f_poll(void *ctx, const char *upid, enum exec_task_state *out,
     char **exit_out, struct err *err)
 {
 	struct fake *f = ctx;
-	struct fake_task *t = fake_task(f, upid);
+	struct fake_task *t;
 
+	catch_up(f);
+	t = fake_task(f, upid);
 	f->polls++;
 	if (t == NULL)
 		return err_set(err, ERR_NOT_FOUND, "fake: no such task %s",
@@ -307,6 +445,7 @@ f_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
 	const struct fake_task *best = NULL;
 	size_t i;
 
+	catch_up(f);
 	f->finds++;
 	for (i = 0; i < f->ntasks; i++) {
 		const struct fake_task *t = &f->tasks[i];
@@ -329,8 +468,11 @@ static int
 f_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
 {
 	struct fake *f = ctx;
-	struct fake_guest *g = fake_guest(f, vmid);
+	struct fake_guest *g;
+	char digest[48];
 
+	catch_up(f);
+	g = fake_guest(f, vmid);
 	f->reads++;
 	if (g == NULL || !g->present)
 		return err_set(err, ERR_NOT_FOUND, "fake: Configuration file "
@@ -338,8 +480,26 @@ f_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
 	if (g->forbidden)
 		return err_set(err, ERR_PERMISSION, "fake: Permission check "
 		    "failed (/vms/%" PRId64 ", VM.Audit)", vmid);
-	*out = json_deep_copy(g->config);
-	return *out != NULL ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+	fake_digest(g, digest, sizeof(digest));
+	if ((*out = json_deep_copy(g->config)) == NULL ||
+	    json_object_set_new(*out, "digest", json_string(digest)) != 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+f_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_guest *g;
+
+	catch_up(f);
+	if ((g = fake_guest(f, vmid)) == NULL || !g->present)
+		return err_set(err, ERR_NOT_FOUND, "fake: no guest %" PRId64,
+		    vmid);
+	*out = fake_has_snapshot(g, name);
+	return 0;
 }
 
 static int
@@ -362,6 +522,7 @@ f_list_guests(void *ctx, struct exec_guest **out, size_t *n_out,
 	struct exec_guest *v;
 	size_t i, n = 0;
 
+	catch_up(f);
 	f->lists++;
 	if (f->list_fails)
 		return err_set(err, ERR_TRANSPORT, "fake: connection refused");
@@ -405,6 +566,7 @@ static const struct exec_ops fake_ops = {
 	.read_config = f_read_config,
 	.list_guests = f_list_guests,
 	.guest_status = f_guest_status,
+	.snapshot_exists = f_snapshot_exists,
 };
 
 void
@@ -430,5 +592,7 @@ fake_reset(struct fake *f)
 		json_decref(f->guests[i].config);
 	for (i = 0; i < f->ntasks; i++)
 		json_decref(f->tasks[i].params);
+	for (i = 0; i < f->nlate; i++)
+		json_decref(f->late[i].params);
 	memset(f, 0, sizeof(*f));
 }

@@ -27,6 +27,7 @@ struct fake_guest {
 	int		 forbidden;	/* direct reads answer 403 */
 	json_t		*config;	/* PVE config */
 	int		 present;
+	char		 snaps[8][64];	/* snapshot names, "" free */
 };
 
 struct fake_task {
@@ -44,8 +45,19 @@ struct fake_task {
 	int		 applied;
 };
 
+/* A request PVE takes in late, after its answer was lost (a timeout). */
+struct fake_late {
+	struct exec_target t;		/* uid, params copied below */
+	char		 uid[32];
+	json_t		*params;
+	char		 digest[48];	/* "" none */
+	int64_t		 due;		/* fake seconds */
+	int		 done;
+};
+
 struct fake {
 	int64_t		 now;		/* the clock (seconds) */
+	int64_t		 wall_skew;	/* added to the wall clock only */
 	int64_t		 mono_ms;
 	struct clock	 clock;
 	struct exec	 exec;
@@ -63,6 +75,10 @@ struct fake {
 	int		 fail_task_kind;	/* that step kind; -1 any */
 	int		 drop_answer;	/* applied, answer lost */
 	int		 list_fails;
+	int64_t		 late_s;	/* next submit: lost answer, PVE takes
+					   it in this many seconds later */
+	struct fake_late late[8];
+	size_t		 nlate;
 	/* counters */
 	int		 submits;
 	int		 submits_by[EXEC_STEP__COUNT];
@@ -72,6 +88,7 @@ struct fake {
 	int		 reads;
 	int		 lists;
 	int		 statuses;
+	int		 modified;	/* writes refused by their digest */
 	char		 order[4096];	/* "101:start 102:..." */
 };
 
@@ -88,5 +105,9 @@ struct fake_task *fake_task_add(struct fake *f, int64_t vmid,
 struct fake_task *fake_task(struct fake *f, const char *upid);
 /* Lets every hanging task of vmid end OK at its next poll. */
 void	fake_release(struct fake *f, int64_t vmid);
+/* The config digest PVE would show for guest g (into out, >= 48). */
+void	fake_digest(const struct fake_guest *g, char *out, size_t n);
+/* 1 when guest g has snapshot name. */
+int	fake_has_snapshot(const struct fake_guest *g, const char *name);
 
 #endif

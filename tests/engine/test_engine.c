@@ -16,6 +16,7 @@
 #include "fake_exec.h"
 #include "store/actual.h"
 #include "store/audit.h"
+#include "store/converge.h"
 #include "store/db.h"
 #include "store/desired.h"
 #include "store/journal.h"
@@ -496,7 +497,20 @@ START_TEST(recovery_adopts_the_task_a_crash_left_unrecorded)
 }
 END_TEST
 
-START_TEST(recovery_retries_a_step_that_never_reached_pve)
+/* Steps n times, the fake clock one second apart. */
+static void
+tick_seconds(int n)
+{
+	struct engine_next nx;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(engine_step(eng, 0, &nx, NULL), 0);
+		fk.now++;
+	}
+}
+
+START_TEST(recovery_retries_a_step_only_after_the_unknown_window)
 {
 	struct engine_recovery rec;
 	int64_t id;
@@ -505,11 +519,42 @@ START_TEST(recovery_retries_a_step_that_never_reached_pve)
 	(void) fake_task_add(&fk, 101, "vzstart", fk.now - 600, 1);
 	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
 	rec = recover();
-	ck_assert_uint_eq(rec.retried, 1);
-	ck_assert_int_eq(etu_state(db, id), SM_AUTHORIZED);
-	(void) run(10);
+	/* one empty lookup is no proof that nothing was sent. */
+	ck_assert_uint_eq(rec.retried, 0);
+	ck_assert_uint_eq(rec.waiting, 1);
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	tick_seconds(55);
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_int_gt(fk.finds, 10);
+	(void) run(200);
 	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
 	ck_assert_int_eq(fk.submits, 1);
+}
+END_TEST
+
+START_TEST(recovery_adopts_a_task_that_shows_up_late)
+{
+	struct engine_recovery rec;
+	struct fake_task *t;
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = op_submitting(101, OPS_KIND_START, NULL, "k", 0);
+	rec = recover();
+	ck_assert_uint_eq(rec.waiting, 1);
+	tick_seconds(20);
+	/* PVE took the request in late (a proxy that held it). */
+	t = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t->what = EXEC_STEP_START;
+	(void) run(200);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "succeeded");
+	ck_assert_str_eq(op->upid, t->upid);
+	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_str_eq(fk.guests[0].status, "running");
 }
 END_TEST
 
@@ -522,11 +567,13 @@ START_TEST(recovery_fails_a_step_whose_attempts_are_used)
 	fake_guest_add(&fk, 101, "stopped", NULL);
 	id = op_submitting(101, OPS_KIND_START, NULL, "k", 1);
 	rec = recover();
-	ck_assert_uint_eq(rec.failed, 1);
+	ck_assert_uint_eq(rec.waiting, 1);
+	(void) run(200);
 	op = op_get(id);
 	ck_assert_str_eq(op->state, "failed");
 	ck_assert_str_eq(op->error_code, "attempts");
 	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 0);
 }
 END_TEST
 
@@ -544,10 +591,10 @@ START_TEST(recovery_reads_a_synchronous_set_config_back)
 	    "{\"memory\":\"2048\"},\"delete\":[]}", "k2", 0);
 	rec = recover();
 	ck_assert_uint_eq(rec.confirmed, 1);
-	ck_assert_uint_eq(rec.retried, 1);
+	ck_assert_uint_eq(rec.waiting, 1);
 	ck_assert_int_eq(etu_state(db, applied), SM_SUCCEEDED);
-	ck_assert_int_eq(etu_state(db, lost), SM_AUTHORIZED);
-	(void) run(10);
+	ck_assert_int_eq(etu_state(db, lost), SM_SUBMITTING);
+	(void) run(200);
 	ck_assert_int_eq(etu_state(db, lost), SM_SUCCEEDED);
 	ck_assert_int_eq(fk.submits, 1);
 }
@@ -647,14 +694,42 @@ START_TEST(destructive_ops_wait_for_a_signature_then_expire)
 }
 END_TEST
 
-START_TEST(an_applied_key_is_not_applied_again_across_restarts)
+/* The code of the newest audit event ("" when none). */
+static const char *
+last_audit_code(char *buf, size_t n)
 {
+	json_t *a = NULL;
+	int64_t last = 0;
+
+	buf[0] = '\0';
+	ck_assert_int_eq(audit_last_seq(db, &last, NULL), 0);
+	ck_assert_int_eq(audit_since(db, last - 1, 1, &a, NULL), 0);
+	if (json_array_size(a) == 1)
+		(void) snprintf(buf, n, "%s/%s", json_string_value(
+		    json_object_get(json_array_get(a, 0), "event")),
+		    json_string_value(json_object_get(json_array_get(a, 0),
+		    "code")));
+	json_decref(a);
+	return buf;
+}
+
+/*
+ * R-26 within a generation, R-34 across it: an applied key is not applied
+ * again while the guest stays as desired; drift behind the agent's back
+ * is planned again in the same generation (and audited), across a restart.
+ */
+START_TEST(drift_in_the_same_generation_is_converged_again)
+{
+	char code[64];
 	int safe;
 
 	fake_guest_add(&fk, 101, "stopped", NULL);
 	store_desired(5, "[{\"vmid\":101,\"state\":\"running\"}]");
 	cycle();
 	ck_assert_int_eq(fk.submits, 1);
+	cycle();
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(count_ops(NULL), 1);
 	/* Someone stops it behind our back; same generation, new process. */
 	(void) snprintf(fk.guests[0].status, sizeof(fk.guests[0].status),
 	    "stopped");
@@ -662,14 +737,79 @@ START_TEST(an_applied_key_is_not_applied_again_across_restarts)
 	ck_assert_int_eq(engine_recover(eng, NULL, NULL), 0);
 	ck_assert_int_eq(engine_observe(eng, &safe, NULL), 0);
 	ck_assert_int_eq(engine_plan(eng, NULL, NULL), 0);
+	ck_assert_str_eq(last_audit_code(code, sizeof(code)),
+	    "converge/drift");
 	(void) run(20);
-	ck_assert_int_eq(fk.submits, 1);
-	ck_assert_int_eq(count_ops(NULL), 1);
-	/* A new generation asks again: a new key. */
-	store_desired(6, "[{\"vmid\":101,\"state\":\"running\"}]");
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_eq(count_ops("succeeded"), 2);
+	ck_assert_str_eq(fk.guests[0].status, "running");
 	cycle();
 	ck_assert_int_eq(fk.submits, 2);
 	ck_assert_int_eq(count_ops(NULL), 2);
+}
+END_TEST
+
+/* The backoff of guest vmid as stored (ms), -1 when none. */
+static int64_t
+converge_wait(int64_t vmid, int *failures)
+{
+	struct converge_row r;
+	int64_t w;
+
+	memset(&r, 0, sizeof(r));
+	if (converge_get(db, vmid, &r, NULL) != 0)
+		return -1;
+	w = r.wait_ms;
+	*failures = r.failures;
+	converge_row_reset(&r);
+	return w;
+}
+
+/*
+ * A failed op is planned again without a new generation, after a per-guest
+ * backoff doubling from 30 s (on the monotonic clock: a wall clock stepped
+ * back does not stall it); the reason is audited; success clears it.
+ */
+START_TEST(a_failed_op_is_planned_again_after_a_doubling_backoff)
+{
+	char code[64];
+	int failures = 0;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fk.fail_submit = ERR_PERMISSION;
+	fk.fail_status = 403;
+	store_desired(5, "[{\"vmid\":101,\"state\":\"running\"}]");
+	cycle();
+	ck_assert_int_eq(count_ops("failed"), 1);
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 1);
+	ck_assert_int_eq(converge_wait(101, &failures), 30000);
+	ck_assert_int_eq(failures, 1);
+	ck_assert_str_eq(last_audit_code(code, sizeof(code)),
+	    "converge/failed");
+	fk.wall_skew = -7200;
+	fk.now += 29;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 1);
+	fk.now += 2;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 2);
+	ck_assert_int_eq(count_ops("failed"), 2);
+	cycle();
+	ck_assert_int_eq(converge_wait(101, &failures), 60000);
+	ck_assert_int_eq(failures, 2);
+	fk.now += 59;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 2);
+	fk.fail_submit = 0;
+	fk.now += 2;
+	cycle();
+	ck_assert_int_eq(count_ops(NULL), 3);
+	ck_assert_int_eq(count_ops("succeeded"), 1);
+	ck_assert_str_eq(fk.guests[0].status, "running");
+	cycle();
+	ck_assert_int_eq(converge_wait(101, &failures), -1);
+	ck_assert_int_eq(count_ops(NULL), 3);
 }
 END_TEST
 
@@ -961,7 +1101,8 @@ engine_suite(void)
 	tcase_add_test(t, recovery_finishes_a_running_op_whose_task_ended);
 	tcase_add_test(t, recovery_resumes_a_running_op_whose_task_runs);
 	tcase_add_test(t, recovery_adopts_the_task_a_crash_left_unrecorded);
-	tcase_add_test(t, recovery_retries_a_step_that_never_reached_pve);
+	tcase_add_test(t, recovery_retries_a_step_only_after_the_unknown_window);
+	tcase_add_test(t, recovery_adopts_a_task_that_shows_up_late);
 	tcase_add_test(t, recovery_fails_a_step_whose_attempts_are_used);
 	tcase_add_test(t, recovery_reads_a_synchronous_set_config_back);
 	tcase_add_test(t, recovery_leaves_ops_alone_when_pve_is_unreachable);
@@ -970,7 +1111,9 @@ engine_suite(void)
 	t = tcase_create("reconcile");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, destructive_ops_wait_for_a_signature_then_expire);
-	tcase_add_test(t, an_applied_key_is_not_applied_again_across_restarts);
+	tcase_add_test(t, drift_in_the_same_generation_is_converged_again);
+	tcase_add_test(t,
+	    a_failed_op_is_planned_again_after_a_doubling_backoff);
 	tcase_add_test(t,
 	    ops_not_started_are_superseded_when_the_desired_state_changes);
 	tcase_add_test(t, a_shrunk_list_is_not_planned_on);

@@ -40,6 +40,9 @@ static struct exec_pve *xp;
 static struct exec ex;
 static struct engine *eng;
 static int64_t generation;
+/* PVE client timeout and unknown-outcome window of the next engine_open. */
+static long client_timeout_s = 10;
+static int64_t window_ms;
 
 static void
 sim_start(void)
@@ -84,7 +87,7 @@ engine_open(void)
 	o.token_secret = tu_sim_str(&sim, "token_secret");
 	o.trust = HTTPS_TRUST_CA_FILE;
 	o.ca_file = sim.ca_file;
-	o.timeout_s = 10;
+	o.timeout_s = client_timeout_s;
 	ck_assert_msg(pve_client_new(&o, &client, &err) == 0, "%s",
 	    err_msg(&err));
 	ck_assert_int_eq(exec_pve_new(client, tu_sim_str(&sim, "node"), &xp,
@@ -92,6 +95,7 @@ engine_open(void)
 	exec_pve_bind(xp, &ex);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.poll_interval_ms = 50;
+	cfg.unknown_window_ms = window_ms;
 	ck_assert_msg(engine_new(db, &ex, clock_system(), &cfg, &eng, &err) ==
 	    0, "%s", err_msg(&err));
 }
@@ -123,6 +127,8 @@ static void
 teardown(void)
 {
 	engine_close();
+	client_timeout_s = 10;
+	window_ms = 0;
 	tu_rmrf(dir);
 	free(dir);
 	dir = NULL;
@@ -650,6 +656,206 @@ START_TEST(a_signed_destroy_removes_the_guest)
 }
 END_TEST
 
+/*
+ * R-34: PVE takes every mutating request in 2.5 s late, after the
+ * client (1 s timeout) gave up on it; the window (6 s) outlasts that.
+ */
+#define LATE_MS		2500
+#define LATE_WINDOW_MS	6000
+
+static void
+late_engine(void)
+{
+	engine_close();
+	client_timeout_s = 1;
+	window_ms = LATE_WINDOW_MS;
+	engine_open();
+	ctl("/_sim/fault", "{\"method\":\"POST\",\"path\":\"/lxc/[0-9]+/"
+	    "(status/|snapshot$)\",\"delay_ms\":2500,\"count\":1000}");
+	ctl("/_sim/fault", "{\"method\":\"PUT\",\"path\":\"/config$\","
+	    "\"delay_ms\":2500,\"count\":1000}");
+}
+
+/* Every task PVE ran is the task of some op: no orphan. */
+static void
+assert_no_orphan_tasks(void)
+{
+	json_t *w = world(), *rows = NULL, *t, *r;
+	const char *upid, *u;
+	size_t i, j;
+	int found;
+
+	ck_assert_int_eq(journal_list(db, 0, &rows, NULL), 0);
+	json_array_foreach(json_object_get(w, "tasks"), i, t) {
+		upid = json_string_value(json_object_get(t, "upid"));
+		found = 0;
+		json_array_foreach(rows, j, r) {
+			u = json_string_value(json_object_get(json_object_get(
+			    r, "detail"), "upid"));
+			if (u != NULL && strcmp(u, upid) == 0)
+				found = 1;
+		}
+		ck_assert_msg(found, "task %s belongs to no op", upid);
+	}
+	json_decref(rows);
+	json_decref(w);
+}
+
+/* 101 runs (stop it), 103 is stopped (start it), 102 gets 128 MiB more. */
+static json_t *
+late_desired(json_t *expect)
+{
+	json_t *w = world(), *guests;
+	int64_t mem[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		mem[i] = json_integer_value(json_object_get(json_object_get(
+		    world_guest(w, 101 + i), "config"), "memory"));
+	guests = json_pack("[{s:i,s:s,s:{s:I}},{s:i,s:s,s:{s:I}},"
+	    "{s:i,s:s,s:{s:I}}]",
+	    "vmid", 101, "state", "stopped", "spec", "memory_mib",
+	    (json_int_t)mem[0],
+	    "vmid", 102, "state", json_string_value(json_object_get(
+	    world_guest(w, 102), "status")), "spec", "memory_mib",
+	    (json_int_t)(mem[1] + 128),
+	    "vmid", 103, "state", "running", "spec", "memory_mib",
+	    (json_int_t)mem[2]);
+	(void) json_object_set_new(expect, "101:shutdown", json_integer(1));
+	(void) json_object_set_new(expect, "102:config", json_integer(1));
+	(void) json_object_set_new(expect, "103:start", json_integer(1));
+	json_decref(w);
+	return guests;
+}
+
+START_TEST(late_answers_reach_pve_once_and_their_tasks_are_adopted)
+{
+	json_t *expect = json_object(), *desired;
+	struct ops_row *op = NULL;
+	int64_t snap, n;
+
+	late_engine();
+	desired = late_desired(expect);
+	store_desired(desired);
+	snap = signed_op(110, OPS_KIND_SNAPSHOT, "{\"name\":\"late\"}", "s");
+	(void) json_object_set_new(expect, "110:snapshot", json_integer(1));
+	cycle();
+	ck_assert_int_eq(settle(60), 0);
+	/* Each mutating request reached PVE once; every op succeeded. */
+	assert_counters(expect);
+	assert_world_matches(desired);
+	ck_assert_int_eq(ops_count(db, "succeeded", &n, NULL), 0);
+	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(ops_get(db, snap, &op, NULL), 0);
+	ck_assert_str_eq(op->state, "succeeded");
+	ops_row_free(op);
+	assert_no_orphan_tasks();
+	json_decref(desired);
+	json_decref(expect);
+}
+END_TEST
+
+/*
+ * A config write PVE holds past the window is sent again and applies;
+ * generation 2 then writes a newer value; when the held write finally
+ * lands, its digest is stale: PVE refuses it and generation 2 stays.
+ */
+START_TEST(a_late_stale_config_write_is_refused_by_its_digest)
+{
+	json_t *w, *g1, *g2, *c;
+	int64_t mem;
+	int i, refused = 0;
+
+	late_engine();
+	ctl("/_sim/reset", "{}");
+	ctl("/_sim/fault", "{\"method\":\"PUT\",\"path\":\"/config$\","
+	    "\"delay_ms\":9000,\"count\":1}");
+	w = world();
+	mem = json_integer_value(json_object_get(json_object_get(
+	    world_guest(w, 104), "config"), "memory"));
+	g1 = json_pack("[{s:i,s:s,s:{s:I}}]", "vmid", 104, "state",
+	    json_string_value(json_object_get(world_guest(w, 104), "status")),
+	    "spec", "memory_mib", (json_int_t)(mem + 128));
+	g2 = json_pack("[{s:i,s:s,s:{s:I}}]", "vmid", 104, "state",
+	    json_string_value(json_object_get(world_guest(w, 104), "status")),
+	    "spec", "memory_mib", (json_int_t)(mem + 256));
+	store_desired(g1);
+	cycle();
+	store_desired(g2);
+	cycle();
+	for (i = 0; i < 100 && refused == 0; i++) {
+		c = tu_sim_json(&sim, "GET", "/_sim/counters?outcome=refused",
+		    NULL);
+		refused = counted(c, 104, "config");
+		json_decref(c);
+		if (refused == 0)
+			(void) usleep(100000);
+	}
+	ck_assert_int_eq(refused, 1);
+	json_decref(w);
+	w = world();
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+	    world_guest(w, 104), "config"), "memory")), mem + 256);
+	json_decref(w);
+	json_decref(g1);
+	json_decref(g2);
+}
+END_TEST
+
+#ifdef FELHOM_TESTING
+/* The crash points of the submit path a late answer passes through. */
+static const char *const late_points[] = {
+	"sm.before_commit.submit",	/* no intent: nothing may be sent */
+	"sm.after_commit.submit",	/* intent committed, nothing sent */
+	"exec.outcome_unknown",		/* sent, answer lost, PVE holds it */
+	"sm.before_commit.adopt_task",	/* the late task found */
+	"sm.after_commit.adopt_task",
+	"sm.before_commit.sync_done",	/* the late config write confirmed */
+};
+
+/* kill -9 at each point of the submit path, then recovery. */
+START_TEST(a_crash_on_the_late_submit_path_loses_and_repeats_nothing)
+{
+	json_t *expect = json_object(), *desired;
+	struct engine_recovery rec;
+	int64_t n;
+	int st, safe;
+	pid_t pid;
+
+	late_engine();
+	desired = late_desired(expect);
+	store_desired(desired);
+	engine_close();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		(void) setenv("FELHOM_CRASHPOINT", late_points[_i], 1);
+		engine_open();
+		if (engine_observe(eng, &safe, NULL) != 0 ||
+		    engine_plan(eng, NULL, NULL) != 0)
+			_exit(3);
+		(void) settle(30);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_msg(WEXITSTATUS(st) == 137, "%s: exit %d", late_points[_i],
+	    WEXITSTATUS(st));
+	engine_open();
+	ck_assert_int_eq(engine_recover(eng, &rec, NULL), 0);
+	ck_assert_int_eq(settle(60), 0);
+	cycle();
+	assert_counters(expect);
+	assert_world_matches(desired);
+	ck_assert_int_eq(ops_count(db, "succeeded", &n, NULL), 0);
+	ck_assert_int_eq(n, 3);
+	assert_no_orphan_tasks();
+	json_decref(desired);
+	json_decref(expect);
+}
+END_TEST
+#endif
+
 static Suite *
 sim_suite(void)
 {
@@ -672,6 +878,13 @@ sim_suite(void)
 	tcase_add_test(t, a_signed_rollback_keeps_then_drops_a_safety_snapshot);
 	tcase_add_test(t, a_failed_rollback_is_undone_to_the_safety_snapshot);
 	tcase_add_test(t, a_signed_destroy_removes_the_guest);
+	tcase_add_test(t, late_answers_reach_pve_once_and_their_tasks_are_adopted);
+	tcase_add_test(t, a_late_stale_config_write_is_refused_by_its_digest);
+#ifdef FELHOM_TESTING
+	tcase_add_loop_test(t,
+	    a_crash_on_the_late_submit_path_loses_and_repeats_nothing, 0,
+	    (int)(sizeof(late_points) / sizeof(late_points[0])));
+#endif
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -24,6 +24,7 @@
 
 #include "authz/opblob.h"
 #include "authz_tu.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -89,6 +90,24 @@ write_config(int with_signers)
 	free(text);
 }
 
+/*
+ * The database, created on purpose before any blob is signed; its nonce
+ * floor an hour back, as the blobs here are valid from a minute ago
+ * (the floor itself is tested in test_dbloss.c).
+ */
+static void
+db_init(void)
+{
+	char floor[CLOCK_RFC3339_LEN];
+	const char *argv[] = { tu_bin("felhom-admin"), "db", "init", "--db",
+	    dbpath, "--nonce-floor", floor, NULL };
+	int st = -1;
+
+	clock_format_rfc3339((int64_t)time(NULL) - 3600, floor, sizeof(floor));
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, NULL, &st), 0);
+	ck_assert_int_eq(st, 0);
+}
+
 static void
 setup_common(int with_signers)
 {
@@ -114,6 +133,7 @@ setup_common(int with_signers)
 	free(atu_write(dir, "recovery_signers", text));
 	free(text);
 	write_config(with_signers);
+	db_init();
 }
 
 static void

@@ -516,6 +516,63 @@ START_TEST(gate_decide_refuses_an_op_not_new)
 }
 END_TEST
 
+/* The not_before of op id's sign request. */
+static int64_t
+request_not_before(int64_t id)
+{
+	struct opblob *b = NULL;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	int64_t nb;
+
+	ck_assert_int_eq(ops_get_blob(db, id, &blob, &len, NULL), 0);
+	ck_assert_int_eq(opblob_parse(blob, len, &b, NULL), 0);
+	nb = b->not_before;
+	opblob_free(b);
+	free(blob);
+	return nb;
+}
+
+/*
+ * R-15: after a restore, destructive ops that could run go back to
+ * pending_signature and pending ones get a sign request valid from now
+ * (the old one predates the nonce floor); benign ones are left alone.
+ */
+START_TEST(gate_holds_destructive_ops_for_review_after_a_restore)
+{
+	int64_t pend = etu_op(db, 101, OPS_KIND_ROLLBACK, OPS_CLASS_DESTRUCTIVE,
+	    "{\"snapshot\":\"pre-upgrade\"}", "k1", T0);
+	int64_t auth = etu_op(db, 102, OPS_KIND_DESTROY, OPS_CLASS_DESTRUCTIVE,
+	    "{\"purge\":true}", "k2", T0);
+	int64_t benign = etu_op(db, 103, OPS_KIND_START, OPS_CLASS_BENIGN,
+	    "{}", "k3", T0);
+	struct sm_args a;
+	size_t held = 0;
+	char *code;
+
+	decide(pend, "unsigned_destructive", SM_PENDING_SIGNATURE);
+	decide(auth, "unsigned_destructive", SM_PENDING_SIGNATURE);
+	memset(&a, 0, sizeof(a));
+	a.now = T0;
+	a.signature = "-----BEGIN SSH SIGNATURE-----";
+	a.signer = "alice@ops SHA256:test";
+	etu_step(db, auth, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &a);
+	decide(benign, "benign", SM_AUTHORIZED);
+	ck_assert_int_eq(request_not_before(pend), T0);
+	fk.now = T0 + 500;
+	ck_assert_int_eq(gate_hold_for_review(gate, &held, NULL), 0);
+	ck_assert_uint_eq(held, 2);
+	ck_assert_int_eq(etu_state(db, pend), SM_PENDING_SIGNATURE);
+	ck_assert_int_eq(etu_state(db, auth), SM_PENDING_SIGNATURE);
+	ck_assert_int_eq(etu_state(db, benign), SM_AUTHORIZED);
+	ck_assert_int_eq(request_not_before(pend), T0 + 500);
+	ck_assert_int_eq(request_not_before(auth), T0 + 500);
+	code = last_audit_code("gate");
+	ck_assert_str_eq(code, "restored");
+	free(code);
+}
+END_TEST
+
 /* ---- the provenance hook of the state machine ------------------------ */
 
 static int64_t
@@ -1232,6 +1289,7 @@ gate_suite(void)
 	tcase_add_test(tc, gate_unsignable_destructive_op_is_refused);
 	tcase_add_test(tc, gate_sign_window_fits_max_window);
 	tcase_add_test(tc, gate_decide_refuses_an_op_not_new);
+	tcase_add_test(tc, gate_holds_destructive_ops_for_review_after_a_restore);
 	tcase_add_test(tc,
 	    gate_hook_records_safety_copies_and_internal_creations);
 	tcase_add_test(tc, gate_hook_forgets_what_the_agent_deleted);

@@ -192,6 +192,30 @@ START_TEST(signed_ops_bad_entry_is_flagged_others_kept)
 }
 END_TEST
 
+/* v1.1: seq is a positive integer; an entry with a bad one is refused. */
+START_TEST(signed_ops_seq_is_a_positive_integer)
+{
+	json_t *doc = json_loads("{\"schema\":\"felhom.signed-ops/v1\",\"ops\":["
+	    "{\"seq\":41,\"op_id\":null,\"blob_b64\":\"YQ==\",\"signature\":null},"
+	    "{\"seq\":0,\"op_id\":null,\"blob_b64\":\"YQ==\",\"signature\":null},"
+	    "{\"seq\":\"42\",\"op_id\":null,\"blob_b64\":\"YQ==\",\"signature\":null},"
+	    "{\"op_id\":null,\"blob_b64\":\"YQ==\",\"signature\":null}]}", 0, NULL);
+	struct hub_signed_ops so;
+
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_int_eq(hub_signed_ops_parse(doc, &so, NULL), 0);
+	ck_assert_uint_eq(so.n, 4);
+	ck_assert_int_eq(so.ops[0].seq, 41);
+	ck_assert_ptr_null(so.ops[0].bad);
+	ck_assert_ptr_nonnull(strstr(so.ops[1].bad, "ops[1].seq"));
+	ck_assert_ptr_nonnull(strstr(so.ops[2].bad, "ops[2].seq"));
+	ck_assert_int_eq(so.ops[3].seq, 0);
+	ck_assert_ptr_null(so.ops[3].bad);
+	hub_signed_ops_reset(&so);
+	json_decref(doc);
+}
+END_TEST
+
 START_TEST(signed_ops_wrong_schema_or_ops_is_protocol_error)
 {
 	json_t *a = json_loads("{\"schema\":\"felhom.signed-ops/v9\","
@@ -717,9 +741,27 @@ START_TEST(signed_ops_fixture_round_trip)
 	    err.msg);
 	ck_assert_uint_eq(so.n, 2);
 	ck_assert_str_eq(so.ops[1].op_ref, "op-000123");
+	/* v1.1: each entry has its seq and is served until acknowledged. */
+	ck_assert_int_gt(so.ops[0].seq, 0);
+	ck_assert_int_eq(so.ops[1].seq, so.ops[0].seq + 1);
+	hub_signed_ops_reset(&so);
+	ck_assert_int_eq(hub_get_signed_ops(client, &so, &err), 0);
+	ck_assert_uint_eq(so.n, 2);
+	hub_signed_ops_reset(&so);
+	/* A v1 hub: no seq, served once. */
+	ck_assert_int_eq(tu_sim_call(&hub, "DELETE", "/_sim/signed-ops", NULL,
+	    NULL), 200);
+	ck_assert_int_eq(tu_sim_call(&hub, "POST", "/_sim/signed-ops",
+	    "{\"delivery\":\"once\"}", NULL), 200);
+	ck_assert_int_eq(tu_sim_call(&hub, "POST", "/_sim/signed-ops", doc,
+	    NULL), 200);
+	ck_assert_int_eq(hub_get_signed_ops(client, &so, &err), 0);
+	ck_assert_int_eq(so.ops[0].seq, 0);
 	hub_signed_ops_reset(&so);
 	ck_assert_int_eq(hub_get_signed_ops(client, &so, &err),
 	    HUB_NO_CONTENT);
+	ck_assert_int_eq(tu_sim_call(&hub, "POST", "/_sim/signed-ops",
+	    "{\"delivery\":\"ack\"}", NULL), 200);
 	free(doc);
 }
 END_TEST
@@ -744,6 +786,7 @@ hub_suite(void)
 	    (int)(sizeof(bad_envelopes) / sizeof(bad_envelopes[0])));
 	tcase_add_test(tc, signed_ops_bad_entry_is_flagged_others_kept);
 	tcase_add_test(tc, signed_ops_wrong_schema_or_ops_is_protocol_error);
+	tcase_add_test(tc, signed_ops_seq_is_a_positive_integer);
 	tcase_add_loop_test(tc, desired_bad_guest_rejects_whole_document, 0,
 	    (int)(sizeof(bad_guests) / sizeof(bad_guests[0])));
 	tcase_add_test(tc, desired_other_host_is_rejected);

@@ -911,6 +911,91 @@ START_TEST(crash_inside_desired_transaction_stores_nothing)
 }
 END_TEST
 
+/* The hub's signed-ops queue length. */
+static int64_t
+hub_queue(void)
+{
+	json_t *q = tu_sim_json(&env.hub, "GET", "/_sim/signed-ops", NULL);
+	int64_t n;
+
+	ck_assert_ptr_nonnull(q);
+	n = json_integer_value(json_object_get(q, "queue_length"));
+	json_decref(q);
+	return n;
+}
+
+/* agent.signed_ops_ack_seq of the last report the hub received. */
+static int64_t
+last_ack(void)
+{
+	json_t *r = reports();
+	int64_t n;
+
+	n = json_integer_value(json_object_get(json_object_get(json_array_get(
+	    r, json_array_size(r) - 1), "agent"), "signed_ops_ack_seq"));
+	json_decref(r);
+	return n;
+}
+
+/*
+ * hub-contract v1.1: the hub serves an entry until a report acknowledges
+ * its seq; an entry served again is ignored — no second inbox row, no
+ * second audit event.
+ */
+START_TEST(signed_ops_served_again_are_taken_once_and_acknowledged)
+{
+	int64_t n = -1, audit0 = 0, audit1 = 0;
+
+	/* Manual ack at the hub: it serves the entries on every cycle. */
+	sim("POST", "/_sim/signed-ops", "{\"keep_until_ack\":true,\"ops\":["
+	    "{\"blob_b64\":\"YQ==\"},{\"blob_b64\":\"%%%\"}]}");
+	cycle_ok();
+	ck_assert_int_eq(inbox_count(env.db, NULL, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(audit_last_seq(env.db, &audit0, NULL), 0);
+	ck_assert_int_eq(last_ack(), 0);	/* sent before the fetch */
+	ck_assert_int_gt(kvi(KV_SIGNED_OPS_ACK_SEQ), 1);
+	cycle_ok();
+	ck_assert_int_eq(last_ack(), kvi(KV_SIGNED_OPS_ACK_SEQ));
+	ck_assert_int_eq(hubloop_status(hl)->signed_ops_held, 2);
+	ck_assert_int_eq(inbox_count(env.db, NULL, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);
+	/* The bad entry was audited once, not once per delivery. */
+	ck_assert_int_eq(audit_last_seq(env.db, &audit1, NULL), 0);
+	ck_assert_int_eq(audit1, audit0);
+	/* In the default mode the ack drops them at the hub. */
+	sim("POST", "/_sim/signed-ops", "{\"keep_until_ack\":false}");
+	sim("POST", "/_sim/signed-ops", "{\"blob_b64\":\"Yg==\"}");
+	cycle_ok();
+	ck_assert_int_eq(hub_queue(), 1);
+	cycle_ok();
+	ck_assert_int_eq(hub_queue(), 0);
+	ck_assert_int_eq(inbox_count(env.db, NULL, &n, NULL), 0);
+	ck_assert_int_eq(n, 3);
+}
+END_TEST
+
+/* A crash between the hub's answer and the inbox commit loses nothing. */
+START_TEST(crash_between_fetch_and_inbox_commit_loses_no_entry)
+{
+	int64_t n = -1;
+
+	sim("POST", "/_sim/signed-ops", "[{\"blob_b64\":\"YQ==\"},"
+	    "{\"blob_b64\":\"Yg==\"}]");
+	ck_assert_int_eq(cycle_in_child("hub.mid_signed_ops"), 137);
+	ck_assert_int_eq(inbox_count(env.db, NULL, &n, NULL), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(hub_queue(), 2);	/* the hub kept them */
+	cycle_ok();
+	ck_assert_int_eq(inbox_count(env.db, INBOX_NEW, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);
+	cycle_ok();
+	ck_assert_int_eq(hub_queue(), 0);
+	ck_assert_int_eq(inbox_count(env.db, NULL, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);
+}
+END_TEST
+
 static volatile sig_atomic_t stop_flag;
 
 static void
@@ -1112,10 +1197,13 @@ hubloop_suite(void)
 	tcase_add_test(tc, desired_for_another_host_is_rejected_nothing_stored);
 	tcase_add_test(tc, desired_older_generation_is_rejected);
 	tcase_add_test(tc, signed_ops_are_stored_as_received);
+	tcase_add_test(tc,
+	    signed_ops_served_again_are_taken_once_and_acknowledged);
 	tcase_add_test(tc, poke_reports_early_debounced);
 	tcase_add_test(tc, token_never_reaches_a_log_line_or_an_error);
 	tcase_add_test(tc, crash_after_report_before_envelope_keeps_seq);
 	tcase_add_test(tc, crash_inside_desired_transaction_stores_nothing);
+	tcase_add_test(tc, crash_between_fetch_and_inbox_commit_loses_no_entry);
 	tcase_add_test(tc, abort_flag_stops_a_slow_request);
 	tcase_add_test(tc, abort_flag_stops_a_slow_collection);
 	tcase_set_timeout(tc, 90);

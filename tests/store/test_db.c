@@ -298,7 +298,7 @@ START_TEST(db_state_files_are_private_whatever_the_umask)
 	(void) snprintf(sub, sizeof(sub), "%s/state", dir);
 	(void) snprintf(path, sizeof(path), "%s/state.db", sub);
 	err_init(&err);
-	ck_assert_msg(db_lock_agent(path, &fd, &err) == 0, "%s", err.msg);
+	ck_assert_msg(db_lock_agent(path, &fd, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(mode_of(sub), 0700);
 	(void) snprintf(side, sizeof(side), "%s.lock", path);
 	ck_assert_uint_eq(mode_of(side), 0600);
@@ -316,7 +316,7 @@ START_TEST(db_state_files_are_private_whatever_the_umask)
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	(void) snprintf(side, sizeof(side), "%s.lock", path);
 	ck_assert_int_eq(chmod(side, 0666), 0);
-	ck_assert_int_eq(db_lock_agent(path, &fd, NULL), 0);
+	ck_assert_int_eq(db_lock_agent(path, &fd, NULL, NULL), 0);
 	ck_assert_uint_eq(mode_of(side), 0600);
 	ck_assert_int_eq(db_open(path, DB_OPEN_CREATE, &db, NULL), 0);
 	ck_assert_uint_eq(mode_of(path), 0600);
@@ -348,12 +348,12 @@ START_TEST(db_second_agent_is_refused_by_the_lock)
 	pid_t pid;
 	int st;
 
-	ck_assert_int_eq(db_lock_agent(dbpath, &fd1, NULL), 0);
+	ck_assert_int_eq(db_lock_agent(dbpath, &fd1, NULL, NULL), 0);
 	/* flock is per open file: a child process opening again is refused. */
 	pid = fork();
 	if (pid == 0) {
 		err_init(&err);
-		if (db_lock_agent(dbpath, &fd2, &err) == ERR_LOCKED &&
+		if (db_lock_agent(dbpath, &fd2, NULL, &err) == ERR_LOCKED &&
 		    strstr(err.msg, "another felhom-agent") != NULL)
 			_exit(0);
 		_exit(1);

@@ -121,8 +121,11 @@ class HubSimTest(unittest.TestCase):
     def setUpClass(cls):
         cls.sim = Sim("--quiet")
         with open(GOLDEN, "rb") as f:
-            cls.golden_bytes = f.read()
-        cls.golden = json.loads(cls.golden_bytes)
+            cls.golden = json.loads(f.read())
+        # The golden report acknowledges signed-ops seq 41 (v1.1); the
+        # reports the tests post acknowledge none unless a test says so.
+        cls.golden["agent"]["signed_ops_ack_seq"] = 0
+        cls.golden_bytes = json.dumps(cls.golden).encode()
 
     @classmethod
     def tearDownClass(cls):
@@ -320,6 +323,8 @@ class HubSimTest(unittest.TestCase):
     def test_signed_ops_once(self):
         st, _, _ = self.sim.api("GET", "/signed-ops")
         self.assertEqual(st, 204)
+        # a v1 hub: no seq, each entry served once
+        self.sim.ctl("POST", "/signed-ops", {"delivery": "once"})
         self.sim.ctl("POST", "/signed-ops", fixture("signed-ops.json"))
         self.assertIs(json.loads(self.report()[2])["has_signed_ops"], True)
         st, resp, data = self.sim.api("GET", "/signed-ops")
@@ -338,6 +343,44 @@ class HubSimTest(unittest.TestCase):
             .decode(), "signature": None}])
         st, _, _ = self.sim.request("POST", "/_sim/signed-ops",
                                     {"op_id": 5, "blob_b64": "x"}, auth=False)
+        self.assertEqual(st, 400)
+
+    def test_signed_ops_at_least_once(self):
+        """hub-contract v1.1: seq per entry, kept until a report acks it."""
+        golden = json.loads(self.golden_bytes)
+
+        def report_acking(n):
+            doc = copy.deepcopy(golden)
+            doc["agent"]["signed_ops_ack_seq"] = n
+            return json.loads(self.report(doc)[2])
+
+        base = self.sim.ctl("GET", "/state")["signed_ops"]
+        self.assertEqual(base["delivery"], "ack")
+        self.sim.ctl("POST", "/signed-ops", [{"blob_b64": "YQ=="},
+                                             {"blob_b64": "Yg=="}])
+        first = json.loads(self.sim.api("GET", "/signed-ops")[2])["ops"]
+        seqs = [e["seq"] for e in first]
+        self.assertEqual(seqs[1], seqs[0] + 1)
+        self.assertEqual(list(first[0])[0], "seq")
+        # served again, unchanged, until acknowledged
+        again = json.loads(self.sim.api("GET", "/signed-ops")[2])["ops"]
+        self.assertEqual(again, first)
+        self.assertIs(report_acking(0)["has_signed_ops"], True)
+        env = report_acking(seqs[0])
+        self.assertIs(env["has_signed_ops"], True)
+        left = json.loads(self.sim.api("GET", "/signed-ops")[2])["ops"]
+        self.assertEqual([e["seq"] for e in left], [seqs[1]])
+        self.assertIs(report_acking(seqs[1])["has_signed_ops"], False)
+        self.assertEqual(self.sim.api("GET", "/signed-ops")[0], 204)
+        self.assertEqual(self.sim.ctl("GET", "/signed-ops")
+                         ["signed_ops_ack_seq"], seqs[1])
+        # seq never goes back, not even across a full reset
+        self.sim.ctl("POST", "/reset", {"all": True})
+        self.sim.ctl("POST", "/signed-ops", {"blob_b64": "Yw=="})
+        nxt = json.loads(self.sim.api("GET", "/signed-ops")[2])["ops"]
+        self.assertGreater(nxt[0]["seq"], seqs[1])
+        st, _, _ = self.sim.request("POST", "/_sim/signed-ops",
+                                    {"delivery": "twice"}, auth=False)
         self.assertEqual(st, 400)
 
     def test_signed_ops_keep_until_ack(self):

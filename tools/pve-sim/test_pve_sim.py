@@ -349,6 +349,13 @@ class PveSimTest(unittest.TestCase):
         st, reason, _, _ = self.sim.api("PUT", N + "/lxc/104/config", {"cores": 2, "digest": before})
         self.assertEqual((st, reason), (500, "detected modified configuration - file changed by "
                                              "other user? Try again."))
+        # assert_if_modified: an empty or "0" digest checks nothing (Perl truth)
+        for d in ("", "0"):
+            self.assertIsNone(self.sim.ok("PUT", N + "/lxc/104/config", {"cores": 2, "digest": d}))
+        # a stale digest refuses the whole write, nothing applied
+        st, _, _, _ = self.sim.api("PUT", N + "/lxc/104/config", {"cores": 3, "digest": before})
+        self.assertEqual(st, 500)
+        self.assertEqual(self.sim.ok("GET", N + "/lxc/104/config")["cores"], 2)
         self.sim.ok("PUT", N + "/lxc/104/config", {"delete": "description"})
         self.assertNotIn("description", self.sim.ok("GET", N + "/lxc/104/config"))
         # JSON body, real booleans accepted

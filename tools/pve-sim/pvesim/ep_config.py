@@ -85,6 +85,20 @@ def check_ct_modify_config_perm(ctx, vmid, oldconf, newconf, delete, unprivilege
         check(opt, True)
 
 
+def perl_true(v):
+    """A scalar's truth in Perl: undef, "" and "0" are false."""
+    return v is not None and v != "" and v != "0"
+
+
+def assert_if_modified(digest1, digest2):
+    """pve-common src/PVE/Tools.pm, assert_if_modified: a change is refused
+    only when both digests are true (in Perl's sense) and differ; an empty or
+    "0" digest checks nothing.  Called after load_config and check_lock
+    (pve-container src/PVE/API2/LXC/Config.pm, update_vm)."""
+    if perl_true(digest1) and perl_true(digest2) and digest1 != digest2:
+        die("detected modified configuration - file changed by other user? Try again.")
+
+
 def option_exists(world, opt):
     schema = lxc_conf_schema(world)
     if opt in schema:
@@ -173,8 +187,7 @@ def put_lxc_config(ctx):
 
     g = load_guest(w, vmid)
     check_lock(g)
-    if digest and digest != g.digest():
-        die("detected modified configuration - file changed by other user? Try again.")
+    assert_if_modified(digest, g.digest())
     newconf = {k: v for k, v in p.items() if v is not None or k == "description"}
     check_ct_modify_config_perm(ctx, vmid, g.conf,
                                 {k: ("" if v is None else v) for k, v in newconf.items()},
