@@ -368,9 +368,20 @@ class Handler(BaseHTTPRequestHandler):
                     raise P.ParamError({k: "duplicate parameter (already defined in URI) with "
                                         "conflicting values!"})
             params.update(pp)
-            with world.lock:
-                ctx = api.Ctx(world, method, rel, params, pp)
-                res = fn(ctx)
+            waited = 0.0
+            while True:
+                try:
+                    with world.lock:
+                        ctx = api.Ctx(world, method, rel, params, pp)
+                        ctx.waited = waited
+                        res = fn(ctx)
+                    break
+                except api.LockWait as lw:
+                    # waiting for a lock file never holds up the others
+                    time.sleep(lw.seconds)
+                    waited += lw.seconds
+                    if lw.error is not None:
+                        raise lw.error
             if isinstance(res, api.Resp):
                 obj = {"data": res.data}
                 obj.update(res.extra)
@@ -467,6 +478,7 @@ class Handler(BaseHTTPRequestHandler):
                 sim.counters = {}
             with world.lock:
                 world.task_faults = []
+                world.config_locks = {}
             world.release()
             if req.get("world"):
                 with world.lock:
@@ -481,6 +493,12 @@ class Handler(BaseHTTPRequestHandler):
                               "auth_fail_delay_ms"):
                         if k in req:
                             world.settings[k] = float(req[k])
+                    for k in ("lock_timeout_scale", "ha_delay"):
+                        if k in req:
+                            v = float(req[k])
+                            if v < 0:
+                                raise ValueError("%s must be >= 0" % k)
+                            world.settings[k] = v
                     if "shuffle" in req:
                         world.settings["shuffle"] = bool(req["shuffle"])
                     if "acl" in req:
@@ -502,6 +520,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/world/guest" and method in ("POST", "DELETE"):
             return guest_helper(world, req if method == "POST" else
                                 {"vmid": (q.get("vmid") or [req.get("vmid")])[0], "remove": True})
+        if path == "/_sim/config-lock" and method == "POST":
+            return config_lock_helper(world, req)
         if path == "/_sim/world/volume" and method == "POST":
             return volume_helper(world, req)
         if path == "/_sim/acl" and method == "POST":
@@ -545,6 +565,8 @@ def world_dump(world, sim):
                        "archived": t.archived(now), "starttime": t.starttime,
                        "endtime": t.endtime, "log": list(t.log)} for t in world.task_order]
         d["task_faults"] = list(world.task_faults)
+        d["config_locks"] = {str(k): (None if v is None else max(0.0, v - now))
+                             for k, v in world.config_locks.items()}
         d["settings"] = dict(world.settings)
         d["version"] = {"spec": world.v.spec, "version": world.v.version}
         d["token_id"] = world.token_id
@@ -598,8 +620,32 @@ def guest_helper(world, req):
         if "snapshots" in req:
             tmp = Guest.from_state({"vmid": vmid, "snapshots": req["snapshots"] or {}})
             g.snapshots = tmp.snapshots
+        if "ha" in req:
+            # like 'ha-manager add ct:<vmid> --state started' (null: remove)
+            if req["ha"] is None:
+                world.ha.pop(vmid, None)
+            else:
+                ha = dict(req["ha"])
+                if ha.get("state", "started") not in ("started", "stopped"):
+                    raise ValueError("ha.state must be started or stopped")
+                world.ha[vmid] = {"state": ha.get("state", "started"),
+                                  "stuck": bool(ha.get("stuck"))}
         return {"ok": True, "vmid": vmid, "digest": g.digest(), "config": g.conf,
-                "status": g.status}
+                "status": g.status, "ha": world.ha.get(vmid)}
+
+
+def config_lock_helper(world, req):
+    """POST /_sim/config-lock: another worker holds vmid's config lock file
+    (/run/lock/lxc/pve-config-<vmid>.lock) for `seconds` (null: until
+    released); {"vmid": N, "release": true} frees it."""
+    vmid = int(req["vmid"])
+    with world.lock:
+        if req.get("release"):
+            return {"ok": True, "released": world.config_locks.pop(vmid, None) is not None
+                    or False}
+        secs = req.get("seconds")
+        world.config_locks[vmid] = None if secs is None else time.time() + float(secs)
+        return {"ok": True, "vmid": vmid, "seconds": secs}
 
 
 def volume_helper(world, req):
