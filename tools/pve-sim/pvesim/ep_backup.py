@@ -102,8 +102,9 @@ def post_vzdump(ctx):
     skip = [v for v in ids if v in w.remote_vmids and v not in w.guests]
     if not local and not p.get("all"):
         return "OK"
-    if p.get("storage"):
-        ctx.check("/storage/%s" % p["storage"], "Datastore.AllocateSpace")
+    # pve-manager PVE/API2/VZDump.pm vzdump: get_storage_param is
+    # 'storage' || 'local' (not vzdump.conf's default)
+    ctx.check("/storage/%s" % (p.get("storage") or "local"), "Datastore.AllocateSpace")
 
     taskid = local[0] if len(local) == 1 else None
     t = w.new_task("vzdump", taskid, "vzdump", taskid, vmids=list(local))

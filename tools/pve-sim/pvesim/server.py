@@ -18,7 +18,7 @@ from . import api
 from . import params as P
 from .params import ApiError
 from .tasks import decode_upid
-from .world import Acl, Guest
+from .world import Acl, Guest, Storage
 
 api.load_endpoints()
 
@@ -520,6 +520,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/world/guest" and method in ("POST", "DELETE"):
             return guest_helper(world, req if method == "POST" else
                                 {"vmid": (q.get("vmid") or [req.get("vmid")])[0], "remove": True})
+        if path == "/_sim/world/storage" and method == "POST":
+            return storage_helper(world, req)
         if path == "/_sim/config-lock" and method == "POST":
             return config_lock_helper(world, req)
         if path == "/_sim/world/volume" and method == "POST":
@@ -632,6 +634,21 @@ def guest_helper(world, req):
                                   "stuck": bool(ha.get("stuck"))}
         return {"ok": True, "vmid": vmid, "digest": g.digest(), "config": g.conf,
                 "status": g.status, "ha": world.ha.get(vmid)}
+
+
+def storage_helper(world, req):
+    """POST /_sim/world/storage: add a storage or change one (like editing
+    /etc/pve/storage.cfg): {"storage": id, <state keys>...}, or
+    {"storage": id, "remove": true}."""
+    sid = str(req["storage"])
+    with world.lock:
+        if req.get("remove"):
+            return {"ok": True, "removed": world.storages.pop(sid, None) is not None}
+        old = world.storages.get(sid)
+        d = old.to_state() if old is not None else {}
+        d.update({k: v for k, v in req.items() if k != "storage"})
+        world.storages[sid] = Storage(sid, d)
+        return {"ok": True, "storage": sid, "config": world.storages[sid].to_state()}
 
 
 def config_lock_helper(world, req):
