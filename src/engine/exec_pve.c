@@ -9,9 +9,12 @@
 
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "engine/exec.h"
 #include "engine/exec_pve.h"
+#include "engine/exec_restore.h"
 #include "engine/norm.h"
 #include "pve/pve.h"
 #include "pve/upid.h"
@@ -22,6 +25,9 @@
 struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
 	char			*node;
+	const struct exec_helper *helper;	/* borrowed, NULL: none */
+	long			 ha_wait_s;	/* HA request to guest state */
+	struct exec_ops		 ops;		/* exec_pve_ops (bound) */
 };
 
 /* Request parameters whose values live in a JSON object of strings. */
@@ -225,30 +231,52 @@ out:
  * R-31 (gate): whether PVE can snapshot guest vmid.  A bind or device
  * mount point (a volume that is a host path) cannot be snapshotted
  * (pve-api.md; PVE answers "snapshot feature is not available").
+ * *mounts_out (may be NULL) gets those mount points.
  */
 static int
 snapshot_capable(struct exec_pve *x, long vmid, int *capable,
-    struct err *err)
+    json_t **mounts_out, struct err *err)
 {
 	struct pve_lxc_config cfg;
-	const char *v;
-	size_t i;
+	json_t *mounts = NULL;
 	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
 	if ((rc = pve_lxc_config(x->client, x->node, vmid, 0, &cfg,
 	    err)) != 0)
 		return rc;
-	*capable = 1;
-	for (i = 0; i < cfg.n_mps; i++) {
-		v = cfg.mps[i].value;
-		if (v != NULL && strncmp(v, "volume=", 7) == 0)
-			v += 7;
-		if (v != NULL && v[0] == '/')
-			*capable = 0;
+	if ((rc = exec_host_mounts(cfg.raw, &mounts, err)) == 0) {
+		*capable = json_object_size(mounts) == 0;
+		if (mounts_out != NULL) {
+			*mounts_out = mounts;
+			mounts = NULL;
+		}
 	}
+	json_decref(mounts);
 	pve_lxc_config_reset(&cfg);
-	return 0;
+	return rc;
+}
+
+/*
+ * "Never start an overwrite whose undo cannot run": the undo from a
+ * safety backup of a guest with host-path mount points needs the
+ * privileged helper to put them back (a token cannot restore them,
+ * pve-api.md §5.11).
+ */
+static int
+need_helper(struct exec_pve *x, const char *what, long vmid,
+    const json_t *mounts, struct err *err)
+{
+	char keys[160];
+
+	if (json_object_size(mounts) == 0 || x->helper != NULL)
+		return 0;
+	exec_mount_keys(mounts, keys, sizeof(keys));
+	return err_set(err, ERR_UNSUPPORTED, "%s %ld has host-path mount "
+	    "points (%s) that an API token cannot restore (PVE allows it "
+	    "only to root@pam); without the privileged helper (priv.socket) "
+	    "they could not be put back, so the overwrite is refused before "
+	    "anything is changed", what, vmid, keys);
 }
 
 /*
@@ -311,6 +339,192 @@ safety_backup(struct exec_pve *x, const struct exec_target *t,
 	return rc;
 }
 
+/*
+ * §5.11: the storage a forward restore goes to.  The op's when it names
+ * one; for an overwrite the storage of the guest's current root disk;
+ * a restore into a free vmid without one is refused (PVE would take
+ * 'local').
+ */
+static int
+restore_storage(struct exec_pve *x, const struct exec_target *t, char **out,
+    struct err *err)
+{
+	struct pve_lxc_config cfg;
+	const char *s = str_param(t->params, "storage");
+	char buf[128];
+	int rc;
+
+	if (s != NULL && s[0] != '\0') {
+		if ((*out = strdup(s)) == NULL)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	if (!t->overwrite)
+		return err_set(err, ERR_INVALID, "restore into %" PRId64 ": "
+		    "params.storage names no target storage, and PVE would "
+		    "put the disks on 'local'; the op needs one", t->vmid);
+	memset(&cfg, 0, sizeof(cfg));
+	if ((rc = pve_lxc_config(x->client, x->node, (long)t->vmid, 0, &cfg,
+	    err)) != 0)
+		return rc;
+	rc = exec_rootfs_storage(cfg.raw, buf, sizeof(buf), err);
+	pve_lxc_config_reset(&cfg);
+	if (rc != 0)
+		return err_prefix(err, "restore over %" PRId64 " without "
+		    "params.storage: ", t->vmid);
+	if ((*out = strdup(buf)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* The plan of a forward restore (storage, explicit volumes, mounts). */
+static int
+forward_plan(struct exec_pve *x, const struct exec_target *t,
+    struct exec_restore_plan *plan, struct err *err)
+{
+	const char *archive;
+	char *storage = NULL;
+	int rc;
+
+	if ((rc = need_str(t->params, "archive", &archive, err)) != 0 ||
+	    (rc = restore_storage(x, t, &storage, err)) != 0)
+		return rc;
+	rc = exec_restore_plan(x->client, x->node, archive, storage, plan,
+	    err);
+	free(storage);
+	return rc;
+}
+
+/*
+ * Everything a restore will need, checked before its first step touches
+ * anything: the target storage, the backup's config, and the helper for
+ * host-path mount points of the backup and (for the undo) of the guest.
+ */
+static int
+restore_preflight(struct exec_pve *x, const struct exec_target *t,
+    struct err *err)
+{
+	struct exec_restore_plan plan;
+	json_t *mounts = NULL;
+	int rc, capable = 1;
+
+	memset(&plan, 0, sizeof(plan));
+	if ((rc = forward_plan(x, t, &plan, err)) != 0)
+		return rc;
+	rc = need_helper(x, "the backup of", (long)t->vmid, plan.mounts, err);
+	exec_restore_plan_reset(&plan);
+	if (rc != 0 || !t->overwrite)
+		return rc;
+	if ((rc = snapshot_capable(x, (long)t->vmid, &capable, &mounts,
+	    err)) == ERR_NOT_FOUND)
+		rc = 0;		/* nothing there to return to */
+	else if (rc == 0)
+		rc = need_helper(x, "CT", (long)t->vmid, mounts, err);
+	json_decref(mounts);
+	return rc;
+}
+
+/* The params of a plan's explicit volumes (pointing into plan). */
+static int
+plan_volumes(const struct exec_restore_plan *plan, struct params *ps,
+    struct err *err)
+{
+	const char *k;
+	json_t *v;
+	int rc;
+
+	json_object_foreach(plan->volumes, k, v)
+		if ((rc = params_put(ps, k, v, err)) != 0)
+			return rc;
+	return params_finish(ps, err);
+}
+
+static int
+send_restore(struct exec_pve *x, long vmid, const char *archive,
+    const struct exec_restore_plan *plan, int force, int start,
+    struct pve_submit *sub, struct err *err)
+{
+	struct pve_restore_options o;
+	struct params ps;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(&o, 0, sizeof(o));
+	if ((rc = plan_volumes(plan, &ps, err)) == 0) {
+		o.archive = archive;
+		o.storage = plan->storage;
+		o.force = force;
+		o.start = start;
+		o.volumes = ps.p;
+		o.n_volumes = ps.n;
+		rc = pve_lxc_restore(x->client, x->node, vmid, &o, sub, err);
+	}
+	params_reset(&ps);
+	return rc;
+}
+
+/* Puts host-path mount points back through the helper (exec_helper). */
+static int
+reattach(struct exec_pve *x, long vmid, const json_t *mounts,
+    struct err *err)
+{
+	char keys[160];
+	int rc;
+
+	if (json_object_size(mounts) == 0)
+		return 0;
+	exec_mount_keys(mounts, keys, sizeof(keys));
+	if (x->helper == NULL || x->helper->reattach == NULL)
+		return err_set(err, ERR_UNSUPPORTED, "CT %ld needs its "
+		    "host-path mount points (%s) put back, which only the "
+		    "privileged helper can do, and none is configured", vmid,
+		    keys);
+	if ((rc = x->helper->reattach(x->helper->ctx, (int64_t)vmid, mounts,
+	    err)) != 0)
+		return err_prefix(err, "re-attaching %s to CT %ld: ", keys,
+		    vmid);
+	log_info("CT %ld: host-path mount points %s re-attached by the "
+	    "privileged helper", vmid, keys);
+	return 0;
+}
+
+/*
+ * The stop before an overwrite: nothing to do for a restore into a free
+ * vmid or a guest that is not running (answered synchronously, so the
+ * engine records that it did not run).
+ */
+static int
+stop_for_overwrite(struct exec_pve *x, const struct exec_target *t,
+    struct pve_submit *sub, struct err *err)
+{
+	struct pve_guest_status st;
+	int rc, running;
+
+	if (!t->overwrite) {
+		sub->kind = PVE_SUBMIT_SYNC;
+		return 0;
+	}
+	/* Without a safety step this is the first: refuse up front. */
+	if (t->step == 0 && (rc = restore_preflight(x, t, err)) != 0)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	rc = pve_lxc_status(x->client, x->node, (long)t->vmid, &st, err);
+	if (rc == ERR_NOT_FOUND) {
+		sub->kind = PVE_SUBMIT_SYNC;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	running = st.guest.state == PVE_GUEST_RUNNING;
+	pve_guest_status_reset(&st);
+	if (!running) {
+		sub->kind = PVE_SUBMIT_SYNC;
+		return 0;
+	}
+	/* §5.11: "can't overwrite running container". */
+	return pve_lxc_stop(x->client, x->node, (long)t->vmid, sub, err);
+}
+
 /* Answers that mean "already as asked": the step is done. */
 static int
 already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
@@ -319,6 +533,7 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 		return 0;
 	switch (what) {
 	case EXEC_STEP_START:
+	case EXEC_STEP_START_AGAIN:
 		return f->reason == PVE_E_ALREADY_RUNNING;
 	case EXEC_STEP_SHUTDOWN:
 	case EXEC_STEP_STOP:
@@ -339,7 +554,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	struct pve_submit sub;
 	struct params ps;
 	struct err local;
-	const char *a, *b;
+	const char *a;
 	char name[64], desc[96];
 	long vmid = (long)t->vmid, timeout;
 	int rc;
@@ -359,7 +574,11 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    &sub, &local);
 		break;
 	case EXEC_STEP_STOP:
-		rc = pve_lxc_stop(x->client, x->node, vmid, &sub, &local);
+		if (t->kind == OPS_KIND_RESTORE)
+			rc = stop_for_overwrite(x, t, &sub, &local);
+		else
+			rc = pve_lxc_stop(x->client, x->node, vmid, &sub,
+			    &local);
 		break;
 	case EXEC_STEP_SET_CONFIG:
 		if ((rc = config_params(t->params, &ps, &local)) != 0 ||
@@ -399,13 +618,42 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		rc = pve_vzdump(x->client, x->node, &o, &sub, &local);
 		break;
 	}
-	case EXEC_STEP_RESTORE:
-		if ((rc = need_str(t->params, "archive", &a, &local)) != 0)
+	case EXEC_STEP_RESTORE: {
+		struct exec_restore_plan plan;
+
+		memset(&plan, 0, sizeof(plan));
+		if ((rc = forward_plan(x, t, &plan, &local)) != 0)
 			break;
-		b = str_param(t->params, "storage");
+		/* A fresh restore of a backup with host paths: up front. */
+		if (!t->overwrite && (rc = need_helper(x, "the backup of",
+		    vmid, plan.mounts, &local)) != 0) {
+			exec_restore_plan_reset(&plan);
+			break;
+		}
 		/* Force only an overwrite the gate let through (exec.h). */
-		rc = pve_lxc_restore(x->client, x->node, vmid, a, b,
-		    t->overwrite, &sub, &local);
+		rc = send_restore(x, vmid, str_param(t->params, "archive"),
+		    &plan, t->overwrite, 0, &sub, &local);
+		exec_restore_plan_reset(&plan);
+		break;
+	}
+	case EXEC_STEP_REATTACH: {
+		struct exec_restore_plan plan;
+
+		memset(&plan, 0, sizeof(plan));
+		if ((rc = forward_plan(x, t, &plan, &local)) == 0)
+			rc = reattach(x, vmid, plan.mounts, &local);
+		exec_restore_plan_reset(&plan);
+		sub.kind = PVE_SUBMIT_SYNC;
+		break;
+	}
+	case EXEC_STEP_START_AGAIN:
+		/* Only a guest the op stopped is started again. */
+		if (t->was_running != 1) {
+			sub.kind = PVE_SUBMIT_SYNC;
+			rc = 0;
+			break;
+		}
+		rc = pve_lxc_start(x->client, x->node, vmid, &sub, &local);
 		break;
 	case EXEC_STEP_DESTROY:
 		rc = pve_lxc_destroy(x->client, x->node, vmid, 1,
@@ -420,14 +668,29 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    &local);
 		break;
 	case EXEC_STEP_SAFETY_SNAPSHOT: {
+		json_t *mounts = NULL;
 		int capable = 1;
 
-		if ((rc = snapshot_capable(x, vmid, &capable, &local)) != 0)
-			break;
-		if (!capable) {
-			rc = safety_backup(x, t, &sub, &local);
+		/*
+		 * A restore destroys the old volumes and their snapshots
+		 * before it extracts (exec.c): its safety copy is a backup.
+		 */
+		if (t->kind == OPS_KIND_RESTORE) {
+			if ((rc = restore_preflight(x, t, &local)) == 0)
+				rc = safety_backup(x, t, &sub, &local);
 			break;
 		}
+		if ((rc = snapshot_capable(x, vmid, &capable, &mounts,
+		    &local)) != 0)
+			break;
+		if (!capable) {
+			if ((rc = need_helper(x, "CT", vmid, mounts,
+			    &local)) == 0)
+				rc = safety_backup(x, t, &sub, &local);
+			json_decref(mounts);
+			break;
+		}
+		json_decref(mounts);
 		exec_safety_name(t->uid, name, sizeof(name));
 		(void) snprintf(desc, sizeof(desc), "felhom-agent safety copy "
 		    "before %s of op %s", ops_kind_name(t->kind), t->uid);
@@ -475,6 +738,50 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	return 0;
 }
 
+/*
+ * The undo from a safety backup: a restore over the guest (or into its
+ * vmid, when the failed restore already removed it) onto the storage its
+ * root disk was on.  Host-path mount points the backup holds cannot be
+ * restored by a token: the volumes are given explicitly and the helper
+ * puts the mount points back in x_undo_done(), which then also starts
+ * the guest; otherwise PVE starts it (start=1) when it ran before.
+ */
+static int
+undo_restore(struct exec_pve *x, const struct exec_target *t,
+    const char *backup, struct pve_submit *sub, struct err *err)
+{
+	struct exec_restore_plan plan;
+	const char *storage = str_param(t->safety, "rootfs_storage");
+	json_t *bconf = NULL;
+	char buf[128];
+	int rc, start;
+
+	if (storage == NULL) {
+		/* Older safety records: the backup's own root disk. */
+		if ((rc = pve_backup_config(x->client, x->node, backup,
+		    &bconf, err)) != 0)
+			return rc;
+		rc = exec_rootfs_storage(bconf, buf, sizeof(buf), err);
+		json_decref(bconf);
+		if (rc != 0)
+			return rc;
+		storage = buf;
+	}
+	memset(&plan, 0, sizeof(plan));
+	if ((rc = exec_restore_plan(x->client, x->node, backup, storage,
+	    &plan, err)) != 0)
+		return rc;
+	if ((rc = need_helper(x, "the safety backup of", (long)t->vmid,
+	    plan.mounts, err)) == 0) {
+		start = json_object_size(plan.mounts) == 0 &&
+		    t->was_running == 1;
+		rc = send_restore(x, (long)t->vmid, backup, &plan, 1, start,
+		    sub, err);
+	}
+	exec_restore_plan_reset(&plan);
+	return rc;
+}
+
 static int
 x_undo(void *ctx, const struct exec_target *t, char **upid_out,
     struct err *err)
@@ -488,14 +795,14 @@ x_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	memset(&sub, 0, sizeof(sub));
 	if (snap == NULL && backup != NULL) {
 		/* R-31 (gate): back from the safety backup, over the guest. */
-		if ((rc = pve_lxc_restore(x->client, x->node, (long)t->vmid,
-		    backup, NULL, 1, &sub, err)) != 0)
+		if ((rc = undo_restore(x, t, backup, &sub, err)) != 0)
 			return rc;
 	} else if (snap == NULL)
 		return err_set(err, ERR_FORMAT, "op %s has no safety snapshot "
 		    "to return to", t->uid);
 	else if ((rc = pve_snapshot_rollback(x->client, x->node,
-	    (long)t->vmid, snap, 0, &sub, err)) != 0)
+	    (long)t->vmid, snap, t->was_running == 1, &sub, err)) != 0)
+		/* §5.9: a rollback leaves the CT stopped unless start=1. */
 		return rc;
 	if (sub.kind != PVE_SUBMIT_TASK) {
 		*upid_out = NULL;
@@ -504,6 +811,53 @@ x_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	if ((*upid_out = strdup(sub.upid)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	return 0;
+}
+
+/*
+ * After the undo from a safety backup with host-path mount points: the
+ * helper puts them back, then the guest is started when it ran before
+ * (the start's UPID goes into the journal; it is not waited for).
+ */
+static int
+x_undo_done(void *ctx, const struct exec_target *t, json_t **detail_out,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_submit sub;
+	const char *backup = str_param(t->safety, "backup");
+	json_t *bconf = NULL, *mounts = NULL;
+	char keys[160];
+	int rc;
+
+	if (str_param(t->safety, "snapshot") != NULL || backup == NULL)
+		return 0;
+	if ((rc = pve_backup_config(x->client, x->node, backup, &bconf,
+	    err)) != 0 ||
+	    (rc = exec_host_mounts(bconf, &mounts, err)) != 0)
+		goto out;
+	if (json_object_size(mounts) == 0)
+		goto out;	/* PVE restored it all (and started it) */
+	if ((rc = reattach(x, (long)t->vmid, mounts, err)) != 0)
+		goto out;
+	exec_mount_keys(mounts, keys, sizeof(keys));
+	memset(&sub, 0, sizeof(sub));
+	if (t->was_running == 1) {
+		rc = pve_lxc_start(x->client, x->node, (long)t->vmid, &sub,
+		    err);
+		if (rc != 0 && pve_last_fault(x->client)->reason ==
+		    PVE_E_ALREADY_RUNNING)
+			rc = 0;
+		if (rc != 0)
+			goto out;
+	}
+	if ((*detail_out = json_pack("{s:s,s:s?}", "reattached", keys,
+	    "started", sub.kind == PVE_SUBMIT_TASK ? sub.upid : NULL)) ==
+	    NULL)
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+out:
+	json_decref(bconf);
+	json_decref(mounts);
+	return rc;
 }
 
 /*
@@ -544,12 +898,71 @@ x_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
 	if (best == NULL)
 		rc = err_set(err, ERR_NOT_FOUND, "the safety backup of %ld is "
 		    "not on storage %s", (long)t->vmid, storage);
-	else if ((*out = json_pack("{s:s,s:s}", "backup", best->volid,
-	    "storage", storage)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
+	else {
+		/*
+		 * Where the guest's root disk is now: the undo restores it
+		 * there (§5.11: never PVE's default 'local').
+		 */
+		struct pve_lxc_config cfg;
+		struct err ce;
+		char rs[128];
+
+		rs[0] = '\0';
+		memset(&cfg, 0, sizeof(cfg));
+		err_init(&ce);
+		if (pve_lxc_config(x->client, x->node, (long)t->vmid, 0, &cfg,
+		    &ce) == 0 && exec_rootfs_storage(cfg.raw, rs, sizeof(rs),
+		    &ce) != 0)
+			rs[0] = '\0';
+		pve_lxc_config_reset(&cfg);
+		if ((*out = json_pack("{s:s,s:s,s:s?}", "backup", best->volid,
+		    "storage", storage, "rootfs_storage", rs[0] != '\0' ? rs :
+		    NULL)) == NULL)
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+	}
 	pve_backups_reset(&bs);
 out:
 	free(storage);
+	return rc;
+}
+
+/*
+ * §5.8: an HA resource's hastart/hastop task ends once the request is
+ * queued.  The step is done when the guest got there; until the bound
+ * it is reported running, then as failed with what the guest is doing.
+ */
+static int
+ha_poll(struct exec_pve *x, const struct pve_task_status *st,
+    enum exec_task_state *out, char **exit_out, struct err *err)
+{
+	struct pve_guest_status gs;
+	int start = strcmp(st->type, "hastart") == 0, rc, there;
+	long vmid = strtol(st->id != NULL ? st->id : "", NULL, 10);
+	int64_t waited;
+	char msg[256];
+
+	memset(&gs, 0, sizeof(gs));
+	if ((rc = pve_lxc_status(x->client, x->node, vmid, &gs, err)) != 0)
+		return err_prefix(err, "HA request %s: ", st->upid_str);
+	there = gs.guest.state == (start ? PVE_GUEST_RUNNING :
+	    PVE_GUEST_STOPPED);
+	waited = clock_now(NULL) - (int64_t)st->upid.starttime;
+	if (there)
+		*out = EXEC_TASK_OK;
+	else if (waited < x->ha_wait_s)
+		*out = EXEC_TASK_RUNNING;
+	else {
+		*out = EXEC_TASK_FAILED;
+		(void) snprintf(msg, sizeof(msg), "the HA stack did not %s CT "
+		    "%ld within %ld s of the request (CT %s, HA state '%s'); "
+		    "ha-manager keeps the request", start ? "start" : "stop",
+		    vmid, x->ha_wait_s,
+		    pve_guest_state_name((int)gs.guest.state),
+		    gs.guest.ha_state != NULL ? gs.guest.ha_state : "?");
+		if ((*exit_out = strdup(msg)) == NULL)
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+	}
+	pve_guest_status_reset(&gs);
 	return rc;
 }
 
@@ -566,11 +979,15 @@ x_poll(void *ctx, const char *upid, enum exec_task_state *out,
 		return rc;
 	if (st.running)
 		*out = EXEC_TASK_RUNNING;
-	else if (st.state == PVE_TASK_OK)
-		*out = EXEC_TASK_OK;
-	else if (st.state == PVE_TASK_WARNINGS)
-		*out = EXEC_TASK_WARNINGS;
-	else
+	else if (st.state == PVE_TASK_OK || st.state == PVE_TASK_WARNINGS) {
+		*out = st.state == PVE_TASK_OK ? EXEC_TASK_OK :
+		    EXEC_TASK_WARNINGS;
+		if (exec_task_type_is_ha(st.type)) {
+			rc = ha_poll(x, &st, out, exit_out, err);
+			pve_task_status_reset(&st);
+			return rc;
+		}
+	} else
 		*out = EXEC_TASK_FAILED;
 	if (!st.running && st.exitstatus != NULL &&
 	    (*exit_out = strdup(st.exitstatus)) == NULL)
@@ -741,6 +1158,7 @@ x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 static const struct exec_ops exec_pve_ops = {
 	.submit = x_submit,
 	.undo = x_undo,
+	.undo_done = x_undo_done,
 	.poll = x_poll,
 	.find_task = x_find_task,
 	.read_config = x_read_config,
@@ -765,8 +1183,22 @@ exec_pve_new(struct pve_client *client, const char *node,
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	x->client = client;
+	x->ha_wait_s = EXEC_PVE_HA_WAIT_S;
+	x->ops = exec_pve_ops;
 	*out = x;
 	return 0;
+}
+
+void
+exec_pve_set_helper(struct exec_pve *x, const struct exec_helper *h)
+{
+	x->helper = h;
+}
+
+void
+exec_pve_set_ha_wait(struct exec_pve *x, long seconds)
+{
+	x->ha_wait_s = seconds > 0 ? seconds : EXEC_PVE_HA_WAIT_S;
 }
 
 void
@@ -781,6 +1213,6 @@ exec_pve_free(struct exec_pve *x)
 void
 exec_pve_bind(struct exec_pve *x, struct exec *out)
 {
-	out->ops = &exec_pve_ops;
+	out->ops = &x->ops;
 	out->ctx = x;
 }

@@ -110,6 +110,30 @@ op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
 	return 0;
 }
 
+/*
+ * Whether the op's guest was running before the op stopped it: the stop
+ * step's journal row says so ("was_running", step_succeeded()).  -1 when
+ * the op has no such row.
+ */
+static int
+was_running(const struct lane_ctx *e, const struct ops_row *op)
+{
+	json_t *rows = NULL, *row, *v;
+	size_t i;
+	int r = -1;
+
+	if (journal_list(e->db, op->id, &rows, NULL) != 0)
+		return -1;
+	json_array_foreach(rows, i, row) {
+		v = json_object_get(json_object_get(row, "detail"),
+		    "was_running");
+		if (json_is_boolean(v))
+			r = json_is_true(v);
+	}
+	json_decref(rows);
+	return r;
+}
+
 static void
 target_init(struct exec_target *t, const struct ops_row *op,
     enum exec_step_kind what)
@@ -123,6 +147,7 @@ target_init(struct exec_target *t, const struct ops_row *op,
 	t->what = what;
 	t->params = op->params;
 	t->safety = op->safety;
+	t->was_running = -1;
 }
 
 /* A failed op, with the typed error of the executor. */
@@ -168,6 +193,16 @@ step_succeeded(const struct lane_ctx *e, const struct ops_row *op, int sync,
 	    op->class == OPS_CLASS_DESTRUCTIVE)) &&
 	    json_object_set_new(detail, "safety", op->safety != NULL ?
 	    json_deep_copy(op->safety) : json_string("none")) != 0) {
+		json_decref(detail);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	/*
+	 * The stop before an overwrite: a task means the guest ran, and is
+	 * started again at the end (start_again, the undo).
+	 */
+	if (what == EXEC_STEP_STOP && nsteps > 1 &&
+	    json_object_set_new(detail, "was_running", json_boolean(!sync)) !=
+	    0) {
 		json_decref(detail);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
@@ -277,10 +312,19 @@ resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			    NULL, NULL, err);
 		}
 		json_decref(config);
+	} else if (si->task_type == NULL) {
+		/* The helper's step: idempotent, simply sent again. */
+		rc = ERR_NOT_FOUND;
 	} else {
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
 		    op->vmid, op->intent_at - e->cfg->find_slack_s, NULL, &upid,
 		    &xe);
+		/* §5.8: an HA resource's start/stop is a hastart/hastop. */
+		if (rc == ERR_NOT_FOUND && si->ha_task_type != NULL)
+			rc = e->exec->ops->find_task(e->exec->ctx,
+			    si->ha_task_type, op->vmid,
+			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
+			    &xe);
 		/* R-31 (gate): a safety step may have been a vzdump. */
 		if (rc == ERR_NOT_FOUND &&
 		    steps[op->step] == EXEC_STEP_SAFETY_SNAPSHOT)
@@ -389,7 +433,8 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			    exitstatus, exitstatus != NULL && strstr(exitstatus,
 			    "does not exist") != NULL ? NULL : err_msg(&xe),
 			    err);
-		} else if (op->safety != NULL) {
+		} else if (op->safety != NULL &&
+		    exec_step_info(steps[op->step])->overwrites) {
 			struct sm_args a;
 
 			memset(&a, 0, sizeof(a));
@@ -398,8 +443,12 @@ poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			a.upid = op->upid;
 			rc = step(e, op, SM_EV_TASK_FAILED_UNDO, &a, err);
 		} else
+			/*
+			 * Nothing overwritten (a stop before a restore, a
+			 * start after it): the guest is left as it is.
+			 */
 			rc = fail_with(e, op, SM_EV_TASK_FAILED, &xe,
-			    "task_failed", err);
+			    exec_exit_error_code(exitstatus), err);
 	}
 	free(exitstatus);
 	return rc;
@@ -443,6 +492,8 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	target_init(&t, op, steps[op->step]);
 	if (op->kind == OPS_KIND_RESTORE)
 		t.overwrite = restore_overwrites(e, op);
+	if (steps[op->step] == EXEC_STEP_START_AGAIN)
+		t.was_running = was_running(e, op);
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
@@ -522,6 +573,47 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	return send_step(e, *opp, err);
 }
 
+/*
+ * The undo task ended OK: what is left of it (exec_ops.undo_done: the
+ * helper's mount points, a start), then rolled_back.
+ */
+static int
+undo_finished(const struct lane_ctx *e, const struct ops_row *op,
+    enum adv *adv, struct err *err)
+{
+	struct exec_target t;
+	struct sm_args a;
+	struct err xe;
+	json_t *detail = NULL;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if (e->exec->ops->undo_done != NULL) {
+		target_init(&t, op, EXEC_STEP_ROLLBACK);
+		t.was_running = was_running(e, op);
+		err_init(&xe);
+		rc = e->exec->ops->undo_done(e->exec->ctx, &t, &detail, &xe);
+		if (rc == ERR_NOMEM)
+			return err_copy(err, &xe);
+		if (rc != 0 && exec_error_outcome(&xe) != EXEC_OUTCOME_FATAL &&
+		    xe.code != ERR_UNSUPPORTED) {
+			log_warn("%s: finishing the undo: %s; trying again "
+			    "later", op->uid, err_msg(&xe));
+			*adv = ADV_STUCK;
+			return 0;
+		}
+		if (rc != 0) {
+			a.error_code = exec_error_code(&xe);
+			a.error = err_msg(&xe);
+			return step(e, op, SM_EV_UNDO_FAILED, &a, err);
+		}
+	}
+	a.detail = detail;
+	rc = step(e, op, SM_EV_UNDO_OK, &a, err);
+	json_decref(detail);
+	return rc;
+}
+
 /* The undo of a failed step back to its safety copy. */
 static int
 advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
@@ -551,7 +643,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 			return 0;
 		*adv = ADV_MOVED;
 		if (rc == 0 && (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS))
-			rc = step(e, op, SM_EV_UNDO_OK, NULL, err);
+			rc = undo_finished(e, op, adv, err);
 		else {
 			a.error_code = rc == ERR_NOT_FOUND ? "task_unknown" :
 			    "undo_failed";
@@ -593,6 +685,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		return rc;
 	op = *opp;
 	target_init(&t, op, EXEC_STEP_ROLLBACK);
+	t.was_running = was_running(e, op);
 	err_init(&xe);
 	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
@@ -603,7 +696,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		return rc;
 	}
 	if (rc == 0)
-		return step(e, op, SM_EV_UNDO_OK, NULL, err);
+		return undo_finished(e, op, adv, err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL) {
 		a.error_code = exec_error_code(&xe);
 		a.error = err_msg(&xe);

@@ -134,6 +134,7 @@ apply_task(struct fake *f, struct fake_task *t)
 	t->applied = 1;
 	switch (t->what) {
 	case EXEC_STEP_START:
+	case EXEC_STEP_START_AGAIN:
 		if (g != NULL)
 			(void) snprintf(g->status, sizeof(g->status),
 			    "running");
@@ -238,9 +239,18 @@ f_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		*upid_out = NULL;
 		return 0;
 	}
-	if (t->what == EXEC_STEP_START && g != NULL &&
-	    strcmp(g->status, "running") == 0 && !drop) {
+	if ((t->what == EXEC_STEP_START || t->what == EXEC_STEP_START_AGAIN) &&
+	    g != NULL && strcmp(g->status, "running") == 0 && !drop) {
 		*upid_out = NULL;	/* "already running": done */
+		return 0;
+	}
+	/* As exec_pve: nothing to start, stop or re-attach is done. */
+	if (t->what == EXEC_STEP_REATTACH ||
+	    (t->what == EXEC_STEP_START_AGAIN && t->was_running != 1) ||
+	    ((t->what == EXEC_STEP_STOP || t->what == EXEC_STEP_SHUTDOWN) &&
+	    (g == NULL || !g->present || strcmp(g->status, "running") != 0) &&
+	    !drop)) {
+		*upid_out = NULL;
 		return 0;
 	}
 	if ((k = start_task(f, t, exec_step_info(t->what)->task_type)) == NULL)
