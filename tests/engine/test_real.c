@@ -503,7 +503,7 @@ END_TEST
 START_TEST(a_config_lock_timeout_is_retried)
 {
 	struct ops_row *op;
-	json_t *g;
+	json_t *g, *d = NULL;
 	int64_t id;
 
 	engine_open(0);
@@ -517,10 +517,28 @@ START_TEST(a_config_lock_timeout_is_retried)
 	ck_assert_str_eq(op->state, "succeeded");
 	ck_assert_int_ge(op->attempt, 2);
 	ops_row_free(op);
+	/* A lock, named so, not some HTTP 500. */
+	ck_assert_int_eq(journal_last_detail(db, id, "retryable_error", &d,
+	    NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "error_code")),
+	    "locked");
+	json_decref(d);
 	g = guest(104);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(g,
 	    "config"), "cores")), 3);
 	json_decref(g);
+	/* In a worker: the start task fails with it, and is retried. */
+	ctl("/_sim/config-lock", "{\"vmid\":104,\"seconds\":1.5}");
+	id = etu_op(db, 104, OPS_KIND_START, OPS_CLASS_BENIGN, "{}", "s",
+	    time(NULL));
+	ck_assert_int_eq(settle(30), 0);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_ge(counted(104, "start"), 2);
+	ck_assert_int_eq(journal_last_detail(db, id, "retryable_error", &d,
+	    NULL), 0);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(d,
+	    "error")), "pve-config-104.lock' - got timeout"));
+	json_decref(d);
 }
 END_TEST
 
