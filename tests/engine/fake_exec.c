@@ -271,6 +271,7 @@ f_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	struct fake_task *k;
 
 	f->undos++;
+	f->undo_was_running = t->was_running;
 	note_order(f, t->vmid, "undo");
 	u.what = EXEC_STEP_ROLLBACK;
 	if ((k = start_task(f, &u, EXEC_UNDO_TASK_TYPE)) == NULL)
