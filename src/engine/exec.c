@@ -60,8 +60,8 @@ static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
 	[OPS_KIND_ROLLBACK] = EXEC_STEP_ROLLBACK,
 	[OPS_KIND_BACKUP] = EXEC_STEP_BACKUP,
 	/*
-	 * A restore into a free vmid; over an existing guest it runs only
-	 * once an operator signed it (R-28), wrapped: exec_op_steps().
+	 * Never used alone: exec_steps() gives seq_restore, and a signed
+	 * overwrite (R-28) gets seq_restore_safe from exec_op_steps().
 	 */
 	[OPS_KIND_RESTORE] = EXEC_STEP_RESTORE,
 	[OPS_KIND_DESTROY] = EXEC_STEP_DESTROY,
