@@ -658,8 +658,6 @@ START_TEST(pbs_details_come_from_the_storage_config)
 }
 END_TEST
 
-
-
 START_TEST(vzdump_of_a_remote_guest_answers_ok)
 {
 	char state[4096], extra_state[4200];
