@@ -1,6 +1,7 @@
 /*
  * exec_pve — op steps as PVE API calls, polls and reads (R-03 … R-05,
- * R-34).  The only engine file that talks to the PVE client.
+ * R-34).  With exec_safe.c (the overwrites) and exec_restore.c (what a
+ * restore sends) the only engine code that talks to the PVE client.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,43 +11,25 @@
 #include <jansson.h>
 
 #include "base/clock.h"
-#include "base/json.h"
-#include "base/log.h"
 #include "engine/exec.h"
 #include "engine/exec_pve.h"
-#include "engine/exec_restore.h"
+#include "engine/exec_pve_int.h"
 #include "engine/norm.h"
 #include "pve/pve.h"
 #include "pve/upid.h"
 
-#define EXEC_PVE_MAX_PARAMS	48
 #define EXEC_PVE_FANOUT		8	/* config reads at once */
 
-struct exec_pve {
-	struct pve_client	*client;	/* borrowed */
-	char			*node;
-	const struct exec_helper *helper;	/* borrowed, NULL: none */
-	long			 ha_wait_s;	/* HA request to guest state */
-	struct exec_ops		 ops;		/* exec_pve_ops (bound) */
-};
-
-/* Request parameters whose values live in a JSON object of strings. */
-struct params {
-	json_t			*vals;		/* key → string */
-	struct pve_param	 p[EXEC_PVE_MAX_PARAMS];
-	size_t			 n;
-};
-
-static void
-params_reset(struct params *ps)
+void
+exec_pve_params_reset(struct exec_pve_params *ps)
 {
 	json_decref(ps->vals);
 	memset(ps, 0, sizeof(*ps));
 }
 
 /* A scalar parameter value in PVE's form (booleans 1/0, §1.2). */
-static int
-params_put(struct params *ps, const char *key, const json_t *v,
+int
+exec_pve_params_put(struct exec_pve_params *ps, const char *key, const json_t *v,
     struct err *err)
 {
 	char buf[64];
@@ -73,8 +56,8 @@ params_put(struct params *ps, const char *key, const json_t *v,
 	return 0;
 }
 
-static int
-params_puts(struct params *ps, const char *key, const char *value,
+int
+exec_pve_params_puts(struct exec_pve_params *ps, const char *key, const char *value,
     struct err *err)
 {
 	json_t *v = json_string(value);
@@ -82,14 +65,14 @@ params_puts(struct params *ps, const char *key, const char *value,
 
 	if (v == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	rc = params_put(ps, key, v, err);
+	rc = exec_pve_params_put(ps, key, v, err);
 	json_decref(v);
 	return rc;
 }
 
 /* Points the pve_param array at the values (after the last put). */
-static int
-params_finish(struct params *ps, struct err *err)
+int
+exec_pve_params_finish(struct exec_pve_params *ps, struct err *err)
 {
 	const char *k;
 	json_t *v;
@@ -108,17 +91,17 @@ params_finish(struct params *ps, struct err *err)
 	return 0;
 }
 
-static const char *
-str_param(const json_t *params, const char *key)
+const char *
+exec_pve_str_param(const json_t *params, const char *key)
 {
 	return json_string_value(json_object_get(params, key));
 }
 
-static int
-need_str(const json_t *params, const char *key, const char **out,
+int
+exec_pve_need_str(const json_t *params, const char *key, const char **out,
     struct err *err)
 {
-	if ((*out = str_param(params, key)) == NULL || **out == '\0')
+	if ((*out = exec_pve_str_param(params, key)) == NULL || **out == '\0')
 		return err_set(err, ERR_FORMAT, "params.%s: required string",
 		    key);
 	return 0;
@@ -126,7 +109,7 @@ need_str(const json_t *params, const char *key, const char **out,
 
 /* set_config params {"set": {...}, "delete": [...]} → PUT parameters. */
 static int
-config_params(const json_t *params, struct params *ps, struct err *err)
+config_params(const json_t *params, struct exec_pve_params *ps, struct err *err)
 {
 	const json_t *set = json_object_get(params, "set");
 	const json_t *del = json_object_get(params, "delete");
@@ -142,7 +125,7 @@ config_params(const json_t *params, struct params *ps, struct err *err)
 		return err_set(err, ERR_FORMAT, "params.delete: expected "
 		    "array");
 	json_object_foreach((json_t *)(uintptr_t)set, k, v)
-		if ((rc = params_put(ps, k, v, err)) != 0)
+		if ((rc = exec_pve_params_put(ps, k, v, err)) != 0)
 			return rc;
 	json_array_foreach(del, i, v) {
 		if (!json_is_string(v)) {
@@ -162,7 +145,7 @@ config_params(const json_t *params, struct params *ps, struct err *err)
 		len += n;
 		list[len] = '\0';
 	}
-	rc = list != NULL ? params_puts(ps, "delete", list, err) : 0;
+	rc = list != NULL ? exec_pve_params_puts(ps, "delete", list, err) : 0;
 	free(list);
 	if (rc == 0 && (ps->vals == NULL || json_object_size(ps->vals) == 0))
 		return err_set(err, ERR_FORMAT, "set_config with nothing to "
@@ -176,7 +159,7 @@ config_params(const json_t *params, struct params *ps, struct err *err)
  * API: they belong to the privileged helper (R-08a), not here.
  */
 static int
-create_params(const json_t *params, struct params *ps, struct err *err)
+create_params(const json_t *params, struct exec_pve_params *ps, struct err *err)
 {
 	const char *tmpl, *storage, *k, *f;
 	const json_t *spec = json_object_get(params, "spec"), *gib;
@@ -184,12 +167,12 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 	char buf[96];
 	int rc;
 
-	if ((rc = need_str(params, "template", &tmpl, err)) != 0 ||
-	    (rc = need_str(params, "storage", &storage, err)) != 0)
+	if ((rc = exec_pve_need_str(params, "template", &tmpl, err)) != 0 ||
+	    (rc = exec_pve_need_str(params, "storage", &storage, err)) != 0)
 		return rc;
-	if ((rc = params_puts(ps, "ostemplate", tmpl, err)) != 0 ||
-	    (rc = params_puts(ps, "storage", storage, err)) != 0 ||
-	    (rc = params_puts(ps, "unprivileged", "1", err)) != 0)
+	if ((rc = exec_pve_params_puts(ps, "ostemplate", tmpl, err)) != 0 ||
+	    (rc = exec_pve_params_puts(ps, "storage", storage, err)) != 0 ||
+	    (rc = exec_pve_params_puts(ps, "unprivileged", "1", err)) != 0)
 		return rc;
 	gib = json_object_get(params, "rootfs_gib");
 	if (gib != NULL) {
@@ -198,7 +181,7 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 			    "expected a positive integer");
 		(void) snprintf(buf, sizeof(buf), "%s:%" PRId64, storage,
 		    (int64_t)json_integer_value(gib));
-		if ((rc = params_puts(ps, "rootfs", buf, err)) != 0)
+		if ((rc = exec_pve_params_puts(ps, "rootfs", buf, err)) != 0)
 			return rc;
 	}
 	if (spec == NULL || json_is_null(spec))
@@ -218,311 +201,13 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 				goto out;
 			}
 		}
-		if ((rc = params_put(ps, k, v, err)) != 0)
+		if ((rc = exec_pve_params_put(ps, k, v, err)) != 0)
 			goto out;
 	}
 	rc = 0;
 out:
 	json_decref(flat);
 	return rc;
-}
-
-/*
- * R-31 (gate): whether PVE can snapshot guest vmid.  A bind or device
- * mount point (a volume that is a host path) cannot be snapshotted
- * (pve-api.md; PVE answers "snapshot feature is not available").
- * *mounts_out (may be NULL) gets those mount points.
- */
-static int
-snapshot_capable(struct exec_pve *x, long vmid, int *capable,
-    json_t **mounts_out, struct err *err)
-{
-	struct pve_lxc_config cfg;
-	json_t *mounts = NULL;
-	int rc;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if ((rc = pve_lxc_config(x->client, x->node, vmid, 0, &cfg,
-	    err)) != 0)
-		return rc;
-	if ((rc = exec_host_mounts(cfg.raw, &mounts, err)) == 0) {
-		*capable = json_object_size(mounts) == 0;
-		if (mounts_out != NULL) {
-			*mounts_out = mounts;
-			mounts = NULL;
-		}
-	}
-	json_decref(mounts);
-	pve_lxc_config_reset(&cfg);
-	return rc;
-}
-
-/*
- * "Never start an overwrite whose undo cannot run": the undo from a
- * safety backup of a guest with host-path mount points needs the
- * privileged helper to put them back (a token cannot restore them,
- * pve-api.md §5.11).
- */
-static int
-need_helper(struct exec_pve *x, const char *what, long vmid,
-    const json_t *mounts, struct err *err)
-{
-	char keys[160];
-
-	if (json_object_size(mounts) == 0 || x->helper != NULL)
-		return 0;
-	exec_mount_keys(mounts, keys, sizeof(keys));
-	return err_set(err, ERR_UNSUPPORTED, "%s %ld has host-path mount "
-	    "points (%s) that an API token cannot restore (PVE allows it "
-	    "only to root@pam); without the privileged helper (priv.socket) "
-	    "they could not be put back, so the overwrite is refused before "
-	    "anything is changed", what, vmid, keys);
-}
-
-/*
- * The storage a safety backup goes to: the first (by id) enabled and
- * active storage holding backups.  Chosen the same way again to find
- * the volume afterwards.
- */
-static int
-safety_storage(struct exec_pve *x, char **out, struct err *err)
-{
-	struct pve_storages ss;
-	const struct pve_storage *best = NULL, *s;
-	size_t i;
-	int rc;
-
-	memset(&ss, 0, sizeof(ss));
-	if ((rc = pve_storage_list(x->client, x->node, "backup", &ss,
-	    err)) != 0)
-		return rc;
-	for (i = 0; i < ss.n; i++) {
-		s = &ss.items[i];
-		if (!s->enabled || !s->active || s->content == NULL ||
-		    strstr(s->content, "backup") == NULL)
-			continue;
-		if (best == NULL || strcmp(s->storage, best->storage) < 0)
-			best = s;
-	}
-	if (best == NULL)
-		rc = err_set(err, ERR_UNSUPPORTED, "no active storage holds "
-		    "backups: no safety copy can be taken");
-	else if ((*out = strdup(best->storage)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-	pve_storages_reset(&ss);
-	return rc;
-}
-
-/* The safety copy of a guest PVE cannot snapshot: a vzdump backup. */
-static int
-safety_backup(struct exec_pve *x, const struct exec_target *t,
-    struct pve_submit *sub, struct err *err)
-{
-	struct pve_vzdump_options o;
-	long vmid = (long)t->vmid;
-	char *storage = NULL, notes[96];
-	int rc;
-
-	if ((rc = safety_storage(x, &storage, err)) != 0)
-		return rc;
-	(void) snprintf(notes, sizeof(notes), "felhom-agent safety copy "
-	    "before %s of op %s", ops_kind_name(t->kind), t->uid);
-	memset(&o, 0, sizeof(o));
-	o.vmids = &vmid;
-	o.n_vmids = 1;
-	o.storage = storage;
-	o.notes_template = notes;
-	o.protect = -1;
-	o.remove = 0;		/* never prune the customer's backups */
-	rc = pve_vzdump(x->client, x->node, &o, sub, err);
-	free(storage);
-	return rc;
-}
-
-/*
- * §5.11: the storage a forward restore goes to.  The op's when it names
- * one; for an overwrite the storage of the guest's current root disk;
- * a restore into a free vmid without one is refused (PVE would take
- * 'local').
- */
-static int
-restore_storage(struct exec_pve *x, const struct exec_target *t, char **out,
-    struct err *err)
-{
-	struct pve_lxc_config cfg;
-	const char *s = str_param(t->params, "storage");
-	char buf[128];
-	int rc;
-
-	if (s != NULL && s[0] != '\0') {
-		if ((*out = strdup(s)) == NULL)
-			return err_set(err, ERR_NOMEM, "out of memory");
-		return 0;
-	}
-	if (!t->overwrite)
-		return err_set(err, ERR_INVALID, "restore into %" PRId64 ": "
-		    "params.storage names no target storage, and PVE would "
-		    "put the disks on 'local'; the op needs one", t->vmid);
-	memset(&cfg, 0, sizeof(cfg));
-	if ((rc = pve_lxc_config(x->client, x->node, (long)t->vmid, 0, &cfg,
-	    err)) != 0)
-		return rc;
-	rc = exec_rootfs_storage(cfg.raw, buf, sizeof(buf), err);
-	pve_lxc_config_reset(&cfg);
-	if (rc != 0)
-		return err_prefix(err, "restore over %" PRId64 " without "
-		    "params.storage: ", t->vmid);
-	if ((*out = strdup(buf)) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	return 0;
-}
-
-/* The plan of a forward restore (storage, explicit volumes, mounts). */
-static int
-forward_plan(struct exec_pve *x, const struct exec_target *t,
-    struct exec_restore_plan *plan, struct err *err)
-{
-	const char *archive;
-	char *storage = NULL;
-	int rc;
-
-	if ((rc = need_str(t->params, "archive", &archive, err)) != 0 ||
-	    (rc = restore_storage(x, t, &storage, err)) != 0)
-		return rc;
-	rc = exec_restore_plan(x->client, x->node, archive, storage, plan,
-	    err);
-	free(storage);
-	return rc;
-}
-
-/*
- * Everything a restore will need, checked before its first step touches
- * anything: the target storage, the backup's config, and the helper for
- * host-path mount points of the backup and (for the undo) of the guest.
- */
-static int
-restore_preflight(struct exec_pve *x, const struct exec_target *t,
-    struct err *err)
-{
-	struct exec_restore_plan plan;
-	json_t *mounts = NULL;
-	int rc, capable = 1;
-
-	memset(&plan, 0, sizeof(plan));
-	if ((rc = forward_plan(x, t, &plan, err)) != 0)
-		return rc;
-	rc = need_helper(x, "the backup of", (long)t->vmid, plan.mounts, err);
-	exec_restore_plan_reset(&plan);
-	if (rc != 0 || !t->overwrite)
-		return rc;
-	if ((rc = snapshot_capable(x, (long)t->vmid, &capable, &mounts,
-	    err)) == ERR_NOT_FOUND)
-		rc = 0;		/* nothing there to return to */
-	else if (rc == 0)
-		rc = need_helper(x, "CT", (long)t->vmid, mounts, err);
-	json_decref(mounts);
-	return rc;
-}
-
-/* The params of a plan's explicit volumes (pointing into plan). */
-static int
-plan_volumes(const struct exec_restore_plan *plan, struct params *ps,
-    struct err *err)
-{
-	const char *k;
-	json_t *v;
-	int rc;
-
-	json_object_foreach(plan->volumes, k, v)
-		if ((rc = params_put(ps, k, v, err)) != 0)
-			return rc;
-	return params_finish(ps, err);
-}
-
-static int
-send_restore(struct exec_pve *x, long vmid, const char *archive,
-    const struct exec_restore_plan *plan, int force, int start,
-    struct pve_submit *sub, struct err *err)
-{
-	struct pve_restore_options o;
-	struct params ps;
-	int rc;
-
-	memset(&ps, 0, sizeof(ps));
-	memset(&o, 0, sizeof(o));
-	if ((rc = plan_volumes(plan, &ps, err)) == 0) {
-		o.archive = archive;
-		o.storage = plan->storage;
-		o.force = force;
-		o.start = start;
-		o.volumes = ps.p;
-		o.n_volumes = ps.n;
-		rc = pve_lxc_restore(x->client, x->node, vmid, &o, sub, err);
-	}
-	params_reset(&ps);
-	return rc;
-}
-
-/* Puts host-path mount points back through the helper (exec_helper). */
-static int
-reattach(struct exec_pve *x, long vmid, const json_t *mounts,
-    struct err *err)
-{
-	char keys[160];
-	int rc;
-
-	if (json_object_size(mounts) == 0)
-		return 0;
-	exec_mount_keys(mounts, keys, sizeof(keys));
-	if (x->helper == NULL || x->helper->reattach == NULL)
-		return err_set(err, ERR_UNSUPPORTED, "CT %ld needs its "
-		    "host-path mount points (%s) put back, which only the "
-		    "privileged helper can do, and none is configured", vmid,
-		    keys);
-	if ((rc = x->helper->reattach(x->helper->ctx, (int64_t)vmid, mounts,
-	    err)) != 0)
-		return err_prefix(err, "re-attaching %s to CT %ld: ", keys,
-		    vmid);
-	log_info("CT %ld: host-path mount points %s re-attached by the "
-	    "privileged helper", vmid, keys);
-	return 0;
-}
-
-/*
- * The stop before an overwrite: nothing to do for a restore into a free
- * vmid or a guest that is not running (answered synchronously, so the
- * engine records that it did not run).
- */
-static int
-stop_for_overwrite(struct exec_pve *x, const struct exec_target *t,
-    struct pve_submit *sub, struct err *err)
-{
-	struct pve_guest_status st;
-	int rc, running;
-
-	if (!t->overwrite) {
-		sub->kind = PVE_SUBMIT_SYNC;
-		return 0;
-	}
-	/* Without a safety step this is the first: refuse up front. */
-	if (t->step == 0 && (rc = restore_preflight(x, t, err)) != 0)
-		return rc;
-	memset(&st, 0, sizeof(st));
-	rc = pve_lxc_status(x->client, x->node, (long)t->vmid, &st, err);
-	if (rc == ERR_NOT_FOUND) {
-		sub->kind = PVE_SUBMIT_SYNC;
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	running = st.guest.state == PVE_GUEST_RUNNING;
-	pve_guest_status_reset(&st);
-	if (!running) {
-		sub->kind = PVE_SUBMIT_SYNC;
-		return 0;
-	}
-	/* §5.11: "can't overwrite running container". */
-	return pve_lxc_stop(x->client, x->node, (long)t->vmid, sub, err);
 }
 
 /* Answers that mean "already as asked": the step is done. */
@@ -552,10 +237,9 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 {
 	struct exec_pve *x = ctx;
 	struct pve_submit sub;
-	struct params ps;
+	struct exec_pve_params ps;
 	struct err local;
 	const char *a;
-	char name[64], desc[96];
 	long vmid = (long)t->vmid, timeout;
 	int rc;
 
@@ -575,32 +259,32 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	case EXEC_STEP_STOP:
 		if (t->kind == OPS_KIND_RESTORE)
-			rc = stop_for_overwrite(x, t, &sub, &local);
+			rc = exec_safe_submit(x, t, &sub, &local);
 		else
 			rc = pve_lxc_stop(x->client, x->node, vmid, &sub,
 			    &local);
 		break;
 	case EXEC_STEP_SET_CONFIG:
 		if ((rc = config_params(t->params, &ps, &local)) != 0 ||
-		    (rc = params_finish(&ps, &local)) != 0)
+		    (rc = exec_pve_params_finish(&ps, &local)) != 0)
 			break;
 		rc = pve_lxc_set_config(x->client, x->node, vmid, ps.p, ps.n,
 		    &sub, &local);
 		break;
 	case EXEC_STEP_SNAPSHOT:
-		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "name", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_create(x->client, x->node, vmid, a,
-		    str_param(t->params, "description"), &sub, &local);
+		    exec_pve_str_param(t->params, "description"), &sub, &local);
 		break;
 	case EXEC_STEP_DELETE_SNAPSHOT:
-		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "name", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_delete(x->client, x->node, vmid, a, 0, &sub,
 		    &local);
 		break;
 	case EXEC_STEP_ROLLBACK:
-		if ((rc = need_str(t->params, "snapshot", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "snapshot", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_rollback(x->client, x->node, vmid, a, 0,
 		    &sub, &local);
@@ -611,41 +295,17 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		memset(&o, 0, sizeof(o));
 		o.vmids = &vmid;
 		o.n_vmids = 1;
-		o.storage = str_param(t->params, "storage");
-		o.mode = str_param(t->params, "mode");
+		o.storage = exec_pve_str_param(t->params, "storage");
+		o.mode = exec_pve_str_param(t->params, "mode");
 		o.protect = -1;
 		o.remove = -1;
 		rc = pve_vzdump(x->client, x->node, &o, &sub, &local);
 		break;
 	}
-	case EXEC_STEP_RESTORE: {
-		struct exec_restore_plan plan;
-
-		memset(&plan, 0, sizeof(plan));
-		if ((rc = forward_plan(x, t, &plan, &local)) != 0)
-			break;
-		/* A fresh restore of a backup with host paths: up front. */
-		if (!t->overwrite && (rc = need_helper(x, "the backup of",
-		    vmid, plan.mounts, &local)) != 0) {
-			exec_restore_plan_reset(&plan);
-			break;
-		}
-		/* Force only an overwrite the gate let through (exec.h). */
-		rc = send_restore(x, vmid, str_param(t->params, "archive"),
-		    &plan, t->overwrite, 0, &sub, &local);
-		exec_restore_plan_reset(&plan);
+	case EXEC_STEP_RESTORE:
+	case EXEC_STEP_REATTACH:
+		rc = exec_safe_submit(x, t, &sub, &local);
 		break;
-	}
-	case EXEC_STEP_REATTACH: {
-		struct exec_restore_plan plan;
-
-		memset(&plan, 0, sizeof(plan));
-		if ((rc = forward_plan(x, t, &plan, &local)) == 0)
-			rc = reattach(x, vmid, plan.mounts, &local);
-		exec_restore_plan_reset(&plan);
-		sub.kind = PVE_SUBMIT_SYNC;
-		break;
-	}
 	case EXEC_STEP_START_AGAIN:
 		/* Only a guest the op stopped is started again. */
 		if (t->was_running != 1) {
@@ -662,50 +322,22 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	case EXEC_STEP_CREATE:
 		if ((rc = create_params(t->params, &ps, &local)) != 0 ||
-		    (rc = params_finish(&ps, &local)) != 0)
+		    (rc = exec_pve_params_finish(&ps, &local)) != 0)
 			break;
 		rc = pve_lxc_create(x->client, x->node, vmid, ps.p, ps.n, &sub,
 		    &local);
 		break;
-	case EXEC_STEP_SAFETY_SNAPSHOT: {
-		json_t *mounts = NULL;
-		int capable = 1;
-
-		/*
-		 * A restore destroys the old volumes and their snapshots
-		 * before it extracts (exec.c): its safety copy is a backup.
-		 */
-		if (t->kind == OPS_KIND_RESTORE) {
-			if ((rc = restore_preflight(x, t, &local)) == 0)
-				rc = safety_backup(x, t, &sub, &local);
-			break;
-		}
-		if ((rc = snapshot_capable(x, vmid, &capable, &mounts,
-		    &local)) != 0)
-			break;
-		if (!capable) {
-			if ((rc = need_helper(x, "CT", vmid, mounts,
-			    &local)) == 0)
-				rc = safety_backup(x, t, &sub, &local);
-			json_decref(mounts);
-			break;
-		}
-		json_decref(mounts);
-		exec_safety_name(t->uid, name, sizeof(name));
-		(void) snprintf(desc, sizeof(desc), "felhom-agent safety copy "
-		    "before %s of op %s", ops_kind_name(t->kind), t->uid);
-		rc = pve_snapshot_create(x->client, x->node, vmid, name, desc,
-		    &sub, &local);
+	case EXEC_STEP_SAFETY_SNAPSHOT:
+		rc = exec_safe_submit(x, t, &sub, &local);
 		break;
-	}
 	case EXEC_STEP_DROP_SAFETY:
-		a = str_param(t->safety, "snapshot");
-		if (a == NULL && str_param(t->safety, "backup") != NULL) {
+		a = exec_pve_str_param(t->safety, "snapshot");
+		if (a == NULL && exec_pve_str_param(t->safety, "backup") != NULL) {
 			/* The engine keeps it, as the agent's (lane.c). */
 			rc = err_set(&local, ERR_UNSUPPORTED, "safety backup "
 			    "%s kept: the API subset has no volume delete; "
 			    "the storage's retention prunes it",
-			    str_param(t->safety, "backup"));
+			    exec_pve_str_param(t->safety, "backup"));
 			break;
 		}
 		if (a == NULL) {
@@ -721,7 +353,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    "over the PVE API", (int)t->what);
 		break;
 	}
-	params_reset(&ps);
+	exec_pve_params_reset(&ps);
 	if (rc != 0 && already_done(t->what, rc,
 	    pve_last_fault(x->client))) {
 		*upid_out = NULL;
@@ -736,194 +368,6 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	if ((*upid_out = strdup(sub.upid)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	return 0;
-}
-
-/*
- * The undo from a safety backup: a restore over the guest (or into its
- * vmid, when the failed restore already removed it) onto the storage its
- * root disk was on.  Host-path mount points the backup holds cannot be
- * restored by a token: the volumes are given explicitly and the helper
- * puts the mount points back in x_undo_done(), which then also starts
- * the guest; otherwise PVE starts it (start=1) when it ran before.
- */
-static int
-undo_restore(struct exec_pve *x, const struct exec_target *t,
-    const char *backup, struct pve_submit *sub, struct err *err)
-{
-	struct exec_restore_plan plan;
-	const char *storage = str_param(t->safety, "rootfs_storage");
-	json_t *bconf = NULL;
-	char buf[128];
-	int rc, start;
-
-	if (storage == NULL) {
-		/* Older safety records: the backup's own root disk. */
-		if ((rc = pve_backup_config(x->client, x->node, backup,
-		    &bconf, err)) != 0)
-			return rc;
-		rc = exec_rootfs_storage(bconf, buf, sizeof(buf), err);
-		json_decref(bconf);
-		if (rc != 0)
-			return rc;
-		storage = buf;
-	}
-	memset(&plan, 0, sizeof(plan));
-	if ((rc = exec_restore_plan(x->client, x->node, backup, storage,
-	    &plan, err)) != 0)
-		return rc;
-	if ((rc = need_helper(x, "the safety backup of", (long)t->vmid,
-	    plan.mounts, err)) == 0) {
-		start = json_object_size(plan.mounts) == 0 &&
-		    t->was_running == 1;
-		rc = send_restore(x, (long)t->vmid, backup, &plan, 1, start,
-		    sub, err);
-	}
-	exec_restore_plan_reset(&plan);
-	return rc;
-}
-
-static int
-x_undo(void *ctx, const struct exec_target *t, char **upid_out,
-    struct err *err)
-{
-	struct exec_pve *x = ctx;
-	struct pve_submit sub;
-	const char *snap = str_param(t->safety, "snapshot");
-	const char *backup = str_param(t->safety, "backup");
-	int rc;
-
-	memset(&sub, 0, sizeof(sub));
-	if (snap == NULL && backup != NULL) {
-		/* R-31 (gate): back from the safety backup, over the guest. */
-		if ((rc = undo_restore(x, t, backup, &sub, err)) != 0)
-			return rc;
-	} else if (snap == NULL)
-		return err_set(err, ERR_FORMAT, "op %s has no safety snapshot "
-		    "to return to", t->uid);
-	else if ((rc = pve_snapshot_rollback(x->client, x->node,
-	    (long)t->vmid, snap, t->was_running == 1, &sub, err)) != 0)
-		/* §5.9: a rollback leaves the CT stopped unless start=1. */
-		return rc;
-	if (sub.kind != PVE_SUBMIT_TASK) {
-		*upid_out = NULL;
-		return 0;
-	}
-	if ((*upid_out = strdup(sub.upid)) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	return 0;
-}
-
-/*
- * After the undo from a safety backup with host-path mount points: the
- * helper puts them back, then the guest is started when it ran before
- * (the start's UPID goes into the journal; it is not waited for).
- */
-static int
-x_undo_done(void *ctx, const struct exec_target *t, json_t **detail_out,
-    struct err *err)
-{
-	struct exec_pve *x = ctx;
-	struct pve_submit sub;
-	const char *backup = str_param(t->safety, "backup");
-	json_t *bconf = NULL, *mounts = NULL;
-	char keys[160];
-	int rc;
-
-	if (str_param(t->safety, "snapshot") != NULL || backup == NULL)
-		return 0;
-	if ((rc = pve_backup_config(x->client, x->node, backup, &bconf,
-	    err)) != 0 ||
-	    (rc = exec_host_mounts(bconf, &mounts, err)) != 0)
-		goto out;
-	if (json_object_size(mounts) == 0)
-		goto out;	/* PVE restored it all (and started it) */
-	if ((rc = reattach(x, (long)t->vmid, mounts, err)) != 0)
-		goto out;
-	exec_mount_keys(mounts, keys, sizeof(keys));
-	memset(&sub, 0, sizeof(sub));
-	if (t->was_running == 1) {
-		rc = pve_lxc_start(x->client, x->node, (long)t->vmid, &sub,
-		    err);
-		if (rc != 0 && pve_last_fault(x->client)->reason ==
-		    PVE_E_ALREADY_RUNNING)
-			rc = 0;
-		if (rc != 0)
-			goto out;
-	}
-	if ((*detail_out = json_pack("{s:s,s:s?}", "reattached", keys,
-	    "started", sub.kind == PVE_SUBMIT_TASK ? sub.upid : NULL)) ==
-	    NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-out:
-	json_decref(bconf);
-	json_decref(mounts);
-	return rc;
-}
-
-/*
- * R-31 (gate): the copy a safety step made.  A vzdump task made a
- * backup: the newest one of the guest on the safety storage, taken at
- * or after the task started.
- */
-static int
-x_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
-    json_t **out, struct err *err)
-{
-	struct exec_pve *x = ctx;
-	struct pve_backups bs;
-	const struct pve_backup *best = NULL;
-	struct upid u;
-	char *storage = NULL, name[64];
-	size_t i;
-	int rc;
-
-	if (upid == NULL || upid_parse(upid, strlen(upid), &u, NULL) != 0 ||
-	    strcmp(u.type, EXEC_SAFETY_BACKUP_TASK_TYPE) != 0) {
-		exec_safety_name(t->uid, name, sizeof(name));
-		if ((*out = json_pack("{s:s}", "snapshot", name)) == NULL)
-			return err_set(err, ERR_NOMEM, "out of memory");
-		return 0;
-	}
-	if ((rc = safety_storage(x, &storage, err)) != 0)
-		return rc;
-	memset(&bs, 0, sizeof(bs));
-	if ((rc = pve_storage_backups(x->client, x->node, storage,
-	    (long)t->vmid, &bs, err)) != 0)
-		goto out;
-	for (i = 0; i < bs.n; i++)
-		if (bs.items[i].vmid == (long)t->vmid &&
-		    bs.items[i].ctime >= (int64_t)u.starttime &&
-		    (best == NULL || bs.items[i].ctime > best->ctime))
-			best = &bs.items[i];
-	if (best == NULL)
-		rc = err_set(err, ERR_NOT_FOUND, "the safety backup of %ld is "
-		    "not on storage %s", (long)t->vmid, storage);
-	else {
-		/*
-		 * Where the guest's root disk is now: the undo restores it
-		 * there (§5.11: never PVE's default 'local').
-		 */
-		struct pve_lxc_config cfg;
-		struct err ce;
-		char rs[128];
-
-		rs[0] = '\0';
-		memset(&cfg, 0, sizeof(cfg));
-		err_init(&ce);
-		if (pve_lxc_config(x->client, x->node, (long)t->vmid, 0, &cfg,
-		    &ce) == 0 && exec_rootfs_storage(cfg.raw, rs, sizeof(rs),
-		    &ce) != 0)
-			rs[0] = '\0';
-		pve_lxc_config_reset(&cfg);
-		if ((*out = json_pack("{s:s,s:s,s:s?}", "backup", best->volid,
-		    "storage", storage, "rootfs_storage", rs[0] != '\0' ? rs :
-		    NULL)) == NULL)
-			rc = err_set(err, ERR_NOMEM, "out of memory");
-	}
-	pve_backups_reset(&bs);
-out:
-	free(storage);
-	return rc;
 }
 
 /*
@@ -1157,15 +601,15 @@ x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 
 static const struct exec_ops exec_pve_ops = {
 	.submit = x_submit,
-	.undo = x_undo,
-	.undo_done = x_undo_done,
+	.undo = exec_safe_undo,
+	.undo_done = exec_safe_undo_done,
 	.poll = x_poll,
 	.find_task = x_find_task,
 	.read_config = x_read_config,
 	.read_configs = x_read_configs,
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
-	.safety_copy = x_safety_copy,
+	.safety_copy = exec_safe_copy,
 };
 
 int
