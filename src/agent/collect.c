@@ -481,22 +481,42 @@ has_content(const char *list, const char *what)
 	return 0;
 }
 
-/* A key of the storage's raw list item (PBS server, datastore, ...). */
-static json_t *
-raw_key(const struct pve_storages *st, const char *id, const char *key)
+/*
+ * The storage configuration of PBS storage id, or NULL.  pve-api.md
+ * §5.13: the node's storage list never carries a PBS storage's server,
+ * datastore or fingerprint; GET /storage?type=pbs does.
+ */
+static const struct pve_storage_cfg *
+pbs_cfg(const struct pve_storage_cfgs *sc, const char *id)
 {
-	json_t *item;
 	size_t i;
 
-	json_array_foreach(st->raw, i, item) {
-		const char *sid = json_string_value(json_object_get(item,
-		    "storage"));
+	for (i = 0; i < sc->n; i++)
+		if (strcmp(sc->items[i].storage, id) == 0)
+			return &sc->items[i];
+	return NULL;
+}
 
-		if (sid != NULL && strcmp(sid, id) == 0)
-			return str_or_null(json_string_value(json_object_get(
-			    item, key)));
-	}
-	return json_null();
+/* Reads the PBS storage configs once, when the list has a PBS storage. */
+static void
+pbs_cfgs(const struct collect_source *src, const struct pve_storages *st,
+    struct pve_storage_cfgs *out)
+{
+	struct err err;
+	size_t i;
+
+	for (i = 0; i < st->n; i++)
+		if (st->items[i].type != NULL &&
+		    strcmp(st->items[i].type, "pbs") == 0)
+			break;
+	if (i == st->n)
+		return;
+	err_init(&err);
+	if (pve_storage_config(src->pve, "pbs", out, &err) != 0)
+		log_warn("PBS storage configuration unreadable (it needs "
+		    "Datastore.Audit on /storage/<id>): %s; pbs server, "
+		    "datastore and fingerprint reported as null",
+		    err_msg(&err));
 }
 
 static int
@@ -531,6 +551,8 @@ storage_sections(const struct collect_source *src, json_t *report,
     struct collect_stats *stats, struct err *err)
 {
 	struct pve_storages st;
+	struct pve_storage_cfgs sc;
+	const struct pve_storage_cfg *pc;
 	struct pve_backups bk;
 	struct err serr;
 	json_t *storage, *backups, *pbs, *o;
@@ -538,6 +560,7 @@ storage_sections(const struct collect_source *src, json_t *report,
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	memset(&sc, 0, sizeof(sc));
 	storage = json_array();
 	backups = json_array();
 	pbs = json_array();
@@ -554,6 +577,7 @@ storage_sections(const struct collect_source *src, json_t *report,
 		stats->storage_list_failed = 1;
 		return 0;
 	}
+	pbs_cfgs(src, &st, &sc);
 	for (i = 0; i < st.n; i++) {
 		const struct pve_storage *s = &st.items[i];
 
@@ -571,12 +595,15 @@ storage_sections(const struct collect_source *src, json_t *report,
 		}
 		stats->storages++;
 		if (s->type != NULL && strcmp(s->type, "pbs") == 0) {
+			pc = pbs_cfg(&sc, s->storage);
 			o = json_pack("{s:s,s:o,s:o,s:o,s:b,s:I,s:I}",
 			    "storage", s->storage,
-			    "server", raw_key(&st, s->storage, "server"),
-			    "datastore", raw_key(&st, s->storage, "datastore"),
-			    "fingerprint", raw_key(&st, s->storage,
-				"fingerprint"),
+			    "server", str_or_null(pc != NULL ? pc->server :
+				NULL),
+			    "datastore", str_or_null(pc != NULL ?
+				pc->datastore : NULL),
+			    "fingerprint", str_or_null(pc != NULL ?
+				pc->fingerprint : NULL),
 			    "active", s->active == 1,
 			    "total_bytes", (json_int_t)s->total,
 			    "used_bytes", (json_int_t)s->used);
@@ -608,6 +635,7 @@ storage_sections(const struct collect_source *src, json_t *report,
 	}
 	rc = 0;
 out:
+	pve_storage_cfgs_reset(&sc);
 	pve_storages_reset(&st);
 	return rc;
 }

@@ -23,6 +23,9 @@
 #include "pve/pve.h"
 #include "store/db.h"
 
+#define PRIV_ROWS_MAX	128	/* privilege rows checked */
+#define CONFIG_FANOUT	8	/* guest configs read at once */
+
 enum check_result {
 	CHECK_OK,
 	CHECK_WARN,
@@ -69,11 +72,12 @@ static const struct need needs[] = {
 	    "snapshot create/delete, safety snapshots (5.9)" },
 	{ "VM.Snapshot.Rollback", "VM.Snapshot", "/vms",
 	    "rollback (5.9; VM.Snapshot also allows it)" },
-	{ "VM.Backup", NULL, "/vms", "vzdump, restore over a CT (5.10, 5.11)" },
+	{ "VM.Backup", NULL, "/vms", "vzdump, restore over a CT, and "
+	    "listing a guest's backups at all (5.10, 5.11, 5.13)" },
 	{ "VM.Allocate", NULL, "/vms",
 	    "create, destroy, restore test guests (5.11, 5.12)" },
 	{ "Datastore.Audit", NULL, "/storage",
-	    "storage list, backup listing (5.13)" },
+	    "storage list, PBS server/datastore/fingerprint (5.13)" },
 	{ "Datastore.AllocateSpace", NULL, "/storage",
 	    "backup target, restore/create volumes (5.10, 5.11)" },
 };
@@ -92,6 +96,180 @@ row(const char *check, enum check_result r, const char *fmt, ...)
 	(void) vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
+}
+
+/* One privilege on one concrete ACL path, and why. */
+struct priv_row {
+	char		 priv[40];
+	const char	*alt;
+	char		 path[192];
+	char		 why[192];
+};
+
+struct priv_rows {
+	struct priv_row	 r[PRIV_ROWS_MAX];
+	size_t		 n;
+};
+
+static void
+rows_add(struct priv_rows *rs, const char *priv, const char *alt,
+    const char *path, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (strcmp(rs->r[i].priv, priv) == 0 &&
+		    strcmp(rs->r[i].path, path) == 0)
+			return;
+	if (rs->n == PRIV_ROWS_MAX)
+		return;
+	(void) snprintf(rs->r[rs->n].priv, sizeof(rs->r[rs->n].priv), "%s",
+	    priv);
+	rs->r[rs->n].alt = alt;
+	(void) snprintf(rs->r[rs->n].path, sizeof(rs->r[rs->n].path), "%s",
+	    path);
+	(void) snprintf(rs->r[rs->n].why, sizeof(rs->r[rs->n].why), "%s",
+	    why);
+	rs->n++;
+}
+
+/* 1 when the comma list has `what`. */
+static int
+has_content(const char *list, const char *what)
+{
+	size_t n = strlen(what);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p = strchr(p, ',');
+		if (p != NULL)
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * Per storage the token can see: Datastore.AllocateSpace where backups
+ * go or are listed (without it the backup list is silently empty,
+ * pve-api.md §5.13) and where restored volumes are made (§5.11);
+ * Datastore.Audit on a PBS storage for its configuration.
+ */
+static void
+storage_rows(struct pve_client *pve, const struct config *cfg,
+    struct priv_rows *rs)
+{
+	struct pve_storages st;
+	struct err err;
+	char path[192];
+	size_t i;
+
+	memset(&st, 0, sizeof(st));
+	err_init(&err);
+	if (pve_storage_list(pve, cfg->host_node, NULL, &st, &err) != 0) {
+		row("storages", CHECK_WARN, "cannot list them (%s): only the "
+		    "generic /storage rows are checked", err_msg(&err));
+		return;
+	}
+	for (i = 0; i < st.n; i++) {
+		const struct pve_storage *s = &st.items[i];
+		const char *c = s->content != NULL ? s->content : "";
+
+		(void) snprintf(path, sizeof(path), "/storage/%s", s->storage);
+		if (has_content(c, "backup"))
+			rows_add(rs, "Datastore.AllocateSpace", NULL, path,
+			    "safety backups and listing backups there "
+			    "(5.10, 5.13)");
+		if (has_content(c, "rootdir"))
+			rows_add(rs, "Datastore.AllocateSpace", NULL, path,
+			    "restored and created guest volumes there (5.11)");
+		if (s->type != NULL && strcmp(s->type, "pbs") == 0)
+			rows_add(rs, "Datastore.Audit", NULL, path,
+			    "PBS server, datastore, fingerprint (5.13)");
+	}
+	pve_storages_reset(&st);
+}
+
+/* The bridge (and VLAN tag) of a netN value into path; 0 when none. */
+static int
+net_path(const char *net, char *path, size_t n)
+{
+	const char *b = strstr(net, "bridge="), *t = strstr(net, "tag=");
+	size_t bl, tl;
+
+	if (b == NULL || (b != net && b[-1] != ','))
+		return 0;
+	b += 7;
+	bl = strcspn(b, ",");
+	if (bl == 0)
+		return 0;
+	if (t != NULL && (t == net || t[-1] == ',')) {
+		t += 4;
+		tl = strcspn(t, ",");
+		(void) snprintf(path, n, "/sdn/zones/localnetwork/%.*s/%.*s",
+		    (int)bl, b, (int)tl, t);
+	} else
+		(void) snprintf(path, n, "/sdn/zones/localnetwork/%.*s",
+		    (int)bl, b);
+	return 1;
+}
+
+/*
+ * SDN.Use on the bridge of every netN of the node's guests: PVE >= 8
+ * checks it in create, set-config (also deleting netN) and restore
+ * (pve-api.md §5.7; pve-guest-common check_vnet_access).
+ */
+static void
+bridge_rows(struct pve_client *pve, const struct config *cfg,
+    struct priv_rows *rs)
+{
+	struct pve_guests gs;
+	struct pve_lxc_config *res = NULL;
+	struct err err, *errs = NULL;
+	long *ids = NULL;
+	int *rcs = NULL;
+	char path[192];
+	size_t i, j, bridges = 0;
+
+	memset(&gs, 0, sizeof(gs));
+	err_init(&err);
+	if (pve_lxc_list(pve, cfg->host_node, &gs, &err) != 0 || gs.n == 0)
+		goto fallback;
+	if ((res = calloc(gs.n, sizeof(*res))) == NULL ||
+	    (errs = calloc(gs.n, sizeof(*errs))) == NULL ||
+	    (ids = calloc(gs.n, sizeof(*ids))) == NULL ||
+	    (rcs = calloc(gs.n, sizeof(*rcs))) == NULL)
+		goto fallback;
+	for (i = 0; i < gs.n; i++) {
+		ids[i] = gs.items[i].vmid;
+		err_init(&errs[i]);
+	}
+	if (pve_lxc_configs(pve, cfg->host_node, ids, gs.n, CONFIG_FANOUT,
+	    res, rcs, errs, &err) != 0)
+		goto fallback;
+	for (i = 0; i < gs.n; i++) {
+		for (j = 0; rcs[i] == 0 && j < res[i].n_nets; j++)
+			if (res[i].nets[j].value != NULL &&
+			    net_path(res[i].nets[j].value, path,
+			    sizeof(path))) {
+				rows_add(rs, "SDN.Use", NULL, path, "netN on "
+				    "this bridge in create, set-config and "
+				    "restore (5.7, PVE >= 8)");
+				bridges++;
+			}
+		pve_lxc_config_reset(&res[i]);
+	}
+fallback:
+	if (bridges == 0)
+		rows_add(rs, "SDN.Use", NULL, "/sdn/zones/localnetwork",
+		    "netN of any guest in create, set-config and restore "
+		    "(5.7, PVE >= 8)");
+	free(res);
+	free(errs);
+	free(ids);
+	free(rcs);
+	pve_guests_reset(&gs);
 }
 
 static const char *
@@ -158,43 +336,65 @@ check_database(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * Every privilege the agent's work needs, on the concrete paths PVE
+ * checks (GET /access/permissions?path=..., so an ACL anywhere above
+ * or on the path counts), each named with why, the missing ones marked.
+ */
 static int
 check_privileges(struct pve_client *pve, const struct config *cfg)
 {
 	struct pve_permissions perms;
+	struct priv_rows *rs;
 	struct err err;
-	char path[160], check[64];
+	char check[64];
 	size_t i;
-	int ok, missing = 0;
+	int ok, missing = 0, failed = 0;
 
-	err_init(&err);
-	memset(&perms, 0, sizeof(perms));
-	if (pve_permissions(pve, NULL, &perms, &err) != 0) {
-		row("privileges", CHECK_FAIL, "GET /access/permissions: %s",
-		    err_msg(&err));
-		return pve_exit(&err);
+	if ((rs = calloc(1, sizeof(*rs))) == NULL) {
+		row("privileges", CHECK_FAIL, "out of memory");
+		return EX_SOFTWARE;
 	}
 	for (i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		char path[160];
+
 		if (needs[i].path != NULL)
 			(void) snprintf(path, sizeof(path), "%s",
 			    needs[i].path);
 		else
 			(void) snprintf(path, sizeof(path), "/nodes/%s",
 			    cfg->host_node);
-		ok = pve_permissions_has(&perms, path, needs[i].priv) ||
-		    (needs[i].alt != NULL &&
-		    pve_permissions_has(&perms, path, needs[i].alt));
-		(void) snprintf(check, sizeof(check), "priv %s",
-		    needs[i].priv);
+		rows_add(rs, needs[i].priv, needs[i].alt, path, needs[i].why);
+	}
+	storage_rows(pve, cfg, rs);
+	bridge_rows(pve, cfg, rs);
+	for (i = 0; i < rs->n; i++) {
+		const struct priv_row *r = &rs->r[i];
+
+		err_init(&err);
+		memset(&perms, 0, sizeof(perms));
+		if (pve_permissions(pve, r->path, &perms, &err) != 0) {
+			row("privileges", CHECK_FAIL, "GET /access/permissions"
+			    "?path=%s: %s", r->path, err_msg(&err));
+			failed = pve_exit(&err);
+			break;
+		}
+		ok = pve_permissions_has(&perms, r->path, r->priv) ||
+		    (r->alt != NULL &&
+		    pve_permissions_has(&perms, r->path, r->alt));
+		pve_permissions_reset(&perms);
+		(void) snprintf(check, sizeof(check), "priv %s", r->priv);
 		if (ok) {
-			row(check, CHECK_OK, "on %s: %s", path, needs[i].why);
+			row(check, CHECK_OK, "on %s: %s", r->path, r->why);
 		} else {
 			row(check, CHECK_FAIL, "MISSING %s on %s: needed for "
-			    "%s", needs[i].priv, path, needs[i].why);
+			    "%s", r->priv, r->path, r->why);
 			missing++;
 		}
 	}
-	pve_permissions_reset(&perms);
+	free(rs);
+	if (failed != 0)
+		return failed;
 	if (missing > 0) {
 		fprintf(stderr, "felhom-agent: self-test: token %s lacks %d "
 		    "privilege(s) the agent needs (see MISSING above)\n",

@@ -11,23 +11,38 @@
 #include "engine/exec.h"
 
 static const struct exec_step_info step_info[] = {
-	/*				name		task type	sync	safety */
-	[EXEC_STEP_START] =		{ "start",	"vzstart",	0,	0 },
-	[EXEC_STEP_SHUTDOWN] =		{ "shutdown",	"vzshutdown",	0,	0 },
-	[EXEC_STEP_STOP] =		{ "stop",	"vzstop",	0,	0 },
-	[EXEC_STEP_SET_CONFIG] =	{ "set_config",	"qmconfig",	1,	0 },
-	[EXEC_STEP_SNAPSHOT] =		{ "snapshot",	"vzsnapshot",	0,	0 },
-	[EXEC_STEP_DELETE_SNAPSHOT] =	{ "delete_snapshot", "vzdelsnapshot",
-					    0,	0 },
-	[EXEC_STEP_ROLLBACK] =		{ "rollback",	"vzrollback",	0,	0 },
-	[EXEC_STEP_BACKUP] =		{ "backup",	"vzdump",	1,	0 },
-	[EXEC_STEP_RESTORE] =		{ "restore",	"vzrestore",	0,	0 },
-	[EXEC_STEP_DESTROY] =		{ "destroy",	"vzdestroy",	0,	0 },
-	[EXEC_STEP_CREATE] =		{ "create",	"vzcreate",	0,	0 },
-	[EXEC_STEP_SAFETY_SNAPSHOT] =	{ "safety_snapshot", "vzsnapshot",
-					    0,	1 },
-	[EXEC_STEP_DROP_SAFETY] =	{ "drop_safety", "vzdelsnapshot",
-					    0,	0 },
+	/*	name		task type	HA task type	sync safety over */
+	[EXEC_STEP_START] =
+	    { "start",		"vzstart",	"hastart",	0, 0, 0 },
+	[EXEC_STEP_SHUTDOWN] =
+	    { "shutdown",	"vzshutdown",	"hastop",	0, 0, 0 },
+	[EXEC_STEP_STOP] =
+	    { "stop",		"vzstop",	"hastop",	0, 0, 0 },
+	[EXEC_STEP_SET_CONFIG] =
+	    { "set_config",	"qmconfig",	NULL,		1, 0, 0 },
+	[EXEC_STEP_SNAPSHOT] =
+	    { "snapshot",	"vzsnapshot",	NULL,		0, 0, 0 },
+	[EXEC_STEP_DELETE_SNAPSHOT] =
+	    { "delete_snapshot", "vzdelsnapshot", NULL,	0, 0, 0 },
+	[EXEC_STEP_ROLLBACK] =
+	    { "rollback",	"vzrollback",	NULL,		0, 0, 1 },
+	[EXEC_STEP_BACKUP] =
+	    { "backup",		"vzdump",	NULL,		1, 0, 0 },
+	[EXEC_STEP_RESTORE] =
+	    { "restore",	"vzrestore",	NULL,		0, 0, 1 },
+	[EXEC_STEP_DESTROY] =
+	    { "destroy",	"vzdestroy",	NULL,		0, 0, 0 },
+	[EXEC_STEP_CREATE] =
+	    { "create",		"vzcreate",	NULL,		0, 0, 0 },
+	[EXEC_STEP_SAFETY_SNAPSHOT] =
+	    { "safety_snapshot", "vzsnapshot",	NULL,		0, 1, 0 },
+	[EXEC_STEP_DROP_SAFETY] =
+	    { "drop_safety",	"vzdelsnapshot", NULL,		0, 0, 0 },
+	/* The privileged helper's, synchronous: no PVE task. */
+	[EXEC_STEP_REATTACH] =
+	    { "reattach",	NULL,		NULL,		1, 0, 0 },
+	[EXEC_STEP_START_AGAIN] =
+	    { "start_again",	"vzstart",	"hastart",	1, 0, 0 },
 };
 _Static_assert(sizeof(step_info) / sizeof(step_info[0]) == EXEC_STEP__COUNT,
     "exec step facts");
@@ -45,8 +60,8 @@ static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
 	[OPS_KIND_ROLLBACK] = EXEC_STEP_ROLLBACK,
 	[OPS_KIND_BACKUP] = EXEC_STEP_BACKUP,
 	/*
-	 * A restore into a free vmid; over an existing guest it runs only
-	 * once an operator signed it (R-28), wrapped: exec_op_steps().
+	 * Never used alone: exec_steps() gives seq_restore, and a signed
+	 * overwrite (R-28) gets seq_restore_safe from exec_op_steps().
 	 */
 	[OPS_KIND_RESTORE] = EXEC_STEP_RESTORE,
 	[OPS_KIND_DESTROY] = EXEC_STEP_DESTROY,
@@ -66,15 +81,33 @@ static const enum exec_step_kind seq_rollback_safe[] = {
 };
 
 /*
- * R-31 (gate): a restore over an existing guest, signed because the
- * gate saw the guest there, gets the same wrapping.  When the restore
- * fails the undo returns to the snapshot; when it succeeds PVE has
- * replaced the volumes the snapshot lived on, and the drop finds it
- * gone (lane.c treats that as dropped).
+ * R-31 (gate): a restore over an existing guest, signed because the gate
+ * saw the guest there.  Its safety copy is always a backup: PVE's
+ * restore creates the new volumes, then destroys the old ones with every
+ * snapshot on them before it extracts the archive (pve-container
+ * API2/LXC.pm create_vm, destroy_lxc_container), so a snapshot would not
+ * survive a restore that fails late.  A running guest cannot be
+ * overwritten ("can't overwrite running container", pve-api.md §5.11):
+ * it is stopped first and started again afterwards; host-path mount
+ * points, which a token cannot restore, are put back by the privileged
+ * helper (exec_helper).  A failure of the restore returns to the safety
+ * backup; a failure of another step leaves the guest as it is.
  */
 static const enum exec_step_kind seq_restore_safe[] = {
-	EXEC_STEP_SAFETY_SNAPSHOT, EXEC_STEP_RESTORE, EXEC_STEP_DROP_SAFETY
+	EXEC_STEP_SAFETY_SNAPSHOT, EXEC_STEP_STOP, EXEC_STEP_RESTORE,
+	EXEC_STEP_REATTACH, EXEC_STEP_START_AGAIN, EXEC_STEP_DROP_SAFETY
 };
+/*
+ * The same without a safety copy: a signed "no_safety" overwrite, or a
+ * benign restore (into a free vmid, where the stop and the start have
+ * nothing to do, or over the agent's own guest).
+ */
+static const enum exec_step_kind seq_restore[] = {
+	EXEC_STEP_STOP, EXEC_STEP_RESTORE, EXEC_STEP_REATTACH,
+	EXEC_STEP_START_AGAIN
+};
+
+#define NSTEPS(a)	(sizeof(a) / sizeof((a)[0]))
 
 int
 exec_op_steps(const struct ops_row *op, const enum exec_step_kind **steps_out,
@@ -84,8 +117,7 @@ exec_op_steps(const struct ops_row *op, const enum exec_step_kind **steps_out,
 	    op->class == OPS_CLASS_DESTRUCTIVE &&
 	    !json_is_true(json_object_get(op->params, "no_safety"))) {
 		*steps_out = seq_restore_safe;
-		*n_out = sizeof(seq_restore_safe) /
-		    sizeof(seq_restore_safe[0]);
+		*n_out = NSTEPS(seq_restore_safe);
 		return 0;
 	}
 	return exec_steps(op->kind, op->params, steps_out, n_out, err);
@@ -115,7 +147,10 @@ exec_steps(enum ops_kind kind, const json_t *params,
 	} else if (kind == OPS_KIND_ROLLBACK &&
 	    !json_is_true(json_object_get(params, "no_safety"))) {
 		steps = seq_rollback_safe;
-		n = sizeof(seq_rollback_safe) / sizeof(seq_rollback_safe[0]);
+		n = NSTEPS(seq_rollback_safe);
+	} else if (kind == OPS_KIND_RESTORE) {
+		steps = seq_restore;
+		n = NSTEPS(seq_restore);
 	}
 	*steps_out = steps;
 	*n_out = n;
@@ -135,6 +170,13 @@ exec_safety_name(const char *uid, char *out, size_t n)
 	const char *hex = strncmp(uid, "op-", 3) == 0 ? uid + 3 : uid;
 
 	(void) snprintf(out, n, "felhom_safety_%s", hex);
+}
+
+int
+exec_task_type_is_ha(const char *type)
+{
+	return type != NULL && (strcmp(type, "hastart") == 0 ||
+	    strcmp(type, "hastop") == 0);
 }
 
 const char *
@@ -197,7 +239,22 @@ exec_exit_retryable(const char *exitstatus)
 	if (exitstatus == NULL)
 		return 0;
 	/* PVE: "CT is locked (backup)", "VM is locked (...)" (§3, §8.6). */
-	return strstr(exitstatus, " is locked") != NULL;
+	if (strstr(exitstatus, " is locked") != NULL)
+		return 1;
+	/* §3: lock_file_full's timeout on the config lock file. */
+	return strstr(exitstatus, "can't lock file '") != NULL &&
+	    strstr(exitstatus, "' - got timeout") != NULL;
+}
+
+const char *
+exec_exit_error_code(const char *exitstatus)
+{
+	/* §5.8: a start of a CT that does not exist fails in its worker. */
+	if (exitstatus != NULL &&
+	    strstr(exitstatus, "Configuration file '") != NULL &&
+	    strstr(exitstatus, "' does not exist") != NULL)
+		return "not_found";
+	return "task_failed";
 }
 
 const char *

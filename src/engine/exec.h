@@ -44,15 +44,31 @@ enum exec_step_kind {
 	EXEC_STEP_CREATE,
 	EXEC_STEP_SAFETY_SNAPSHOT,	/* what an undo returns to */
 	EXEC_STEP_DROP_SAFETY,		/* delete it after a success */
+	EXEC_STEP_REATTACH,		/* host-path mounts back, as root */
+	EXEC_STEP_START_AGAIN,		/* start it if it ran before */
 	EXEC_STEP__COUNT
 };
 
 struct exec_step_info {
 	const char	*name;
-	const char	*task_type;	/* PVE worker type of its task */
+	const char	*task_type;	/* PVE worker type of its task, NULL
+					   for a step PVE has no task of */
+	const char	*ha_task_type;	/* the same for an HA resource
+					   (pve-api.md §5.8), or NULL */
 	int		 sync;		/* may end without a task */
 	int		 safety;	/* leaves ops.safety behind */
+	int		 overwrites;	/* replaces the guest's state: its
+					   failure returns to the safety
+					   copy; other steps' failures
+					   leave the guest as it is */
 };
+
+/*
+ * 1 for a PVE worker type of the HA stack ("hastart", "hastop"): the
+ * task ends once the request is queued, not when the guest changed
+ * (pve-api.md §5.8).
+ */
+int	exec_task_type_is_ha(const char *type);
 
 /* The worker type of an undo (rollback to the safety snapshot). */
 #define EXEC_UNDO_TASK_TYPE	"vzrollback"
@@ -81,6 +97,10 @@ struct exec_target {
 	const char		*digest;	/* set_config: the digest of the
 						   config the write was computed
 						   from (R-34); NULL: none */
+	int			 was_running;	/* the guest ran before the op
+						   stopped it: 1, 0, or -1
+						   unknown (start_again, the
+						   undo) */
 };
 
 /* A guest as listed or read by the executor (strings owned). */
@@ -164,6 +184,44 @@ struct exec_ops {
 	 */
 	int	(*snapshot_exists)(void *ctx, int64_t vmid, const char *name,
 		    int *out, struct err *err);
+	/*
+	 * Optional (NULL: nothing to do): what an undo needs after its task
+	 * ended OK — the real executor puts back host-path mount points a
+	 * restore cannot bring (exec_helper) and starts the guest again
+	 * when it ran before.  *detail_out (may be left NULL) goes into the
+	 * journal row of undo_ok.  0: the undo is complete; ERR_UNSUPPORTED
+	 * or another verdict (exec_error_outcome FATAL): the undo failed;
+	 * other errors: tried again on the next tick.  Idempotent (it may
+	 * run again after a crash).
+	 */
+	int	(*undo_done)(void *ctx, const struct exec_target *t,
+		    json_t **detail_out, struct err *err);
+};
+
+/*
+ * The privileged helper's seam (felhom-privhelper).  An API token can
+ * never restore or set a host-path (bind) or device mount point (only
+ * root@pam may; pve-api.md §5.11, §6.2), so a restore over such a guest
+ * is done in two parts: PVE restores the volumes (given explicitly, so
+ * the backup's bind mounts are left out), then the helper puts the
+ * bind/device mount points back as root.  Without a helper the executor
+ * refuses such an overwrite before it touches anything
+ * (ERR_UNSUPPORTED): its undo could not run.
+ */
+struct exec_helper {
+	/*
+	 * Sets the mount points `mounts` on CT vmid as root, as `pct set
+	 * <vmid> -<key> <value>` would: an object {"mp0":
+	 * "/srv/data,mp=/data", "mp3": "/dev/sdb1,mp=/d"} in PVE's config
+	 * form (the values as the backup's config has them).  Synchronous,
+	 * bounded and idempotent (a key already set to that value stays);
+	 * 0 or an ERR_* with err set (ERR_UNSUPPORTED or ERR_INVALID: can
+	 * never pass, e.g. the host path is gone; other codes: may pass
+	 * later).
+	 */
+	int	(*reattach)(void *ctx, int64_t vmid, const json_t *mounts,
+		    struct err *err);
+	void	*ctx;
 };
 
 struct exec {
@@ -205,8 +263,16 @@ enum exec_outcome {
 };
 
 enum exec_outcome exec_error_outcome(const struct err *err);
-/* 1 when a failed task's exit status is transient (the guest was locked). */
+/*
+ * 1 when a failed task's exit status is transient: the guest was locked,
+ * or another worker held its config lock file too long (pve-api.md §3).
+ */
 int	exec_exit_retryable(const char *exitstatus);
+/*
+ * ops.error_code of a failed task: "not_found" when the guest's config
+ * does not exist (start of a missing CT, §5.8), else "task_failed".
+ */
+const char *exec_exit_error_code(const char *exitstatus);
 /* Short machine name of an error for ops.error_code ("permission", ...). */
 const char *exec_error_code(const struct err *err);
 

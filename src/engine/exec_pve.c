@@ -1,6 +1,7 @@
 /*
  * exec_pve — op steps as PVE API calls, polls and reads (R-03 … R-05,
- * R-34).  The only engine file that talks to the PVE client.
+ * R-34).  With exec_safe.c (the overwrites) and exec_restore.c (what a
+ * restore sends) the only engine code that talks to the PVE client.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,9 +10,10 @@
 
 #include <jansson.h>
 
-#include "base/json.h"
+#include "base/clock.h"
 #include "engine/exec.h"
 #include "engine/exec_pve.h"
+#include "engine/exec_pve_int.h"
 #include "engine/norm.h"
 #include "engine/pvereq.h"
 #include "pve/pve.h"
@@ -19,22 +21,17 @@
 
 #define EXEC_PVE_FANOUT		8	/* config reads at once */
 
-struct exec_pve {
-	struct pve_client	*client;	/* borrowed */
-	char			*node;
-};
-
-static const char *
-str_param(const json_t *params, const char *key)
+const char *
+exec_pve_str_param(const json_t *params, const char *key)
 {
 	return json_string_value(json_object_get(params, key));
 }
 
-static int
-need_str(const json_t *params, const char *key, const char **out,
+int
+exec_pve_need_str(const json_t *params, const char *key, const char **out,
     struct err *err)
 {
-	if ((*out = str_param(params, key)) == NULL || **out == '\0')
+	if ((*out = exec_pve_str_param(params, key)) == NULL || **out == '\0')
 		return err_set(err, ERR_FORMAT, "params.%s: required string",
 		    key);
 	return 0;
@@ -54,8 +51,8 @@ create_params(const json_t *params, struct pvereq *ps, struct err *err)
 	char buf[96];
 	int rc;
 
-	if ((rc = need_str(params, "template", &tmpl, err)) != 0 ||
-	    (rc = need_str(params, "storage", &storage, err)) != 0)
+	if ((rc = exec_pve_need_str(params, "template", &tmpl, err)) != 0 ||
+	    (rc = exec_pve_need_str(params, "storage", &storage, err)) != 0)
 		return rc;
 	if ((rc = pvereq_puts(ps, "ostemplate", tmpl, err)) != 0 ||
 	    (rc = pvereq_puts(ps, "storage", storage, err)) != 0 ||
@@ -97,106 +94,6 @@ out:
 	return rc;
 }
 
-/*
- * R-31 (gate): whether PVE can snapshot guest vmid.  A bind or device
- * mount point (a volume that is a host path) cannot be snapshotted
- * (pve-api.md; PVE answers "snapshot feature is not available").
- */
-static int
-snapshot_capable(struct exec_pve *x, long vmid, int *capable,
-    struct err *err)
-{
-	struct pve_lxc_config cfg;
-	const char *v;
-	size_t i;
-	int rc;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if ((rc = pve_lxc_config(x->client, x->node, vmid, 0, &cfg,
-	    err)) != 0)
-		return rc;
-	*capable = 1;
-	for (i = 0; i < cfg.n_mps; i++) {
-		v = cfg.mps[i].value;
-		if (v != NULL && strncmp(v, "volume=", 7) == 0)
-			v += 7;
-		if (v != NULL && v[0] == '/')
-			*capable = 0;
-	}
-	pve_lxc_config_reset(&cfg);
-	return 0;
-}
-
-/*
- * The storage a safety backup goes to: the first (by id) enabled and
- * active storage holding backups.  Chosen the same way again to find
- * the volume afterwards.
- */
-static int
-safety_storage(struct exec_pve *x, char **out, struct err *err)
-{
-	struct pve_storages ss;
-	const struct pve_storage *best = NULL, *s;
-	size_t i;
-	int rc;
-
-	memset(&ss, 0, sizeof(ss));
-	if ((rc = pve_storage_list(x->client, x->node, "backup", &ss,
-	    err)) != 0)
-		return rc;
-	for (i = 0; i < ss.n; i++) {
-		s = &ss.items[i];
-		if (!s->enabled || !s->active || s->content == NULL ||
-		    strstr(s->content, "backup") == NULL)
-			continue;
-		if (best == NULL || strcmp(s->storage, best->storage) < 0)
-			best = s;
-	}
-	if (best == NULL)
-		rc = err_set(err, ERR_UNSUPPORTED, "no active storage holds "
-		    "backups: no safety copy can be taken");
-	else if ((*out = strdup(best->storage)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-	pve_storages_reset(&ss);
-	return rc;
-}
-
-/* The safety copy of a guest PVE cannot snapshot: a vzdump backup. */
-static int
-safety_backup(struct exec_pve *x, const struct exec_target *t,
-    struct pve_submit *sub, struct err *err)
-{
-	struct pve_vzdump_options o;
-	long vmid = (long)t->vmid;
-	char *storage = NULL, notes[96];
-	int rc;
-
-	if ((rc = safety_storage(x, &storage, err)) != 0)
-		return rc;
-	(void) snprintf(notes, sizeof(notes), "felhom-agent safety copy "
-	    "before %s of op %s", ops_kind_name(t->kind), t->uid);
-	memset(&o, 0, sizeof(o));
-	o.vmids = &vmid;
-	o.n_vmids = 1;
-	o.storage = storage;
-	o.notes_template = notes;
-	/*
-	 * issue 11: with remove=0 a storage whose prune-backups keeps N
-	 * and already holds N backups of the guest refuses a plain
-	 * backup ("max backup limit").  A protected one is held only to
-	 * max-protected-backups, never to that limit, and is never pruned
-	 * (pve-manager PVE/VZDump.pm exec_backup_task: the limit check is
-	 * the elsif of the protected one; protected backups do not count).
-	 * When even that is refused, the safety step fails and the
-	 * overwrite after it never starts.
-	 */
-	o.protect = 1;
-	o.remove = 0;		/* never prune the customer's backups */
-	rc = pve_vzdump(x->client, x->node, &o, sub, err);
-	free(storage);
-	return rc;
-}
-
 /* Answers that mean "already as asked": the step is done. */
 static int
 already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
@@ -205,6 +102,7 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 		return 0;
 	switch (what) {
 	case EXEC_STEP_START:
+	case EXEC_STEP_START_AGAIN:
 		return f->reason == PVE_E_ALREADY_RUNNING;
 	case EXEC_STEP_SHUTDOWN:
 	case EXEC_STEP_STOP:
@@ -226,8 +124,7 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	struct pvereq ps;
 	struct pvereq_internal internal;
 	struct err local;
-	const char *a, *b;
-	char name[64], desc[96];
+	const char *a;
 	long vmid = (long)t->vmid, timeout;
 	int rc;
 
@@ -246,7 +143,11 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    &sub, &local);
 		break;
 	case EXEC_STEP_STOP:
-		rc = pve_lxc_stop(x->client, x->node, vmid, &sub, &local);
+		if (t->kind == OPS_KIND_RESTORE)
+			rc = exec_safe_submit(x, t, &sub, &local);
+		else
+			rc = pve_lxc_stop(x->client, x->node, vmid, &sub,
+			    &local);
 		break;
 	case EXEC_STEP_SET_CONFIG:
 		/* R-27: the very list the gate classified (pvereq.h); the
@@ -260,19 +161,19 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    &sub, &local);
 		break;
 	case EXEC_STEP_SNAPSHOT:
-		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "name", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_create(x->client, x->node, vmid, a,
-		    str_param(t->params, "description"), &sub, &local);
+		    exec_pve_str_param(t->params, "description"), &sub, &local);
 		break;
 	case EXEC_STEP_DELETE_SNAPSHOT:
-		if ((rc = need_str(t->params, "name", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "name", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_delete(x->client, x->node, vmid, a, 0, &sub,
 		    &local);
 		break;
 	case EXEC_STEP_ROLLBACK:
-		if ((rc = need_str(t->params, "snapshot", &a, &local)) != 0)
+		if ((rc = exec_pve_need_str(t->params, "snapshot", &a, &local)) != 0)
 			break;
 		rc = pve_snapshot_rollback(x->client, x->node, vmid, a, 0,
 		    &sub, &local);
@@ -283,8 +184,8 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		memset(&o, 0, sizeof(o));
 		o.vmids = &vmid;
 		o.n_vmids = 1;
-		o.storage = str_param(t->params, "storage");
-		o.mode = str_param(t->params, "mode");
+		o.storage = exec_pve_str_param(t->params, "storage");
+		o.mode = exec_pve_str_param(t->params, "mode");
 		o.protect = -1;
 		/*
 		 * R-27: a backup loses nothing.  PVE's default remove=1
@@ -298,12 +199,17 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	}
 	case EXEC_STEP_RESTORE:
-		if ((rc = need_str(t->params, "archive", &a, &local)) != 0)
+	case EXEC_STEP_REATTACH:
+		rc = exec_safe_submit(x, t, &sub, &local);
+		break;
+	case EXEC_STEP_START_AGAIN:
+		/* Only a guest the op stopped is started again. */
+		if (t->was_running != 1) {
+			sub.kind = PVE_SUBMIT_SYNC;
+			rc = 0;
 			break;
-		b = str_param(t->params, "storage");
-		/* Force only an overwrite the gate let through (exec.h). */
-		rc = pve_lxc_restore(x->client, x->node, vmid, a, b,
-		    t->overwrite, &sub, &local);
+		}
+		rc = pve_lxc_start(x->client, x->node, vmid, &sub, &local);
 		break;
 	case EXEC_STEP_DESTROY:
 		rc = pve_lxc_destroy(x->client, x->node, vmid, 1,
@@ -317,30 +223,17 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		rc = pve_lxc_create(x->client, x->node, vmid, ps.p, ps.n, &sub,
 		    &local);
 		break;
-	case EXEC_STEP_SAFETY_SNAPSHOT: {
-		int capable = 1;
-
-		if ((rc = snapshot_capable(x, vmid, &capable, &local)) != 0)
-			break;
-		if (!capable) {
-			rc = safety_backup(x, t, &sub, &local);
-			break;
-		}
-		exec_safety_name(t->uid, name, sizeof(name));
-		(void) snprintf(desc, sizeof(desc), "felhom-agent safety copy "
-		    "before %s of op %s", ops_kind_name(t->kind), t->uid);
-		rc = pve_snapshot_create(x->client, x->node, vmid, name, desc,
-		    &sub, &local);
+	case EXEC_STEP_SAFETY_SNAPSHOT:
+		rc = exec_safe_submit(x, t, &sub, &local);
 		break;
-	}
 	case EXEC_STEP_DROP_SAFETY:
-		a = str_param(t->safety, "snapshot");
-		if (a == NULL && str_param(t->safety, "backup") != NULL) {
+		a = exec_pve_str_param(t->safety, "snapshot");
+		if (a == NULL && exec_pve_str_param(t->safety, "backup") != NULL) {
 			/* The engine keeps it, as the agent's (lane.c). */
 			rc = err_set(&local, ERR_UNSUPPORTED, "safety backup "
 			    "%s kept: the API subset has no volume delete; "
 			    "the storage's retention prunes it",
-			    str_param(t->safety, "backup"));
+			    exec_pve_str_param(t->safety, "backup"));
 			break;
 		}
 		if (a == NULL) {
@@ -373,81 +266,43 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	return 0;
 }
 
-static int
-x_undo(void *ctx, const struct exec_target *t, char **upid_out,
-    struct err *err)
-{
-	struct exec_pve *x = ctx;
-	struct pve_submit sub;
-	const char *snap = str_param(t->safety, "snapshot");
-	const char *backup = str_param(t->safety, "backup");
-	int rc;
-
-	memset(&sub, 0, sizeof(sub));
-	if (snap == NULL && backup != NULL) {
-		/* R-31 (gate): back from the safety backup, over the guest. */
-		if ((rc = pve_lxc_restore(x->client, x->node, (long)t->vmid,
-		    backup, NULL, 1, &sub, err)) != 0)
-			return rc;
-	} else if (snap == NULL)
-		return err_set(err, ERR_FORMAT, "op %s has no safety snapshot "
-		    "to return to", t->uid);
-	else if ((rc = pve_snapshot_rollback(x->client, x->node,
-	    (long)t->vmid, snap, 0, &sub, err)) != 0)
-		return rc;
-	if (sub.kind != PVE_SUBMIT_TASK) {
-		*upid_out = NULL;
-		return 0;
-	}
-	if ((*upid_out = strdup(sub.upid)) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	return 0;
-}
-
 /*
- * R-31 (gate): the copy a safety step made.  A vzdump task made a
- * backup: the newest one of the guest on the safety storage, taken at
- * or after the task started.
+ * §5.8: an HA resource's hastart/hastop task ends once the request is
+ * queued.  The step is done when the guest got there; until the bound
+ * it is reported running, then as failed with what the guest is doing.
  */
 static int
-x_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
-    json_t **out, struct err *err)
+ha_poll(struct exec_pve *x, const struct pve_task_status *st,
+    enum exec_task_state *out, char **exit_out, struct err *err)
 {
-	struct exec_pve *x = ctx;
-	struct pve_backups bs;
-	const struct pve_backup *best = NULL;
-	struct upid u;
-	char *storage = NULL, name[64];
-	size_t i;
-	int rc;
+	struct pve_guest_status gs;
+	int start = strcmp(st->type, "hastart") == 0, rc, there;
+	long vmid = strtol(st->id != NULL ? st->id : "", NULL, 10);
+	int64_t waited;
+	char msg[256];
 
-	if (upid == NULL || upid_parse(upid, strlen(upid), &u, NULL) != 0 ||
-	    strcmp(u.type, EXEC_SAFETY_BACKUP_TASK_TYPE) != 0) {
-		exec_safety_name(t->uid, name, sizeof(name));
-		if ((*out = json_pack("{s:s}", "snapshot", name)) == NULL)
-			return err_set(err, ERR_NOMEM, "out of memory");
-		return 0;
+	memset(&gs, 0, sizeof(gs));
+	if ((rc = pve_lxc_status(x->client, x->node, vmid, &gs, err)) != 0)
+		return err_prefix(err, "HA request %s: ", st->upid_str);
+	there = gs.guest.state == (start ? PVE_GUEST_RUNNING :
+	    PVE_GUEST_STOPPED);
+	waited = clock_now(NULL) - (int64_t)st->upid.starttime;
+	if (there)
+		*out = EXEC_TASK_OK;
+	else if (waited < x->ha_wait_s)
+		*out = EXEC_TASK_RUNNING;
+	else {
+		*out = EXEC_TASK_FAILED;
+		(void) snprintf(msg, sizeof(msg), "the HA stack did not %s CT "
+		    "%ld within %ld s of the request (CT %s, HA state '%s'); "
+		    "ha-manager keeps the request", start ? "start" : "stop",
+		    vmid, x->ha_wait_s,
+		    pve_guest_state_name((int)gs.guest.state),
+		    gs.guest.ha_state != NULL ? gs.guest.ha_state : "?");
+		if ((*exit_out = strdup(msg)) == NULL)
+			rc = err_set(err, ERR_NOMEM, "out of memory");
 	}
-	if ((rc = safety_storage(x, &storage, err)) != 0)
-		return rc;
-	memset(&bs, 0, sizeof(bs));
-	if ((rc = pve_storage_backups(x->client, x->node, storage,
-	    (long)t->vmid, &bs, err)) != 0)
-		goto out;
-	for (i = 0; i < bs.n; i++)
-		if (bs.items[i].vmid == (long)t->vmid &&
-		    bs.items[i].ctime >= (int64_t)u.starttime &&
-		    (best == NULL || bs.items[i].ctime > best->ctime))
-			best = &bs.items[i];
-	if (best == NULL)
-		rc = err_set(err, ERR_NOT_FOUND, "the safety backup of %ld is "
-		    "not on storage %s", (long)t->vmid, storage);
-	else if ((*out = json_pack("{s:s,s:s}", "backup", best->volid,
-	    "storage", storage)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-	pve_backups_reset(&bs);
-out:
-	free(storage);
+	pve_guest_status_reset(&gs);
 	return rc;
 }
 
@@ -512,11 +367,15 @@ x_poll(void *ctx, const char *upid, enum exec_task_state *out,
 		return rc;
 	if (st.running)
 		*out = EXEC_TASK_RUNNING;
-	else if (st.state == PVE_TASK_OK)
-		*out = EXEC_TASK_OK;
-	else if (st.state == PVE_TASK_WARNINGS)
-		*out = EXEC_TASK_WARNINGS;
-	else
+	else if (st.state == PVE_TASK_OK || st.state == PVE_TASK_WARNINGS) {
+		*out = st.state == PVE_TASK_OK ? EXEC_TASK_OK :
+		    EXEC_TASK_WARNINGS;
+		if (exec_task_type_is_ha(st.type)) {
+			rc = ha_poll(x, &st, out, exit_out, err);
+			pve_task_status_reset(&st);
+			return rc;
+		}
+	} else
 		*out = EXEC_TASK_FAILED;
 	if (*out == EXEC_TASK_FAILED && st.exitstatus != NULL &&
 	    strcmp(st.exitstatus, "job errors") == 0 && st.type != NULL &&
@@ -690,14 +549,15 @@ x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 
 static const struct exec_ops exec_pve_ops = {
 	.submit = x_submit,
-	.undo = x_undo,
+	.undo = exec_safe_undo,
+	.undo_done = exec_safe_undo_done,
 	.poll = x_poll,
 	.find_task = x_find_task,
 	.read_config = x_read_config,
 	.read_configs = x_read_configs,
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
-	.safety_copy = x_safety_copy,
+	.safety_copy = exec_safe_copy,
 	.snapshot_exists = x_snapshot_exists,
 };
 
@@ -716,8 +576,22 @@ exec_pve_new(struct pve_client *client, const char *node,
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	x->client = client;
+	x->ha_wait_s = EXEC_PVE_HA_WAIT_S;
+	x->ops = exec_pve_ops;
 	*out = x;
 	return 0;
+}
+
+void
+exec_pve_set_helper(struct exec_pve *x, const struct exec_helper *h)
+{
+	x->helper = h;
+}
+
+void
+exec_pve_set_ha_wait(struct exec_pve *x, long seconds)
+{
+	x->ha_wait_s = seconds > 0 ? seconds : EXEC_PVE_HA_WAIT_S;
 }
 
 void
@@ -732,6 +606,6 @@ exec_pve_free(struct exec_pve *x)
 void
 exec_pve_bind(struct exec_pve *x, struct exec *out)
 {
-	out->ops = &exec_pve_ops;
+	out->ops = &x->ops;
 	out->ctx = x;
 }

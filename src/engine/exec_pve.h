@@ -24,4 +24,18 @@ void	exec_pve_free(struct exec_pve *x);
 /* Fills *out with the ops table and x as context (valid while x lives). */
 void	exec_pve_bind(struct exec_pve *x, struct exec *out);
 
+/*
+ * The privileged helper (borrowed; NULL: none).  Without one, an
+ * overwrite of a guest or from a backup with host-path mount points is
+ * refused before it starts (exec.h, struct exec_helper).
+ */
+void	exec_pve_set_helper(struct exec_pve *x, const struct exec_helper *h);
+
+/*
+ * §5.8: how long after an HA resource's hastart/hastop request the guest
+ * may take to get there before the step fails (seconds; <= 0: default).
+ */
+#define EXEC_PVE_HA_WAIT_S	180
+void	exec_pve_set_ha_wait(struct exec_pve *x, long seconds);
+
 #endif

@@ -128,6 +128,30 @@ lane_op_steps(const struct ops_row *op, const enum exec_step_kind **steps,
 	return 0;
 }
 
+/*
+ * Whether the op's guest was running before the op stopped it: the stop
+ * step's journal row says so ("was_running", step_succeeded()).  -1 when
+ * the op has no such row.
+ */
+static int
+was_running(const struct lane_ctx *e, const struct ops_row *op)
+{
+	json_t *rows = NULL, *row, *v;
+	size_t i;
+	int r = -1;
+
+	if (journal_list(e->db, op->id, &rows, NULL) != 0)
+		return -1;
+	json_array_foreach(rows, i, row) {
+		v = json_object_get(json_object_get(row, "detail"),
+		    "was_running");
+		if (json_is_boolean(v))
+			r = json_is_true(v);
+	}
+	json_decref(rows);
+	return r;
+}
+
 void
 lane_target_init(struct exec_target *t, const struct ops_row *op,
     enum exec_step_kind what)
@@ -141,6 +165,7 @@ lane_target_init(struct exec_target *t, const struct ops_row *op,
 	t->what = what;
 	t->params = op->params;
 	t->safety = op->safety;
+	t->was_running = -1;
 }
 
 /* A failed op, with the typed error of the executor. */
@@ -186,6 +211,16 @@ lane_step_done(const struct lane_ctx *e, const struct ops_row *op, int sync,
 	    op->class == OPS_CLASS_DESTRUCTIVE)) &&
 	    json_object_set_new(detail, "safety", op->safety != NULL ?
 	    json_deep_copy(op->safety) : json_string("none")) != 0) {
+		json_decref(detail);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	/*
+	 * The stop before an overwrite: a task means the guest ran, and is
+	 * started again at the end (start_again, the undo).
+	 */
+	if (what == EXEC_STEP_STOP && nsteps > 1 &&
+	    json_object_set_new(detail, "was_running", json_boolean(!sync)) !=
+	    0) {
 		json_decref(detail);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
@@ -296,6 +331,8 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	if (op->kind == OPS_KIND_RESTORE)
 		t.overwrite = restore_overwrites(e, op);
 	t.digest = op->config_digest;
+	if (steps[op->step] == EXEC_STEP_START_AGAIN)
+		t.was_running = was_running(e, op);
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
@@ -410,6 +447,10 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	    (rc = config_before_write(e, op, &digest, &applied, &xe)) != 0) {
 		if (rc == ERR_NOMEM)
 			return err_copy(err, &xe);
+		/* A guest that is not there (or a refusal) will not pass. */
+		if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL)
+			return lane_fail(e, op, SM_EV_FATAL_ERROR, &xe, NULL,
+			    err);
 		*adv = ADV_STUCK;
 		log_warn("%s: cannot read the config before writing it: %s; "
 		    "trying again later", op->uid, err_msg(&xe));
@@ -438,6 +479,47 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 		    err);
 	}
 	return send_step(e, op, err);
+}
+
+/*
+ * The undo task ended OK: what is left of it (exec_ops.undo_done: the
+ * helper's mount points, a start), then rolled_back.
+ */
+static int
+undo_finished(const struct lane_ctx *e, const struct ops_row *op,
+    enum adv *adv, struct err *err)
+{
+	struct exec_target t;
+	struct sm_args a;
+	struct err xe;
+	json_t *detail = NULL;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if (e->exec->ops->undo_done != NULL) {
+		lane_target_init(&t, op, EXEC_STEP_ROLLBACK);
+		t.was_running = was_running(e, op);
+		err_init(&xe);
+		rc = e->exec->ops->undo_done(e->exec->ctx, &t, &detail, &xe);
+		if (rc == ERR_NOMEM)
+			return err_copy(err, &xe);
+		if (rc != 0 && exec_error_outcome(&xe) != EXEC_OUTCOME_FATAL &&
+		    xe.code != ERR_UNSUPPORTED) {
+			log_warn("%s: finishing the undo: %s; trying again "
+			    "later", op->uid, err_msg(&xe));
+			*adv = ADV_STUCK;
+			return 0;
+		}
+		if (rc != 0) {
+			a.error_code = exec_error_code(&xe);
+			a.error = err_msg(&xe);
+			return lane_transition(e, op, SM_EV_UNDO_FAILED, &a, err);
+		}
+	}
+	a.detail = detail;
+	rc = lane_transition(e, op, SM_EV_UNDO_OK, &a, err);
+	json_decref(detail);
+	return rc;
 }
 
 /* The undo of a failed step back to its safety copy. */
@@ -470,7 +552,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 			return 0;
 		*adv = ADV_MOVED;
 		if (rc == 0 && (ts == EXEC_TASK_OK || ts == EXEC_TASK_WARNINGS))
-			rc = lane_transition(e, op, SM_EV_UNDO_OK, NULL, err);
+			rc = undo_finished(e, op, adv, err);
 		else {
 			a.error_code = rc == ERR_NOT_FOUND ? "task_unknown" :
 			    "undo_failed";
@@ -525,6 +607,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	    e->cfg->unknown_window_ms, clock_mono_ms(e->clock)) != 0)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	lane_target_init(&t, op, EXEC_STEP_ROLLBACK);
+	t.was_running = was_running(e, op);
 	err_init(&xe);
 	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
 	if (rc == 0 && upid != NULL) {
@@ -536,7 +619,7 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		return rc;
 	}
 	if (rc == 0)
-		return lane_transition(e, op, SM_EV_UNDO_OK, NULL, err);
+		return undo_finished(e, op, adv, err);
 	if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL) {
 		a.error_code = exec_error_code(&xe);
 		a.error = err_msg(&xe);

@@ -120,10 +120,19 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 		changed = op->config_digest != NULL && digest != NULL &&
 		    strcmp(op->config_digest, digest) != 0;
 		json_decref(config);
+	} else if (si->task_type == NULL) {
+		/* The helper's step: synchronous, idempotent, sent again. */
+		left = 0;
 	} else {
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
 		    op->vmid, op->intent_at - e->cfg->find_slack_s, NULL, &upid,
 		    &xe);
+		/* §5.8: an HA resource's start/stop is a hastart/hastop. */
+		if (rc == ERR_NOT_FOUND && si->ha_task_type != NULL)
+			rc = e->exec->ops->find_task(e->exec->ctx,
+			    si->ha_task_type, op->vmid,
+			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
+			    &xe);
 		/* R-31 (gate): a safety step may have been a vzdump. */
 		if (rc == ERR_NOT_FOUND &&
 		    steps[op->step] == EXEC_STEP_SAFETY_SNAPSHOT)
@@ -279,7 +288,8 @@ lane_poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			    exitstatus, exitstatus != NULL && strstr(exitstatus,
 			    "does not exist") != NULL ? NULL : err_msg(&xe),
 			    err);
-		} else if (op->safety != NULL) {
+		} else if (op->safety != NULL &&
+		    exec_step_info(steps[op->step])->overwrites) {
 			struct sm_args a;
 
 			memset(&a, 0, sizeof(a));
@@ -288,8 +298,12 @@ lane_poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			a.upid = op->upid;
 			rc = lane_transition(e, op, SM_EV_TASK_FAILED_UNDO, &a, err);
 		} else
+			/*
+			 * Nothing overwritten (a stop before a restore, a
+			 * start after it): the guest is left as it is.
+			 */
 			rc = lane_fail(e, op, SM_EV_TASK_FAILED, &xe,
-			    "task_failed", err);
+			    exec_exit_error_code(exitstatus), err);
 	}
 	free(exitstatus);
 	return rc;

@@ -210,6 +210,7 @@ static const struct sm_row sm_table[] = {
 	/* authorized */
 	{ SM_AUTHORIZED,	SM_EV_SUBMIT,			SM_SUBMITTING,		act_submit },
 	{ SM_AUTHORIZED,	SM_EV_ATTEMPTS_EXHAUSTED,	SM_FAILED,		act_error },
+	{ SM_AUTHORIZED,	SM_EV_FATAL_ERROR,		SM_FAILED,		act_error },
 	{ SM_AUTHORIZED,	SM_EV_SUPERSEDED,		SM_SUPERSEDED,		NULL },
 	{ SM_AUTHORIZED,	SM_EV_CANCEL,			SM_CANCELLED,		NULL },
 	{ SM_AUTHORIZED,	SM_EV_REVIEW_HOLD,		SM_PENDING_SIGNATURE,	act_sign_request },

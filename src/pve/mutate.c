@@ -321,34 +321,77 @@ out:
 	return rc;
 }
 
+/* "rootfs" or "mp<digits>". */
+static int
+volume_key(const char *k)
+{
+	size_t i;
+
+	if (k == NULL)
+		return 0;
+	if (strcmp(k, "rootfs") == 0)
+		return 1;
+	if (strncmp(k, "mp", 2) != 0 || k[2] == '\0')
+		return 0;
+	for (i = 2; k[i] != '\0'; i++)
+		if (k[i] < '0' || k[i] > '9')
+			return 0;
+	return 1;
+}
+
 int
 pve_lxc_restore(struct pve_client *c, const char *node, long vmid,
-    const char *archive, const char *storage, int force,
-    struct pve_submit *out, struct err *err)
+    const struct pve_restore_options *o, struct pve_submit *out,
+    struct err *err)
 {
-	struct pve_param p[5];
+	struct pve_param *p = NULL;
 	char v[24], *path = NULL;
-	size_t n = 0;
-	int rc;
+	size_t n = 0, i;
+	int rc, rootfs = 0;
 
 	if ((rc = pve_check_node(node, err)) != 0 ||
-	    (rc = pve_check_vmid(vmid, err)) != 0 ||
-	    (storage != NULL && (rc = pve_check_storage(storage, err)) != 0))
+	    (rc = pve_check_vmid(vmid, err)) != 0)
 		return rc;
-	if (archive == NULL || archive[0] == '\0')
+	if (o == NULL || o->archive == NULL || o->archive[0] == '\0')
 		return err_set(err, ERR_INVALID, "pve: restore needs an "
 		    "archive volid");
+	/* §5.11: without it PVE takes 'local'. */
+	if (o->storage == NULL)
+		return err_set(err, ERR_INVALID, "pve: restore of %ld needs a "
+		    "target storage (PVE would default to 'local')", vmid);
+	if ((rc = pve_check_storage(o->storage, err)) != 0)
+		return rc;
+	for (i = 0; i < o->n_volumes; i++) {
+		if (!volume_key(o->volumes[i].key) ||
+		    o->volumes[i].value == NULL)
+			return err_set(err, ERR_INVALID, "pve: restore volume "
+			    "%zu: expected rootfs or mpN with a value", i);
+		rootfs |= strcmp(o->volumes[i].key, "rootfs") == 0;
+	}
+	if (o->n_volumes > 0 && !rootfs)
+		return err_set(err, ERR_INVALID, "pve: restore volumes "
+		    "without rootfs (PVE: \"mount points configured, but "
+		    "'rootfs' not set\")");
+	if ((p = calloc(o->n_volumes + 6, sizeof(*p))) == NULL)
+		return err_set(err, ERR_NOMEM, "pve: out of memory");
 	(void) snprintf(v, sizeof(v), "%ld", vmid);
 	p[n++] = (struct pve_param){ "vmid", v };
-	p[n++] = (struct pve_param){ "ostemplate", archive };
+	p[n++] = (struct pve_param){ "ostemplate", o->archive };
 	p[n++] = (struct pve_param){ "restore", "1" };
-	if (storage != NULL)
-		p[n++] = (struct pve_param){ "storage", storage };
-	if (force)
+	p[n++] = (struct pve_param){ "storage", o->storage };
+	if (o->force)
 		p[n++] = (struct pve_param){ "force", "1" };
-	if (pve_asprintf(&path, "/nodes/%s/lxc", node) != 0)
-		return err_set(err, ERR_NOMEM, "pve: out of memory");
+	if (o->start)
+		p[n++] = (struct pve_param){ "start", "1" };
+	for (i = 0; i < o->n_volumes; i++)
+		p[n++] = o->volumes[i];
+	if (pve_asprintf(&path, "/nodes/%s/lxc", node) != 0) {
+		rc = err_set(err, ERR_NOMEM, "pve: out of memory");
+		goto out;
+	}
 	rc = submit(c, "POST", path, p, n, ALLOW(PVE_SUBMIT_TASK), out, err);
+out:
+	free(p);
 	free(path);
 	return rc;
 }

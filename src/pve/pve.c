@@ -34,6 +34,7 @@ static const char *const pve_error_names[PVE_E__COUNT] = {
 	[PVE_E_TASK_FAILED] = "task_failed",
 	[PVE_E_TASK_TIMEOUT] = "task_timeout",
 	[PVE_E_OUTCOME_UNKNOWN] = "outcome_unknown",
+	[PVE_E_RUNNING] = "running",
 };
 _Static_assert(sizeof(pve_error_names) / sizeof(pve_error_names[0]) ==
     PVE_E__COUNT, "pve_error_names must name every reason");
@@ -510,6 +511,22 @@ pve_classify_error(long status, const char *reason, const char *body,
 		    "not found: %s (HTTP %ld)", errs[0] != '\0' &&
 		    strstr(errs, "no such task") != NULL ? errs : f.message,
 		    status);
+	} else if (strstr(full, "can't lock file '") != NULL &&
+	    strstr(full, "' - got timeout") != NULL) {
+		/*
+		 * §3: another worker held the config lock file for more
+		 * than lock_file_full's 10 s: a lock, not a verdict.
+		 */
+		f.reason = PVE_E_LOCKED;
+		(void) snprintf(f.lock, sizeof(f.lock), "config-file");
+		rc = err_setr(err, ERR_LOCKED, PVE_E_LOCKED, status,
+		    "locked (config lock file busy): %s (HTTP %ld)",
+		    f.message, status);
+	} else if (strstr(full, "can't overwrite running container") !=
+	    NULL) {
+		f.reason = PVE_E_RUNNING;
+		rc = err_setr(err, ERR_CONFLICT, PVE_E_RUNNING, status,
+		    "the CT is running: %s (HTTP %ld)", f.message, status);
 	} else if (scan_lock(full, f.lock, sizeof(f.lock))) {
 		f.reason = PVE_E_LOCKED;
 		rc = err_setr(err, ERR_LOCKED, PVE_E_LOCKED, status,

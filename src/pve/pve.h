@@ -65,6 +65,8 @@ enum pve_error {
 	PVE_E_TASK_FAILED,	/* task ended in error (ERR_TASK) */
 	PVE_E_TASK_TIMEOUT,	/* pve_wait_task deadline (ERR_TIMEOUT) */
 	PVE_E_OUTCOME_UNKNOWN,	/* mutation sent, answer lost (ERR_TIMEOUT) */
+	PVE_E_RUNNING,		/* "can't overwrite running container": the
+				   request needs the CT stopped (ERR_CONFLICT) */
 	PVE_E__COUNT
 };
 
@@ -80,7 +82,8 @@ struct pve_fault {
 	long	http_status;		/* 0 if no HTTP answer */
 	char	privilege[128];		/* "VM.PowerMgmt" ("A|B" any-of) */
 	char	path[128];		/* ACL path "/vms/101" */
-	char	lock[32];		/* PVE_E_LOCKED: "backup", ... */
+	char	lock[32];		/* PVE_E_LOCKED: "backup", ..., or
+					   "config-file" (lock file timeout) */
 	char	exitstatus[256];	/* PVE_E_TASK_FAILED: the exit status */
 	char	upid[UPID_MAX + 1];	/* task errors: the task */
 	char	message[256];		/* PVE's message (first line) */
@@ -261,6 +264,30 @@ struct pve_storages {
 	size_t		 n;
 };
 
+/*
+ * One entry of the cluster-wide storage configuration (GET /storage,
+ * pve-api.md §5.13): where a PBS storage's server, datastore and
+ * fingerprint are (the node's storage list never has them).  Secrets are
+ * never part of it.
+ */
+struct pve_storage_cfg {
+	const char	*storage;	/* id */
+	const char	*type;		/* "pbs", "dir", ... */
+	const char	*content;	/* comma list */
+	const char	*server;	/* PBS; NULL when absent */
+	const char	*datastore;	/* PBS */
+	const char	*fingerprint;	/* PBS, "AA:BB:..." */
+	const char	*username;	/* PBS */
+	const char	*ns;		/* PBS "namespace" */
+	int		 disabled;	/* "disable": 0/1 (absent = 0) */
+};
+
+struct pve_storage_cfgs {
+	json_t		*raw;
+	struct pve_storage_cfg *items;
+	size_t		 n;
+};
+
 /* One backup volume (GET .../storage/{id}/content?content=backup). */
 struct pve_backup {
 	const char	*volid;
@@ -431,6 +458,7 @@ void	pve_guests_reset(struct pve_guests *v);
 void	pve_guest_status_reset(struct pve_guest_status *v);
 void	pve_lxc_config_reset(struct pve_lxc_config *v);
 void	pve_storages_reset(struct pve_storages *v);
+void	pve_storage_cfgs_reset(struct pve_storage_cfgs *v);
 void	pve_backups_reset(struct pve_backups *v);
 void	pve_snapshots_reset(struct pve_snapshots *v);
 void	pve_task_status_reset(struct pve_task_status *v);
@@ -460,6 +488,16 @@ int	pve_parse_storages(json_t *data, struct pve_storages *out,
 	    struct err *err);
 int	pve_parse_backups(json_t *data, struct pve_backups *out,
 	    struct err *err);
+int	pve_parse_storage_cfgs(json_t *data, struct pve_storage_cfgs *out,
+	    struct err *err);
+/*
+ * A guest config as the raw pct.conf text a backup stores (GET
+ * .../vzdump/extractconfig): the main section only (up to the first
+ * "[snapshot]" or "[pve:pending]" line) as a JSON object of key → string
+ * value, '#' lines joined into "description", raw "lxc.*" lines skipped.
+ * ERR_FORMAT for a line that is neither.  Caller decrefs *out.
+ */
+int	pve_parse_pct_conf(const char *text, json_t **out, struct err *err);
 int	pve_parse_snapshots(json_t *data, struct pve_snapshots *out,
 	    struct err *err);
 int	pve_parse_task_status(json_t *data, struct pve_task_status *out,
@@ -498,6 +536,16 @@ int	pve_storage_templates(struct pve_client *c, const char *node,
 	    const char *storage, struct pve_backups *out, struct err *err);
 int	pve_snapshot_list(struct pve_client *c, const char *node, long vmid,
 	    struct pve_snapshots *out, struct err *err);
+/* GET /storage[?type=...]: type NULL = every storage the token sees. */
+int	pve_storage_config(struct pve_client *c, const char *type,
+	    struct pve_storage_cfgs *out, struct err *err);
+/*
+ * GET /nodes/{node}/vzdump/extractconfig?volume=...: the config stored in
+ * a backup, parsed by pve_parse_pct_conf() (VM.Backup on its guest,
+ * Datastore.AllocateSpace on its storage).  Caller decrefs *out.
+ */
+int	pve_backup_config(struct pve_client *c, const char *node,
+	    const char *volid, json_t **out, struct err *err);
 int	pve_task_list(struct pve_client *c, const char *node,
 	    const struct pve_task_filter *f, struct pve_tasks *out,
 	    struct err *err);
@@ -608,12 +656,28 @@ int	pve_vzdump(struct pve_client *c, const char *node,
 	    struct err *err);
 
 /*
- * POST /nodes/{node}/lxc restore=1 ostemplate=archive storage=...;
- * force=1 overwrites an existing (stopped) CT.  storage may be NULL.
+ * POST /nodes/{node}/lxc restore=1 (pve-api.md §5.11).  `storage` is
+ * required: PVE would default it to 'local', which on a stock install has
+ * no container directories (400) and elsewhere silently moves the disks.
+ * Without `volumes` PVE runs "storage-only mode" (every mount point of the
+ * backup recreated on storage; a bind/device mount point fails for a
+ * token); with them (rootfs first, then volume mpN, each
+ * "STORAGE:SIZE_GiB[,options]") exactly those volumes are made and the
+ * backup's mount points are not restored.  force overwrites an existing
+ * CT, which must be stopped ("can't overwrite running container").
  */
+struct pve_restore_options {
+	const char		*archive;	/* backup volid */
+	const char		*storage;	/* target storage, required */
+	int			 force;		/* overwrite an existing CT */
+	int			 start;		/* start it once restored */
+	const struct pve_param	*volumes;	/* rootfs/mpN, or NULL */
+	size_t			 n_volumes;
+};
+
 int	pve_lxc_restore(struct pve_client *c, const char *node, long vmid,
-	    const char *archive, const char *storage, int force,
-	    struct pve_submit *out, struct err *err);
+	    const struct pve_restore_options *o, struct pve_submit *out,
+	    struct err *err);
 /* POST /nodes/{node}/lxc: vmid plus params (ostemplate, rootfs, ...). */
 int	pve_lxc_create(struct pve_client *c, const char *node, long vmid,
 	    const struct pve_param *params, size_t n, struct pve_submit *out,
@@ -680,7 +744,9 @@ int	pve_wait_task(struct pve_client *c, const char *upid,
  * *fault (may be NULL) and err; returns the ERR_* code:
  *   401 → ERR_AUTH/PVE_E_AUTH; 403 → ERR_PERMISSION (privilege, path);
  *   config missing / no such task → ERR_NOT_FOUND; "is locked (x)" →
- *   ERR_LOCKED; already/not running, exists, digest → ERR_CONFLICT;
+ *   ERR_LOCKED, and so is a config lock file timeout ("can't lock file
+ *   ... - got timeout", §3); already/not running, "can't overwrite
+ *   running container", exists, digest → ERR_CONFLICT;
  *   other 400 → ERR_INVALID/PVE_E_PARAM; anything else ERR_HTTP.
  */
 int	pve_classify_error(long status, const char *reason, const char *body,

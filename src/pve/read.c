@@ -87,6 +87,12 @@ p_backups(json_t *d, void *o, struct err *e)
 }
 
 static int
+p_storage_cfgs(json_t *d, void *o, struct err *e)
+{
+	return pve_parse_storage_cfgs(d, o, e);
+}
+
+static int
 p_snapshots(json_t *d, void *o, struct err *e)
 {
 	return pve_parse_snapshots(d, o, e);
@@ -254,6 +260,65 @@ pve_storage_templates(struct pve_client *c, const char *node,
     const char *storage, struct pve_backups *out, struct err *err)
 {
 	return storage_content(c, node, storage, "vztmpl", 0, out, err);
+}
+
+int
+pve_storage_config(struct pve_client *c, const char *type,
+    struct pve_storage_cfgs *out, struct err *err)
+{
+	struct pve_param p[1] = { { "type", type } };
+	char *query = NULL;
+	int rc;
+
+	if (type != NULL && (rc = pve_check_storage(type, err)) != 0)
+		return rc;
+	if ((rc = pve_form_encode(p, type != NULL ? 1 : 0, &query, err)) != 0)
+		return rc;
+	/* §5.13: Datastore.Audit or .AllocateSpace per storage. */
+	rc = get_parsed(c, "/storage", query, 0, p_storage_cfgs, out, err);
+	free(query);
+	return rc;
+}
+
+int
+pve_backup_config(struct pve_client *c, const char *node, const char *volid,
+    json_t **out, struct err *err)
+{
+	struct pve_param p[1] = { { "volume", volid } };
+	json_t *root = NULL, *data;
+	char *path = NULL, *query = NULL;
+	int rc;
+
+	if ((rc = pve_check_node(node, err)) != 0)
+		return rc;
+	if (volid == NULL || volid[0] == '\0')
+		return err_set(err, ERR_INVALID, "pve: extractconfig needs a "
+		    "backup volid");
+	if (pve_asprintf(&path, "/nodes/%s/vzdump/extractconfig", node) !=
+	    0) {
+		rc = err_set(err, ERR_NOMEM, "pve: out of memory");
+		goto out;
+	}
+	if ((rc = pve_form_encode(p, 1, &query, err)) != 0 ||
+	    (rc = pve_call(c, "GET", path, query, NULL, &root, err)) != 0)
+		goto out;
+	data = pve_data(root);
+	if (!json_is_string(data)) {
+		c->fault.reason = PVE_E_PROTOCOL;
+		rc = err_setr(err, ERR_PROTOCOL, PVE_E_PROTOCOL, 0, "pve: GET "
+		    "%s: expected the config text", path);
+		goto out;
+	}
+	if ((rc = pve_parse_pct_conf(json_string_value(data), out,
+	    err)) != 0) {
+		c->fault.reason = PVE_E_PROTOCOL;
+		(void) err_prefix(err, "pve: GET %s: ", path);
+	}
+out:
+	json_decref(root);
+	free(path);
+	free(query);
+	return rc;
 }
 
 int

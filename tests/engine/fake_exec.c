@@ -192,6 +192,7 @@ apply_task(struct fake *f, struct fake_task *t)
 		add_snapshot(g, name);
 	switch (t->what) {
 	case EXEC_STEP_START:
+	case EXEC_STEP_START_AGAIN:
 		if (g != NULL)
 			(void) snprintf(g->status, sizeof(g->status),
 			    "running");
@@ -372,9 +373,18 @@ f_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		*upid_out = NULL;
 		return 0;
 	}
-	if (t->what == EXEC_STEP_START && g != NULL &&
-	    strcmp(g->status, "running") == 0 && !drop) {
+	if ((t->what == EXEC_STEP_START || t->what == EXEC_STEP_START_AGAIN) &&
+	    g != NULL && strcmp(g->status, "running") == 0 && !drop) {
 		*upid_out = NULL;	/* "already running": done */
+		return 0;
+	}
+	/* As exec_pve: nothing to start, stop or re-attach is done. */
+	if (t->what == EXEC_STEP_REATTACH ||
+	    (t->what == EXEC_STEP_START_AGAIN && t->was_running != 1) ||
+	    ((t->what == EXEC_STEP_STOP || t->what == EXEC_STEP_SHUTDOWN) &&
+	    (g == NULL || !g->present || strcmp(g->status, "running") != 0) &&
+	    !drop)) {
+		*upid_out = NULL;
 		return 0;
 	}
 	if ((k = start_task(f, t, exec_step_info(t->what)->task_type,
@@ -396,6 +406,7 @@ f_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	struct fake_task *k;
 
 	f->undos++;
+	f->undo_was_running = t->was_running;
 	note_order(f, t->vmid, "undo");
 	u.what = EXEC_STEP_ROLLBACK;
 	catch_up(f);

@@ -83,6 +83,7 @@ struct fake {
 	int		 submits;
 	int		 submits_by[EXEC_STEP__COUNT];
 	int		 undos;
+	int		 undo_was_running;	/* the last undo's target */
 	int		 polls;
 	int		 finds;
 	int		 reads;

@@ -673,6 +673,88 @@ START_TEST(a_rollback_drops_its_safety_snapshot_after_success)
 }
 END_TEST
 
+/* A signed restore over guest 101 (restore_overwrites: destructive). */
+static int64_t
+signed_restore(const char *key)
+{
+	struct sm_args a;
+	int64_t id = etu_op(db, 101, OPS_KIND_RESTORE, OPS_CLASS_DESTRUCTIVE,
+	    "{\"archive\":\"pbs:backup/ct/101/x\",\"storage\":\"lvm\"}", key,
+	    fk.now);
+
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_DESTRUCTIVE, &a);
+	a.signature = "sig";
+	a.signer = "alice@ops SHA256:x";
+	etu_step(db, id, SM_PENDING_SIGNATURE, SM_EV_SIGNATURE_ACCEPTED, &a);
+	return id;
+}
+
+/*
+ * Issue 11: a running guest is stopped before the overwrite and started
+ * again after it; the journal row of the stop says it ran.
+ */
+START_TEST(a_restore_over_a_running_guest_stops_then_starts_it)
+{
+	json_t *d = NULL;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	id = signed_restore("k");
+	(void) run(60);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:stop 101:restore "
+	    "101:reattach 101:start_again 101:drop_safety");
+	ck_assert_int_eq(fk.submits_by[EXEC_STEP_START_AGAIN], 1);
+	ck_assert_str_eq(fake_guest(&fk, 101)->status, "running");
+	ck_assert_int_eq(journal_last_detail(db, id, "step_done", &d, NULL), 0);
+	json_decref(d);
+}
+END_TEST
+
+/*
+ * Only the overwriting step returns to the safety copy: a failed stop
+ * before it leaves the guest as it was, no undo.
+ */
+START_TEST(a_failed_stop_before_a_restore_is_not_undone)
+{
+	struct ops_row *op;
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "command "
+	    "'lxc-stop -n 101 --kill' failed: exit code 1");
+	fk.fail_task_kind = EXEC_STEP_STOP;
+	id = signed_restore("k");
+	(void) run(60);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "failed");
+	ck_assert_str_eq(op->error_code, "task_failed");
+	ops_row_free(op);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:stop");
+	ck_assert_int_eq(fk.undos, 0);
+}
+END_TEST
+
+/* A failed restore does return to it, and starts the guest again. */
+START_TEST(a_failed_restore_returns_and_knows_the_guest_ran)
+{
+	int64_t id;
+
+	fake_guest_add(&fk, 101, "running", NULL);
+	(void) snprintf(fk.fail_exit, sizeof(fk.fail_exit), "unable to "
+	    "restore CT 101 - command 'tar' failed");
+	fk.fail_task_kind = EXEC_STEP_RESTORE;
+	id = signed_restore("k");
+	(void) run(60);
+	ck_assert_int_eq(etu_state(db, id), SM_ROLLED_BACK);
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:stop 101:restore "
+	    "101:undo");
+	ck_assert_int_eq(fk.undo_was_running, 1);
+}
+END_TEST
+
 START_TEST(destructive_ops_wait_for_a_signature_then_expire)
 {
 	int64_t n;
@@ -1094,6 +1176,9 @@ engine_suite(void)
 	tcase_add_test(t, a_lost_answer_is_adopted_not_resent);
 	tcase_add_test(t, a_failed_rollback_returns_to_its_safety_snapshot);
 	tcase_add_test(t, a_rollback_drops_its_safety_snapshot_after_success);
+	tcase_add_test(t, a_restore_over_a_running_guest_stops_then_starts_it);
+	tcase_add_test(t, a_failed_stop_before_a_restore_is_not_undone);
+	tcase_add_test(t, a_failed_restore_returns_and_knows_the_guest_ran);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("recovery");

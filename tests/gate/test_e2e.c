@@ -656,10 +656,13 @@ START_TEST(e2e_approval_through_the_hub_runs_once)
 	hub_post(uid, req, (size_t)len, s);
 	ck_assert_int_eq(agent_once(10), 0);
 	assert_state(uid, "succeeded");
-	/* R-31: wrapped in a safety snapshot, each request once. */
-	ck_assert_int_eq(pve_count("104:snapshot"), 1);
+	/*
+	 * R-31: wrapped in a safety backup (PVE's restore destroys the old
+	 * volumes and their snapshots), each request once.
+	 */
+	ck_assert_int_eq(pve_count("104:vzdump"), 1);
+	ck_assert_int_eq(pve_count("104:snapshot"), 0);
 	ck_assert_int_eq(pve_count("104:restore"), 1);
-	ck_assert_int_eq(pve_count("104:delete_snapshot"), 1);
 	ck_assert_int_eq(nonces(), 1);
 	/* The approval again: a replay, nothing runs. */
 	hub_post(uid, req, (size_t)len, s);
@@ -816,49 +819,129 @@ provenance_of(enum provenance_kind k)
 	return n;
 }
 
-/* R-31: PVE cannot snapshot a bind mount: the safety copy is a backup. */
-START_TEST(e2e_bind_mount_guest_gets_a_safety_backup)
+/* The op's error code and message, as "code: message" (heap). */
+static char *
+op_error(const char *uid)
 {
-	char *uid, *d;
+	struct db *db = db_ro();
+	struct ops_row *op = NULL;
+	char *s = NULL;
+
+	ck_assert_int_eq(ops_get_uid(db, uid, &op, NULL), 0);
+	ck_assert_int_ge(asprintf(&s, "%s: %s", op->error_code != NULL ?
+	    op->error_code : "", op->error != NULL ? op->error : ""), 0);
+	ops_row_free(op);
+	db_close(db);
+	return s;
+}
+
+static json_t *
+sim_guest(int64_t vmid)
+{
+	json_t *w = tu_sim_json(&pve, "GET", "/_sim/world", NULL), *g, *r = NULL;
+	size_t i;
+
+	ck_assert_ptr_nonnull(w);
+	json_array_foreach(json_object_get(w, "guests"), i, g)
+		if (json_integer_value(json_object_get(g, "vmid")) == vmid)
+			r = json_incref(g);
+	json_decref(w);
+	return r;
+}
+
+/*
+ * Issue 11, pve-api.md §5.11/§6.2: a token cannot restore a bind mount,
+ * so the undo of an overwrite of 104 could not bring mp0 back.  Without
+ * the privileged helper the overwrite is refused before any request.
+ */
+START_TEST(e2e_bind_mount_overwrite_is_refused_without_the_helper)
+{
+	char *uid, *e;
+	json_t *g;
 
 	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
 	    "{\"vmid\":104,\"config\":{\"mp0\":\"/srv/data,mp=/data\"}}",
 	    NULL), 200);
 	uid = approved_restore_104();
+	assert_state(uid, "failed");
+	e = op_error(uid);
+	ck_assert_msg(strncmp(e, "unsupported: ", 13) == 0, "%s", e);
+	ck_assert_ptr_nonnull(strstr(e, "mp0"));
+	ck_assert_ptr_nonnull(strstr(e, "privileged helper"));
+	free(e);
+	/* Not a single mutating request. */
+	ck_assert_uint_eq(pve_total(), 0);
+	g = sim_guest(104);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(g,
+	    "config"), "mp0")), "/srv/data,mp=/data");
+	json_decref(g);
+	free(uid);
+}
+END_TEST
+
+/*
+ * Issue 11, §5.11: a restore over a running guest stops it first (PVE:
+ * "can't overwrite running container"), restores onto the storage of its
+ * root disk and starts it again, each a journaled step.
+ */
+START_TEST(e2e_restore_over_a_running_guest_stops_and_starts_it)
+{
+	char *uid, *d;
+	json_t *g;
+
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
+	    "{\"vmid\":104,\"status\":\"running\"}", NULL), 200);
+	uid = approved_restore_104();
 	assert_state(uid, "succeeded");
 	ck_assert_int_eq(pve_count("104:vzdump"), 1);
+	ck_assert_int_eq(pve_count("104:stop"), 1);
 	ck_assert_int_eq(pve_count("104:restore"), 1);
-	ck_assert_int_eq(pve_count("104:snapshot"), 0);
+	ck_assert_int_eq(pve_count("104:start"), 1);
 	d = journal_detail(uid, "step_done");
-	ck_assert_ptr_nonnull(strstr(d, "\"backup\""));
+	ck_assert_ptr_nonnull(d);
 	free(d);
-	/* The drop cannot delete a backup through the API: kept, said so. */
-	d = journal_detail(uid, "sync_done");
-	ck_assert_ptr_nonnull(strstr(d, "safety_kept"));
-	free(d);
-	/* Kept, and the agent's: deleting it later is benign. */
+	g = sim_guest(104);
+	ck_assert_str_eq(json_string_value(json_object_get(g, "status")),
+	    "running");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+	    json_object_get(g, "config"), "rootfs")), "local-lvm:"));
+	json_decref(g);
+	/* The safety backup is kept, and the agent's. */
 	ck_assert_int_eq(provenance_of(PROVENANCE_BACKUP), 1);
 	free(uid);
 }
 END_TEST
 
-/* R-31: a failed overwrite returns to the safety copy. */
+/*
+ * R-31: a restore that fails late has already destroyed the old guest
+ * (pve-container create_vm); the undo restores the safety backup into
+ * the vmid on its old storage and, as 104 ran, starts it.
+ */
 START_TEST(e2e_failed_restore_returns_to_the_safety_backup)
 {
 	char *uid;
+	json_t *g;
 
 	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
-	    "{\"vmid\":104,\"config\":{\"mp0\":\"/srv/data,mp=/data\"}}",
-	    NULL), 200);
+	    "{\"vmid\":104,\"status\":\"running\",\"config\":"
+	    "{\"hostname\":\"before\"}}", NULL), 200);
 	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/task-fault",
 	    "{\"vmid\":104,\"kind\":\"restore\",\"count\":1,"
-	    "\"exitstatus\":\"unable to restore CT 104 - archive is "
-	    "corrupt\"}", NULL), 200);
+	    "\"exitstatus\":\"unable to restore CT 104 - command 'tar' "
+	    "failed: exit code 2\"}", NULL), 200);
 	uid = approved_restore_104();
 	assert_state(uid, "rolled_back");
 	ck_assert_int_eq(pve_count("104:vzdump"), 1);
+	ck_assert_int_eq(pve_count("104:stop"), 1);
 	/* The failed restore, then the undo from the safety backup. */
 	ck_assert_int_eq(pve_count("104:restore"), 2);
+	g = sim_guest(104);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(g,
+	    "config"), "hostname")), "before");
+	ck_assert_str_eq(json_string_value(json_object_get(g, "status")),
+	    "running");
+	json_decref(g);
 	free(uid);
 }
 END_TEST
@@ -1038,7 +1121,8 @@ e2e_suite(void)
 	tcase_add_test(tc, e2e_approval_through_the_hub_runs_once);
 	tcase_add_test(tc, e2e_benign_restore_into_a_free_vmid_runs_unsigned);
 	tcase_add_test(tc, e2e_offline_approval_while_the_agent_runs);
-	tcase_add_test(tc, e2e_bind_mount_guest_gets_a_safety_backup);
+	tcase_add_test(tc, e2e_bind_mount_overwrite_is_refused_without_the_helper);
+	tcase_add_test(tc, e2e_restore_over_a_running_guest_stops_and_starts_it);
 	tcase_add_test(tc, e2e_failed_restore_returns_to_the_safety_backup);
 	tcase_add_test(tc, e2e_admin_usage_and_unknown_op);
 	tcase_add_test(tc, e2e_blocked_freezes_every_mutation);

@@ -1058,8 +1058,8 @@ START_TEST(wired_restore_over_a_guest_is_wrapped_in_a_safety_copy)
 	    "'felhom_safety_x' does not exist");
 	settle();
 	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
-	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:restore "
-	    "101:drop_safety");
+	ck_assert_str_eq(fk.order, "101:safety_snapshot 101:stop 101:restore "
+	    "101:reattach 101:start_again 101:drop_safety");
 	/* The journal says which copy stood behind the overwrite. */
 	d = detail_of(id, "step_done");
 	ck_assert_ptr_nonnull(strstr(d, "felhom_safety_"));
@@ -1087,8 +1087,9 @@ START_TEST(wired_no_safety_is_recorded_in_the_journal)
 	accept_op(id);
 	settle();
 	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
-	ck_assert_str_eq(fk.order, "101:restore");
-	d = detail_of(id, "task_ok");
+	ck_assert_str_eq(fk.order, "101:stop 101:restore 101:reattach "
+	    "101:start_again");
+	d = detail_of(id, "step_done");
 	ck_assert_ptr_nonnull(strstr(d, "\"safety\":\"none\""));
 	free(d);
 }

@@ -255,8 +255,9 @@ START_TEST(holes_backup_never_prunes_older_backups)
 END_TEST
 
 /*
- * issue 11, point 4: the safety backup of a guest PVE cannot snapshot is
- * protected (never held to the storage's limit: PVE/VZDump.pm), so it is
+ * issue 11, point 4: the safety backup taken before a restore over a
+ * guest (PVE's restore destroys the old volumes with their snapshots, so
+ * only a backup can undo it) is protected (never held to the storage's limit: PVE/VZDump.pm), so it is
  * made on a storage at its limit; when even max-protected-backups says
  * no, the overwrite never starts.
  */
@@ -281,8 +282,6 @@ START_TEST(holes_safety_backup_is_made_on_a_full_storage)
 	json_t *reqs, *p;
 	char *before, *after;
 
-	e2e_pve_ctl("/_sim/world/guest", "{\"vmid\":104,\"config\":{\"mp0\":"
-	    "\"/srv/data,mp=/data\"}}");
 	e2e_pve_ctl("/_sim/world/storage", "{\"storage\":\"local\","
 	    "\"prune-backups\":\"keep-last=1\"}");
 	old_backup(104, 1);
@@ -311,8 +310,6 @@ START_TEST(holes_no_safety_backup_no_overwrite)
 {
 	char *d;
 
-	e2e_pve_ctl("/_sim/world/guest", "{\"vmid\":104,\"config\":{\"mp0\":"
-	    "\"/srv/data,mp=/data\"}}");
 	e2e_pve_ctl("/_sim/world/storage", "{\"storage\":\"local\","
 	    "\"max-protected-backups\":0}");
 	signed_restore_104();

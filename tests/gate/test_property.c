@@ -27,6 +27,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -383,7 +384,7 @@ setup(void)
 	char url[256];
 	const char *s = getenv("FELHOM_PROPERTY_SEED");
 
-	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, stderr);
+	log_setup(getenv("PROP_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, stderr);
 	seed = s != NULL ? (unsigned)strtoul(s, NULL, 10) :
 	    (unsigned)time(NULL);
 	seed0 = seed;
@@ -439,6 +440,29 @@ teardown(void)
 	free(dir);
 }
 
+/* "uid kind state step error; ..." of the ops not terminal (a failure's why). */
+static const char *
+busy_ops(void)
+{
+	static char out[2048];
+	sqlite3_stmt *st = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db_handle(db), "SELECT uid, kind, state, step, "
+	    "coalesce(error, '') FROM ops WHERE state IN ('new', 'authorized',"
+	    " 'submitting', 'running', 'rolling_back')", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return "?";
+	while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(out) - 1)
+		len += (size_t)snprintf(out + len, sizeof(out) - len,
+		    "%s %s %s step %d %s; ", sqlite3_column_text(st, 0),
+		    sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
+		    sqlite3_column_int(st, 3), sqlite3_column_text(st, 4));
+	(void) sqlite3_finalize(st);
+	return out;
+}
+
 /* Runs the engine until nothing it can move is left (bounded). */
 static void
 settle(void)
@@ -465,7 +489,8 @@ settle(void)
 		if (left == 0)
 			return;
 		ck_assert_msg(clock_mono_ms(NULL) - t0 < SETTLE_MS, "the engine "
-		    "did not settle: %" PRId64 " op(s) busy", left);
+		    "did not settle: %" PRId64 " op(s) busy: %s", left,
+		    busy_ops());
 		ts.tv_sec = 0;
 		ts.tv_nsec = 20 * 1000000L;
 		(void) nanosleep(&ts, NULL);

@@ -221,10 +221,19 @@ START_TEST(report_values_follow_the_contract)
 	ck_assert(json_is_true(json_object_get(cf, "active")));
 	ck_assert_str_eq(json_string_value(json_object_get(cf, "version")),
 	    "2025.8.1");
-	/* PBS storage reported with its own section. */
+	/*
+	 * PBS storage reported with its own section; server, datastore and
+	 * fingerprint from GET /storage (pve-api.md §5.13).
+	 */
 	st = json_array_get(json_object_get(r, "pbs"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(st, "storage")),
 	    "pbs");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "server")),
+	    "pbs.example");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "datastore")),
+	    "store1");
+	ck_assert_uint_eq(strlen(json_string_value(json_object_get(st,
+	    "fingerprint"))), 95);
 	json_decref(r);
 }
 END_TEST

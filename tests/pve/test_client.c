@@ -479,6 +479,7 @@ START_TEST(backup_restore_create_destroy)
 		{ "storage", "local-lvm" },
 		{ "unprivileged", "1" },
 	};
+	struct pve_restore_options ro;
 	long vmid = 104;
 	char volid[512];
 	size_t i;
@@ -504,10 +505,15 @@ START_TEST(backup_restore_create_destroy)
 		ck_assert_str_eq(b.items[i].notes, "dev01 felhom test");
 	pve_backups_reset(&b);
 	/* Restore over the existing (stopped) CT needs force=1. */
-	submit_ok(c, pve_lxc_restore(c, node(), 104, volid, "local-lvm", 1,
-	    &s, &err), &err, &s, "vzrestore");
-	submit_ok(c, pve_lxc_restore(c, node(), 202, volid, "local-lvm", 0,
-	    &s, &err), &err, &s, "vzrestore");
+	memset(&ro, 0, sizeof(ro));
+	ro.archive = volid;
+	ro.storage = "local-lvm";
+	ro.force = 1;
+	submit_ok(c, pve_lxc_restore(c, node(), 104, &ro, &s, &err), &err, &s,
+	    "vzrestore");
+	ro.force = 0;
+	submit_ok(c, pve_lxc_restore(c, node(), 202, &ro, &s, &err), &err, &s,
+	    "vzrestore");
 	submit_ok(c, pve_lxc_create(c, node(), 201, cp, 6, &s, &err), &err, &s,
 	    "vzcreate");
 	submit_ok(c, pve_lxc_destroy(c, node(), 201, 1, 1, &s, &err), &err, &s,
@@ -518,6 +524,136 @@ START_TEST(backup_restore_create_destroy)
 	ck_assert_int_eq(counter("104:restore"), 1);
 	ck_assert_int_eq(counter("201:create"), 1);
 	ck_assert_int_eq(counter("201:destroy"), 1);
+	pve_client_free(c);
+}
+END_TEST
+
+/* ---- where real PVE differs (issue 11, pve-api.md §3, §5.11, §5.13) --- */
+
+START_TEST(restore_needs_a_storage_and_a_stopped_guest)
+{
+	struct pve_client *c = client();
+	struct pve_restore_options ro;
+	struct pve_backups b;
+	struct pve_submit s;
+	struct err err;
+	char volid[512];
+
+	reset_world();
+	OK(pve_storage_backups(c, node(), "pbs", 101, &b, &e_));
+	ck_assert_uint_ge(b.n, 1);
+	(void) snprintf(volid, sizeof(volid), "%s", b.items[0].volid);
+	pve_backups_reset(&b);
+	memset(&ro, 0, sizeof(ro));
+	ro.archive = volid;
+	ro.force = 1;
+	/* Without storage PVE would take 'local': never sent. */
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_restore(c, node(), 101, &ro, &s, &err),
+	    ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'local'"));
+	ck_assert_int_eq(counter("101:restore"), 0);
+	/* §5.11: over a running CT PVE refuses synchronously. */
+	ro.storage = "local-lvm";
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_restore(c, node(), 101, &ro, &s, &err),
+	    ERR_CONFLICT);
+	note(&err);
+	ck_assert_int_eq(err.reason, PVE_E_RUNNING);
+	ck_assert_str_eq(pve_error_name(err.reason), "running");
+	pve_client_free(c);
+}
+END_TEST
+
+START_TEST(bind_mount_backup_restores_with_explicit_volumes)
+{
+	struct pve_client *c = client();
+	struct pve_restore_options ro;
+	struct pve_param vols[] = { { "rootfs", "local-lvm:8" } };
+	struct pve_lxc_config cfg;
+	struct pve_task_status st;
+	struct pve_backups b;
+	struct pve_submit s;
+	json_t *bconf = NULL;
+	struct err err;
+	char volid[512];
+
+	reset_world();
+	OK(pve_storage_backups(c, node(), "pbs", 103, &b, &e_));
+	(void) snprintf(volid, sizeof(volid), "%s", b.items[0].volid);
+	pve_backups_reset(&b);
+	/* The backup's own config, as the archive holds it. */
+	OK(pve_backup_config(c, node(), volid, &bconf, &e_));
+	ck_assert_str_eq(json_string_value(json_object_get(bconf, "mp0")),
+	    "/srv/data,mp=/data");
+	ck_assert_str_eq(json_string_value(json_object_get(bconf,
+	    "description")), "file share\nbind mount from the host\n");
+	ck_assert_uint_eq(json_array_size(json_object_get(bconf, "lxc")), 2);
+	json_decref(bconf);
+	memset(&ro, 0, sizeof(ro));
+	ro.archive = volid;
+	ro.storage = "local-lvm";
+	/* Storage-only: the token's restore dies on the bind mount. */
+	OK(pve_lxc_restore(c, node(), 203, &ro, &s, &e_));
+	err_init(&err);
+	memset(&st, 0, sizeof(st));
+	ck_assert_int_eq(await(c, &s, &st, 0, &err), ERR_TASK);
+	ck_assert_ptr_nonnull(strstr(pve_last_fault(c)->exitstatus,
+	    "restoring 'mp0' to bind mount is only possible for root"));
+	/* With the volume given the bind mount is left out. */
+	ro.volumes = vols;
+	ro.n_volumes = 1;
+	submit_ok(c, pve_lxc_restore(c, node(), 203, &ro, &s, &err), &err, &s,
+	    "vzrestore");
+	memset(&cfg, 0, sizeof(cfg));
+	OK(pve_lxc_config(c, node(), 203, 0, &cfg, &e_));
+	ck_assert_uint_eq(cfg.n_mps, 0);
+	ck_assert_ptr_nonnull(strstr(cfg.rootfs, "local-lvm:"));
+	pve_lxc_config_reset(&cfg);
+	pve_client_free(c);
+}
+END_TEST
+
+START_TEST(config_lock_timeout_is_locked)
+{
+	struct pve_client *c = client();
+	struct pve_param p[] = { { "cores", "3" } };
+	struct pve_submit s;
+	struct err err;
+
+	reset_world();
+	ctl("/_sim/config", "{\"lock_timeout_scale\":0.02}");
+	ctl("/_sim/config-lock", "{\"vmid\":101}");
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_set_config(c, node(), 101, p, 1, &s, &err),
+	    ERR_LOCKED);
+	note(&err);
+	ck_assert_int_eq(err.reason, PVE_E_LOCKED);
+	ck_assert_str_eq(pve_last_fault(c)->lock, "config-file");
+	ck_assert_ptr_nonnull(strstr(err.msg, "pve-config-101.lock"));
+	ctl("/_sim/config", "{\"lock_timeout_scale\":1}");
+	pve_client_free(c);
+}
+END_TEST
+
+START_TEST(pbs_details_come_from_the_storage_config)
+{
+	struct pve_client *c = client();
+	struct pve_storage_cfgs sc;
+	struct err err;
+
+	reset_world();
+	memset(&sc, 0, sizeof(sc));
+	OK(pve_storage_config(c, "pbs", &sc, &e_));
+	ck_assert_uint_eq(sc.n, 1);
+	ck_assert_str_eq(sc.items[0].storage, "pbs");
+	ck_assert_str_eq(sc.items[0].server, "pbs.example");
+	ck_assert_str_eq(sc.items[0].datastore, "store1");
+	ck_assert_uint_eq(strlen(sc.items[0].fingerprint), 95);
+	pve_storage_cfgs_reset(&sc);
+	err_init(&err);
+	ck_assert_int_eq(pve_storage_config(c, "no/such", &sc, &err),
+	    ERR_INVALID);
 	pve_client_free(c);
 }
 END_TEST
@@ -655,9 +791,21 @@ START_TEST(missing_guest_is_not_found)
 	err_init(&err);
 	ck_assert_int_eq(pve_lxc_status(c, node(), 999, &gs, &err),
 	    ERR_NOT_FOUND);
+	/*
+	 * §5.8: start checks only whether the CT runs: a UPID, and the task
+	 * fails loading the config; stop answers "not running".
+	 */
+	OK(pve_lxc_start(c, node(), 999, &s, &e_));
+	ck_assert_str_eq(s.parsed.type, "vzstart");
 	err_init(&err);
-	ck_assert_int_eq(pve_lxc_start(c, node(), 999, &s, &err),
-	    ERR_NOT_FOUND);
+	memset(&ts, 0, sizeof(ts));
+	ck_assert_int_eq(await(c, &s, &ts, 0, &err), ERR_TASK);
+	note(&err);
+	ck_assert_ptr_nonnull(strstr(pve_last_fault(c)->exitstatus,
+	    "999.conf' does not exist"));
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_stop(c, node(), 999, &s, &err), ERR_CONFLICT);
+	ck_assert_int_eq(err.reason, PVE_E_NOT_RUNNING);
 	err_init(&err);
 	ck_assert_int_eq(pve_task_status_once(c, "UPID:pve-01:00000001:"
 	    "00000001:00000001:vzstart:101:felhom@pve!agent:", &ts, &err),
@@ -1083,6 +1231,10 @@ client_suite(void)
 	tcase_add_test(tc, wrong_token_is_auth_naming_the_token);
 	tcase_add_test(tc, forbidden_names_privilege_and_path);
 	tcase_add_test(tc, missing_guest_is_not_found);
+	tcase_add_test(tc, restore_needs_a_storage_and_a_stopped_guest);
+	tcase_add_test(tc, bind_mount_backup_restores_with_explicit_volumes);
+	tcase_add_test(tc, config_lock_timeout_is_locked);
+	tcase_add_test(tc, pbs_details_come_from_the_storage_config);
 	tcase_add_test(tc, locked_guest_sync_and_in_the_worker);
 	tcase_add_test(tc, conflicts_params_and_digest);
 	tcase_add_test(tc, task_failure_carries_exit_status);

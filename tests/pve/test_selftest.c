@@ -160,6 +160,14 @@ START_TEST(read_selftest_passes_and_creates_nothing)
 	ck_assert_ptr_nonnull(strstr(out, "read self-test: OK"));
 	ck_assert_ptr_nonnull(strstr(out, "pve token"));
 	ck_assert_ptr_nonnull(strstr(out, "priv VM.PowerMgmt"));
+	/* Issue 11: the bridges' SDN.Use, each storage's AllocateSpace. */
+	ck_assert_ptr_nonnull(strstr(out, "on /sdn/zones/localnetwork/vmbr0: "));
+	ck_assert_ptr_nonnull(strstr(out, "ok     on /storage/pbs: safety "
+	    "backups and listing backups there"));
+	ck_assert_ptr_nonnull(strstr(out, "ok     on /storage/local-lvm: "
+	    "restored and created guest volumes there"));
+	ck_assert_ptr_nonnull(strstr(out, "ok     on /storage/pbs: PBS "
+	    "server, datastore, fingerprint"));
 	ck_assert_ptr_null(strstr(out, "FAIL"));
 	(void) snprintf(db, sizeof(db), "%s/state.db", tmpdir);
 	ck_assert_int_ne(stat(db, &st), 0);	/* read-only: not created */
@@ -204,6 +212,35 @@ START_TEST(read_selftest_with_an_existing_database)
 	ck_assert_ptr_nonnull(strstr(out, "(read-only check)"));
 	free(out);
 	free(err_out);
+}
+END_TEST
+
+/*
+ * Issue 11 (pve-api.md §5.7, §5.13): SDN.Use on a guest's bridge and
+ * Datastore.AllocateSpace on a backup storage are checked on their own
+ * paths, wherever the ACL sits.
+ */
+START_TEST(missing_sdn_use_and_allocatespace_are_named)
+{
+	char *out = NULL, *err_out = NULL;
+	long st;
+
+	write_config(NULL, NULL);
+	st = tu_sim_call(&sim, "POST", "/_sim/acl", "{\"/\":[\"*\"],"
+	    "\"/sdn/zones/localnetwork/vmbr0\":[],"
+	    "\"/storage/pbs\":[\"Datastore.Audit\"]}", NULL);
+	ck_assert_int_eq(st, 200);
+	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_NOPERM);
+	ck_assert_ptr_nonnull(strstr(out, "MISSING SDN.Use on "
+	    "/sdn/zones/localnetwork/vmbr0: needed for netN on this bridge"));
+	ck_assert_ptr_nonnull(strstr(out, "MISSING Datastore.AllocateSpace on "
+	    "/storage/pbs: needed for safety backups and listing backups"));
+	ck_assert_int_eq((int)tu_count(out, "MISSING"), 2);
+	ck_assert_ptr_nonnull(strstr(err_out, "lacks 2 privilege"));
+	free(out);
+	free(err_out);
+	ck_assert_int_eq(tu_sim_call(&sim, "POST", "/_sim/acl",
+	    "{\"/\":[\"*\"]}", NULL), 200);
 }
 END_TEST
 
@@ -252,7 +289,7 @@ START_TEST(missing_privilege_is_named)
 	    "\"Sys.Audit\",\"Datastore.Audit\",\"Datastore.AllocateSpace\","
 	    "\"VM.PowerMgmt\",\"VM.Config.Disk\",\"VM.Config.CPU\","
 	    "\"VM.Config.Memory\",\"VM.Config.Network\",\"VM.Config.Options\","
-	    "\"VM.Snapshot\",\"VM.Allocate\"]}", NULL);
+	    "\"VM.Snapshot\",\"VM.Allocate\",\"SDN.Use\"]}", NULL);
 	ck_assert_int_eq(st, 200);
 	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_NOPERM);
 	ck_assert_ptr_nonnull(strstr(out, "MISSING VM.Backup on /vms"));
@@ -437,6 +474,7 @@ selftest_suite(void)
 	tcase_add_test(tc, wrong_token_fails_naming_the_token);
 	tcase_add_test(tc, wrong_pin_fails_showing_both_fingerprints);
 	tcase_add_test(tc, missing_privilege_is_named);
+	tcase_add_test(tc, missing_sdn_use_and_allocatespace_are_named);
 	tcase_add_test(tc, task_selftest_round_trip_leaves_the_guest_as_it_was);
 	tcase_add_test(tc, task_selftest_failure_is_reported_and_cleaned_up);
 	tcase_add_test(tc, task_selftest_on_a_scratch_guest_runs_as_ops);

@@ -10,7 +10,7 @@ import re
 import time
 
 from . import params as P
-from .params import PermError, die
+from .params import ApiError, PermError, die
 from .world import LOCK_VALUES
 
 ROUTES = []
@@ -30,7 +30,7 @@ def route(method, pattern, kind=None, vmid_from=None):
 
 def load_endpoints():
     """Import the endpoint modules (they register their routes)."""
-    from . import (ep_backup, ep_config, ep_guest, ep_read,  # noqa: F401
+    from . import (ep_backup, ep_config, ep_create, ep_guest, ep_read,  # noqa: F401
                    ep_storage, ep_tasks)
 
 
@@ -61,6 +61,7 @@ class Ctx:
         self.params = params
         self.pp = pp
         self.acl = world.acl
+        self.waited = 0.0             # seconds spent waiting for lock files
 
     # permissions ----------------------------------------------------------
     def has(self, path, priv):
@@ -251,7 +252,15 @@ def vmstatus(world, g, full=False):
     if conf.get("template"):
         d["template"] = 1
     if full:
-        d["ha"] = {"managed": 0}
+        # pve-container src/PVE/API2/LXC/Status.pm vm_status:
+        # PVE::HA::Config::get_service_status("ct:<vmid>")
+        ha = world.ha.get(g.vmid)
+        if ha is None:
+            d["ha"] = {"managed": 0}
+        else:
+            d["ha"] = {"managed": 1, "state": ha.get("state", "started")}
+            if world.v.tuple < (9, 0):
+                d["ha"]["group"] = ha.get("group") or "null"
     return d
 
 
@@ -270,22 +279,113 @@ def volume_storage(volume):
     return None
 
 
-def check_volume_access(ctx, vol, for_list=False):
-    """storage:src/PVE/Storage.pm check_volume_access (subset). Raises PermError."""
+def check_volume_access(ctx, vol, vmid=None):
+    """pve-storage src/PVE/Storage.pm check_volume_access.  Raises PermError
+    (or dies 'missing privileges to access')."""
     sid = vol["storage"]
     spath = "/storage/%s" % sid
     if ctx.has(spath, "Datastore.Allocate"):
         return
-    if vol["content"] in ("iso", "vztmpl", "import", "snippets"):
+    owner = vol.get("vmid")
+    if vol["content"] in ("iso", "vztmpl", "import"):
+        # (custom) templates/ISOs could be sensitive: read access to the storage
         ctx.check_any(spath, ["Datastore.AllocateSpace", "Datastore.Audit"])
-    elif vol["content"] == "backup" and vol.get("vmid"):
+    elif owner is not None and vmid is not None and int(owner) == int(vmid):
+        return      # we are owner - allow access
+    elif vol["content"] == "backup" and owner:
         ctx.check(spath, "Datastore.AllocateSpace")
-        ctx.check("/vms/%s" % vol["vmid"], "VM.Backup")
-    elif vol.get("vmid"):
-        ctx.check_any(spath, ["Datastore.AllocateSpace", "Datastore.Audit"])
-        ctx.check("/vms/%s" % vol["vmid"], "VM.Audit")
+        ctx.check("/vms/%s" % owner, "VM.Backup")
+    elif vol["content"] in ("images", "rootdir") and owner:
+        ctx.check(spath, "Datastore.Audit")
+        ctx.check("/vms/%s" % owner, "VM.Config.Disk")
     else:
-        raise PermError("%s, Datastore.Allocate" % spath)
+        die("missing privileges to access %s" % vol["volid"])
+
+
+def trunk_tags(trunks):
+    """pve-guest-common GuestHelpers.pm get_tags_from_trunk: 'a;b-c' -> tags."""
+    tags = set()
+    for part in re.split(r"[;,]", str(trunks)):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if not m:
+            continue
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        tags.update(range(lo, hi + 1))
+    return sorted(tags)
+
+
+def check_bridge_access(ctx, raw, worker=False):
+    """pve-container src/PVE/LXC.pm check_bridge_access ->
+    pve-guest-common src/PVE/GuestHelpers.pm check_vnet_access (PVE >= 8.0):
+    SDN.Use on /sdn/zones/<zone>/<bridge>[/<tag>]; a plain Linux bridge is a
+    vnet of the zone 'localnetwork'.  Raises PermError; with worker=True
+    returns the error text instead (the check ran inside a worker)."""
+    if not ctx.world.v.sdn_use:
+        return None
+    try:
+        net = P.parse_prop_string(str(raw), P.NET_DESC, "net")
+    except P.FormatError:
+        return None
+    bridge = net.get("bridge")
+    if not bridge:
+        return None
+    zone = "localnetwork"
+    paths = []
+    if net.get("tag"):
+        paths.append("/sdn/zones/%s/%s/%s" % (zone, bridge, net["tag"]))
+    if net.get("trunks"):
+        paths.extend("/sdn/zones/%s/%s/%d" % (zone, bridge, t) for t in trunk_tags(net["trunks"]))
+    if not (net.get("tag") or net.get("trunks")):
+        paths.append("/sdn/zones/%s/%s" % (zone, bridge))
+    for path in paths:
+        if not ctx.has(path, "SDN.Use"):
+            e = PermError("%s, SDN.Use" % path)
+            if worker:
+                return e.message.rstrip("\n")
+            raise e
+    return None
+
+
+class LockWait(Exception):
+    """Raised by a handler that waits for a config lock file: the server
+    sleeps `seconds` without holding the world lock, then runs the handler
+    again (error None) or answers `error` (the lock timed out)."""
+
+    def __init__(self, seconds, error=None):
+        super().__init__("lock wait")
+        self.seconds = seconds
+        self.error = error
+
+
+def lock_file_name(vmid):
+    """pve-container src/PVE/LXC/Config.pm config_file_lock."""
+    return "/run/lock/lxc/pve-config-%d.lock" % int(vmid)
+
+
+def lock_timeout_text(vmid):
+    """pve-common src/PVE/Tools.pm lock_file_full: run_with_timeout dies
+    'got timeout', wrapped as "can't lock file '<file>' - got timeout"."""
+    return "can't lock file '%s' - got timeout" % lock_file_name(vmid)
+
+
+def lock_config(ctx, vmid, timeout=10):
+    """pve-guest-common src/PVE/AbstractConfig.pm lock_config (10 s;
+    create_and_lock_config: 5 s): waits while another worker holds the
+    config lock file (a /_sim/config-lock), then proceeds or fails with
+    lock_file_full's timeout error.  The sim's 'lock_timeout_scale'
+    setting scales the real timeouts down for tests."""
+    held = ctx.world.config_lock_remaining(int(vmid))
+    if held is None:
+        return
+    limit = timeout * float(ctx.world.settings.get("lock_timeout_scale", 1.0))
+    left = limit - ctx.waited
+    if held <= left:
+        raise LockWait(max(held, 0.0))
+    raise LockWait(max(left, 0.0), ApiError(500, lock_timeout_text(vmid)))
+
+
+# --------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------

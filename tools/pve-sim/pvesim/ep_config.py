@@ -3,8 +3,9 @@
 import re
 
 from . import params as P
-from .api import (NODE, STR, VMID, check_lock, load_guest, lxc_conf_schema, norm_net, o,
-                  real_node, route, volume_storage)
+from .api import (NODE, STR, VMID, check_bridge_access, check_lock, check_volume_access,
+                  load_guest, lock_config, lxc_conf_schema, norm_net, o, real_node, route,
+                  volume_storage)
 from .params import ParamError, PermError, die
 from .world import BOOL_KEYS, FASTPLUG, HOTPLUG, INT_KEYS, NUM_KEYS, norm_description
 
@@ -60,15 +61,25 @@ def check_ct_modify_config_perm(ctx, vmid, oldconf, newconf, delete, unprivilege
                 raise PermError("mount point type %s is only allowed for root@pam" % mtype)
             m = P.NEW_DISK_RE.match(data["volume"])
             if m:
+                # $NEW_DISK_RE: "STORAGE:SIZE"; without a storage the
+                # create/restore default ('storage' // 'local')
                 sid = m.group(1) or ctx.params.get("storage") or "local"
                 ctx.check("/storage/%s" % sid, "Datastore.AllocateSpace")
             else:
-                sid = volume_storage(data["volume"])
-                if sid:
-                    ctx.check("/storage/%s" % sid, "Datastore.AllocateSpace")
+                vol = ctx.world.disk_volume(data["volume"])
+                if vol is not None:
+                    check_volume_access(ctx, vol, vmid=vmid)
         elif opt in ("memory", "swap"):
             ctx.check(vpath, "VM.Config.Memory")
-        elif re.match(r"^net\d+$", opt) or opt in ("nameserver", "searchdomain", "hostname"):
+        elif re.match(r"^net\d+$", opt):
+            ctx.check(vpath, "VM.Config.Network")
+            # check_bridge_access of the old and the new value, also when
+            # the key is deleted (pve-guest-common check_vnet_access)
+            if oldconf is not None and oldconf.get(opt):
+                check_bridge_access(ctx, oldconf[opt])
+            if not is_delete and newconf.get(opt):
+                check_bridge_access(ctx, newconf[opt])
+        elif opt in ("nameserver", "searchdomain", "hostname"):
             ctx.check(vpath, "VM.Config.Network")
         elif opt == "features":
             check_features_perm(ctx, vmid, oldconf, newconf.get(opt), is_delete, unprivileged)
@@ -185,13 +196,20 @@ def put_lxc_config(ctx):
             raise ParamError({"revert": "you can't use '-%s' and -revert %s' at the same time"
                               % (opt, opt)})
 
+    # pve-container src/PVE/API2/LXC/Config.pm update_vm: everything runs
+    # under lock_config (10 s to get the lock file, else "got timeout")
+    lock_config(ctx, vmid)
     g = load_guest(w, vmid)
     check_lock(g)
     assert_if_modified(digest, g.digest())
     newconf = {k: v for k, v in p.items() if v is not None or k == "description"}
+    # update_vm: the deleted keys, the reverted keys, then the new values
+    unpriv = g.conf.get("unprivileged", 0)
+    check_ct_modify_config_perm(ctx, vmid, g.conf, {}, delete, unpriv)
+    check_ct_modify_config_perm(ctx, vmid, g.conf, {}, revert, unpriv)
     check_ct_modify_config_perm(ctx, vmid, g.conf,
                                 {k: ("" if v is None else v) for k, v in newconf.items()},
-                                delete, g.conf.get("unprivileged", 0))
+                                [], unpriv)
     fault = w.consume_task_fault(vmid, "config")
     if fault and fault.get("exitstatus"):
         die(str(fault["exitstatus"]))

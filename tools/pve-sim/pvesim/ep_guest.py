@@ -24,19 +24,68 @@ def _power_common(ctx, extra_schema):
     return p
 
 
+def ha_request(ctx, vmid, action, kind, timeout=None):
+    """pve-container src/PVE/API2/LXC/Status.pm vm_start / vm_stop /
+    vm_shutdown for an HA-managed CT (PVE::HA::Config::vm_is_ha_managed):
+    the worker only runs 'ha-manager set ct:<vmid> --state started' or
+    'ha-manager crm-command stop ct:<vmid> <timeout>' and ends OK as soon
+    as the request is queued (hastart / hastop).  The HA stack changes the
+    CT later: after the 'ha_delay' setting, unless the resource is 'stuck'
+    (the sim's stand-in for a service the LRM cannot start or stop)."""
+    w = ctx.world
+    wtype = "hastart" if action == "start" else "hastop"
+    t = w.new_task(wtype, vmid, kind, vmid)
+    if action == "start":
+        t.log.append("Requesting HA start for CT %d" % vmid)
+    else:
+        t.log.append("Requesting HA stop for CT %d" % vmid)
+    target = "started" if action == "start" else "stopped"
+
+    def ok(world, task):
+        res = world.ha.get(vmid)
+        if res is None:
+            return
+        res["state"] = target
+
+        def apply():
+            with world.lock:
+                r = world.ha.get(vmid)
+                g = world.guests.get(vmid)
+                if r is None or g is None or r.get("stuck") or r.get("state") != target:
+                    return
+                if target == "started" and g.status != "running" and not g.conf.get("lock"):
+                    set_running(g)
+                elif target == "stopped" and g.status == "running":
+                    set_stopped(g)
+        world.scheduler.call_at(time.time() + float(world.settings.get("ha_delay", 1.0)),
+                                apply)
+    t.on_ok = ok
+    w.launch(t)
+    return t.upid
+
+
 @route("POST", r"/nodes/(?P<node>[^/]+)/lxc/(?P<vmid>[^/]+)/status/start", kind="start",
        vmid_from="path")
 def post_start(ctx):
+    """pve-container src/PVE/API2/LXC/Status.pm vm_start: only
+    check_running is synchronous, so a CT that does not exist gets a UPID
+    and its worker fails loading the config."""
     p = _power_common(ctx, {"skiplock": o(BOOL), "debug": o(BOOL)})
     w = ctx.world
-    g = load_guest(w, p["vmid"])
-    vmid = g.vmid
-    if g.status == "running":
+    vmid = p["vmid"]
+    g = w.guests.get(vmid)
+    if g is not None and g.status == "running":
         die("CT %d already running" % vmid)
+    if vmid in w.ha:
+        return ha_request(ctx, vmid, "start", "start")
     t = w.new_task("vzstart", vmid, "start", vmid)
-    t.fail = lock_error(g, allow=("mounted",))
-    if not t.fail and g.conf.get("template"):
+    t.fail = w.worker_lock_config(t, vmid)
+    if t.fail is None and g is None:
+        t.fail = "Configuration file 'nodes/%s/lxc/%d.conf' does not exist" % (w.node, vmid)
+    if t.fail is None and g.conf.get("template"):
         t.fail = "you can't start a CT if it's a template"
+    if t.fail is None:
+        t.fail = lock_error(g, allow=("mounted",))
 
     def ok(world, task):
         gg = world.guests.get(vmid)
@@ -48,13 +97,17 @@ def post_start(ctx):
 
 
 def _stop_task(ctx, wtype, kind, p, final):
+    """vm_stop / vm_shutdown / vm_reboot: 'not running' is checked with
+    check_running only, so a CT that does not exist is 'not running'."""
     w = ctx.world
-    g = load_guest(w, p["vmid"])
-    vmid = g.vmid
-    if g.status != "running":
+    vmid = p["vmid"]
+    g = w.guests.get(vmid)
+    if g is None or g.status != "running":
         die(("VM %d not running" if kind == "reboot" else "CT %d not running") % vmid)
     t = w.new_task(wtype, vmid, kind, vmid)
-    t.fail = lock_error(g, allow=("mounted",) if kind == "stop" else ())
+    t.fail = w.worker_lock_config(t, vmid)
+    if t.fail is None:
+        t.fail = lock_error(g, allow=("mounted",) if kind == "stop" else ())
 
     def ok(world, task):
         gg = world.guests.get(vmid)
@@ -73,6 +126,13 @@ def post_stop(ctx):
         extra["overrule-shutdown"] = o(BOOL)
     p = _power_common(ctx, extra)
     w = ctx.world
+    g = w.guests.get(p["vmid"])
+    if g is None or g.status != "running":
+        die("CT %d not running" % p["vmid"])
+    if p["vmid"] in w.ha:
+        if p.get("overrule-shutdown"):
+            raise ParamError({"overrule-shutdown": "Not applicable for HA resources."})
+        return ha_request(ctx, p["vmid"], "stop", "stop")
     t = _stop_task(ctx, "vzstop", "stop", p, set_stopped)
     if p.get("overrule-shutdown"):
         for other in list(w.task_order):
@@ -87,6 +147,12 @@ def post_stop(ctx):
        vmid_from="path")
 def post_shutdown(ctx):
     p = _power_common(ctx, {"timeout": o(INT, minimum=0), "forceStop": o(BOOL)})
+    w = ctx.world
+    g = w.guests.get(p["vmid"])
+    if g is None or g.status != "running":
+        die("CT %d not running" % p["vmid"])
+    if p["vmid"] in w.ha:
+        return ha_request(ctx, p["vmid"], "stop", "shutdown", p.get("timeout") or 60)
     return _stop_task(ctx, "vzshutdown", "shutdown", p, set_stopped).upid
 
 

@@ -4,7 +4,7 @@
 from . import params as P
 from .api import (BOOL, NODE, STORAGE_ID, STR, VMID, check_volume_access, maybe_shuffle, o,
                   real_node, route, volume_storage)
-from .params import FormatError, PermError, die
+from .params import ApiError, FormatError, die
 
 
 CONTENT_TYPES = ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"]
@@ -99,9 +99,13 @@ def get_storage_content(ctx):
             continue
         if p.get("vmid") is not None and v.get("vmid") != p["vmid"]:
             continue
+        # pve-storage src/PVE/API2/Storage/Content.pm index: every item
+        # filtered by check_volume_access (eval { ... }; next if $@), so a
+        # backup is listed only with Datastore.AllocateSpace on the storage
+        # and VM.Backup on its guest (or Datastore.Allocate)
         try:
-            check_volume_access(ctx, v, for_list=True)
-        except PermError:
+            check_volume_access(ctx, v)
+        except ApiError:
             continue
         d = {}
         for k in ("volid", "content", "format", "size", "ctime", "vmid", "subtype",
@@ -115,6 +119,40 @@ def get_storage_content(ctx):
         if d.get("content") == "vztmpl":
             d.pop("vmid", None)
             d.pop("subtype", None)
+        out.append(d)
+    return out
+
+
+#
+
+
+STORAGE_TYPES = ["btrfs", "cephfs", "cifs", "dir", "esxi", "glusterfs", "iscsi", "iscsidirect",
+                 "lvm", "lvmthin", "nfs", "pbs", "rbd", "zfs", "zfspool"]
+
+
+@route("GET", r"/storage")
+def get_storage_config(ctx):
+    """pve-storage src/PVE/API2/Storage/Config.pm index: the cluster-wide
+    storage configuration, each entry listed only with Datastore.Audit or
+    Datastore.AllocateSpace on /storage/<id> ($api_storage_config: the
+    storage.cfg section plus 'storage' and 'digest', content as a comma
+    list).  This is where a PBS storage's server, datastore and
+    fingerprint are; secrets (password, encryption key) live in other
+    files and are never part of it."""
+    p = ctx.validate({"type": o(STR, enum=STORAGE_TYPES)})
+    w = ctx.world
+    out = []
+    digest = w.storage_cfg_digest()
+    for sid in sorted(w.storages):
+        s = w.storages[sid]
+        spath = "/storage/%s" % sid
+        if not (ctx.has(spath, "Datastore.Audit") or ctx.has(spath, "Datastore.AllocateSpace")):
+            continue
+        if p.get("type") and p["type"] != s.type:
+            continue
+        d = s.config_section()
+        d.update({"storage": sid, "digest": digest,
+                  "content": ",".join(maybe_shuffle(w, s.content))})
         out.append(d)
     return out
 

@@ -18,7 +18,7 @@ from . import api
 from . import params as P
 from .params import ApiError
 from .tasks import decode_upid
-from .world import Acl, Guest
+from .world import Acl, Guest, Storage
 
 api.load_endpoints()
 
@@ -395,9 +395,20 @@ class Handler(BaseHTTPRequestHandler):
                     raise P.ParamError({k: "duplicate parameter (already defined in URI) with "
                                         "conflicting values!"})
             params.update(pp)
-            with world.lock:
-                ctx = api.Ctx(world, method, rel, params, pp)
-                res = fn(ctx)
+            waited = 0.0
+            while True:
+                try:
+                    with world.lock:
+                        ctx = api.Ctx(world, method, rel, params, pp)
+                        ctx.waited = waited
+                        res = fn(ctx)
+                    break
+                except api.LockWait as lw:
+                    # waiting for a lock file never holds up the others
+                    time.sleep(lw.seconds)
+                    waited += lw.seconds
+                    if lw.error is not None:
+                        raise lw.error
             if isinstance(res, api.Resp):
                 obj = {"data": res.data}
                 obj.update(res.extra)
@@ -495,6 +506,7 @@ class Handler(BaseHTTPRequestHandler):
                 sim.requests = []
             with world.lock:
                 world.task_faults = []
+                world.config_locks = {}
             world.release()
             if req.get("world"):
                 with world.lock:
@@ -509,6 +521,12 @@ class Handler(BaseHTTPRequestHandler):
                               "auth_fail_delay_ms"):
                         if k in req:
                             world.settings[k] = float(req[k])
+                    for k in ("lock_timeout_scale", "ha_delay"):
+                        if k in req:
+                            v = float(req[k])
+                            if v < 0:
+                                raise ValueError("%s must be >= 0" % k)
+                            world.settings[k] = v
                     if "shuffle" in req:
                         world.settings["shuffle"] = bool(req["shuffle"])
                     if "acl" in req:
@@ -530,10 +548,12 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/world/guest" and method in ("POST", "DELETE"):
             return guest_helper(world, req if method == "POST" else
                                 {"vmid": (q.get("vmid") or [req.get("vmid")])[0], "remove": True})
-        if path == "/_sim/world/volume" and method == "POST":
-            return volume_helper(world, req)
         if path == "/_sim/world/storage" and method == "POST":
             return storage_helper(world, req)
+        if path == "/_sim/config-lock" and method == "POST":
+            return config_lock_helper(world, req)
+        if path == "/_sim/world/volume" and method == "POST":
+            return volume_helper(world, req)
         if path == "/_sim/requests" and method == "GET":
             vmid = (q.get("vmid") or [None])[0]
             with sim.lock:
@@ -580,6 +600,8 @@ def world_dump(world, sim):
                        "archived": t.archived(now), "starttime": t.starttime,
                        "endtime": t.endtime, "log": list(t.log)} for t in world.task_order]
         d["task_faults"] = list(world.task_faults)
+        d["config_locks"] = {str(k): (None if v is None else max(0.0, v - now))
+                             for k, v in world.config_locks.items()}
         d["settings"] = dict(world.settings)
         d["version"] = {"spec": world.v.spec, "version": world.v.version}
         d["token_id"] = world.token_id
@@ -633,29 +655,47 @@ def guest_helper(world, req):
         if "snapshots" in req:
             tmp = Guest.from_state({"vmid": vmid, "snapshots": req["snapshots"] or {}})
             g.snapshots = tmp.snapshots
+        if "ha" in req:
+            # like 'ha-manager add ct:<vmid> --state started' (null: remove)
+            if req["ha"] is None:
+                world.ha.pop(vmid, None)
+            else:
+                ha = dict(req["ha"])
+                if ha.get("state", "started") not in ("started", "stopped"):
+                    raise ValueError("ha.state must be started or stopped")
+                world.ha[vmid] = {"state": ha.get("state", "started"),
+                                  "stuck": bool(ha.get("stuck"))}
         return {"ok": True, "vmid": vmid, "digest": g.digest(), "config": g.conf,
-                "status": g.status}
+                "status": g.status, "ha": world.ha.get(vmid)}
 
 
 def storage_helper(world, req):
-    """POST /_sim/world/storage: change a storage's retention settings
-    behind the API's back (like editing /etc/pve/storage.cfg as root):
-    "prune-backups" (property string or object, null removes it) and
-    "max-protected-backups" (integer, null: not configured)."""
-    sid = req["storage"]
+    """POST /_sim/world/storage: add a storage or change one (like editing
+    /etc/pve/storage.cfg): {"storage": id, <state keys>...}, or
+    {"storage": id, "remove": true}."""
+    sid = str(req["storage"])
     with world.lock:
-        st = world.storages.get(sid)
-        if st is None:
-            raise ValueError("storage '%s' does not exist" % sid)
-        for k in req:
-            if k not in ("storage", "prune-backups", "max-protected-backups"):
-                raise ValueError("unknown storage setting '%s'" % k)
-        if "prune-backups" in req:
-            st.prune = req["prune-backups"] or None
-        if "max-protected-backups" in req:
-            mp = req["max-protected-backups"]
-            st.max_protected = None if mp is None else int(mp)
-        return {"ok": True, "storage": st.to_state()}
+        if req.get("remove"):
+            return {"ok": True, "removed": world.storages.pop(sid, None) is not None}
+        old = world.storages.get(sid)
+        d = old.to_state() if old is not None else {}
+        d.update({k: v for k, v in req.items() if k != "storage"})
+        world.storages[sid] = Storage(sid, d)
+        return {"ok": True, "storage": sid, "config": world.storages[sid].to_state()}
+
+
+def config_lock_helper(world, req):
+    """POST /_sim/config-lock: another worker holds vmid's config lock file
+    (/run/lock/lxc/pve-config-<vmid>.lock) for `seconds` (null: until
+    released); {"vmid": N, "release": true} frees it."""
+    vmid = int(req["vmid"])
+    with world.lock:
+        if req.get("release"):
+            return {"ok": True, "released": world.config_locks.pop(vmid, None) is not None
+                    or False}
+        secs = req.get("seconds")
+        world.config_locks[vmid] = None if secs is None else time.time() + float(secs)
+        return {"ok": True, "vmid": vmid, "seconds": secs}
 
 
 def volume_helper(world, req):

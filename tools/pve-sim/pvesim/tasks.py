@@ -68,6 +68,7 @@ class Task:
         self.on_ok = None             # callable(world, task)
         self.on_fail = None           # callable(world, task, msg)
         self.warn_lines = []          # extra WARN lines added on success
+        self.extra_delay = 0.0        # seconds waited for a lock file
 
     # --- shapes -----------------------------------------------------------
     def status_obj(self):

@@ -130,6 +130,9 @@ class Versions:
         self.memory_available = v >= (9, 0)
         self.dev_passthrough = v >= (8, 1)
         self.oci_keys = v >= (9, 1)
+        # SDN.Use on the bridge of every netN (pve-guest-common
+        # GuestHelpers.pm check_vnet_access, called by pve-container since 8.0)
+        self.sdn_use = v >= (8, 0)
         if v[0] >= 8:
             self.pveversion = "pve-manager/%s/%s" % (self.version, self.repoid)
             self.kernel = ("6.8.12-15-pve", "#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-15 (2025-09-12T11:02Z)")
@@ -213,6 +216,13 @@ def _raw_section(conf):
     return "".join(raw)
 
 
+def raw_config_text(conf):
+    """A config as the pct.conf text vzdump stores in the archive
+    (pve-container src/PVE/LXC/Config.pm write_pct_config: description as
+    '#' comment lines first, then 'key: value', raw lxc.* keys last)."""
+    return _raw_section(conf)
+
+
 def sort_indexed_key(k):
     m = INDEXED.match(k)
     if m:
@@ -238,7 +248,6 @@ class Guest:
         self.status = status
         self.started_at = time.time() - random.Random(self.vmid).randint(3600, 9 * 86400)
         self.pid = 0
-        self.ha = None
         if status == "running":
             self.pid = 2000 + (self.vmid * 37) % 900000
 
@@ -357,6 +366,30 @@ class Storage:
         # then decides by the caller's Datastore.Allocate).
         mp = d.get("max-protected-backups")
         self.max_protected = None if mp is None else int(mp)
+        # storage.cfg keys of the type (GET /storage only): PBS server,
+        # datastore, fingerprint, username; LVM vgname/thinpool; ...
+        self.extra = {k: d[k] for k in self.CONFIG_KEYS if k in d}
+
+    CONFIG_KEYS = ("server", "datastore", "fingerprint", "username", "namespace", "port",
+                   "vgname", "thinpool", "pool", "export", "share", "nodes")
+
+    def config_section(self):
+        """The storage.cfg section as pve-storage's Config.pm index returns
+        it (without 'storage', 'digest', 'content')."""
+        d = {"type": self.type}
+        d.update(self.extra)
+        if self.type in ("dir", "nfs", "cifs", "cephfs", "glusterfs", "btrfs"):
+            d["path"] = self.path
+        if self.shared and self.type in ("dir",):
+            d["shared"] = 1
+        if not self.enabled:
+            d["disable"] = 1
+        if self.prune:
+            d["prune-backups"] = (self.prune if isinstance(self.prune, str) else
+                                  ",".join("%s=%s" % (k, v) for k, v in sorted(self.prune.items())))
+        if self.max_protected is not None:
+            d["max-protected-backups"] = self.max_protected
+        return d
 
     def supports(self, ctype):
         return ctype in self.content
@@ -372,6 +405,7 @@ class Storage:
             d["prune-backups"] = self.prune
         if self.max_protected is not None:
             d["max-protected-backups"] = self.max_protected
+        d.update(self.extra)
         return d
 
 
@@ -397,6 +431,12 @@ class World:
         self.task_order = []
         self.remote_vmids = set()
         self.task_faults = []
+        # HA resources (pve-ha-manager resources.cfg): vmid -> {"state":
+        # "started"|"stopped", "stuck": bool}; see ep_guest.py hastart/hastop
+        self.ha = {}
+        # config lock files held by another worker: vmid -> until (epoch,
+        # None = until released); see api.py lock_config
+        self.config_locks = {}
         self.fingerprint = ""
         self.boot_time = time.time() - 3 * 86400 - random.randint(0, 86400)
         self._pid = random.randint(0x10000, 0x3FFFF)
@@ -447,6 +487,35 @@ class World:
             return f
         return None
 
+    def worker_lock_config(self, t, vmid, timeout=10):
+        """A worker's lock_config (pve-guest-common AbstractConfig.pm,
+        pve-common Tools.pm lock_file_full): while another worker holds the
+        lock file the task waits; past the (scaled) timeout it fails with
+        "can't lock file ... - got timeout".  Returns that text or None."""
+        held = self.config_lock_remaining(vmid)
+        if held is None:
+            return None
+        limit = timeout * float(self.settings.get("lock_timeout_scale", 1.0))
+        if held <= limit:
+            t.extra_delay = held
+            return None
+        t.extra_delay = limit
+        return "can't lock file '/run/lock/lxc/pve-config-%d.lock' - got timeout" % vmid
+
+    def config_lock_remaining(self, vmid):
+        """Seconds another worker still holds vmid's config lock file
+        (float('inf') until released), None when it is free."""
+        if vmid not in self.config_locks:
+            return None
+        until = self.config_locks[vmid]
+        if until is None:
+            return float("inf")
+        left = until - time.time()
+        if left <= 0:
+            del self.config_locks[vmid]
+            return None
+        return left
+
     def launch(self, t):
         """Apply task faults and schedule the end of the worker."""
         f = self._match_task_fault(t)
@@ -458,7 +527,7 @@ class World:
             if f.get("hang"):
                 t.hung = True
                 return
-        delay = float(self.settings["task_seconds"])
+        delay = float(self.settings["task_seconds"]) + t.extra_delay
         self.scheduler.call_at(time.time() + delay, lambda: self.finish_task(t.upid))
 
     def finish_task(self, upid, forced_exit=None):
@@ -517,6 +586,36 @@ class World:
                 return v
         return None
 
+    def storage_cfg_digest(self):
+        """SHA-1 of the storage.cfg the sections render to (the 'digest'
+        of GET /storage)."""
+        raw = ""
+        for sid in sorted(self.storages):
+            s = self.storages[sid]
+            raw += "%s: %s\n" % (s.type, sid)
+            sec = s.config_section()
+            sec["content"] = ",".join(s.content)
+            for k in sorted(sec):
+                if k != "type":
+                    raw += "\t%s %s\n" % (k, sec[k])
+            raw += "\n"
+        return hashlib.sha1(raw.encode("utf-8")).hexdigest()
+
+    def disk_volume(self, volid):
+        """A guest disk as check_volume_access sees it: content 'rootdir'
+        (or 'images') and the owner parsed from the volume name the way
+        pve-storage's plugins parse_volname do ('vm-<vmid>-disk-N',
+        'subvol-<vmid>-disk-N', 'base-<vmid>-disk-N', '<vmid>/vm-...').
+        None when volid is not on a known storage."""
+        if ":" not in volid:
+            return None
+        sid, name = volid.split(":", 1)
+        if sid not in self.storages:
+            return None
+        m = re.search(r"(?:^|/)(?:vm|subvol|base|basevol)-(\d+)-disk-\d+", name)
+        return {"volid": volid, "storage": sid, "content": "rootdir",
+                "vmid": int(m.group(1)) if m else None}
+
     def storage_used(self, s):
         extra = sum(v.get("size", 0) for v in self.volumes if v["storage"] == s.id)
         return min(s.total, s.used + extra) if s.total else 0
@@ -558,6 +657,8 @@ class World:
             }
             if self.remote_vmids:
                 d["remote_vmids"] = sorted(self.remote_vmids)
+            if self.ha:
+                d["ha"] = {str(k): dict(v) for k, v in sorted(self.ha.items())}
             if include_tasks:
                 d["tasks"] = [t.to_state() for t in self.task_order]
             return d
@@ -581,6 +682,8 @@ class World:
         for vd in volumes:
             self.volumes.append(self.norm_volume(vd))
         self.remote_vmids = set(int(x) for x in d.get("remote_vmids", []))
+        self.ha = {int(k): dict(v) for k, v in (d.get("ha") or {}).items()}
+        self.config_locks = {}
         self.tasks = {}
         self.task_order = []
         for td in d.get("tasks", []):
@@ -637,10 +740,14 @@ class World:
 DEFAULT_STORAGES = {
     "local": {"type": "dir", "content": ["iso", "vztmpl", "backup"], "shared": 0,
               "total": 100931731456, "used": 39728447488, "path": "/var/lib/vz"},
-    "local-lvm": {"type": "lvmthin", "content": ["rootdir", "images"], "shared": 0,
-                  "total": 151397597184, "used": 22548578304},
     "pbs": {"type": "pbs", "content": ["backup"], "shared": 1,
-            "total": 3972844748800, "used": 1717986918400},
+            "total": 3972844748800, "used": 1717986918400,
+            "server": "pbs.example", "datastore": "store1", "username": "root@pam",
+            "fingerprint": "9F:2A:7C:51:0E:8B:3D:46:A1:C2:E5:77:08:B9:F4:13:"
+                           "6D:2E:91:5A:C8:04:BB:7F:30:E6:19:A4:5D:82:CF:66"},
+    "local-lvm": {"type": "lvmthin", "content": ["rootdir", "images"], "shared": 0,
+                  "total": 151397597184, "used": 22548578304,
+                  "vgname": "pve", "thinpool": "data"},
 }
 TEMPLATES = [
     ("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", 126805954),
