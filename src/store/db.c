@@ -2,7 +2,6 @@
  * db — open, pragmas, checks, migrations, transactions, the agent lock
  * (R-32, R-35).  The one place where SQLite result codes are translated.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -484,43 +483,279 @@ db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
 	return 0;
 }
 
-int
-db_lock_agent(const char *dbpath, int *fd_out, struct err *err)
+/* A write lock on the whole lock file (fcntl: F_GETLK tells the pid). */
+static void
+lock_whole(struct flock *fl)
 {
-	char path[4096], pidbuf[32];
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = 0;
+	fl->l_len = 0;
+}
+
+int
+db_lock_agent(const char *dbpath, const char *version, int *fd_out,
+    struct err *err)
+{
+	char path[4096], buf[160];
+	struct flock fl;
 	ssize_t n;
 	int fd;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
 	    sizeof(path))
 		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return err_set(err, ERR_IO, "%s: cannot open lock file: %s",
-		    path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		return err_set(err, errno == EACCES ? ERR_PERMISSION : ERR_IO,
+		    "%s: cannot open lock file: %s", path, strerror(errno));
+	lock_whole(&fl);
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
 		int e = errno;
+		long pid = 0;
 
-		n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
-		pidbuf[n > 0 ? n : 0] = '\0';
-		pidbuf[strcspn(pidbuf, "\n")] = '\0';
+		lock_whole(&fl);
+		if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			pid = (long)fl.l_pid;
 		(void) close(fd);
-		if (e == EWOULDBLOCK)
+		if (e == EACCES || e == EAGAIN)
 			return err_set(err, ERR_LOCKED, "another felhom-agent "
-			    "(pid %s) is running on %s; only one agent may "
-			    "use a database", pidbuf[0] ? pidbuf : "?",
-			    dbpath);
-		return err_set(err, ERR_IO, "%s: flock: %s", path,
+			    "(pid %ld) is running on %s; only one agent may "
+			    "use a database", pid, dbpath);
+		return err_set(err, ERR_IO, "%s: lock: %s", path,
 		    strerror(e));
 	}
-	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)n, 0) != n) {
+	n = snprintf(buf, sizeof(buf), "%ld\n%.63s\n%lld\n", (long)getpid(),
+	    version != NULL ? version : "", (long long)clock_now(NULL));
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		(void) close(fd);
 		return err_set(err, ERR_IO, "%s: cannot write pid: %s", path,
 		    strerror(errno));
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+int
+db_lock_probe(const char *dbpath, struct db_lock_info *out, struct err *err)
+{
+	char path[4096], buf[256], *p, *nl, *end;
+	struct flock fl;
+	ssize_t n;
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
+	    sizeof(path))
+		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(err, errno == EACCES ? ERR_PERMISSION : ERR_IO,
+		    "%s: %s", path, strerror(errno));
+	}
+	/* Asks the kernel; takes nothing (an agent may start meanwhile). */
+	lock_whole(&fl);
+	if (fcntl(fd, F_GETLK, &fl) != 0) {
+		rc = err_set(err, ERR_IO, "%s: lock query: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (fl.l_type == F_UNLCK) {
+		rc = 0;
+		goto out;
+	}
+	out->held = 1;
+	out->pid = (long)fl.l_pid;
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) < 0) {
+		rc = err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	/* "PID\nVERSION\nSTARTED\n", as the holder wrote it. */
+	p = buf;
+	if ((nl = strchr(p, '\n')) != NULL) {
+		p = nl + 1;
+		if ((nl = strchr(p, '\n')) != NULL) {
+			*nl = '\0';
+			(void) snprintf(out->version, sizeof(out->version),
+			    "%s", p);
+			p = nl + 1;
+			out->started_at = strtoll(p, &end, 10);
+			if (end == p || *end != '\n')
+				out->started_at = 0;
+		}
+	}
+	rc = 0;
+out:
+	(void) close(fd);
+	return rc;
+}
+
+int
+db_integrity_check(struct db *db, size_t max, int *ok_out,
+    json_t **problems_out, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *res;
+	json_t *arr = NULL;
+	int rc, ok = 0;
+
+	if ((arr = json_array()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA integrity_check", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, "integrity check", err);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		res = sqlite3_column_text(st, 0);
+		if (res != NULL && strcmp((const char *)res, "ok") == 0) {
+			ok = 1;
+			continue;
+		}
+		if (json_array_size(arr) < max && json_array_append_new(arr,
+		    json_string(res != NULL ? (const char *)res : "?")) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		/* A database too damaged to check is not sound either. */
+		if ((rc & 0xff) != SQLITE_CORRUPT &&
+		    (rc & 0xff) != SQLITE_NOTADB) {
+			rc = db_error(db, rc, "integrity check", err);
+			goto out;
+		}
+		ok = 0;
+		if (json_array_append_new(arr, json_string(sqlite3_errmsg(
+		    db->h))) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*ok_out = ok && json_array_size(arr) == 0;
+	*problems_out = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	json_decref(arr);
+	return rc;
+}
+
+/* fsync of the directory holding path (the new name is durable). */
+static int
+sync_dir(const char *path)
+{
+	char *dir, *slash;
+	int fd, rc = 0;
+
+	if ((dir = strdup(path)) == NULL)
+		return ERR_NOMEM;
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		(void) snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) != 0)
+		rc = ERR_IO;
+	if (fd >= 0)
+		(void) close(fd);
+	free(dir);
+	return rc;
+}
+
+int
+db_backup(struct db *db, const char *path, struct err *err)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *bk = NULL;
+	char *tmp = NULL;
+	size_t n;
+	int fd = -1, rc, linked = 0, made = 0;
+
+	n = strlen(path) + 16;
+	if ((tmp = malloc(n)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	(void) snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+	if (access(path, F_OK) == 0) {
+		rc = err_set(err, ERR_CONFLICT, "%s exists; nothing was "
+		    "overwritten", path);
+		goto out;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = err_set(err, ERR_IO, "cannot create a file there: %s",
+		    strerror(errno));
+		goto out;
+	}
+	made = 1;
+	(void) fchmod(fd, 0600);
+	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "backup: %s", dst != NULL ?
+		    sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((bk = sqlite3_backup_init(dst, "main", db->h, "main")) == NULL) {
+		rc = err_set(err, ERR_IO, "backup: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* All pages in one step: one read transaction, one instant. */
+	rc = sqlite3_backup_step(bk, -1);
+	(void) sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE) {
+		rc = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ?
+		    err_set(err, ERR_BUSY, "backup: the database is busy: %s",
+		    sqlite3_errstr(rc)) : (rc & 0xff) == SQLITE_FULL ?
+		    err_set(err, ERR_FULL, "backup: disk full") :
+		    err_set(err, ERR_IO, "backup: %s", sqlite3_errstr(rc));
+		goto out;
+	}
+	/* Readable without a -shm: rollback-journal mode, synced. */
+	rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "backup: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	rc = sqlite3_close(dst);
+	dst = NULL;
+	if (rc != SQLITE_OK || fsync(fd) != 0) {
+		rc = err_set(err, ERR_IO, "backup: cannot sync the copy: %s",
+		    strerror(errno));
+		goto out;
+	}
+	/* link() never replaces: a file that appeared meanwhile stays. */
+	if (link(tmp, path) != 0) {
+		rc = err_set(err, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
+		    "%s: %s", errno == EEXIST ? "the file appeared meanwhile" :
+		    "cannot create it", strerror(errno));
+		goto out;
+	}
+	linked = 1;
+	if (sync_dir(path) != 0) {
+		rc = err_set(err, ERR_IO, "backup: cannot sync the directory: "
+		    "%s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dst != NULL)
+		(void) sqlite3_close(dst);
+	if (fd >= 0)
+		(void) close(fd);
+	if (made)
+		(void) unlink(tmp);
+	if (rc != 0 && linked)
+		(void) unlink(path);
+	free(tmp);
+	return rc;
 }
 
 json_t *

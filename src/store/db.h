@@ -113,9 +113,49 @@ int	db_exec(struct db *db, const char *sql, const char *what,
 
 /*
  * Takes the agent's exclusive lock: flock(LOCK_EX|LOCK_NB) on
- * "<dbpath>.lock".  A second agent gets ERR_LOCKED "another felhom-agent
+ * "<dbpath>.lock", then writes "PID\nVERSION\nSTARTED\n" into it (the
+ * process id, `version`, the start time in unix seconds) for
+ * db_lock_probe().  A second agent gets ERR_LOCKED "another felhom-agent
  * (pid N) holds ...".  *fd_out stays open for the life of the process.
  */
-int	db_lock_agent(const char *dbpath, int *fd_out, struct err *err);
+int	db_lock_agent(const char *dbpath, const char *version, int *fd_out,
+	    struct err *err);
+
+/* What db_lock_probe found. */
+struct db_lock_info {
+	int	 held;		/* a live process holds the lock */
+	long	 pid;		/* the holder (0 when none) */
+	char	 version[64];	/* as the holder wrote it, "" unknown */
+	int64_t	 started_at;	/* unix seconds, 0 unknown */
+};
+
+/*
+ * Is an agent running on dbpath, and since when?  Reads the lock file
+ * and the kernel's lock table (/proc/locks) without taking the lock, so
+ * an agent starting meanwhile is never disturbed.  No lock file, or
+ * nobody holding it, is held = 0 and 0 returned; ERR_IO / ERR_PERMISSION
+ * when the file cannot be read.
+ */
+int	db_lock_probe(const char *dbpath, struct db_lock_info *out,
+	    struct err *err);
+
+/*
+ * PRAGMA integrity_check: *ok_out 1 when the database is sound; else
+ * up to `max` of its findings in *problems_out (a JSON array of strings,
+ * caller decrefs; empty when ok).
+ */
+int	db_integrity_check(struct db *db, size_t max, int *ok_out,
+	    json_t **problems_out, struct err *err);
+
+/*
+ * Copies the database, consistent as of one instant, to a new file
+ * `path` with the SQLite online backup API (safe while the agent
+ * writes: one read transaction over the WAL).  The copy is in
+ * rollback-journal mode (readable without write access to a -shm),
+ * mode 0600, fsynced, and appears atomically: written beside path under
+ * a temporary name, then linked.  An existing path is ERR_CONFLICT
+ * (nothing overwritten); ERR_IO when the directory cannot be written.
+ */
+int	db_backup(struct db *db, const char *path, struct err *err);
 
 #endif

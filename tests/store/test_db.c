@@ -278,12 +278,12 @@ START_TEST(db_second_agent_is_refused_by_the_lock)
 	pid_t pid;
 	int st;
 
-	ck_assert_int_eq(db_lock_agent(dbpath, &fd1, NULL), 0);
-	/* flock is per open file: a child process opening again is refused. */
+	ck_assert_int_eq(db_lock_agent(dbpath, "test", &fd1, NULL), 0);
+	/* The lock is per process: a child process is refused. */
 	pid = fork();
 	if (pid == 0) {
 		err_init(&err);
-		if (db_lock_agent(dbpath, &fd2, &err) == ERR_LOCKED &&
+		if (db_lock_agent(dbpath, "test", &fd2, &err) == ERR_LOCKED &&
 		    strstr(err.msg, "another felhom-agent") != NULL)
 			_exit(0);
 		_exit(1);
