@@ -123,6 +123,6 @@ exitcode_print(FILE *f, int markdown)
 			continue;
 		}
 		fprintf(f, "  %3d %-11s ", table[i].code, table[i].name);
-		wrap(f, table[i].when, 18, 79);
+		wrap(f, table[i].when, 18, 78);
 	}
 }
