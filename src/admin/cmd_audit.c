@@ -109,8 +109,8 @@ cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("(no audit events)\n");
 		ret = cmd_done(0);
 	} else
-		ret = cmd_done(cmd_print_rows(arr, 9, hdr, keys, 8, 60) == 0 ? 0 :
-		    EX_SOFTWARE);
+		ret = cmd_done(cmd_print_rows(arr, 9, hdr, keys, 8, 60) == 0 ?
+		    0 : EX_SOFTWARE);
 out:
 	json_decref(arr);
 	db_close(db);

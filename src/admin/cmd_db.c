@@ -176,7 +176,7 @@ db_backup_cmd(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = db_backup(db, file, &err)) != 0) {
 		/* An existing FILE is never replaced: it cannot be written. */
 		ret = cmd_fail(ctx, rc == ERR_CONFLICT ? EX_IOERR :
-		    exitcode_of(rc), "%s: %s", file, err_msg(&err));
+		    exitcode_of(rc), "%s", err_msg(&err));
 		goto out;
 	}
 	/* The copy must pass what `db check` asks before it is reported. */

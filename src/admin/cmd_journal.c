@@ -90,8 +90,8 @@ cmd_journal(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("(no journal rows)\n");
 		ret = cmd_done(0);
 	} else
-		ret = cmd_done(cmd_print_rows(arr, 10, hdr, keys, 9, 60) == 0 ? 0 :
-		    EX_SOFTWARE);
+		ret = cmd_done(cmd_print_rows(arr, 10, hdr, keys, 9, 60) == 0 ?
+		    0 : EX_SOFTWARE);
 out:
 	json_decref(arr);
 	db_close(db);

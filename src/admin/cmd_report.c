@@ -110,7 +110,8 @@ print_section(const char *name, const json_t *v)
 		}
 		return 0;
 	}
-	if (!json_is_array(v) || !json_is_object(first = json_array_get(v, 0))) {
+	first = json_array_get(v, 0);
+	if (!json_is_array(v) || !json_is_object(first)) {
 		s = cmd_cell(v);
 		printf("  %s\n", json_is_array(v) && json_array_size(v) == 0 ?
 		    "(none)" : s != NULL ? s : "?");

@@ -100,8 +100,9 @@ print_human(const json_t *doc)
 	print_kv("nonce", json_object_get(sig, "nonce"));
 	req = json_object_get(doc, "sign_request");
 	if (json_is_object(req)) {
-		printf("\nsign request (valid until %s; the exact bytes):\n%s\n",
-		    json_string_value(json_object_get(req, "not_after")),
+		printf("\nsign request (valid until %s; the exact "
+		    "bytes):\n%s\n", json_string_value(json_object_get(req,
+		    "not_after")),
 		    json_string_value(json_object_get(req, "blob")));
 	}
 	printf("\njournal:\n");

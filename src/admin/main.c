@@ -16,10 +16,13 @@ static int cmd_help(struct cmd_ctx *ctx, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	/* name		fn		summary */
-	{ "status",	cmd_status,	"one screen: agent, hub, ops, signers" },
-	{ "report",	cmd_report,	"the host report, now or as last sent" },
+	{ "status",	cmd_status,	"one screen: agent, hub, ops, "
+					"signers" },
+	{ "report",	cmd_report,	"the host report, now or as last "
+					"sent" },
 	{ "journal",	cmd_journal,	"the transition journal" },
-	{ "show",	cmd_show,	"one operation: steps, journal, audit" },
+	{ "show",	cmd_show,	"one operation: steps, journal, "
+					"audit" },
 	{ "audit",	cmd_audit,	"the audit log" },
 	{ "pending",	cmd_pending,	"operations waiting for a signature" },
 	{ "approve",	cmd_approve,	"approve a pending operation" },

@@ -439,7 +439,8 @@ agent_loop(struct agent *a)
 	if (agent_stop)
 		log_info("stopping on signal");
 	if (a->once_status != 0) {
-		log_error("--once: the cycle failed: %s", err_msg(&a->once_err));
+		log_error("--once: the cycle failed: %s",
+		    err_msg(&a->once_err));
 		return a->once_status;
 	}
 	return 0;

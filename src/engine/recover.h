@@ -19,9 +19,9 @@
 #include "store/ops.h"
 
 enum recover_action {
-	RECOVER_CANCEL,		/* not started: new, pending, authorized step 0 */
+	RECOVER_CANCEL,		/* not started (authorized: step 0) */
 	RECOVER_RESUME,		/* go on at the next tick, backoff dropped */
-	RECOVER_ROLLBACK,	/* back to the safety copy (nothing in flight) */
+	RECOVER_ROLLBACK,	/* back to the safety copy, between steps */
 	RECOVER_ABANDON,	/* give up; PVE is left as it is */
 	RECOVER__COUNT
 };
@@ -35,7 +35,7 @@ struct recover_advice {
 	const char	*does;		/* short verb phrase (static) */
 	char		 why[512];	/* the facts behind it */
 	char		 step[64];	/* "restore (2 of 3)", "" when none */
-	unsigned	 actions;	/* 1 << RECOVER_* the table allows now */
+	unsigned	 actions;	/* 1 << RECOVER_*: what applies now */
 };
 
 /*
@@ -62,7 +62,8 @@ struct recover_result {
  * Applies an operator's action to the op uid in one transaction that
  * reads the op, checks the action applies to its state (and step),
  * and makes the table's transition, audited with actor
- * "admin:<operator_name>" and a journal detail naming the operator.  ERR_NOT_FOUND: no such op;
+ * "admin:<operator_name>" and a journal detail naming the operator.
+ * ERR_NOT_FOUND: no such op;
  * ERR_TRANSITION: the action does not apply (the message says why and
  * what does); ERR_BUSY and other database codes as db_error().  Safe
  * while the agent runs: the transaction holds the write lock, so the

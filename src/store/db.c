@@ -685,63 +685,65 @@ db_backup(struct db *db, const char *path, struct err *err)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	(void) snprintf(tmp, n, "%s.tmp-XXXXXX", path);
 	if (access(path, F_OK) == 0) {
-		rc = err_set(err, ERR_CONFLICT, "%s exists; nothing was "
+		rc = err_set(err, ERR_CONFLICT, "%s: exists; nothing was "
 		    "overwritten", path);
 		goto out;
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
-		rc = err_set(err, ERR_IO, "cannot create a file there: %s",
-		    strerror(errno));
+		rc = err_set(err, ERR_IO, "%s: cannot create a file there: %s",
+		    path, strerror(errno));
 		goto out;
 	}
 	made = 1;
 	(void) fchmod(fd, 0600);
 	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
-		rc = err_set(err, ERR_IO, "backup: %s", dst != NULL ?
+		rc = err_set(err, ERR_IO, "%s: %s", path, dst != NULL ?
 		    sqlite3_errmsg(dst) : sqlite3_errstr(rc));
 		goto out;
 	}
 	if ((bk = sqlite3_backup_init(dst, "main", db->h, "main")) == NULL) {
-		rc = err_set(err, ERR_IO, "backup: %s", sqlite3_errmsg(dst));
+		rc = err_set(err, ERR_IO, "%s: %s", path, sqlite3_errmsg(dst));
 		goto out;
 	}
 	/* All pages in one step: one read transaction, one instant. */
 	rc = sqlite3_backup_step(bk, -1);
 	(void) sqlite3_backup_finish(bk);
 	if (rc != SQLITE_DONE) {
-		rc = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ?
-		    err_set(err, ERR_BUSY, "backup: the database is busy: %s",
-		    sqlite3_errstr(rc)) : (rc & 0xff) == SQLITE_FULL ?
-		    err_set(err, ERR_FULL, "backup: disk full") :
-		    err_set(err, ERR_IO, "backup: %s", sqlite3_errstr(rc));
+		rc = (rc & 0xff) == SQLITE_BUSY ||
+		    (rc & 0xff) == SQLITE_LOCKED ?
+		    err_set(err, ERR_BUSY, "%s: the database is busy: %s",
+		    path, sqlite3_errstr(rc)) : (rc & 0xff) == SQLITE_FULL ?
+		    err_set(err, ERR_FULL, "%s: disk full", path) :
+		    err_set(err, ERR_IO, "%s: %s", path, sqlite3_errstr(rc));
 		goto out;
 	}
 	/* Readable without a -shm: rollback-journal mode, synced. */
 	rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
 	    NULL);
 	if (rc != SQLITE_OK) {
-		rc = err_set(err, ERR_IO, "backup: %s", sqlite3_errmsg(dst));
+		rc = err_set(err, ERR_IO, "%s: %s", path, sqlite3_errmsg(dst));
 		goto out;
 	}
 	rc = sqlite3_close(dst);
 	dst = NULL;
 	if (rc != SQLITE_OK || fsync(fd) != 0) {
-		rc = err_set(err, ERR_IO, "backup: cannot sync the copy: %s",
+		rc = err_set(err, ERR_IO, "%s: cannot sync the copy: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 	/* link() never replaces: a file that appeared meanwhile stays. */
 	if (link(tmp, path) != 0) {
 		rc = err_set(err, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
-		    "%s: %s", errno == EEXIST ? "the file appeared meanwhile" :
-		    "cannot create it", strerror(errno));
+		    "%s: %s: %s", path, errno == EEXIST ? "it appeared "
+		    "meanwhile; nothing was overwritten" : "cannot create it",
+		    strerror(errno));
 		goto out;
 	}
 	linked = 1;
 	if (sync_dir(path) != 0) {
-		rc = err_set(err, ERR_IO, "backup: cannot sync the directory: "
-		    "%s", strerror(errno));
+		rc = err_set(err, ERR_IO, "%s: cannot sync its directory: %s",
+		    path, strerror(errno));
 		goto out;
 	}
 	rc = 0;
