@@ -412,14 +412,17 @@ agent_loop(struct agent *a)
 			/* Done when nothing can advance without outside input. */
 			if (next.delay_ms < 0 || blocked || agent_quiet(a))
 				break;
-			if (clock_mono_ms(NULL) >= deadline) {
+			now = clock_mono_ms(NULL);
+			if (now >= deadline) {
 				log_warn("--once: %zu operation(s) still in "
 				    "flight after %lds; they resume at the next "
 				    "start", next.in_flight,
 				    a->ao->once_timeout_s);
 				break;
 			}
-			agent_wait(next.delay_ms);
+			/* Never past the deadline: --once-timeout holds. */
+			agent_wait(next.delay_ms < deadline - now ?
+			    next.delay_ms : deadline - now);
 			continue;
 		}
 		now = clock_mono_ms(NULL);
