@@ -261,6 +261,7 @@ recover_apply(struct db *db, const char *uid, enum recover_action action,
 {
 	struct ops_row *op = NULL;
 	struct sm_args a;
+	struct err lerr;
 	json_t *detail = NULL;
 	char why[256], text[128], actor[96];
 	const char *refusal;
@@ -276,9 +277,10 @@ recover_apply(struct db *db, const char *uid, enum recover_action action,
 	if ((rc = db_begin(db, err)) != 0)
 		goto out;
 	/* Read and checked under the write lock: nothing moves meanwhile. */
-	if ((rc = ops_get_uid(db, uid, &op, err)) != 0) {
-		if (rc == ERR_NOT_FOUND)
-			rc = err_set(err, ERR_NOT_FOUND, "no such operation");
+	err_init(&lerr);
+	if ((rc = ops_get_uid(db, uid, &op, &lerr)) != 0) {
+		rc = rc == ERR_NOT_FOUND ? err_set(err, ERR_NOT_FOUND,
+		    "no such operation") : err_copy(err, &lerr);
 		goto fail;
 	}
 	if ((refusal = recover_refusal(op, action, why, sizeof(why))) !=
