@@ -117,6 +117,10 @@ int	db_exec(struct db *db, const char *sql, const char *what,
  * process id, `version`, the start time in unix seconds) for
  * db_lock_probe().  A second agent gets ERR_LOCKED "another felhom-agent
  * (pid N) holds ...".  *fd_out stays open for the life of the process.
+ * The lock is an fcntl() record lock, so that the kernel can name its
+ * holder: it is not inherited by children, and closing any descriptor of
+ * the lock file in this process drops it — the process must not open the
+ * file anywhere else (db_lock_probe() is for other processes).
  */
 int	db_lock_agent(const char *dbpath, const char *version, int *fd_out,
 	    struct err *err);

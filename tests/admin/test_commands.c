@@ -632,7 +632,7 @@ END_TEST
 /* ---- bad input ------------------------------------------------------------ */
 
 struct bad_case {
-	const char	*args[8];	/* after --config CFG; "@" = the op */
+	const char	*args[12];	/* after --config CFG; "@" = the op */
 	int		 status;
 	const char	*msg;		/* on stderr */
 };
@@ -656,6 +656,12 @@ static const struct bad_case bad_cases[] = {
 	{ { "frobnicate" }, 64, "unknown command 'frobnicate'" },
 	{ { "db", "explode" }, 64, "unknown subcommand 'explode'" },
 	{ { "cancel" }, 64, "usage: felhom-admin" },
+	{ { "op", "new", "--op", "destroy", "--host", AT_HOST }, 64,
+	    "destroy needs --guest VMID" },
+	{ { "op", "new", "--op", "snapshot", "--host", AT_HOST, "--guest",
+	    "101", "--ttl", "2d" }, 64, "longer than the longest window" },
+	{ { "op", "new", "--op", "rotate_signers", "--host", AT_HOST,
+	    "--guest", "101" }, 64, "host-scoped" },
 };
 
 /* The bad-input cases share one scenario: none of them changes it. */
@@ -683,14 +689,14 @@ START_TEST(bad_input_one_line_documented_status_nothing_changed)
 	const struct bad_case *c = &bad_cases[_i];
 	const char *uid = bad_uid;
 	char *err = NULL;
-	const char *argv[12];
+	const char *argv[16];
 	struct at_snap a, b;
 	size_t n = 0, k;
 	int st;
 
 	argv[n++] = "--config";
 	argv[n++] = at.cfg;
-	for (k = 0; k < 8 && c->args[k] != NULL; k++)
+	for (k = 0; k < 12 && c->args[k] != NULL; k++)
 		argv[n++] = strcmp(c->args[k], "@") == 0 ? uid : c->args[k];
 	argv[n] = NULL;
 	at_snap_take(&a);
@@ -738,6 +744,38 @@ START_TEST(a_newer_database_is_refused_untouched)
 	ck_assert(at_snap_same(&a, &b));
 	at_snap_free(&a);
 	at_snap_free(&b);
+	free(uid);
+}
+END_TEST
+
+/* ---- the global options ----------------------------------------------- */
+
+/* --config, --db, --json before the command or after it: the same. */
+START_TEST(global_options_before_or_after_the_command)
+{
+	char *uid = scenario(), *a = NULL, *b = NULL, *c = NULL;
+	const char *before[] = { "--config", at.cfg, "--json", "journal",
+	    "--op", uid, NULL };
+	const char *after[] = { "journal", "--op", uid, "--json", "--config",
+	    at.cfg, NULL };
+	const char *dbonly[] = { "journal", "--db", at.db, "--op", uid,
+	    "--json", NULL };
+	const char *eq[] = { "status", "--config=/nonexistent/c.json", NULL };
+
+	ck_assert_int_eq(at_admin(before, &a, NULL), 0);
+	ck_assert_int_eq(at_admin(after, &b, NULL), 0);
+	/* --db alone: no configuration needed for the database. */
+	ck_assert_int_eq(at_admin(dbonly, &c, NULL), 0);
+	ck_assert_str_eq(a, b);
+	ck_assert_str_eq(a, c);
+	ck_assert_ptr_nonnull(strstr(a, uid));
+	free(a);
+	free(b);
+	free(c);
+	b = NULL;
+	ck_assert_int_eq(at_admin(eq, NULL, &b), 66);
+	ck_assert_ptr_nonnull(strstr(b, "/nonexistent/c.json"));
+	free(b);
 	free(uid);
 }
 END_TEST
@@ -895,6 +933,7 @@ commands_suite(void)
 	tcase_add_test(tc, pending_names_the_guest_params_source_and_blocked);
 	tcase_add_test(tc, db_check_and_backup);
 	tcase_add_test(tc, signers_list_and_diff);
+	tcase_add_test(tc, global_options_before_or_after_the_command);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("steer");
