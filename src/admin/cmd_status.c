@@ -120,15 +120,14 @@ agent_json(const char *dbpath, int64_t now)
 
 /* The whole status document; what --json prints, what people read. */
 static int
-build(struct cmd_ctx *ctx, struct db *db, const struct config *cfg,
-    int64_t now, json_t **out, struct err *err)
+build(struct db *db, const struct config *cfg, int64_t now, json_t **out,
+    struct err *err)
 {
 	json_t *doc = NULL, *hub = NULL, *states = NULL, *errors = NULL;
 	json_t *inbox = NULL, *signers = NULL, *diff = NULL, *agent;
 	int64_t op = 0, rec = 0, bytes = 0;
 	int version = 0, rc = 0;
 
-	(void) ctx;
 	hub = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 	    "mode", cfg == NULL ? json_null() : json_string(cfg->hub_on ?
 	    "on" : "off"),
@@ -359,7 +358,7 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
 		return ret;
 	err_init(&err);
-	if (build(ctx, db, cfg, clock_now(clock_system()), &doc, &err) != 0) {
+	if (build(db, cfg, clock_now(clock_system()), &doc, &err) != 0) {
 		ret = cmd_fail_err(ctx, &err);
 		goto out;
 	}

@@ -524,8 +524,8 @@ START_TEST(recover_rollback_returns_to_the_safety_copy)
 	    3600);
 	char *s = at_sign("alice", b, strlen(b)), *uid, *out = NULL, *state;
 	const char *list[] = { "--config", at.cfg, "recover", NULL };
-	const char *args[] = { "--config", at.cfg, "recover", NULL, "--rollback",
-	    NULL };
+	const char *args[] = { "--config", at.cfg, "recover", NULL,
+	    "--rollback", NULL };
 	json_t *row;
 
 	at_sim(&at.pve, "/_sim/fault", "{\"method\":\"POST\",\"path\":"
@@ -629,7 +629,7 @@ START_TEST(approve_of_an_op_not_pending_says_its_state)
 }
 END_TEST
 
-/* ---- bad input ------------------------------------------------------------ */
+/* ---- bad input --------------------------------------------------------- */
 
 struct bad_case {
 	const char	*args[12];	/* after --config CFG; "@" = the op */
@@ -926,7 +926,8 @@ commands_suite(void)
 	tcase_add_checked_fixture(tc, at_setup, at_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, status_shows_agent_hub_ops_and_signers);
-	tcase_add_test(tc, report_live_has_no_seq_and_last_is_what_the_hub_took);
+	tcase_add_test(tc,
+	    report_live_has_no_seq_and_last_is_what_the_hub_took);
 	tcase_add_test(tc, journal_filters_by_op_vmid_and_since);
 	tcase_add_test(tc, audit_filters_by_seq_and_code);
 	tcase_add_test(tc, show_gives_steps_journal_audit_and_sign_request);

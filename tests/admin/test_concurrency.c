@@ -195,7 +195,7 @@ START_TEST(approve_and_cancel_racing_the_agent_run_each_op_at_most_once)
 	for (i = 0; i < NOPS; i++) {
 		ap[i] = wait_status(pa[i]);
 		ca[i] = wait_status(pc[i]);
-		/* Both answers are clean: done, or no (never busy, never 70). */
+		/* Clean answers: done, or no (never busy, never 70). */
 		ck_assert_msg((ap[i] == 0 || ap[i] == 1) && (ca[i] == 0 ||
 		    ca[i] == 1), "op %d: approve %d, cancel %d", i, ap[i],
 		    ca[i]);

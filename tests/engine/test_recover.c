@@ -169,7 +169,8 @@ START_TEST(each_action_applies_where_the_table_says_and_nowhere_else)
 	rc = recover_apply(db, uid, c->action, "alice", T0 + 50, &r, &err);
 	if (c->to == SM__COUNT) {
 		ck_assert_int_eq(rc, ERR_TRANSITION);
-		ck_assert_msg(strstr(err.msg, c->refusal) != NULL, "%s", err.msg);
+		ck_assert_msg(strstr(err.msg, c->refusal) != NULL, "%s",
+		    err.msg);
 		/* Refused: nothing written, the op as it was. */
 		ck_assert_int_eq(nrows(id), before);
 		op = row(id);
