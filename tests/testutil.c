@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "testutil.h"
 
 static const char *
@@ -480,4 +481,18 @@ tu_count(const char *hay, const char *needle)
 	for (p = hay; (p = strstr(p, needle)) != NULL; p += nl)
 		n++;
 	return n;
+}
+
+int
+tu_db_init(const char *dbpath)
+{
+	char floor[CLOCK_RFC3339_LEN];
+	const char *argv[] = { tu_bin("felhom-admin"), "db", "init", "--db",
+	    dbpath, "--nonce-floor", floor, NULL };
+	int st = -1;
+
+	clock_format_rfc3339((int64_t)time(NULL) - 3600, floor, sizeof(floor));
+	if (tu_run(argv, NULL, NULL, 0, NULL, NULL, &st) != 0 || st != 0)
+		return -1;
+	return 0;
 }

@@ -79,4 +79,12 @@ json_t	*tu_sim_json(const struct tu_sim *sim, const char *method,
 /* Count of occurrences of needle in hay (0 when either is NULL). */
 size_t	 tu_count(const char *hay, const char *needle);
 
+/*
+ * `felhom-admin db init --db dbpath --nonce-floor NOW-3600`: the database
+ * created on purpose before any blob is signed, its nonce floor an hour
+ * back (the tests' blobs are valid from a minute ago; the floor itself is
+ * tested in gate.dbloss).  0, or -1 when it failed.
+ */
+int	 tu_db_init(const char *dbpath);
+
 #endif

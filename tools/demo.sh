@@ -138,10 +138,10 @@ ssh-keygen -q -Y sign -n felhom-op-v1 -f "$work/operator" "$work/blobs/$op.json"
 journal "$mark"
 sim pve GET /_sim/counters
 
-step "a replay of the same signature is refused"
+step "approving it again is refused: it is no longer pending"
 rc=0
 "$bin/felhom-admin" --config "$work/config.json" approve "$op" --signature "$work/blobs/$op.json.sig" || rc=$?
-[ "$rc" -eq 1 ] || { echo "demo: the replay was not refused (exit $rc)" >&2; exit 1; }
+[ "$rc" -eq 1 ] || { echo "demo: the second approval was not refused (exit $rc)" >&2; exit 1; }
 
 step "a signed job through the hub: snapshot of 101 (operator-signed blob)"
 "$bin/felhom-admin" op new --op snapshot --host pve-01 --guest 101 --param name=before-upgrade --ttl 1h > "$work/job.json"
@@ -156,5 +156,9 @@ journal "$mark"
 step "the audit log (sqlite3 -readonly ... v_audit)"
 sqlite3 -readonly -column -header "$work/state.db" \
     "select seq, event, decision, code, op, vmid from v_audit order by seq"
+
+step "felhom-admin status and show"
+"$bin/felhom-admin" --config "$work/config.json" status
+"$bin/felhom-admin" --config "$work/config.json" show "$op"
 
 step "demo finished"

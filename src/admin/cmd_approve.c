@@ -3,7 +3,8 @@
  * pending op, handed over locally instead of through the hub (R-28,
  * R-30, R-15).
  *
- *	felhom-admin [--config PATH] approve OP_ID --signature FILE
+ *	felhom-admin [--config PATH] [--db PATH] [--json] approve OP_ID
+ *	    --signature FILE
  *
  * The locked pipeline runs against that op's own blob (its sign
  * request), bound to the op; when accepted, the op moves to authorized
@@ -11,11 +12,13 @@
  * nonce is consumed in that transaction.  Safe while the agent runs:
  * the transaction takes the database's write lock and compare-and-sets
  * the op's state; the agent picks the op up on its next tick.  Every
- * verdict is audited (actor "admin").
+ * verdict is audited (actor "admin:<operator>", $SUDO_USER or $USER).
+ * An op that is not pending says so, with its state, and nothing is
+ * verified or written.
  *
- * Exit 0 accepted; 1 rejected, with "rejected: CODE: message" on
- * stdout; sysexits for usage (64), a missing op or file (66), a busy
- * database (75), configuration (78), I/O and the rest.
+ * Exit (base/exitcode.h) 0 accepted; 1 rejected ("rejected: CODE:
+ * message" on stdout), no such op, or not pending; 64 usage; 66 no such
+ * signature file; 75 database busy; 78 configuration.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,47 +26,71 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include <jansson.h>
+
 #include "admin/cmd.h"
-#include "admin/cmd_authz.h"
-#include "admin/cmd_gate.h"
 #include "authz/sshsig.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "engine/gate.h"
+#include "engine/sm.h"
 #include "store/db.h"
 #include "store/ops.h"
-
-#define APPROVE_EXIT_REJECTED	1
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: felhom-admin [--config PATH] approve OP_ID --signature "
-	    "FILE\n"
+	    "usage: felhom-admin [--config PATH] [--db PATH] [--json] approve "
+	    "OP_ID\n"
+	    "           --signature FILE\n"
 	    "\n"
 	    "Verifies FILE, an SSHSIG signature (ssh-keygen -Y sign -n "
 	    "felhom-op-v1)\nover the sign request of the pending operation "
 	    "OP_ID (see `felhom-admin\npending --write-blob DIR`), and "
 	    "authorizes the operation when it is\naccepted.  The agent runs "
 	    "it on its next tick.\n"
-	    "Exit: 0 accepted, 1 rejected (\"rejected: CODE: message\"), "
-	    "64 usage,\n66 no such operation or file, 75 database busy, 78 "
-	    "configuration.\n");
+	    "Exit: 0 accepted; 1 rejected (\"rejected: CODE: message\"), no "
+	    "such operation,\nor not pending; 64 usage; 66 no such file; 75 "
+	    "database busy; 78 configuration.\n");
+}
+
+/* The verdict for --json and the line for people, from one object. */
+static int
+verdict(struct cmd_ctx *ctx, const char *uid, const char *result,
+    const char *code, const char *msg, const char *state, int ret)
+{
+	json_t *o;
+
+	if (ctx->json) {
+		o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?}", "op_id", uid,
+		    "result", result, "code", code, "message", msg, "state",
+		    state);
+		return cmd_done(cmd_print_json(o) != 0 ? EX_IOERR : ret);
+	}
+	if (strcmp(result, "accepted") == 0)
+		printf("accepted: %s authorized (%s); the agent runs it on its "
+		    "next tick\n", uid, msg);
+	else if (strcmp(result, "not_pending") == 0)
+		printf("not pending: %s is %s; there is nothing to approve\n",
+		    uid, state);
+	else
+		printf("rejected: %s: %s\n", code, msg);
+	return cmd_done(ret);
 }
 
 int
-cmd_approve(int argc, char **argv)
+cmd_approve(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
 		{ "signature", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cfgpath = NULL, *sigpath = NULL, *uid;
-	struct config *cfg = NULL;
+	const char *sigpath = NULL, *uid;
+	const struct config *cfg;
 	struct gate_config gc;
 	struct gate_result r;
 	struct gate *g = NULL;
@@ -71,87 +98,76 @@ cmd_approve(int argc, char **argv)
 	struct ops_row *op = NULL;
 	struct err err;
 	uint8_t *blob = NULL;
-	char *sig = NULL;
+	char *sig = NULL, who[64], actor[96];
 	size_t siglen = 0, blen = 0;
 	int ch, rc, ret = EX_SOFTWARE;
 
 	err_init(&err);
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(ctx, argc, argv, "s:h", longopts)) != -1) {
 		switch (ch) {
-		case 'c':
-			cfgpath = optarg;
-			break;
 		case 's':
 			sigpath = optarg;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return cmd_done(0);
 		default:
-			usage(stderr);
-			return EX_USAGE;
+			return cmd_usage_fail(ctx, usage);
 		}
 	}
-	if (optind + 1 != argc || sigpath == NULL) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind + 1 != argc || sigpath == NULL)
+		return cmd_usage_fail(ctx, usage);
 	uid = argv[optind];
-	if ((rc = config_load(cfgpath, NULL, &cfg, &err)) != 0) {
-		fprintf(stderr, "felhom-admin approve: %s\n", err_msg(&err));
-		return rc == ERR_CONFIG ? EX_CONFIG : cmd_exit_code(rc);
+	if ((rc = cmd_parse_op_id(uid, &err)) != 0) {
+		(void) cmd_fail_err(ctx, &err);
+		return cmd_usage_fail(ctx, usage);
 	}
-	if ((rc = cmd_authz_read(sigpath, SSHSIG_ARMOR_MAX, &sig, &siglen,
-	    &err)) != 0) {
-		fprintf(stderr, "felhom-admin approve: %s\n", err_msg(&err));
-		ret = cmd_exit_code(rc);
-		goto out;
-	}
+	/* The gate needs the host id and the authz settings. */
+	if ((ret = cmd_config(ctx, 0, &cfg)) != 0)
+		return ret;
 	/* The agent's own database: never created or migrated from here. */
-	if ((rc = db_open(cfg->database, 0, &db, &err)) != 0) {
-		fprintf(stderr, "felhom-admin approve: %s: %s\n", cfg->database,
-		    err_msg(&err));
-		ret = cmd_exit_code(rc);
+	if ((ret = cmd_db_open(ctx, 0, &db)) != 0)
+		goto out;
+	if ((rc = ops_get_uid(db, uid, &op, &err)) != 0) {
+		ret = rc == ERR_NOT_FOUND ? cmd_fail(ctx, EXITCODE_NEGATIVE,
+		    "%s: no such operation", uid) : cmd_fail_err(ctx, &err);
 		goto out;
 	}
-	rc = ops_get_uid(db, uid, &op, &err);
-	if (rc == 0)
-		rc = ops_get_blob(db, op->id, &blob, &blen, &err);
-	if (rc != 0) {
-		fprintf(stderr, "felhom-admin approve: %s: %s\n", uid,
-		    rc == ERR_NOT_FOUND && op == NULL ? "no such operation" :
-		    err_msg(&err));
-		ret = cmd_exit_code(rc);
+	/* Not pending: say so, verify nothing, write nothing. */
+	if (sm_state_parse(op->state) != SM_PENDING_SIGNATURE) {
+		ret = verdict(ctx, op->uid, "not_pending", NULL, NULL,
+		    op->state, EXITCODE_NEGATIVE);
+		goto out;
+	}
+	if ((rc = cmd_read_file(sigpath, SSHSIG_ARMOR_MAX, &sig, &siglen,
+	    &err)) != 0 ||
+	    (rc = ops_get_blob(db, op->id, &blob, &blen, &err)) != 0) {
+		ret = cmd_fail_err(ctx, &err);
 		goto out;
 	}
 	gate_config_from(cfg, &gc);
 	if ((rc = gate_new(db, &gc, clock_system(), NULL, &g, &err)) != 0) {
-		fprintf(stderr, "felhom-admin approve: %s\n", err_msg(&err));
-		ret = cmd_exit_code(rc);
+		ret = cmd_fail_err(ctx, &err);
 		goto out;
 	}
+	cmd_operator(who, sizeof(who));
+	(void) snprintf(actor, sizeof(actor), "admin:%s", who);
 	/* R-30: against the op's own blob, bound to the op. */
 	gate_result_init(&r);
-	rc = gate_approve(g, op->uid, blob, blen, sig, siglen, "admin", NULL,
+	rc = gate_approve(g, op->uid, blob, blen, sig, siglen, actor, NULL,
 	    NULL, &r, &err);
 	if (rc == ERR_REJECTED) {
-		printf("rejected: %s: %s\n", r.code, r.msg);
-		ret = APPROVE_EXIT_REJECTED;
+		ret = verdict(ctx, op->uid, "rejected", r.code, r.msg, NULL,
+		    EXITCODE_NEGATIVE);
 		goto out;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "felhom-admin approve: %s: %s\n", uid,
+		ret = cmd_fail(ctx, exitcode_of(rc), "%s: %s", uid,
 		    err_msg(&err));
-		ret = cmd_exit_code(rc);
 		goto out;
 	}
-	printf("accepted: %s authorized (%s); the agent runs it on its next "
-	    "tick\n", op->uid, r.msg);
-	ret = 0;
+	ret = verdict(ctx, op->uid, "accepted", NULL, r.msg, "authorized", 0);
 out:
-	if (fflush(stdout) != 0 && ret == 0)
-		ret = EX_IOERR;
 	gate_free(g);
 	ops_row_free(op);
 	free(blob);
@@ -159,6 +175,5 @@ out:
 		explicit_bzero(sig, siglen);
 	free(sig);
 	db_close(db);
-	config_free(cfg);
 	return ret;
 }

@@ -7,14 +7,18 @@
  *	    [--param KEY=VALUE]... [--params-json JSON] [--ttl DURATION]
  *	    [--not-before TIME]
  *	felhom-admin op check --signature SIG --blob FILE [--at TIME]
- *	    [--config PATH] [--signers-operational FILE
- *	    --signers-recovery FILE] [--host HOST] [--db PATH]
+ *	    [--signers-operational FILE --signers-recovery FILE]
+ *	    [--host HOST]
  *
  * `op new` writes the blob's bytes and nothing else: no trailing
  * newline, so `> op.json` holds exactly what `ssh-keygen -Y sign -n
- * felhom-op-v1` will sign.  Exit 0, 64 usage, 70 internal.
+ * felhom-op-v1` will sign.  It refuses what the verifier would: a
+ * window longer than authz.max_window_s (the configuration's when there
+ * is one), a guest op without --guest, rotate_signers with one.
+ * Exit 0, 64 usage, 70 internal.
  * `op check` prints one line per stage and exits 0 accepted, 1
- * rejected, 2 usage or I/O error.  It never writes a nonce.
+ * rejected, else the shared statuses (64 usage, 66 no such file, ...).
+ * It never writes a nonce.  --config and --db are the global options.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,7 +32,6 @@
 #include <jansson.h>
 
 #include "admin/cmd.h"
-#include "admin/cmd_authz.h"
 #include "authz/codes.h"
 #include "authz/opblob.h"
 #include "authz/signers.h"
@@ -37,14 +40,12 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "store/db.h"
 #include "store/dbstate.h"
 #include "store/nonces.h"
 #include "store/signers_db.h"
 
-#define CHECK_EXIT_OK		0
-#define CHECK_EXIT_REJECTED	1
-#define CHECK_EXIT_ERROR	2
 #define DEFAULT_TTL_S		3600
 #define BLOB_READ_MAX		(1024 * 1024)
 
@@ -58,9 +59,8 @@ usage(FILE *f)
 	    "           [--not-before TIME]\n"
 	    "       felhom-admin op check --signature SIG --blob FILE "
 	    "[--at TIME]\n"
-	    "           [--config PATH] [--signers-operational FILE "
-	    "--signers-recovery FILE]\n"
-	    "           [--host HOST] [--db PATH]\n"
+	    "           [--signers-operational FILE --signers-recovery "
+	    "FILE] [--host HOST]\n"
 	    "\n"
 	    "op new prints an op blob v1 with a fresh nonce, valid from now "
 	    "(or --not-before)\nfor --ttl (default 1h; s, m, h, d "
@@ -70,13 +70,15 @@ usage(FILE *f)
 	    "--param values are JSON when they parse as JSON (true, 3, "
 	    "[\"a\"], {\"a\":1}),\nelse strings; a dotted key nests "
 	    "(set.cores=2).  --params-json gives the\nwhole params object; "
-	    "--param entries are merged into it.\n"
+	    "--param entries are merged into it.  A window longer\nthan "
+	    "authz.max_window_s, a guest op without --guest and "
+	    "rotate_signers with\none are refused, as the verifier would.\n"
 	    "\n"
 	    "op check runs the verification pipeline read-only and prints "
 	    "each stage.\nSigners come from the files given, else the "
 	    "database's signers table, else\nthe files named by the "
 	    "configuration.  TIME is YYYY-MM-DDTHH:MM:SSZ.\n"
-	    "Exit: 0 accepted, 1 rejected, 2 usage or I/O error.\n");
+	    "Exit: 0 accepted, 1 rejected, 64 usage, 66 no such file.\n");
 }
 
 /* "90", "90s", "15m", "1h", "2d" → seconds (> 0). */
@@ -192,7 +194,7 @@ param_add(json_t *params, const char *arg, struct err *err)
 }
 
 static int
-op_new(int argc, char **argv)
+op_new(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "op", required_argument, NULL, 'o' },
@@ -206,13 +208,14 @@ op_new(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opblob_spec spec;
+	const struct config *cfg = NULL;
 	struct err err;
 	json_t *params = NULL, *pj;
 	json_error_t jerr;
 	char *blob = NULL, *end;
 	const char *opname = NULL;
 	size_t len = 0;
-	int64_t ttl = DEFAULT_TTL_S;
+	int64_t ttl = DEFAULT_TTL_S, max_window = VERIFY_DEFAULT_MAX_WINDOW_S;
 	long long g;
 	int ch, rc, ret = EX_USAGE, have_nb = 0;
 
@@ -222,8 +225,7 @@ op_new(int argc, char **argv)
 		fprintf(stderr, "felhom-admin op new: out of memory\n");
 		return EX_SOFTWARE;
 	}
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(ctx, argc, argv, "h", longopts)) != -1) {
 		switch (ch) {
 		case 'o':
 			opname = optarg;
@@ -302,6 +304,29 @@ op_new(int argc, char **argv)
 		    opname);
 		goto out;
 	}
+	/* What the verifier refuses is never composed. */
+	if (spec.op != OPBLOB_OP_ROTATE_SIGNERS && !spec.has_guest) {
+		fprintf(stderr, "felhom-admin op new: %s needs --guest VMID\n",
+		    opname);
+		goto out;
+	}
+	if (spec.op == OPBLOB_OP_ROTATE_SIGNERS && spec.has_guest) {
+		fprintf(stderr, "felhom-admin op new: rotate_signers is "
+		    "host-scoped: no --guest\n");
+		goto out;
+	}
+	if ((rc = cmd_config(ctx, 1, &cfg)) != 0) {
+		ret = rc;
+		goto out;
+	}
+	if (cfg != NULL)
+		max_window = cfg->authz_max_window_s;
+	if (ttl > max_window) {
+		fprintf(stderr, "felhom-admin op new: --ttl %" PRId64 "s is "
+		    "longer than the longest window the agent accepts "
+		    "(authz.max_window_s = %" PRId64 "s)\n", ttl, max_window);
+		goto out;
+	}
 	if (!have_nb)
 		spec.not_before = (int64_t)time(NULL);
 	spec.not_after = spec.not_before + ttl;
@@ -309,7 +334,7 @@ op_new(int argc, char **argv)
 	if ((rc = opblob_make(&spec, &blob, &len, &err)) != 0) {
 		fprintf(stderr, "felhom-admin op new: %s\n", err_msg(&err));
 		ret = rc == ERR_INVALID || rc == ERR_REJECTED ? EX_USAGE :
-		    cmd_exit_code(rc);
+		    exitcode_of(rc);
 		goto out;
 	}
 	if (fwrite(blob, 1, len, stdout) != len || fflush(stdout) != 0) {
@@ -379,17 +404,15 @@ load_signers(const struct check_opts *o, const struct config *cfg,
 }
 
 static int
-op_check(int argc, char **argv)
+op_check(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "signature", required_argument, NULL, 's' },
 		{ "blob", required_argument, NULL, 'b' },
 		{ "at", required_argument, NULL, 'a' },
-		{ "config", required_argument, NULL, 'c' },
 		{ "signers-operational", required_argument, NULL, 'O' },
 		{ "signers-recovery", required_argument, NULL, 'R' },
 		{ "host", required_argument, NULL, 'H' },
-		{ "db", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -405,14 +428,13 @@ op_check(int argc, char **argv)
 	const char *from = NULL, *dbpath = NULL;
 	char *sig = NULL, *blob = NULL, t[CLOCK_RFC3339_LEN];
 	size_t siglen = 0, bloblen = 0;
-	int ch, rc, i, exists = 0, ret = CHECK_EXIT_ERROR;
+	int ch, rc, i, exists = 0, ret = EX_USAGE;
 
 	memset(&o, 0, sizeof(o));
 	err_init(&err);
 	err_init(&dberr);
 	verify_result_init(&res);
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(ctx, argc, argv, "h", longopts)) != -1) {
 		switch (ch) {
 		case 's':
 			o.sig = optarg;
@@ -429,9 +451,6 @@ op_check(int argc, char **argv)
 			}
 			o.have_at = 1;
 			break;
-		case 'c':
-			o.config = optarg;
-			break;
 		case 'O':
 			o.ops_file = optarg;
 			break;
@@ -441,12 +460,9 @@ op_check(int argc, char **argv)
 		case 'H':
 			o.host = optarg;
 			break;
-		case 'd':
-			o.db = optarg;
-			break;
 		case 'h':
 			usage(stdout);
-			ret = CHECK_EXIT_OK;
+			ret = 0;
 			goto out;
 		default:
 			usage(stderr);
@@ -457,9 +473,12 @@ op_check(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	o.config = ctx->config_path;
+	o.db = ctx->db_path;
 	if (o.config != NULL && (rc = config_load(o.config, NULL, &cfg,
 	    &err)) != 0) {
 		fprintf(stderr, "felhom-admin op check: %s\n", err_msg(&err));
+		ret = exitcode_of(rc);
 		goto out;
 	}
 	if (cfg != NULL) {
@@ -481,20 +500,23 @@ op_check(int argc, char **argv)
 		if (o.db != NULL) {
 			fprintf(stderr, "felhom-admin op check: %s\n",
 			    err_msg(&dberr));
+			ret = exitcode_of(rc);
 			goto out;
 		}
 		db = NULL;
 	}
 	if ((set = signers_new()) == NULL) {
 		fprintf(stderr, "felhom-admin op check: out of memory\n");
+		ret = EX_SOFTWARE;
 		goto out;
 	}
 	if ((rc = load_signers(&o, cfg, db, set, &from, &err)) != 0 ||
-	    (rc = cmd_authz_read(o.sig, SSHSIG_ARMOR_MAX + 1, &sig, &siglen,
+	    (rc = cmd_read_file(o.sig, SSHSIG_ARMOR_MAX + 1, &sig, &siglen,
 	    &err)) != 0 ||
-	    (rc = cmd_authz_read(o.blob, BLOB_READ_MAX, &blob, &bloblen,
+	    (rc = cmd_read_file(o.blob, BLOB_READ_MAX, &blob, &bloblen,
 	    &err)) != 0) {
 		fprintf(stderr, "felhom-admin op check: %s\n", err_msg(&err));
+		ret = exitcode_of(rc);
 		goto out;
 	}
 	memset(&in, 0, sizeof(in));
@@ -518,6 +540,7 @@ op_check(int argc, char **argv)
 	rc = verify_run(&in, &res, &err);
 	if (rc != 0 && rc != ERR_REJECTED) {
 		fprintf(stderr, "felhom-admin op check: %s\n", err_msg(&err));
+		ret = exitcode_of(rc);
 		goto out;
 	}
 	for (i = 0; i < VERIFY_STAGE_NONCE; i++) {
@@ -553,14 +576,13 @@ op_check(int argc, char **argv)
 		    opblob_op_name((int)res.blob->op), res.principal,
 		    signers_role_name((int)res.role),
 		    sshsig_keytype_name((int)res.keytype), res.fingerprint);
-		ret = CHECK_EXIT_OK;
+		ret = 0;
 	} else {
 		printf("rejected: %s\n", authz_code_name(res.code));
-		ret = CHECK_EXIT_REJECTED;
+		ret = EXITCODE_NEGATIVE;
 	}
 out:
-	if (fflush(stdout) != 0 && ret != CHECK_EXIT_ERROR)
-		ret = CHECK_EXIT_ERROR;
+	ret = cmd_done(ret);
 	verify_result_reset(&res);
 	signers_free(set);
 	db_close(db);
@@ -571,16 +593,20 @@ out:
 }
 
 int
-cmd_op(int argc, char **argv)
+cmd_op(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (strcmp(argv[1], "new") == 0)
-		return op_new(argc - 1, argv + 1);
-	if (strcmp(argv[1], "check") == 0)
-		return op_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "new") == 0) {
+		cmd_enter(ctx, "op new", argv + 1);
+		return op_new(ctx, argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "check") == 0) {
+		cmd_enter(ctx, "op check", argv + 1);
+		return op_check(ctx, argc - 1, argv + 1);
+	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return 0;

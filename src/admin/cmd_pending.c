@@ -2,11 +2,14 @@
  * cmd_pending — `felhom-admin pending`: the ops waiting for an operator
  * signature (R-28), and the exact bytes each one asks to be signed.
  *
- *	felhom-admin [--config PATH] pending [--write-blob DIR] [--json]
+ *	felhom-admin [--config PATH] [--db PATH] [--json] pending
+ *	    [--write-blob DIR]
  *
- * One line per op: its id, vmid, operation, why the gate parked it, and
- * its sign window.  --write-blob DIR writes DIR/OP_ID.json holding
- * exactly the sign request's bytes (no newline added), so
+ * One row per op: its id, guest (vmid and name), operation, source,
+ * params, why the gate parked it, and its sign window; first, whether
+ * the hub holds the host blocked (nothing runs then, signed or not).
+ * --write-blob DIR writes DIR/OP_ID.json holding exactly the sign
+ * request's bytes (no newline added), so
  *	ssh-keygen -Y sign -n felhom-op-v1 -f KEY DIR/OP_ID.json
  * signs them as they are; `felhom-admin approve OP_ID --signature
  * DIR/OP_ID.json.sig` hands the signature back.  Read-only on the
@@ -25,25 +28,28 @@
 #include <jansson.h>
 
 #include "admin/cmd.h"
-#include "admin/cmd_gate.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "engine/sm.h"
+#include "store/adminq.h"
 #include "store/db.h"
 #include "store/journal.h"
+#include "store/kv.h"
 #include "store/ops.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: felhom-admin [--config PATH] pending [--write-blob DIR] "
-	    "[--json]\n"
+	    "usage: felhom-admin [--config PATH] [--db PATH] [--json] pending "
+	    "[--write-blob DIR]\n"
 	    "\n"
 	    "Lists the operations waiting for an operator signature: id, "
-	    "vmid, operation,\nwhy the gate holds it, and until when it "
-	    "can be signed.  --write-blob DIR\nwrites DIR/OP_ID.json with "
+	    "guest, operation,\nsource, params, why the gate holds it, and "
+	    "until when it can be signed;\nand whether the hub holds the "
+	    "host blocked.  --write-blob DIR writes\nDIR/OP_ID.json with "
 	    "exactly the bytes to sign:\n"
 	    "  ssh-keygen -Y sign -n felhom-op-v1 -f KEY DIR/OP_ID.json\n"
 	    "  felhom-admin approve OP_ID --signature DIR/OP_ID.json.sig\n"
@@ -121,78 +127,141 @@ window_text(int64_t not_after, int64_t now, char *out, size_t n)
 		    t, left / 3600, left % 3600 / 60);
 }
 
+/* One pending op as the table and --json show it. */
+static json_t *
+pending_json(struct db *db, const struct ops_row *op, const json_t *names,
+    int64_t now, const char *blob_file)
+{
+	char vm[24], t[CLOCK_RFC3339_LEN], window[64], *why;
+	json_t *o;
+
+	if ((why = pending_why(db, op)) == NULL)
+		return NULL;
+	(void) snprintf(vm, sizeof(vm), "%" PRId64, op->vmid);
+	clock_format_rfc3339(op->blob_not_after, t, sizeof(t));
+	window_text(op->blob_not_after, now, window, sizeof(window));
+	o = json_pack("{s:s,s:o,s:o,s:s,s:s,s:O,s:s,s:o,s:s,s:o}",
+	    "op_id", op->uid,
+	    "vmid", op->vmid > 0 ? json_integer(op->vmid) : json_null(),
+	    "guest", json_is_string(json_object_get(names, vm)) ?
+	    json_string(json_string_value(json_object_get(names, vm))) :
+	    json_null(),
+	    "op", ops_kind_name(op->kind),
+	    "source", ops_source_name(op->source),
+	    "params", op->params,
+	    "why", why,
+	    "not_after", op->blob_not_after > 0 ? json_string(t) :
+	    json_null(),
+	    "window", window,
+	    "blob_file", blob_file != NULL ? json_string(blob_file) :
+	    json_null());
+	free(why);
+	return o;
+}
+
+static int
+print_table(const json_t *doc)
+{
+	static const char *const hdr[] = { "ID", "VMID", "GUEST", "OP",
+	    "SOURCE", "PARAMS", "WHY", "WINDOW" };
+	const json_t *ops = json_object_get(doc, "ops"), *o;
+	struct cmd_table *t;
+	char *c[8];
+	size_t i, k;
+	int rc = 0;
+
+	if (json_is_true(json_object_get(doc, "blocked")))
+		printf("host BLOCKED by the hub: nothing runs, signed or not, "
+		    "until the hub lifts it\n");
+	if (json_array_size(ops) == 0) {
+		printf("(no operation is waiting for a signature)\n");
+		return 0;
+	}
+	if ((t = cmd_table_new(8, hdr)) == NULL)
+		return ERR_NOMEM;
+	cmd_table_cap(t, 5, 40);
+	cmd_table_cap(t, 6, 44);
+	json_array_foreach(ops, i, o) {
+		c[0] = cmd_cell(json_object_get(o, "op_id"));
+		c[1] = cmd_cell(json_object_get(o, "vmid"));
+		c[2] = cmd_cell(json_object_get(o, "guest"));
+		c[3] = cmd_cell(json_object_get(o, "op"));
+		c[4] = cmd_cell(json_object_get(o, "source"));
+		c[5] = cmd_cell(json_object_get(o, "params"));
+		c[6] = cmd_cell(json_object_get(o, "why"));
+		c[7] = cmd_cell(json_object_get(o, "window"));
+		for (k = 0; k < 8; k++)
+			if (c[k] == NULL)
+				rc = ERR_NOMEM;
+		if (rc == 0)
+			rc = cmd_table_add(t, (const char *const *)c);
+		for (k = 0; k < 8; k++)
+			free(c[k]);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0)
+		cmd_table_print(t, stdout);
+	cmd_table_free(t);
+	if (rc != 0)
+		return rc;
+	json_array_foreach(ops, i, o)
+		if (json_is_string(json_object_get(o, "blob_file")))
+			printf("to sign %s: %s\n", json_string_value(
+			    json_object_get(o, "op_id")), json_string_value(
+			    json_object_get(o, "blob_file")));
+	return 0;
+}
+
 int
-cmd_pending(int argc, char **argv)
+cmd_pending(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
 		{ "write-blob", required_argument, NULL, 'w' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cfgpath = NULL, *dir = NULL;
-	struct config *cfg = NULL;
+	const char *dir = NULL;
 	struct db *db = NULL;
 	struct ops_row **ops = NULL;
 	struct err err;
-	json_t *arr = NULL, *o;
+	json_t *doc = NULL, *arr, *names = NULL, *o;
 	uint8_t *blob = NULL;
-	char *why = NULL, *path = NULL, window[64], t[CLOCK_RFC3339_LEN];
-	size_t n = 0, i, blen, shown = 0;
-	int64_t now = clock_now(clock_system());
-	int ch, rc, json = 0, ret = EX_SOFTWARE;
+	char *path = NULL;
+	size_t n = 0, i, blen;
+	int64_t now = clock_now(clock_system()), blocked = 0;
+	int ch, rc, ret;
 
 	err_init(&err);
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = cmd_getopt(ctx, argc, argv, "h", longopts)) != -1) {
 		switch (ch) {
-		case 'c':
-			cfgpath = optarg;
-			break;
 		case 'w':
 			dir = optarg;
 			break;
-		case 'j':
-			json = 1;
-			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return cmd_done(0);
 		default:
-			usage(stderr);
-			return EX_USAGE;
+			return cmd_usage_fail(ctx, usage);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	if ((rc = config_load(cfgpath, NULL, &cfg, &err)) != 0) {
-		fprintf(stderr, "felhom-admin pending: %s\n", err_msg(&err));
-		return rc == ERR_CONFIG ? EX_CONFIG : cmd_exit_code(rc);
-	}
-	if ((rc = db_open(cfg->database, DB_OPEN_READONLY, &db, &err)) != 0 ||
-	    (rc = ops_list_active(db, &ops, &n, &err)) != 0) {
-		fprintf(stderr, "felhom-admin pending: %s: %s\n", cfg->database,
-		    err_msg(&err));
-		ret = cmd_exit_code(rc);
+	if (optind != argc)
+		return cmd_usage_fail(ctx, usage);
+	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
+		return ret;
+	if ((rc = ops_list_active(db, &ops, &n, &err)) != 0 ||
+	    (rc = kv_get_int(db, KV_HUB_BLOCKED, 0, &blocked, &err)) != 0 ||
+	    (rc = adminq_guest_names(db, &names, &err)) != 0) {
+		ret = cmd_fail_err(ctx, &err);
 		goto out;
 	}
-	if (json && (arr = json_array()) == NULL)
+	if ((doc = json_pack("{s:b,s:[]}", "blocked", blocked != 0, "ops")) ==
+	    NULL)
 		goto nomem;
-	if (!json)
-		printf("%-20s %-9s %-16s %-44s %s\n", "ID", "VMID", "OP", "WHY",
-		    "WINDOW");
+	arr = json_object_get(doc, "ops");
 	for (i = 0; i < n; i++) {
 		if (sm_state_parse(ops[i]->state) != SM_PENDING_SIGNATURE)
 			continue;
-		shown++;
-		free(why);
-		if ((why = pending_why(db, ops[i])) == NULL)
-			goto nomem;
-		window_text(ops[i]->blob_not_after, now, window,
-		    sizeof(window));
 		free(path);
 		path = NULL;
 		if (dir != NULL && ops[i]->has_blob) {
@@ -206,55 +275,29 @@ cmd_pending(int argc, char **argv)
 			if ((rc = ops_get_blob(db, ops[i]->id, &blob, &blen,
 			    &err)) != 0 || (rc = write_exact(path, blob, blen,
 			    &err)) != 0) {
-				fprintf(stderr, "felhom-admin pending: %s\n",
-				    err_msg(&err));
-				ret = rc == ERR_IO ? EX_CANTCREAT :
-				    cmd_exit_code(rc);
+				ret = cmd_fail_err(ctx, &err);
 				goto out;
 			}
 		}
-		if (json) {
-			clock_format_rfc3339(ops[i]->blob_not_after, t,
-			    sizeof(t));
-			o = json_pack("{s:s,s:o,s:s,s:s,s:o,s:o}", "op_id",
-			    ops[i]->uid, "vmid", ops[i]->vmid > 0 ?
-			    json_integer(ops[i]->vmid) : json_null(), "op",
-			    ops_kind_name(ops[i]->kind), "why", why,
-			    "not_after", ops[i]->blob_not_after > 0 ?
-			    json_string(t) : json_null(), "blob_file",
-			    path != NULL ? json_string(path) : json_null());
-			if (o == NULL || json_array_append_new(arr, o) != 0)
-				goto nomem;
-			continue;
-		}
-		if (ops[i]->vmid > 0)
-			printf("%-20s %-9" PRId64 " %-16s %-44s %s\n",
-			    ops[i]->uid, ops[i]->vmid,
-			    ops_kind_name(ops[i]->kind), why, window);
-		else
-			printf("%-20s %-9s %-16s %-44s %s\n", ops[i]->uid,
-			    "-", ops_kind_name(ops[i]->kind), why, window);
-		if (path != NULL)
-			printf("  to sign: %s\n", path);
-	}
-	if (json) {
-		if (json_dumpf(arr, stdout, JSON_INDENT(2)) != 0)
+		if ((o = pending_json(db, ops[i], names, now, path)) == NULL ||
+		    json_array_append_new(arr, o) != 0)
 			goto nomem;
-		putchar('\n');
-	} else if (shown == 0)
-		printf("(no operation is waiting for a signature)\n");
-	ret = fflush(stdout) == 0 ? 0 : EX_IOERR;
+	}
+	if (ctx->json) {
+		ret = cmd_print_json(doc);
+		doc = NULL;
+	} else
+		ret = print_table(doc) == 0 ? 0 : EX_SOFTWARE;
+	ret = cmd_done(ret);
 	goto out;
 nomem:
-	fprintf(stderr, "felhom-admin pending: out of memory\n");
-	ret = EX_OSERR;
+	ret = cmd_fail(ctx, EX_SOFTWARE, "out of memory");
 out:
-	json_decref(arr);
+	json_decref(doc);
+	json_decref(names);
 	free(blob);
-	free(why);
 	free(path);
 	ops_rows_free(ops, n);
 	db_close(db);
-	config_free(cfg);
 	return ret;
 }

@@ -32,6 +32,7 @@
 #include "base/clock.h"
 #include "base/crash.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/exec_pve.h"
@@ -77,27 +78,6 @@ agent_list_crashpoints(FILE *f)
 	    "-DFELHOM_TESTING=ON)\n");
 	return 0;
 #endif
-}
-
-/* Exit status for a database that cannot be used (distinct per cause). */
-static int
-db_exit_code(int rc)
-{
-	switch (rc) {
-	case ERR_CORRUPT:
-	case ERR_FOREIGN:
-		return EX_DATAERR;
-	case ERR_VERSION:
-		return EX_CONFIG;
-	case ERR_LOCKED:
-	case ERR_BUSY:
-		return EX_TEMPFAIL;
-	case ERR_NOT_FOUND:
-		/* missing or empty where one existed; never recreated. */
-		return EX_NOINPUT;
-	default:
-		return EX_CANTCREAT;
-	}
 }
 
 /*
@@ -168,7 +148,55 @@ struct agent {
 	int			 wal_missing;	/* <db>-wal gone at start */
 	char			 db_id[DBSTATE_ID_LEN];
 	int64_t			 audit_seen;	/* the marker's audit seq */
+	int			 once_status;	/* --once: first failure's */
+	struct err		 once_err;	/* and why */
 };
+
+/*
+ * --once: the first failure of the run decides its exit status
+ * (base/exitcode.h) and is said on stderr at the end.
+ */
+static void
+once_failed(struct agent *a, int status, const struct err *err,
+    const char *what)
+{
+	if (!a->ao->once || a->once_status != 0)
+		return;
+	a->once_status = status;
+	err_init(&a->once_err);
+	(void) err_set(&a->once_err, err->code, "%s: %s", what, err_msg(err));
+}
+
+/* After a hub cycle: a failure of any of its parts fails --once. */
+static void
+once_check_cycle(struct agent *a)
+{
+	const struct err *err;
+	enum hubloop_phase p = hubloop_last_failure(a->hl, &err);
+
+	switch (p) {
+	case HUBLOOP_PHASE_NONE:
+		return;
+	case HUBLOOP_PHASE_DESIRED_INVALID:
+		once_failed(a, EX_DATAERR, err, "desired state invalid");
+		return;
+	case HUBLOOP_PHASE_COLLECT:
+		/* PVE's failure, or the database's. */
+		once_failed(a, exitcode_of(err->code) == EX_NOINPUT ?
+		    EX_UNAVAILABLE : exitcode_of(err->code), err,
+		    "report not built");
+		return;
+	default:
+		/* The hub refused or could not be reached. */
+		once_failed(a, exitcode_of(err->code) == EX_IOERR ||
+		    exitcode_of(err->code) == EX_TEMPFAIL ?
+		    exitcode_of(err->code) : EX_UNAVAILABLE, err, p ==
+		    HUBLOOP_PHASE_REPORT ? "hub report" : p ==
+		    HUBLOOP_PHASE_DESIRED ? "hub desired state" :
+		    "hub signed-ops");
+		return;
+	}
+}
 
 static int
 decide_adapter(void *ctx, const struct ops_row *op, struct err *err)
@@ -365,12 +393,16 @@ agent_reconcile(struct agent *a, int blocked)
 	if (engine_observe(a->engine, &safe, &err) != 0) {
 		log_warn("reconcile: cannot observe PVE: %s; planning skipped "
 		    "this cycle", err_msg(&err));
+		once_failed(a, exitcode_of(err.code) == EX_NOINPUT ?
+		    EX_UNAVAILABLE : exitcode_of(err.code), &err,
+		    "cannot observe PVE");
 		return;
 	}
 	if (!safe || blocked)
 		return;
 	if (engine_plan(a->engine, &created, &err) != 0) {
 		log_error("reconcile: planning failed: %s", err_msg(&err));
+		once_failed(a, exitcode_of(err.code), &err, "planning");
 		return;
 	}
 	if (created > 0)
@@ -440,6 +472,7 @@ agent_loop(struct agent *a)
 			cycled = 1;
 			if (agent_stop)
 				break;
+			once_check_cycle(a);
 		}
 		blocked = hubloop_blocked(a->hl);
 		/*
@@ -464,7 +497,8 @@ agent_loop(struct agent *a)
 			log_error("engine: %s", err_msg(&err));
 			if (rc == ERR_CORRUPT || rc == ERR_FULL ||
 			    rc == ERR_READONLY)
-				return EX_IOERR;
+				return exitcode_of(rc);
+			once_failed(a, exitcode_of(rc), &err, "engine");
 			next.more = 0;
 			next.delay_ms = 1000;
 		}
@@ -478,14 +512,17 @@ agent_loop(struct agent *a)
 			/* Done when nothing can advance without outside input. */
 			if (next.delay_ms < 0 || blocked || agent_quiet(a))
 				break;
-			if (clock_mono_ms(NULL) >= deadline) {
+			now = clock_mono_ms(NULL);
+			if (now >= deadline) {
 				log_warn("--once: %zu operation(s) still in "
 				    "flight after %lds; they resume at the next "
 				    "start", next.in_flight,
 				    a->ao->once_timeout_s);
 				break;
 			}
-			agent_wait(next.delay_ms);
+			/* Never past the deadline: --once-timeout holds. */
+			agent_wait(next.delay_ms < deadline - now ?
+			    next.delay_ms : deadline - now);
 			continue;
 		}
 		now = clock_mono_ms(NULL);
@@ -500,9 +537,15 @@ agent_loop(struct agent *a)
 	if (a->ao->once && moved > 0 && a->cfg->hub_on && !agent_stop) {
 		err_init(&err);
 		(void) hubloop_cycle(a->hl, &err);
+		once_check_cycle(a);
 	}
 	if (agent_stop)
 		log_info("stopping on signal");
+	if (a->once_status != 0) {
+		log_error("--once: the cycle failed: %s",
+		    err_msg(&a->once_err));
+		return a->once_status;
+	}
 	return 0;
 }
 
@@ -550,7 +593,7 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	a.ao = ao;
 	if ((rc = db_lock_agent(cfg->database, &lockfd, &a.lock, &err)) != 0) {
 		log_error("%s", err_msg(&err));
-		return db_exit_code(rc);
+		return exitcode_of(rc);
 	}
 	a.lockfd = lockfd;
 	a.wal_missing = wal_missing(cfg->database);
@@ -562,11 +605,8 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	}
 	if ((rc = agent_start(&a, &err)) != 0) {
 		log_error("start-up: %s", err_msg(&err));
-		status = a.db == NULL || rc == ERR_CORRUPT ||
-		    rc == ERR_FOREIGN || rc == ERR_VERSION ?
-		    db_exit_code(rc) : EX_UNAVAILABLE;
-		if (rc == ERR_CONFIG)
-			status = EX_CONFIG;
+		/* ERR_INVALID here is a setting the clients refused. */
+		status = rc == ERR_INVALID ? EX_CONFIG : exitcode_of(rc);
 		goto out;
 	}
 	status = agent_loop(&a);

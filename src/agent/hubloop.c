@@ -51,7 +51,62 @@ struct hubloop {
 	struct file_id		 file;		/* desired_file last read */
 	int			 file_missing_logged;
 	struct hubloop_status	 st;
+	enum hubloop_phase	 fail_phase;	/* of the last cycle */
+	struct err		 fail;		/* its first failure */
 };
+
+static const char *const phase_names[HUBLOOP_PHASE__COUNT] = {
+	[HUBLOOP_PHASE_NONE] = "none",
+	[HUBLOOP_PHASE_COLLECT] = "collect",
+	[HUBLOOP_PHASE_REPORT] = "report",
+	[HUBLOOP_PHASE_DESIRED] = "desired",
+	[HUBLOOP_PHASE_DESIRED_INVALID] = "desired_invalid",
+	[HUBLOOP_PHASE_SIGNED_OPS] = "signed_ops",
+};
+_Static_assert(sizeof(phase_names) / sizeof(phase_names[0]) ==
+    HUBLOOP_PHASE__COUNT, "hubloop phase names");
+
+const char *
+hubloop_phase_name(enum hubloop_phase p)
+{
+	return (unsigned)p < HUBLOOP_PHASE__COUNT ? phase_names[p] : "unknown";
+}
+
+enum hubloop_phase
+hubloop_last_failure(const struct hubloop *hl, const struct err **err_out)
+{
+	if (err_out != NULL)
+		*err_out = &hl->fail;
+	return hl->fail_phase;
+}
+
+/*
+ * Notes the first failure of a cycle and keeps it in kv for
+ * `felhom-admin status` (best effort: the database may be the failure).
+ */
+static void
+note_failure(struct hubloop *hl, enum hubloop_phase phase,
+    const struct err *err)
+{
+	char text[ERR_MSG_MAX + 32];
+
+	if (hl->fail_phase == HUBLOOP_PHASE_NONE) {
+		hl->fail_phase = phase;
+		err_init(&hl->fail);
+		(void) err_copy(&hl->fail, err);
+	}
+	if (err->reason == HUB_E_ABORTED && phase != HUBLOOP_PHASE_COLLECT)
+		return;
+	(void) snprintf(text, sizeof(text), "%s: %s", phase_names[phase],
+	    err_msg(err));
+	if (db_begin(hl->d.db, NULL) != 0)
+		return;
+	if (kv_set(hl->d.db, KV_HUB_LAST_ERROR, text, NULL) != 0 ||
+	    kv_set_int(hl->d.db, KV_HUB_LAST_ERROR_AT,
+	    clock_now(hl->d.clock), NULL) != 0 ||
+	    db_commit(hl->d.db, NULL) != 0)
+		db_rollback(hl->d.db);
+}
 
 /* ---- timer math (pure) ---------------------------------------------- */
 
@@ -455,19 +510,55 @@ out:
 
 /* ---- one report ----------------------------------------------------- */
 
-/* Persists the envelope's effects in one transaction. */
+/* The envelope as the hub sent it (its known keys), for kv. */
+static char *
+envelope_text(const struct hub_envelope *env)
+{
+	json_t *o;
+	char *s = NULL;
+
+	if ((o = json_pack("{s:s,s:I}", "schema", HUB_SCHEMA_CONTROL,
+	    "poll_interval_seconds", (json_int_t)env->poll_interval_s)) ==
+	    NULL)
+		return NULL;
+	if ((env->has_blocked && json_object_set_new(o, "blocked",
+	    json_boolean(env->blocked)) != 0) ||
+	    (env->has_desired_generation && json_object_set_new(o,
+	    "desired_generation", json_integer(env->desired_generation)) !=
+	    0) ||
+	    json_object_set_new(o, "has_signed_ops",
+	    json_boolean(env->has_signed_ops)) != 0 ||
+	    (env->has_audit_ack_seq && json_object_set_new(o, "audit_ack_seq",
+	    json_integer(env->audit_ack_seq)) != 0))
+		goto out;
+	s = jsonx_dump(o);
+out:
+	json_decref(o);
+	return s;
+}
+
+/*
+ * Persists the envelope's effects in one transaction, with the report
+ * (body) and envelope as the last sent (R-36: felhom-admin report
+ * --last).
+ */
 static int
 apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
-    int64_t sent_max_seq, struct err *err)
+    int64_t sent_max_seq, const char *body, struct err *err)
 {
 	int64_t ack, limit, interval_ms;
 	int rc, blocked = hl->st.blocked;
+	char *etext;
 
 	interval_ms = hubloop_clamp_interval_ms(&hl->p, env->poll_interval_s);
 	if (env->has_blocked)
 		blocked = env->blocked;
-	if ((rc = db_begin(hl->d.db, err)) != 0)
+	if ((etext = envelope_text(env)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = db_begin(hl->d.db, err)) != 0) {
+		free(etext);
 		return rc;
+	}
 	if ((rc = kv_get_int(hl->d.db, KV_AUDIT_ACK_SEQ, 0, &ack, err)) != 0)
 		goto fail;
 	if (env->has_audit_ack_seq) {
@@ -482,8 +573,13 @@ apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
 	    (rc = kv_set_int(hl->d.db, KV_POLL_INTERVAL, interval_ms / 1000,
 	    err)) != 0 ||
 	    (rc = kv_set_int(hl->d.db, KV_AUDIT_ACK_SEQ, ack, err)) != 0 ||
+	    (rc = kv_set(hl->d.db, KV_LAST_REPORT, body, err)) != 0 ||
+	    (rc = kv_set(hl->d.db, KV_LAST_ENVELOPE, etext, err)) != 0 ||
+	    (rc = kv_set_int(hl->d.db, KV_LAST_REPORT_AT,
+	    clock_now(hl->d.clock), err)) != 0 ||
 	    (rc = db_commit(hl->d.db, err)) != 0)
 		goto fail;
+	free(etext);
 	if (blocked != hl->st.blocked) {
 		if (blocked)
 			log_warn("hub: this host is blocked: no mutation until "
@@ -496,6 +592,7 @@ apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
 	return 0;
 fail:
 	db_rollback(hl->d.db);
+	free(etext);
 	return rc;
 }
 
@@ -515,6 +612,25 @@ next_seq(struct hubloop *hl, int64_t *seq, struct err *err)
 	return 0;
 }
 
+/*
+ * The hub certainly does not have seq: give it back, unless a newer one
+ * was taken meanwhile (then it stays a gap, which the contract allows).
+ */
+static int
+give_back_seq(struct hubloop *hl, int64_t seq)
+{
+	int swapped = 0;
+
+	if (db_begin(hl->d.db, NULL) != 0)
+		return 0;
+	if (kv_cas_int(hl->d.db, KV_REPORT_SEQ, seq, seq - 1, &swapped,
+	    NULL) != 0 || db_commit(hl->d.db, NULL) != 0) {
+		db_rollback(hl->d.db);
+		return 0;
+	}
+	return swapped;
+}
+
 int
 hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
     struct err *err)
@@ -531,6 +647,7 @@ hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
 		hl->st.collect_failed++;
 		return rc;
 	}
+	info->built = 1;
 	if ((rc = next_seq(hl, &info->seq, err)) != 0)
 		return rc;
 	if (json_object_set_new(info->report, "seq",
@@ -539,22 +656,34 @@ hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
 		return err_set(err, ERR_NOMEM, "out of memory");
 	info->bytes = strlen(body);
 	rc = hub_post_report(hl->d.hub, body, info->bytes, &info->env, err);
-	free(body);
-	if (rc != 0)
+	info->delivery = hub_last_delivery(hl->d.hub);
+	if (rc != 0) {
+		if (info->delivery == HUB_DELIVERY_NONE)
+			info->seq_returned = give_back_seq(hl, info->seq);
+		free(body);
 		return rc;
+	}
 	hl->st.last_seq = info->seq;
 	crash_point("hub.mid_report");
-	return apply_envelope(hl, &info->env, info->stats.audit_max_seq, err);
+	rc = apply_envelope(hl, &info->env, info->stats.audit_max_seq, body,
+	    err);
+	free(body);
+	return rc;
 }
 
 static void
 log_failure(const struct hubloop *hl, const struct err *err,
-    enum hubloop_outcome o)
+    enum hubloop_outcome o, int built)
 {
 	double in_s = (double)(hl->next_due_ms - clock_mono_ms(hl->d.clock)) /
 	    1000.0;
 
-	if (o == HUBLOOP_AUTH)
+	if (!built)
+		/* PVE's failure (or the database's), not the hub's. */
+		log_warn("hub report not sent: the report could not be "
+		    "built: %s; failure %d, next attempt in %.1f s",
+		    err_msg(err), hl->st.failures, in_s);
+	else if (o == HUBLOOP_AUTH)
 		log_error("hub report failed (%s): %s; reporting on at the "
 		    "maximum interval, next in %.0f s",
 		    hub_error_name(err->reason), err_msg(err), in_s);
@@ -570,6 +699,7 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	struct hubloop_report_info info;
 	struct err ferr;
 	enum hubloop_outcome o = HUBLOOP_OK, fo;
+	int64_t rejected;
 	long ra = -1;
 	int rc;
 
@@ -578,13 +708,19 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	json_decref(info.report);
 	if (rc != 0) {
 		hl->st.reports_failed++;
-		hl->st.last_reason = err->reason;
-		o = hubloop_outcome_of(err);
+		/*
+		 * A report that could not be built is PVE's failure: its
+		 * reason is a pve_ one, never the hub's auth wait.
+		 */
+		hl->st.last_reason = info.built ? err->reason : HUB_E_NONE;
+		o = info.built ? hubloop_outcome_of(err) : HUBLOOP_FAILED;
 		if (o == HUBLOOP_RETRY_AFTER)
 			ra = hub_retry_after_s(hl->d.hub);
 		schedule(hl, o, ra);
-		if (err->reason != HUB_E_ABORTED)
-			log_failure(hl, err, o);
+		if (!info.built || err->reason != HUB_E_ABORTED)
+			log_failure(hl, err, o, info.built);
+		note_failure(hl, info.built ? HUBLOOP_PHASE_REPORT :
+		    HUBLOOP_PHASE_COLLECT, err);
 		return rc;
 	}
 	hl->st.reports_ok++;
@@ -594,9 +730,13 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	if (info.env.has_desired_generation &&
 	    info.env.desired_generation > hl->st.desired_generation) {
 		err_init(&ferr);
+		rejected = hl->st.desired_rejected;
 		if (fetch_desired(hl, &ferr) != 0) {
 			hl->st.follow_up_failed++;
 			log_warn("hub desired state: %s", err_msg(&ferr));
+			note_failure(hl, hl->st.desired_rejected > rejected ?
+			    HUBLOOP_PHASE_DESIRED_INVALID :
+			    HUBLOOP_PHASE_DESIRED, &ferr);
 			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
 				o = fo;
 				ra = hub_retry_after_s(hl->d.hub);
@@ -608,6 +748,7 @@ cycle_hub(struct hubloop *hl, struct err *err)
 		if (fetch_signed_ops(hl, &ferr) != 0) {
 			hl->st.follow_up_failed++;
 			log_warn("hub signed-ops: %s", err_msg(&ferr));
+			note_failure(hl, HUBLOOP_PHASE_SIGNED_OPS, &ferr);
 			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
 				o = fo;
 				ra = hub_retry_after_s(hl->d.hub);
@@ -627,6 +768,7 @@ cycle_file(struct hubloop *hl, struct err *err)
 	struct file_id id;
 	struct stat sb;
 	json_t *doc = NULL;
+	int64_t rejected = hl->st.desired_rejected;
 	int rc = 0;
 
 	hl->next_due_ms = clock_mono_ms(hl->d.clock) + hl->p.file_check_ms;
@@ -663,8 +805,11 @@ cycle_file(struct hubloop *hl, struct err *err)
 	}
 	rc = desired_store(hl, doc, NULL, "desired_file", err);
 out:
-	if (rc != 0)
+	if (rc != 0) {
 		log_error("%s", err_msg(err));
+		note_failure(hl, hl->st.desired_rejected > rejected ?
+		    HUBLOOP_PHASE_DESIRED_INVALID : HUBLOOP_PHASE_DESIRED, err);
+	}
 	json_decref(doc);
 	return rc;
 }
@@ -672,6 +817,8 @@ out:
 int
 hubloop_cycle(struct hubloop *hl, struct err *err)
 {
+	hl->fail_phase = HUBLOOP_PHASE_NONE;
+	err_init(&hl->fail);
 	if (!hl->d.cfg->hub_on)
 		return cycle_file(hl, err);
 	return cycle_hub(hl, err);

@@ -159,19 +159,49 @@ int	hubloop_blocked(const struct hubloop *hl);
 
 const struct hubloop_status *hubloop_status(const struct hubloop *hl);
 
+/* What failed in the last cycle (hubloop_last_failure). */
+enum hubloop_phase {
+	HUBLOOP_PHASE_NONE,		/* the cycle went through */
+	HUBLOOP_PHASE_COLLECT,		/* no report built (PVE, database) */
+	HUBLOOP_PHASE_REPORT,		/* POST /report or its envelope */
+	HUBLOOP_PHASE_DESIRED,		/* GET /desired failed */
+	HUBLOOP_PHASE_DESIRED_INVALID,	/* a desired state rejected */
+	HUBLOOP_PHASE_SIGNED_OPS,	/* GET /signed-ops failed */
+	HUBLOOP_PHASE__COUNT
+};
+
+/* "collect", "report", "desired", "desired_invalid", "signed_ops". */
+const char *hubloop_phase_name(enum hubloop_phase p);
+
+/*
+ * The first failure of the last hubloop_cycle() — including the
+ * follow-up fetches and a rejected desired state, which the cycle only
+ * logs — and its phase; HUBLOOP_PHASE_NONE (err code 0) when it all
+ * went through.  Borrowed until the next cycle.
+ */
+enum hubloop_phase hubloop_last_failure(const struct hubloop *hl,
+	    const struct err **err_out);
+
 /* One report round trip, for --selftest=hub. */
 struct hubloop_report_info {
-	json_t			*report;	/* as sent; caller decrefs */
+	json_t			*report;	/* as built; caller decrefs */
+	int			 built;		/* a report was collected */
 	size_t			 bytes;		/* body size */
-	int64_t			 seq;
+	int64_t			 seq;		/* 0 when none was taken */
+	enum hub_delivery	 delivery;	/* of the POST */
+	int			 seq_returned;	/* seq given back: not sent */
 	struct collect_stats	 stats;
 	struct hub_envelope	 env;		/* as received */
 };
 
 /*
- * Collects, persists the seq, POSTs and applies the envelope's persisted
- * effects (blocked, interval, audit ack) — no follow-up fetches, no
- * scheduling.  info->report is set whenever a report was built.
+ * Collects, takes the next seq, POSTs and applies the envelope's
+ * persisted effects (blocked, interval, audit ack; the report and its
+ * envelope as the last sent) — no follow-up fetches, no scheduling.
+ * info->report is set whenever a report was built.  A seq is consumed
+ * only by a report the hub may have taken: when it certainly did not
+ * (never sent, or refused with an HTTP error) the seq is given back,
+ * unless another writer took a newer one meanwhile (info->seq_returned).
  */
 int	hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
 	    struct err *err);

@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "base/log.h"
 
 static void
@@ -29,6 +30,37 @@ usage(FILE *f)
 	    " [--guest VMID [--yes]]\n"
 	    "       felhom-agent --list-crashpoints\n"
 	    "       felhom-agent --version\n");
+}
+
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\n"
+	    "The per-host daemon of felhom: reports the host to the hub, "
+	    "takes desired\nstate and operator-signed operations, and "
+	    "drives the containers through\nthe Proxmox API.  See "
+	    "felhom-agent(8).\n"
+	    "\n"
+	    "  --config PATH       configuration file (default "
+	    CONFIG_DEFAULT_PATH ")\n"
+	    "  --once              one start-up, one hub cycle, run until "
+	    "nothing can move\n"
+	    "                      without outside input, then exit; "
+	    "non-zero when the\n"
+	    "                      cycle failed (the reason on stderr)\n"
+	    "  --once-timeout S    with --once: stop waiting after S seconds "
+	    "(default 120)\n"
+	    "  --print-config      the effective configuration, secrets "
+	    "redacted\n"
+	    "  --selftest[=MODE]   read (default): PVE reachable, token "
+	    "and privileges;\n"
+	    "                      task: one reversible change on --guest "
+	    "VMID; hub: one\n"
+	    "                      report round trip\n"
+	    "  --list-crashpoints  the crash points of a test build\n"
+	    "\nexit status:\n");
+	exitcode_print(stdout, 0);
 }
 
 int
@@ -52,7 +84,7 @@ main(int argc, char **argv)
 	struct agent_options ao;
 	struct config *cfg = NULL;
 	struct err err;
-	int c, print = 0, rc;
+	int c, print = 0, rc, timeout_given = 0;
 	char *end;
 
 	memset(&ao, 0, sizeof(ao));
@@ -99,6 +131,7 @@ main(int argc, char **argv)
 				    "seconds\n", optarg);
 				return EX_USAGE;
 			}
+			timeout_given = 1;
 			break;
 		case OPT_CRASHPOINTS:
 			return agent_list_crashpoints(stdout);
@@ -106,8 +139,8 @@ main(int argc, char **argv)
 			printf("felhom-agent %s\n", FELHOM_VERSION);
 			return 0;
 		case 'h':
-			usage(stdout);
-			return 0;
+			help();
+			return fflush(stdout) == 0 ? 0 : EX_IOERR;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -116,6 +149,25 @@ main(int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "felhom-agent: unexpected argument '%s'\n",
 		    argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	/* Options that only mean something with another. */
+	if (timeout_given && !ao.once) {
+		fprintf(stderr, "felhom-agent: --once-timeout needs --once\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (ao.guest != 0 && (ao.selftest == NULL ||
+	    strcmp(ao.selftest, "task") != 0)) {
+		fprintf(stderr, "felhom-agent: --guest needs "
+		    "--selftest=task\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (ao.once && (ao.selftest != NULL || print)) {
+		fprintf(stderr, "felhom-agent: --once cannot be combined with "
+		    "--%s\n", print ? "print-config" : "selftest");
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -140,12 +192,12 @@ main(int argc, char **argv)
 	log_setup(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
 	if ((rc = config_load(ao.config_path, NULL, &cfg, &err)) != 0) {
 		fprintf(stderr, "felhom-agent: %s\n", err_msg(&err));
-		return rc == ERR_CONFIG ? EX_CONFIG : EX_NOINPUT;
+		return exitcode_of(rc);
 	}
 	if ((rc = config_register_secrets(cfg)) != 0) {
 		fprintf(stderr, "felhom-agent: out of memory\n");
 		config_free(cfg);
-		return EX_OSERR;
+		return EX_SOFTWARE;
 	}
 	log_setup((enum log_level)cfg->log_level,
 	    (enum log_format)cfg->log_format, NULL);
@@ -156,7 +208,7 @@ main(int argc, char **argv)
 		    JSON_PRESERVE_ORDER) != 0) {
 			json_decref(j);
 			config_free(cfg);
-			return EX_OSERR;
+			return EX_IOERR;
 		}
 		putchar('\n');
 		json_decref(j);

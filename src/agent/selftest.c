@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "base/log.h"
 #include "net/https.h"
 #include "pve/pve.h"
@@ -284,25 +285,17 @@ trust_name(const struct config *cfg)
 	return "system";
 }
 
-/* Exit status for a PVE failure. */
+/*
+ * Exit status for a PVE failure (base/exitcode.h): a refusal, an
+ * unknown node or guest, or no answer are all "unavailable" (69); a
+ * locked guest is "try again" (75).
+ */
 static int
 pve_exit(const struct err *err)
 {
-	switch (err->code) {
-	case ERR_AUTH:
-	case ERR_PERMISSION:
-		return EX_NOPERM;
-	case ERR_LOCKED:
-		return EX_TEMPFAIL;
-	case ERR_TRANSPORT:
-	case ERR_TLS:
-	case ERR_HTTP:
-	case ERR_TIMEOUT:
-	case ERR_NOT_FOUND:
+	if (err->code == ERR_NOT_FOUND)
 		return EX_UNAVAILABLE;
-	default:
-		return EX_SOFTWARE;
-	}
+	return exitcode_of(err->code);
 }
 
 static int
@@ -323,7 +316,7 @@ check_database(const struct config *cfg)
 		row("database", CHECK_FAIL, "%s: %s", cfg->database,
 		    err_msg(&err));
 		db_close(db);
-		return rc == ERR_VERSION ? EX_CONFIG : EX_DATAERR;
+		return exitcode_of(rc);
 	}
 	db_close(db);
 	if (version < db_schema_latest())
@@ -399,7 +392,7 @@ check_privileges(struct pve_client *pve, const struct config *cfg)
 		fprintf(stderr, "felhom-agent: self-test: token %s lacks %d "
 		    "privilege(s) the agent needs (see MISSING above)\n",
 		    cfg->pve_token_id, missing);
-		return EX_NOPERM;
+		return EX_UNAVAILABLE;
 	}
 	return 0;
 }
@@ -450,7 +443,7 @@ selftest_read(const struct config *cfg)
 	    cfg->pve_url, trust_name(cfg), pve_client_fingerprint(pve));
 	if (rc == ERR_AUTH) {
 		row("pve token", CHECK_FAIL, "%s", err_msg(&err));
-		status = EX_NOPERM;
+		status = EX_UNAVAILABLE;
 		goto out;
 	}
 	if (rc != 0) {

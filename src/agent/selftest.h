@@ -12,9 +12,9 @@
  * when it exists, never created), PVE reachable with the configured TLS
  * trust, token accepted, node found, and the token's privileges against
  * the ones the agent needs.  Prints a `CHECK RESULT DETAIL` table on
- * stdout.  Returns 0 only when healthy; otherwise EX_NOPERM (token
- * rejected, privilege missing), EX_UNAVAILABLE (PVE unreachable, TLS
- * refused, node missing), EX_DATAERR / EX_CONFIG (database).
+ * stdout.  Returns 0 only when healthy; otherwise (base/exitcode.h)
+ * EX_UNAVAILABLE (token rejected, privilege missing, PVE unreachable,
+ * TLS refused, node missing), EX_DATAERR / EX_CONFIG (database).
  */
 int	selftest_read(const struct config *cfg);
 
@@ -26,9 +26,10 @@ int	selftest_read(const struct config *cfg);
  * step is benign).  vmid N: on that existing guest, once the operator
  * confirmed on the terminal (or yes is set), the confirmation audited as
  * theirs.  Verifies the snapshot list and the run state are as before.
- * Returns 0 on success; EX_USAGE when not confirmed; EX_NOPERM (a
- * privilege missing), EX_TEMPFAIL (guest locked, the hub blocks the
- * host), EX_UNAVAILABLE, EX_SOFTWARE (state not restored).
+ * Returns 0 on success; EX_USAGE when not confirmed; else the shared
+ * status of the failure (base/exitcode.h): EX_UNAVAILABLE (PVE refused,
+ * a privilege missing), EX_TEMPFAIL (guest locked, the hub blocks the
+ * host), EX_SOFTWARE.
  */
 int	selftest_task(const struct config *cfg, long vmid, int yes);
 

@@ -13,6 +13,7 @@
 #include "agent/selftest_hub.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "base/log.h"
 #include "hub/hub.h"
 #include "net/https.h"
@@ -20,29 +21,14 @@
 #include "store/db.h"
 #include "store/dbstate.h"
 
+/* The shared scheme (base/exitcode.h); any hub failure is 69. */
 static int
 exit_code(const struct err *err)
 {
-	switch (err->reason) {
-	case HUB_E_AUTH:
-		return EX_NOPERM;
-	case HUB_E_PROTOCOL:
-		return EX_PROTOCOL;
-	case HUB_E_TRANSPORT:
-	case HUB_E_HTTP:
-	case HUB_E_RETRY_AFTER:
-	case HUB_E_ABORTED:
+	if (err->reason > HUB_E_NONE && err->reason < HUB_E__COUNT &&
+	    exitcode_of(err->code) != EX_CONFIG)
 		return EX_UNAVAILABLE;
-	default:
-		break;
-	}
-	if (err->code == ERR_CONFIG)
-		return EX_CONFIG;
-	if (err->code == ERR_TRANSPORT || err->code == ERR_TLS ||
-	    err->code == ERR_AUTH || err->code == ERR_PERMISSION ||
-	    err->code == ERR_HTTP)
-		return EX_UNAVAILABLE;
-	return EX_SOFTWARE;
+	return exitcode_of(err->code);
 }
 
 static const char *
@@ -62,7 +48,7 @@ print_sent(const struct hubloop_report_info *info)
 	host = json_object_get(r, "host");
 	cf = json_object_get(r, "cloudflared");
 	agent = json_object_get(r, "agent");
-	printf("sent: POST /report, seq %" PRId64 ", %zu bytes, schema %s\n",
+	printf("built: report seq %" PRId64 ", %zu bytes, schema %s\n",
 	    info->seq, info->bytes, json_string_value(json_object_get(r,
 	    "schema")));
 	printf("  host: node %s, pve %s, kernel %s\n",
@@ -162,8 +148,27 @@ selftest_hub(const struct config *cfg)
 	rc = hubloop_report_once(hl, &info, &err);
 	if (info.report != NULL && info.bytes > 0)
 		print_sent(&info);
+	/* Never claim what the hub did not take. */
+	if (rc != 0 && info.bytes > 0) {
+		if (info.delivery == HUB_DELIVERY_TAKEN)
+			printf("sent: POST /report, seq %" PRId64 ": the hub "
+			    "took it, but its answer was not usable\n",
+			    info.seq);
+		else if (info.delivery == HUB_DELIVERY_UNKNOWN)
+			printf("not confirmed: POST /report, seq %" PRId64
+			    ": the answer was lost; the hub may have it (seq "
+			    "%" PRId64 " is not used again)\n", info.seq,
+			    info.seq);
+		else
+			printf("not sent: POST /report did not reach the hub "
+			    "or was refused; seq %" PRId64 " %s\n", info.seq,
+			    info.seq_returned ? "given back" :
+			    "skipped (a newer one was taken meanwhile)");
+	}
 	if (rc != 0)
 		goto out;
+	printf("sent: POST /report, seq %" PRId64 ", %zu bytes\n", info.seq,
+	    info.bytes);
 	print_envelope(&info.env);
 out:
 	if (rc != 0) {

@@ -8,13 +8,15 @@
 #include "base/config.h"
 
 /*
- * Collects the host report, persists its seq, POSTs it and applies the
- * envelope's persisted effects; prints what was sent (bytes, sections
- * with counts) and the envelope received on stdout.  Returns the exit
- * status: 0 only when the round trip worked; otherwise the typed error
- * on stderr and EX_NOPERM (token refused), EX_PROTOCOL (hub answered
- * outside the contract), EX_UNAVAILABLE (transport, HTTP), EX_CONFIG
- * (hub.mode off, bad settings) or EX_SOFTWARE.
+ * Collects the host report, takes its seq, POSTs it and applies the
+ * envelope's persisted effects; prints what was built (bytes, sections
+ * with counts), then "sent: ..." and the envelope received only when
+ * the hub took it — otherwise "not sent" (the seq given back) or "not
+ * confirmed" (answer lost).  Returns the exit status (base/exitcode.h):
+ * 0 only when the round trip worked; otherwise the typed error on
+ * stderr and 69 (the hub refused, unreachable, or answered outside the
+ * contract; PVE unreachable), 78 (hub.mode off, bad settings), or the
+ * database's code.
  */
 int	selftest_hub(const struct config *cfg);
 

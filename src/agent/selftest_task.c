@@ -35,6 +35,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
+#include "base/exitcode.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
@@ -105,24 +106,6 @@ code_err(const char *code)
 	return ERR_TASK;
 }
 
-/* Exit status for a failure (R-09's self-test statuses). */
-static int
-exit_of(int rc)
-{
-	switch (rc) {
-	case ERR_AUTH:
-	case ERR_PERMISSION:
-		return EX_NOPERM;
-	case ERR_LOCKED:
-	case ERR_BUSY:
-		return EX_TEMPFAIL;
-	case ERR_NOMEM:
-	case ERR_INTERNAL:
-		return EX_SOFTWARE;
-	default:
-		return EX_UNAVAILABLE;
-	}
-}
 
 /* Who runs this: the audit actor of the operator's confirmation. */
 static void
@@ -683,7 +666,7 @@ selftest_task(const struct config *cfg, long vmid, int yes)
 		log_warn("pve.insecure is on: the PVE certificate is NOT "
 		    "verified");
 	if ((rc = tt_open(&t)) != 0) {
-		status = rc == ERR_LOCKED ? EX_TEMPFAIL : exit_of(rc);
+		status = rc == ERR_LOCKED ? EX_TEMPFAIL : exitcode_of(rc);
 		goto out;
 	}
 	if (vmid == 0) {
@@ -691,7 +674,7 @@ selftest_task(const struct config *cfg, long vmid, int yes)
 		if ((rc = scratch_parts(&t, &storage, &tmpl)) != 0 ||
 		    (rc = scratch_vmid(&t, &t.vmid)) != 0) {
 			row("scratch guest", "FAIL", "%s", err_msg(&t.err));
-			status = exit_of(rc);
+			status = exitcode_of(rc);
 			goto out;
 		}
 		row("scratch guest", "ok", "CT %" PRId64 " from %s on %s",
@@ -699,7 +682,7 @@ selftest_task(const struct config *cfg, long vmid, int yes)
 	}
 	if ((rc = tt_driver(&t)) != 0) {
 		row("engine", "FAIL", "%s", err_msg(&t.err));
-		status = exit_of(rc);
+		status = exitcode_of(rc);
 		goto out;
 	}
 	if ((rc = audit_run(&t, "started", "task self-test on CT %" PRId64
@@ -747,7 +730,7 @@ selftest_task(const struct config *cfg, long vmid, int yes)
 	    was_running ? "running" : "stopped");
 	goto clean;
 fail:
-	status = exit_of(rc);
+	status = exitcode_of(rc);
 	if (snapped) {
 		/* Best effort: our own snapshot goes (it is the agent's). */
 		(void) snprintf(params, sizeof(params), "{\"name\":\"%s\"}",

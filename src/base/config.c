@@ -527,7 +527,7 @@ validate(const json_t *root, struct config *c, struct err *err)
 	c->log_level = lv == NULL ? LOG_LEVEL_INFO : log_level_parse(lv);
 	if (c->log_level < 0)
 		return err_set(err, ERR_CONFIG, "log.level: '%s' must be one "
-		    "of error, warn, info, debug", lv);
+		    "of error, warn, notice, info, debug", lv);
 	c->log_format = lf == NULL ? LOG_FORMAT_TEXT : log_format_parse(lf);
 	if (c->log_format < 0)
 		return err_set(err, ERR_CONFIG, "log.format: '%s' must be "

@@ -31,6 +31,7 @@ static struct {
 static const char *const level_names[LOG_LEVEL__COUNT] = {
 	[LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_NOTICE] = "notice",
 	[LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_DEBUG] = "debug",
 };
@@ -41,6 +42,7 @@ _Static_assert(sizeof(level_names) / sizeof(level_names[0]) ==
 static const int level_prio[LOG_LEVEL__COUNT] = {
 	[LOG_LEVEL_ERROR] = 3,
 	[LOG_LEVEL_WARN] = 4,
+	[LOG_LEVEL_NOTICE] = 5,
 	[LOG_LEVEL_INFO] = 6,
 	[LOG_LEVEL_DEBUG] = 7,
 };

@@ -21,6 +21,7 @@
 enum log_level {
 	LOG_LEVEL_ERROR,
 	LOG_LEVEL_WARN,
+	LOG_LEVEL_NOTICE,	/* normal but significant: a retry */
 	LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG,
 	LOG_LEVEL__COUNT
@@ -44,7 +45,7 @@ struct log_field {
 /* Sets level, format and sink (NULL = stderr). */
 void	log_setup(enum log_level level, enum log_format format, FILE *sink);
 
-/* Parses "error|warn|info|debug" / "text|json"; -1 when unknown. */
+/* Parses "error|warn|notice|info|debug" / "text|json"; -1 when unknown. */
 int	log_level_parse(const char *s);
 int	log_format_parse(const char *s);
 const char *log_level_name(enum log_level level);
@@ -69,6 +70,9 @@ void	log_write(enum log_level level, const char *file, int line,
 	    __VA_ARGS__)
 #define log_warn(...) \
 	log_write(LOG_LEVEL_WARN, __FILE__, __LINE__, __func__, NULL, 0, \
+	    __VA_ARGS__)
+#define log_notice(...) \
+	log_write(LOG_LEVEL_NOTICE, __FILE__, __LINE__, __func__, NULL, 0, \
 	    __VA_ARGS__)
 #define log_info(...) \
 	log_write(LOG_LEVEL_INFO, __FILE__, __LINE__, __func__, NULL, 0, \

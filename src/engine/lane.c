@@ -69,6 +69,36 @@ lane_op_state(const struct ops_row *op)
 	return s < 0 ? SM__COUNT : (enum sm_state)s;
 }
 
+/* The step a transition concerns, for its log line and journal row. */
+static const char *
+step_name(const struct ops_row *op, enum sm_event ev)
+{
+	const enum exec_step_kind *steps;
+	size_t n;
+
+	switch (ev) {
+	case SM_EV_UNDO_STARTED:
+	case SM_EV_UNDO_RETRY:
+	case SM_EV_UNDO_OK:
+	case SM_EV_UNDO_FAILED:
+		return "undo";
+	default:
+		break;
+	}
+	switch (lane_op_state(op)) {
+	case SM_AUTHORIZED:
+	case SM_SUBMITTING:
+	case SM_RUNNING:
+		break;
+	default:
+		return NULL;
+	}
+	if (exec_op_steps(op, &steps, &n, NULL) != 0 || op->step < 0 ||
+	    (size_t)op->step >= n)
+		return NULL;
+	return exec_step_info(steps[op->step])->name;
+}
+
 /*
  * One transition of op from its current state.  A lost compare-and-set
  * (felhom-admin moved it) and a refused transition are not engine
@@ -91,6 +121,8 @@ lane_transition(const struct lane_ctx *e, const struct ops_row *op, enum sm_even
 		a.now = clock_now(e->clock);
 	if (a.hook == NULL)
 		a.hook = e->cfg->transition_hook;
+	if (a.step_name == NULL)
+		a.step_name = step_name(op, ev);
 	err_init(&local);
 	rc = sm_step(e->db, op->id, lane_op_state(op), ev, &a, NULL, &local);
 	if (rc == ERR_CONFLICT || rc == ERR_TRANSITION || rc == ERR_NOT_FOUND) {
@@ -418,12 +450,15 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	int rc, applied = 0;
 
 	*adv = ADV_WAIT;
-	/* The retry backoff, on the monotonic clock. */
-	if ((op->wait_ms > 0 || timer_armed(e->timers, TIMER_RETRY, op->id,
-	    timer_op_gen(op->step, op->attempt))) &&
-	    timer_left(e->timers, TIMER_RETRY, op->id, timer_op_gen(op->step,
-	    op->attempt), op->wait_ms, e->cfg->backoff_max_s * 1000, tk->mono,
-	    &left) != 0)
+	/*
+	 * The retry backoff, on the monotonic clock; its length is in the
+	 * row (0: none, or an operator's resume dropped it).
+	 */
+	if (op->wait_ms <= 0)
+		timer_drop(e->timers, TIMER_RETRY, op->id);
+	else if (timer_left(e->timers, TIMER_RETRY, op->id,
+	    timer_op_gen(op->step, op->attempt), op->wait_ms,
+	    e->cfg->backoff_max_s * 1000, tk->mono, &left) != 0)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	if (left > 0) {
 		lane_wake(tk, left);

@@ -86,6 +86,8 @@ static const struct sm_event_info event_info[] = {
 	[SM_EV_UNDO_FAILED] =		{ "undo_failed", "transition",	NULL },
 	[SM_EV_ABANDON] =		{ "abandon",	"transition",	NULL },
 	[SM_EV_REVIEW_HOLD] =		{ "review_hold",	"gate",	NULL },
+	[SM_EV_RESUME] =		{ "resume",	"transition",	NULL },
+	[SM_EV_ROLLBACK] =		{ "rollback",	"transition",	NULL },
 };
 _Static_assert(sizeof(event_info) / sizeof(event_info[0]) == SM_EV__COUNT,
     "sm event facts");
@@ -167,6 +169,35 @@ act_undo_intent(struct db *db, int64_t id, const struct sm_args *a,
 	return ops_mark_undo(db, id, a->now, 1, err);
 }
 
+/* Operator: the op goes on at the next tick, any backoff dropped. */
+static int
+act_resume(struct db *db, int64_t id, const struct sm_args *a,
+    struct err *err)
+{
+	return ops_set_next_at(db, id, a->now, err);
+}
+
+/*
+ * Operator: back to the safety copy.  Only an op that has one can
+ * (rolling_back's invariant); the undo starts from attempt 0.
+ */
+static int
+act_rollback(struct db *db, int64_t id, const struct sm_args *a,
+    struct err *err)
+{
+	struct ops_row *op = NULL;
+	int rc, has;
+
+	if ((rc = ops_get(db, id, &op, err)) != 0)
+		return rc;
+	has = op->safety != NULL;
+	ops_row_free(op);
+	if (!has)
+		return err_set(err, ERR_TRANSITION, "there is no safety copy "
+		    "to roll back to");
+	return act_undo_intent(db, id, a, err);
+}
+
 /* The undo request is sent (again): a new intent, counted. */
 static int
 act_undo_retry(struct db *db, int64_t id, const struct sm_args *a,
@@ -188,6 +219,8 @@ static const struct {
 	{ act_next_step,	"next_step" },
 	{ act_undo_intent,	"undo_intent" },
 	{ act_undo_retry,	"undo_retry" },
+	{ act_resume,		"resume" },
+	{ act_rollback,		"rollback" },
 };
 
 static const struct sm_row sm_table[] = {
@@ -214,6 +247,9 @@ static const struct sm_row sm_table[] = {
 	{ SM_AUTHORIZED,	SM_EV_SUPERSEDED,		SM_SUPERSEDED,		NULL },
 	{ SM_AUTHORIZED,	SM_EV_CANCEL,			SM_CANCELLED,		NULL },
 	{ SM_AUTHORIZED,	SM_EV_REVIEW_HOLD,		SM_PENDING_SIGNATURE,	act_sign_request },
+	{ SM_AUTHORIZED,	SM_EV_ABANDON,			SM_CANCELLED,		act_error },
+	{ SM_AUTHORIZED,	SM_EV_RESUME,			SM_AUTHORIZED,		act_resume },
+	{ SM_AUTHORIZED,	SM_EV_ROLLBACK,			SM_ROLLING_BACK,	act_rollback },
 	/* submitting */
 	{ SM_SUBMITTING,	SM_EV_TASK_STARTED,		SM_RUNNING,		act_task },
 	{ SM_SUBMITTING,	SM_EV_ADOPT_TASK,		SM_RUNNING,		act_task },
@@ -224,6 +260,7 @@ static const struct sm_row sm_table[] = {
 	{ SM_SUBMITTING,	SM_EV_FATAL_ERROR,		SM_FAILED,		act_error },
 	{ SM_SUBMITTING,	SM_EV_ATTEMPTS_EXHAUSTED,	SM_FAILED,		act_error },
 	{ SM_SUBMITTING,	SM_EV_ABANDON,			SM_CANCELLED,		act_error },
+	{ SM_SUBMITTING,	SM_EV_RESUME,			SM_SUBMITTING,		act_resume },
 	/* running */
 	{ SM_RUNNING,		SM_EV_TASK_OK,			SM_SUCCEEDED,		NULL },
 	{ SM_RUNNING,		SM_EV_TASK_WARNINGS,		SM_SUCCEEDED,		NULL },
@@ -234,12 +271,14 @@ static const struct sm_row sm_table[] = {
 	{ SM_RUNNING,		SM_EV_FATAL_ERROR,		SM_FAILED,		act_error },
 	{ SM_RUNNING,		SM_EV_ATTEMPTS_EXHAUSTED,	SM_FAILED,		act_error },
 	{ SM_RUNNING,		SM_EV_ABANDON,			SM_CANCELLED,		act_error },
+	{ SM_RUNNING,		SM_EV_RESUME,			SM_RUNNING,		act_resume },
 	/* rolling_back */
 	{ SM_ROLLING_BACK,	SM_EV_UNDO_STARTED,		SM_ROLLING_BACK,	act_task },
 	{ SM_ROLLING_BACK,	SM_EV_UNDO_RETRY,		SM_ROLLING_BACK,	act_undo_retry },
 	{ SM_ROLLING_BACK,	SM_EV_UNDO_OK,			SM_ROLLED_BACK,		NULL },
 	{ SM_ROLLING_BACK,	SM_EV_UNDO_FAILED,		SM_FAILED,		act_error },
 	{ SM_ROLLING_BACK,	SM_EV_ABANDON,			SM_FAILED,		act_error },
+	{ SM_ROLLING_BACK,	SM_EV_RESUME,			SM_ROLLING_BACK,	act_resume },
 	/* succeeded, failed, rejected, expired, superseded, cancelled,
 	 * rolled_back: terminal, no rows. */
 };
@@ -371,6 +410,10 @@ detail_build(const struct sm_args *a)
 	if (a->signer != NULL &&
 	    json_object_set_new(d, "signer", json_string(a->signer)) != 0)
 		goto fail;
+	if (a->step_name != NULL && json_object_get(d, "step_name") == NULL &&
+	    json_object_set_new(d, "step_name", json_string(a->step_name)) !=
+	    0)
+		goto fail;
 	return d;
 fail:
 	json_decref(d);
@@ -456,6 +499,41 @@ out:
 	return rc;
 }
 
+/*
+ * How loud a transition is: a terminal failure is an error or warning,
+ * a retry a notice, a failed step that is being undone a warning, the
+ * rest info.
+ */
+static enum log_level
+log_level_of(const struct sm_row *r)
+{
+	switch (r->to) {
+	case SM_FAILED:
+		return LOG_LEVEL_ERROR;
+	case SM_ROLLED_BACK:
+	case SM_REJECTED:
+	case SM_EXPIRED:
+		return LOG_LEVEL_WARN;
+	case SM_CANCELLED:
+		return LOG_LEVEL_NOTICE;
+	default:
+		break;
+	}
+	switch (r->event) {
+	case SM_EV_TASK_FAILED_UNDO:
+	case SM_EV_SIGNATURE_REJECTED:
+		return LOG_LEVEL_WARN;
+	case SM_EV_RETRYABLE_ERROR:
+	case SM_EV_NOT_SUBMITTED:
+	case SM_EV_UNDO_RETRY:
+	case SM_EV_RESUME:
+	case SM_EV_ROLLBACK:
+		return LOG_LEVEL_NOTICE;
+	default:
+		return LOG_LEVEL_INFO;
+	}
+}
+
 static void
 crash_points(const char *name, enum sm_event event)
 {
@@ -534,7 +612,7 @@ sm_step(struct db *db, int64_t op_id, enum sm_state from, enum sm_event event,
 {
 	const struct sm_row *r;
 	struct log_field f[3];
-	char uid[OPS_UID_LEN], vm[24];
+	char uid[OPS_UID_LEN], vm[24], stepname[48] = "";
 	int64_t vmid = 0;
 	int row, rc;
 
@@ -554,12 +632,15 @@ sm_step(struct db *db, int64_t op_id, enum sm_state from, enum sm_event event,
 		return rc;
 	crash_points("sm.after_commit", event);
 	(void) snprintf(vm, sizeof(vm), "%" PRId64, vmid);
+	if (args->step_name != NULL)
+		(void) snprintf(stepname, sizeof(stepname), " (%s)",
+		    args->step_name);
 	f[0] = LOG_F("FELHOM_OP", uid);
 	f[1] = LOG_F("FELHOM_VMID", vm);
 	f[2] = LOG_F("FELHOM_EVENT", event_info[event].name);
-	log_fields(LOG_LEVEL_INFO, f, 3,
-	    "%s: %s -> %s by %s%s%s", uid, state_info[r->from].name,
-	    state_info[r->to].name, event_info[event].name,
+	log_fields(log_level_of(r), f, 3,
+	    "%s: %s -> %s by %s%s%s%s", uid, state_info[r->from].name,
+	    state_info[r->to].name, event_info[event].name, stepname,
 	    args->error != NULL ? ": " : "",
 	    args->error != NULL ? args->error : "");
 	if (to_out != NULL)

@@ -91,6 +91,8 @@ enum sm_event {
 	SM_EV_UNDO_FAILED,		/* the undo failed: for a human */
 	SM_EV_ABANDON,			/* operator: give up in flight */
 	SM_EV_REVIEW_HOLD,		/* restored database: sign again */
+	SM_EV_RESUME,			/* operator: go on now (no backoff) */
+	SM_EV_ROLLBACK,			/* operator: back to the safety copy */
 	SM_EV__COUNT
 };
 
@@ -127,6 +129,7 @@ struct sm_args {
 	const char	*signature;	/* signature_accepted */
 	const char	*signer;
 	const char	*nonce;
+	const char	*step_name;	/* the step concerned, for logs */
 	sm_hook_fn	 hook;		/* NULL: none */
 };
 

@@ -25,6 +25,7 @@ struct hub_client {
 	char			*base;		/* url without trailing '/' */
 	char			*auth;		/* "Bearer <token>", secret */
 	long			 retry_after_s;	/* of the last failure, -1 */
+	enum hub_delivery	 delivery;	/* of the last request */
 };
 
 static const char *const hub_error_names[HUB_E__COUNT] = {
@@ -125,6 +126,12 @@ hub_client_free(struct hub_client *c)
 	free(c);
 }
 
+enum hub_delivery
+hub_last_delivery(const struct hub_client *c)
+{
+	return c->delivery;
+}
+
 long
 hub_retry_after_s(const struct hub_client *c)
 {
@@ -194,6 +201,7 @@ hub_request(struct hub_client *c, const char *method, const char *path,
 	int rc, reason;
 
 	c->retry_after_s = -1;
+	c->delivery = HUB_DELIVERY_NONE;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >=
 	    sizeof(url))
 		return err_set(err, ERR_CONFIG, "hub.url: too long");
@@ -210,6 +218,14 @@ hub_request(struct hub_client *c, const char *method, const char *path,
 	}
 	err_init(&herr);
 	if ((rc = https_do(c->https, &req, resp, &herr)) != 0) {
+		/* Before the request went out, the hub cannot have it. */
+		if (rc != ERR_TOO_LARGE && (herr.reason == HTTPS_R_DNS ||
+		    herr.reason == HTTPS_R_CONNECT ||
+		    herr.reason == HTTPS_R_TLS ||
+		    herr.reason == HTTPS_R_PIN_MISMATCH))
+			c->delivery = HUB_DELIVERY_NONE;
+		else
+			c->delivery = HUB_DELIVERY_UNKNOWN;
 		if (rc == ERR_TOO_LARGE)
 			reason = HUB_E_PROTOCOL;
 		else if (herr.reason == HTTPS_R_ABORTED)
@@ -220,6 +236,8 @@ hub_request(struct hub_client *c, const char *method, const char *path,
 		    err_msg(&herr));
 	}
 	st = resp->status;
+	c->delivery = st >= 200 && st <= 299 ? HUB_DELIVERY_TAKEN :
+	    st >= 400 ? HUB_DELIVERY_NONE : HUB_DELIVERY_UNKNOWN;
 	if (st == 200 || st == 204 || st == 304)
 		return 0;
 	hub_message(resp, msg, sizeof(msg));

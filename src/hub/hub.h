@@ -129,6 +129,18 @@ int	hub_get_desired(struct hub_client *c, const char *etag,
 int	hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
 	    struct err *err);
 
+/* Whether the last request's body may have reached the hub. */
+enum hub_delivery {
+	HUB_DELIVERY_NONE,	/* certainly not taken: never sent (DNS,
+				 * connect, TLS) or refused (4xx, 5xx) */
+	HUB_DELIVERY_UNKNOWN,	/* sent, answer lost (timeout, reset) */
+	HUB_DELIVERY_TAKEN,	/* the hub answered 2xx */
+	HUB_DELIVERY__COUNT
+};
+
+/* The delivery of the last request made with c (NONE before any). */
+enum hub_delivery hub_last_delivery(const struct hub_client *c);
+
 /*
  * Seconds of the Retry-After of the last answer that failed with
  * HUB_E_RETRY_AFTER (capped at HUB_RETRY_AFTER_MAX_S), -1 otherwise.

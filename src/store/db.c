@@ -2,7 +2,6 @@
  * db — open, pragmas, checks, migrations, transactions, the agent lock
  * (R-32, R-35).  The one place where SQLite result codes are translated.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -143,38 +142,19 @@ out:
 static int
 integrity_check(struct db *db, struct err *err)
 {
-	sqlite3_stmt *st = NULL;
-	const unsigned char *res;
-	char first[256];
-	int rc, rows = 0;
+	json_t *problems = NULL;
+	size_t n;
+	int ok = 0, rc;
 
-	first[0] = '\0';
-	rc = sqlite3_prepare_v2(db->h, "PRAGMA integrity_check(20)", -1, &st,
-	    NULL);
-	if (rc != SQLITE_OK) {
-		rc = db_error(db, rc, "integrity check", err);
-		goto out;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		res = sqlite3_column_text(st, 0);
-		if (rows++ == 0)
-			(void) snprintf(first, sizeof(first), "%s", res != NULL ?
-			    (const char *)res : "(no result)");
-	}
-	if (rc != SQLITE_DONE) {
-		rc = db_error(db, rc, "integrity check", err);
-		goto out;
-	}
-	if (rows != 1 || strcmp(first, "ok") != 0) {
-		rc = err_set(err, ERR_CORRUPT, "%s: integrity check failed (%d "
+	if ((rc = db_integrity_check(db, 20, &ok, &problems, err)) != 0)
+		return rc;
+	n = json_array_size(problems);
+	if (!ok)
+		rc = err_set(err, ERR_CORRUPT, "%s: integrity check failed (%zu "
 		    "problem%s): %s; restore the database from a backup (see "
-		    "docs/recovery.md)", db->path, rows, rows == 1 ? "" : "s",
-		    first);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
+		    "docs/recovery.md)", db->path, n, n == 1 ? "" : "s", n > 0 ?
+		    json_string_value(json_array_get(problems, 0)) : "?");
+	json_decref(problems);
 	return rc;
 }
 
@@ -400,56 +380,6 @@ db_path(const struct db *db)
 	return db->path;
 }
 
-int
-db_backup_to(struct db *db, const char *bpath, int replace, struct err *err)
-{
-	sqlite3 *dst = NULL;
-	sqlite3_backup *bk = NULL;
-	int fd, rc, tries;
-
-	if (replace)
-		(void) unlink(bpath);
-	/* Never over someone's file; 0600 from the start. */
-	if ((fd = open(bpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) < 0)
-		return err_set(err, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
-		    "%s: %s", bpath, strerror(errno));
-	(void) close(fd);
-	rc = sqlite3_open_v2(bpath, &dst, SQLITE_OPEN_READWRITE, NULL);
-	if (rc != SQLITE_OK) {
-		rc = err_set(err, ERR_IO, "%s: cannot create the copy: %s",
-		    bpath, dst != NULL ? sqlite3_errmsg(dst) :
-		    sqlite3_errstr(rc));
-		goto out;
-	}
-	if ((bk = sqlite3_backup_init(dst, "main", db->h, "main")) == NULL) {
-		rc = err_set(err, ERR_IO, "%s: backup: %s", bpath,
-		    sqlite3_errmsg(dst));
-		goto out;
-	}
-	/* The online backup API: one consistent snapshot, writers go on. */
-	for (tries = 0; (rc = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY ||
-	    rc == SQLITE_LOCKED; tries++) {
-		if (tries == 50)
-			break;
-		(void) sqlite3_sleep(100);
-	}
-	(void) sqlite3_backup_finish(bk);
-	if (rc != SQLITE_DONE) {
-		rc = err_set(err, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ?
-		    ERR_BUSY : ERR_IO, "%s: backup: %s", bpath,
-		    sqlite3_errstr(rc));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (dst != NULL)
-		(void) sqlite3_close(dst);
-	if (rc != 0)
-		(void) unlink(bpath);
-	return rc;
-}
-
 static int
 backup_copy(struct db *db, int from, struct err *err)
 {
@@ -461,7 +391,9 @@ backup_copy(struct db *db, int from, struct err *err)
 	if ((bpath = malloc(n)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	(void) snprintf(bpath, n, "%s.pre-%d.bak", db->path, from + 1);
-	rc = db_backup_to(db, bpath, 1, err);
+	/* A copy left by an earlier, failed migration is replaced. */
+	(void) unlink(bpath);
+	rc = db_backup(db, bpath, err);
 	free(bpath);
 	return rc;
 }
@@ -601,11 +533,26 @@ db_prepare(struct db *db, const char *sql, sqlite3_stmt **out,
 	return 0;
 }
 
-/* The previous holder's facts, from the lock file's lines. */
+/* A write lock on the whole lock file (fcntl: F_GETLK tells the pid). */
+static void
+lock_whole(struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = 0;
+	fl->l_len = 0;
+}
+
+/*
+ * The facts of the lock file's "key value" lines (db_lock_mark): "pid N",
+ * "state running|stopped", "version V", "started T", "db ID".
+ */
 static void
 lock_parse(const char *text, struct db_lock_info *out)
 {
 	const char *p = text, *nl;
+	char *end;
 	size_t n;
 
 	while (*p != '\0') {
@@ -618,6 +565,15 @@ lock_parse(const char *text, struct db_lock_info *out)
 		    n - 3 < sizeof(out->db_id))
 			(void) snprintf(out->db_id, sizeof(out->db_id), "%.*s",
 			    (int)(n - 3), p + 3);
+		else if (n > 8 && strncmp(p, "version ", 8) == 0 &&
+		    n - 8 < sizeof(out->version))
+			(void) snprintf(out->version, sizeof(out->version),
+			    "%.*s", (int)(n - 8), p + 8);
+		else if (n > 8 && strncmp(p, "started ", 8) == 0) {
+			out->started_at = strtoll(p + 8, &end, 10);
+			if (end != p + n)
+				out->started_at = 0;
+		}
 		p += n;
 		if (*p == '\n')
 			p++;
@@ -629,7 +585,8 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
     struct err *err)
 {
 	struct db_lock_info info;
-	char path[4096], pidbuf[32], old[512];
+	char path[4096], old[512];
+	struct flock fl;
 	struct stat sb;
 	ssize_t n;
 	int fd, rc;
@@ -644,21 +601,23 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
 	info.existed = stat(path, &sb) == 0;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return err_set(err, ERR_IO, "%s: cannot open lock file: %s",
-		    path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		return err_set(err, errno == EACCES ? ERR_PERMISSION : ERR_IO,
+		    "%s: cannot open lock file: %s", path, strerror(errno));
+	/* An fcntl lock, so that the kernel can name its holder. */
+	lock_whole(&fl);
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
 		int e = errno;
+		long pid = 0;
 
-		n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
-		pidbuf[n > 0 ? n : 0] = '\0';
-		pidbuf[strcspn(pidbuf, "\n")] = '\0';
+		lock_whole(&fl);
+		if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			pid = (long)fl.l_pid;
 		(void) close(fd);
-		if (e == EWOULDBLOCK)
+		if (e == EACCES || e == EAGAIN)
 			return err_set(err, ERR_LOCKED, "another felhom-agent "
-			    "(%s) is running on %s; only one agent may "
-			    "use a database", pidbuf[0] ? pidbuf : "pid ?",
-			    dbpath);
-		return err_set(err, ERR_IO, "%s: flock: %s", path,
+			    "(pid %ld) is running on %s; only one agent may "
+			    "use a database", pid, dbpath);
+		return err_set(err, ERR_IO, "%s: lock: %s", path,
 		    strerror(e));
 	}
 	n = pread(fd, old, sizeof(old) - 1, 0);
@@ -673,11 +632,12 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
 int
 db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
 {
-	char text[160];
+	char text[256];
 	int n;
 
-	n = snprintf(text, sizeof(text), "pid %ld\nstate %s\n%s%s%s",
-	    (long)getpid(), state, db_id != NULL && db_id[0] != '\0' ?
+	n = snprintf(text, sizeof(text), "pid %ld\nstate %s\nversion %s\n"
+	    "started %lld\n%s%s%s", (long)getpid(), state, FELHOM_VERSION,
+	    (long long)clock_now(NULL), db_id != NULL && db_id[0] != '\0' ?
 	    "db " : "", db_id != NULL ? db_id : "", db_id != NULL &&
 	    db_id[0] != '\0' ? "\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(text))
@@ -688,6 +648,215 @@ db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
 		return err_set(err, ERR_IO, "cannot write the lock file: %s",
 		    strerror(errno));
 	return 0;
+}
+
+int
+db_lock_probe(const char *dbpath, struct db_lock_info *out, struct err *err)
+{
+	char path[4096], buf[512];
+	struct flock fl;
+	ssize_t n;
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((size_t)snprintf(path, sizeof(path), "%s.lock", dbpath) >=
+	    sizeof(path))
+		return err_set(err, ERR_INVALID, "%s: path too long", dbpath);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(err, errno == EACCES ? ERR_PERMISSION : ERR_IO,
+		    "%s: %s", path, strerror(errno));
+	}
+	out->existed = 1;
+	/* Asks the kernel; takes nothing (an agent may start meanwhile). */
+	lock_whole(&fl);
+	if (fcntl(fd, F_GETLK, &fl) != 0) {
+		rc = err_set(err, ERR_IO, "%s: lock query: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) < 0) {
+		rc = err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	lock_parse(buf, out);
+	if (fl.l_type != F_UNLCK) {
+		out->held = 1;
+		out->pid = (long)fl.l_pid;
+	}
+	rc = 0;
+out:
+	(void) close(fd);
+	return rc;
+}
+
+int
+db_integrity_check(struct db *db, size_t max, int *ok_out,
+    json_t **problems_out, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *res;
+	json_t *arr = NULL;
+	int rc, ok = 0;
+
+	if ((arr = json_array()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA integrity_check", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, "integrity check", err);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		res = sqlite3_column_text(st, 0);
+		if (res != NULL && strcmp((const char *)res, "ok") == 0) {
+			ok = 1;
+			continue;
+		}
+		if (json_array_size(arr) < max && json_array_append_new(arr,
+		    json_string(res != NULL ? (const char *)res : "?")) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		/* A database too damaged to check is not sound either. */
+		if ((rc & 0xff) != SQLITE_CORRUPT &&
+		    (rc & 0xff) != SQLITE_NOTADB) {
+			rc = db_error(db, rc, "integrity check", err);
+			goto out;
+		}
+		ok = 0;
+		if (json_array_append_new(arr, json_string(sqlite3_errmsg(
+		    db->h))) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*ok_out = ok && json_array_size(arr) == 0;
+	*problems_out = arr;
+	arr = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	json_decref(arr);
+	return rc;
+}
+
+/* fsync of the directory holding path (the new name is durable). */
+static int
+sync_dir(const char *path)
+{
+	char *dir, *slash;
+	int fd, rc = 0;
+
+	if ((dir = strdup(path)) == NULL)
+		return ERR_NOMEM;
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		(void) snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) != 0)
+		rc = ERR_IO;
+	if (fd >= 0)
+		(void) close(fd);
+	free(dir);
+	return rc;
+}
+
+int
+db_backup(struct db *db, const char *path, struct err *err)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *bk = NULL;
+	char *tmp = NULL;
+	size_t n;
+	int fd = -1, rc, linked = 0, made = 0;
+
+	n = strlen(path) + 16;
+	if ((tmp = malloc(n)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	(void) snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+	if (access(path, F_OK) == 0) {
+		rc = err_set(err, ERR_CONFLICT, "%s: exists; nothing was "
+		    "overwritten", path);
+		goto out;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = err_set(err, ERR_IO, "%s: cannot create a file there: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	made = 1;
+	(void) fchmod(fd, 0600);
+	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "%s: %s", path, dst != NULL ?
+		    sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((bk = sqlite3_backup_init(dst, "main", db->h, "main")) == NULL) {
+		rc = err_set(err, ERR_IO, "%s: %s", path, sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* All pages in one step: one read transaction, one instant. */
+	rc = sqlite3_backup_step(bk, -1);
+	(void) sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE) {
+		rc = (rc & 0xff) == SQLITE_BUSY ||
+		    (rc & 0xff) == SQLITE_LOCKED ?
+		    err_set(err, ERR_BUSY, "%s: the database is busy: %s",
+		    path, sqlite3_errstr(rc)) : (rc & 0xff) == SQLITE_FULL ?
+		    err_set(err, ERR_FULL, "%s: disk full", path) :
+		    err_set(err, ERR_IO, "%s: %s", path, sqlite3_errstr(rc));
+		goto out;
+	}
+	/* Readable without a -shm: rollback-journal mode, synced. */
+	rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "%s: %s", path, sqlite3_errmsg(dst));
+		goto out;
+	}
+	rc = sqlite3_close(dst);
+	dst = NULL;
+	if (rc != SQLITE_OK || fsync(fd) != 0) {
+		rc = err_set(err, ERR_IO, "%s: cannot sync the copy: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	/* link() never replaces: a file that appeared meanwhile stays. */
+	if (link(tmp, path) != 0) {
+		rc = err_set(err, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
+		    "%s: %s: %s", path, errno == EEXIST ? "it appeared "
+		    "meanwhile; nothing was overwritten" : "cannot create it",
+		    strerror(errno));
+		goto out;
+	}
+	linked = 1;
+	if (sync_dir(path) != 0) {
+		rc = err_set(err, ERR_IO, "%s: cannot sync its directory: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dst != NULL)
+		(void) sqlite3_close(dst);
+	if (fd >= 0)
+		(void) close(fd);
+	if (made)
+		(void) unlink(tmp);
+	if (rc != 0 && linked)
+		(void) unlink(path);
+	free(tmp);
+	return rc;
 }
 
 json_t *

@@ -113,39 +113,69 @@ json_t	*db_col_time(sqlite3_stmt *st, int col);
 int	db_exec(struct db *db, const char *sql, const char *what,
 	    struct err *err);
 
-/*
- * A consistent copy of db at bpath through SQLite's online backup API
- * (writers go on meanwhile), mode 0600.  An existing bpath is
- * ERR_CONFLICT unless replace.  A failed copy is removed.
- */
-int	db_backup_to(struct db *db, const char *bpath, int replace,
-	    struct err *err);
-
 /* The full PRAGMA integrity_check: ERR_CORRUPT naming the first fault. */
 int	db_check(struct db *db, struct err *err);
 
-/* What the lock file said before this process took it. */
+/* What the lock file says, and who holds it (db_lock_probe). */
 struct db_lock_info {
 	int	 existed;	/* the file was there */
 	int	 running;	/* "state running": its holder died (unclean) */
 	char	 db_id[40];	/* "db ID": it had opened that database */
+	char	 version[64];	/* "version V", "" unknown */
+	int64_t	 started_at;	/* "started T", unix seconds, 0 unknown */
+	int	 held;		/* probe: a live process holds the lock */
+	long	 pid;		/* probe: the holder (0 when none) */
 };
 
 /*
- * Takes the agent's exclusive lock: flock(LOCK_EX|LOCK_NB) on
- * "<dbpath>.lock".  A second agent gets ERR_LOCKED "another felhom-agent
- * (pid N) holds ...".  *prev (may be NULL) gets what the file said
- * before.  *fd_out stays open for the life of the process.
+ * Takes the agent's exclusive lock on "<dbpath>.lock": an fcntl() record
+ * lock, so that the kernel can
+ * name its holder (db_lock_probe): it is not inherited by children, and
+ * closing any descriptor of the lock file in this process drops it — the
+ * process must not open the file anywhere else.  A second agent gets
+ * ERR_LOCKED "another felhom-agent (pid N) ...".  *prev (may be NULL)
+ * gets what the file said before.  *fd_out stays open for the life of
+ * the process.
  */
 int	db_lock_agent(const char *dbpath, int *fd_out,
 	    struct db_lock_info *prev, struct err *err);
 
 /*
- * Rewrites the lock file: "pid N", "state running|stopped" and "db ID"
- * (db_id may be NULL), synced.  "running" until a clean exit writes
- * "stopped": a start that finds "running" follows an unclean shutdown.
+ * Rewrites the lock file: "pid N", "state running|stopped", "version V",
+ * "started T" (unix seconds) and "db ID" (db_id may be NULL), synced.
+ * "running" until a clean exit writes "stopped": a start that finds
+ * "running" follows an unclean shutdown.
  */
 int	db_lock_mark(int fd, const char *state, const char *db_id,
 	    struct err *err);
+
+/*
+ * Is an agent running on dbpath, and since when?  Reads the lock file
+ * and asks the kernel (F_GETLK) without taking the lock, so an agent
+ * starting meanwhile is never disturbed.  No lock file, or nobody
+ * holding it, is held = 0 and 0 returned; ERR_IO / ERR_PERMISSION when
+ * the file cannot be read.
+ */
+int	db_lock_probe(const char *dbpath, struct db_lock_info *out,
+	    struct err *err);
+
+/*
+ * PRAGMA integrity_check: *ok_out 1 when the database is sound; else
+ * up to `max` of its findings in *problems_out (a JSON array of strings,
+ * caller decrefs; empty when ok).
+ */
+int	db_integrity_check(struct db *db, size_t max, int *ok_out,
+	    json_t **problems_out, struct err *err);
+
+/*
+ * Copies the database, consistent as of one instant, to a new file
+ * `path` with the SQLite online backup API (safe while the agent
+ * writes: one read transaction over the WAL).  The copy is in
+ * rollback-journal mode (readable without write access to a -shm),
+ * mode 0600, fsynced, and appears atomically: written beside path under
+ * a temporary name, then linked.  An existing path is ERR_CONFLICT
+ * (nothing overwritten); ERR_IO when the directory cannot be written.
+ */
+int	db_backup(struct db *db, const char *path, struct err *err);
 
 #endif

@@ -12,6 +12,8 @@ static const char SQL_GET[] = "SELECT value FROM kv WHERE key = ?1";
 static const char SQL_SET[] =
     "INSERT INTO kv (key, value) VALUES (?1, ?2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+static const char SQL_CAS[] =
+    "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2";
 
 int
 kv_get(struct db *db, const char *key, char **out, struct err *err)
@@ -104,5 +106,28 @@ kv_next(struct db *db, const char *key, int64_t *out, struct err *err)
 	    (rc = kv_set_int(db, key, v + 1, err)) != 0)
 		return rc;
 	*out = v + 1;
+	return 0;
+}
+
+int
+kv_cas_int(struct db *db, const char *key, int64_t expect, int64_t value,
+    int *swapped_out, struct err *err)
+{
+	sqlite3_stmt *st;
+	char e[32], v[32];
+	int rc;
+
+	(void) snprintf(e, sizeof(e), "%" PRId64, expect);
+	(void) snprintf(v, sizeof(v), "%" PRId64, value);
+	if ((rc = db_prepare(db, SQL_CAS, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 2, e, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_error(db, rc, "write kv", err);
+	*swapped_out = sqlite3_changes(db_handle(db)) > 0;
 	return 0;
 }

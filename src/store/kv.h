@@ -19,6 +19,13 @@
 #define KV_POLL_INTERVAL	"poll_interval_seconds"
 #define KV_SIGNERS_SEEDED	"signers_seeded"
 #define KV_SIGNED_OPS_ACK_SEQ	"signed_ops_ack_seq"	/* v1.1 ack */
+/* The last report the hub took, as sent, its envelope and when. */
+#define KV_LAST_REPORT		"last_report"
+#define KV_LAST_ENVELOPE	"last_envelope"
+#define KV_LAST_REPORT_AT	"last_report_at"
+/* The last hub failure (message) and when; cleared by nothing. */
+#define KV_HUB_LAST_ERROR	"hub_last_error"
+#define KV_HUB_LAST_ERROR_AT	"hub_last_error_at"
 
 /*
  * Reads key into a malloc'ed string (caller frees); ERR_NOT_FOUND when
@@ -37,5 +44,13 @@ int	kv_set_int(struct db *db, const char *key, int64_t value,
  * the report seq, strictly increasing across restarts.
  */
 int	kv_next(struct db *db, const char *key, int64_t *out, struct err *err);
+
+/*
+ * Compare-and-set of an integer key: sets it to value only where it
+ * holds expect.  *swapped_out gets 1 when it did, 0 when the key held
+ * something else (nothing written).
+ */
+int	kv_cas_int(struct db *db, const char *key, int64_t expect,
+	    int64_t value, int *swapped_out, struct err *err);
 
 #endif

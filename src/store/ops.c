@@ -65,6 +65,8 @@ static const char SQL_NEXT_STEP[] =
 static const char SQL_UNDO[] =
     "UPDATE ops SET intent_at = ?2, upid = NULL, "
     "attempt = CASE WHEN ?3 THEN 0 ELSE attempt + 1 END WHERE id = ?1";
+static const char SQL_NEXT_AT[] = "UPDATE ops SET next_at = ?2, wait_ms = 0 "
+    "WHERE id = ?1";
 static const char SQL_SIGN_REQ[] =
     "UPDATE ops SET blob = coalesce(?2, blob), blob_not_after = "
     "CASE WHEN ?3 > 0 THEN ?3 ELSE blob_not_after END WHERE id = ?1";
@@ -762,6 +764,19 @@ ops_mark_undo(struct db *db, int64_t id, int64_t now, int reset,
 	(void) sqlite3_bind_int64(st, 2, now);
 	(void) sqlite3_bind_int(st, 3, reset != 0);
 	return update_done(db, st, "mark op undo", err);
+}
+
+int
+ops_set_next_at(struct db *db, int64_t id, int64_t at, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_NEXT_AT, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, id);
+	(void) sqlite3_bind_int64(st, 2, at);
+	return update_done(db, st, "set op next_at", err);
 }
 
 int

@@ -207,6 +207,8 @@ int	ops_next_step(struct db *db, int64_t id, const json_t *safety,
 /* Undo intent: intent_at = now, no UPID; reset (attempt = 0) or count. */
 int	ops_mark_undo(struct db *db, int64_t id, int64_t now, int reset,
 	    struct err *err);
+/* Not before: next_at = at, no retry wait left (an operator's resume). */
+int	ops_set_next_at(struct db *db, int64_t id, int64_t at, struct err *err);
 /* The sign request of a pending op (blob NULL: keep). */
 int	ops_set_sign_request(struct db *db, int64_t id, const void *blob,
 	    size_t len, int64_t not_after, struct err *err);

@@ -176,7 +176,7 @@ START_TEST(fresh_keys_both_verifiers_agree)
 }
 END_TEST
 
-START_TEST(verify_usage_errors_exit_2)
+START_TEST(verify_missing_file_exits_66_usage_64)
 {
 	const char *argv[] = { tu_bin("felhom-admin"), "verify", "-f",
 	    "/nonexistent", "-I", "x", "-n", "felhom-op-v1", "-s",
@@ -187,11 +187,11 @@ START_TEST(verify_usage_errors_exit_2)
 	int st;
 
 	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, &errout, &st), 0);
-	ck_assert_int_eq(st, 2);
+	ck_assert_int_eq(st, 66);
 	ck_assert_ptr_nonnull(strstr(errout, "/nonexistent"));
 	free(errout);
 	ck_assert_int_eq(tu_run(argv2, NULL, NULL, 0, NULL, NULL, &st), 0);
-	ck_assert_int_eq(st, 2);
+	ck_assert_int_eq(st, 64);
 }
 END_TEST
 
@@ -211,7 +211,7 @@ vectors_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, fresh_keys_both_verifiers_agree, 0,
 	    (int)(sizeof(fresh) / sizeof(fresh[0])));
-	tcase_add_test(tc, verify_usage_errors_exit_2);
+	tcase_add_test(tc, verify_missing_file_exits_66_usage_64);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -575,7 +575,7 @@ START_TEST(admin_op_new_and_check)
 		free(errout);
 		ck_assert_int_eq(tu_run(bad3, NULL, NULL, 0, NULL, NULL, &st),
 		    0);
-		ck_assert_int_eq(st, 2);
+		ck_assert_int_eq(st, 64);
 	}
 	free(sig);
 	free(sigpath);

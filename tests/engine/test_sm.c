@@ -232,7 +232,8 @@ path_to(enum sm_state to, int need_safety, enum sm_event *path, int max)
 			if ((int)r.from != node / 2)
 				continue;
 			safety = node % 2;
-			if (r.event == SM_EV_TASK_FAILED_UNDO && !safety)
+			if ((r.event == SM_EV_TASK_FAILED_UNDO ||
+			    r.event == SM_EV_ROLLBACK) && !safety)
 				continue;
 			if (r.event == SM_EV_STEP_DONE ||
 			    r.event == SM_EV_SYNC_STEP_DONE)
@@ -266,8 +267,8 @@ START_TEST(walk_exercises_every_row_with_one_journal_row_each)
 
 	for (i = 0; i < sm_rows_count(); i++) {
 		ck_assert_int_eq(sm_row_at(i, &r), 0);
-		n = path_to(r.from, r.event == SM_EV_TASK_FAILED_UNDO, path,
-		    32);
+		n = path_to(r.from, r.event == SM_EV_TASK_FAILED_UNDO ||
+		    r.event == SM_EV_ROLLBACK, path, 32);
 		ck_assert_msg(n >= 0, "no path to %s", sm_state_name(r.from));
 		(void) snprintf(key, sizeof(key), "walk-%zu", i);
 		id = etu_op(db, 101, OPS_KIND_ROLLBACK, OPS_CLASS_DESTRUCTIVE,

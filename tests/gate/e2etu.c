@@ -12,7 +12,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "base/clock.h"
 #include "authz/opblob.h"
 #include "authz_tu.h"
 #include "e2etu.h"
@@ -69,24 +68,6 @@ write_config(void)
 	free(text);
 }
 
-/*
- * The database, created on purpose before any blob is signed; its nonce
- * floor an hour back, as the blobs here are valid from a minute ago (the
- * floor itself is tested in test_dbloss.c).
- */
-static void
-db_init(void)
-{
-	char floor[CLOCK_RFC3339_LEN];
-	const char *argv[] = { tu_bin("felhom-admin"), "db", "init", "--db",
-	    e2e_dbpath, "--nonce-floor", floor, NULL };
-	int st = -1;
-
-	clock_format_rfc3339((int64_t)time(NULL) - 3600, floor, sizeof(floor));
-	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, NULL, &st), 0);
-	ck_assert_int_eq(st, 0);
-}
-
 void
 e2e_setup(void)
 {
@@ -116,7 +97,7 @@ e2e_setup(void)
 	free(atu_write(e2e_dir, "recovery_signers", text));
 	free(text);
 	write_config();
-	db_init();
+	ck_assert_int_eq(tu_db_init(e2e_dbpath), 0);
 }
 
 void

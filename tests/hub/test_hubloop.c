@@ -485,6 +485,75 @@ START_TEST(collection_failure_sends_nothing_and_backs_off)
 }
 END_TEST
 
+/*
+ * PVE refusing the token leaves no report to send: PVE's failure, logged
+ * and kept as such, retried on the failure backoff — never the hub's
+ * one-hour auth wait (the reasons share numbers across modules).
+ */
+START_TEST(a_pve_auth_failure_is_pves_and_does_not_slow_reporting)
+{
+	const struct err *last;
+	struct err err;
+	char *text = NULL;
+
+	ck_assert_int_eq(tu_sim_call(&env.pve, "POST", "/_sim/fault",
+	    "{\"path\":\"/nodes/[^/]+/status$\",\"status\":401}", NULL),
+	    200);
+	ck_assert_int_ne(cycle(&err), 0);
+	ck_assert_int_eq(err.code, ERR_AUTH);
+	ck_assert_int_le(hubloop_next_due_ms(hl) - fc.mono_ms, 5000);
+	ck_assert_int_eq(hubloop_status(hl)->last_reason, HUB_E_NONE);
+	ck_assert_int_eq(hubloop_last_failure(hl, &last),
+	    HUBLOOP_PHASE_COLLECT);
+	ck_assert_int_eq(last->code, ERR_AUTH);
+	ck_assert_int_eq(kv_get(env.db, KV_HUB_LAST_ERROR, &text, NULL), 0);
+	ck_assert_msg(strncmp(text, "collect: ", 9) == 0 && strstr(text,
+	    "rejected") != NULL, "%s", text);
+	free(text);
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	ck_assert_int_eq(hubloop_last_failure(hl, NULL), HUBLOOP_PHASE_NONE);
+}
+END_TEST
+
+/*
+ * The last report the hub took is kept as sent, with its envelope; a
+ * report the hub refused takes no seq and leaves its failure behind.
+ */
+START_TEST(the_last_report_taken_and_the_last_failure_are_kept)
+{
+	json_t *r, *mine;
+	char *text = NULL;
+	struct err err;
+
+	cycle_ok();
+	ck_assert_int_eq(kv_get(env.db, KV_LAST_REPORT, &text, NULL), 0);
+	mine = json_loads(text, 0, NULL);
+	free(text);
+	r = reports();
+	ck_assert(json_equal(mine, json_array_get(r, 0)));
+	json_decref(mine);
+	json_decref(r);
+	ck_assert_int_eq(kv_get(env.db, KV_LAST_ENVELOPE, &text, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(text, "\"poll_interval_seconds\":300"));
+	free(text);
+	ck_assert_int_eq(kvi(KV_LAST_REPORT_AT), fc.now_s);
+	sim("POST", "/_sim/fault", "{\"kind\":\"status\",\"status\":500}");
+	ck_assert_int_ne(cycle(&err), 0);
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 1);
+	ck_assert_int_eq(kv_get(env.db, KV_HUB_LAST_ERROR, &text, NULL), 0);
+	ck_assert_msg(strncmp(text, "report: ", 8) == 0, "%s", text);
+	free(text);
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	r = reports();
+	ck_assert_uint_eq(json_array_size(r), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(r,
+	    1), "seq")), 2);
+	json_decref(r);
+}
+END_TEST
+
 START_TEST(poll_interval_from_envelope_is_clamped)
 {
 	sim("POST", "/_sim/envelope", "{\"poll_interval_seconds\":7200}");
@@ -1188,6 +1257,9 @@ hubloop_suite(void)
 	    (int)(sizeof(loop_faults) / sizeof(loop_faults[0])));
 	tcase_add_test(tc, backoff_doubles_over_consecutive_failures);
 	tcase_add_test(tc, collection_failure_sends_nothing_and_backs_off);
+	tcase_add_test(tc,
+	    a_pve_auth_failure_is_pves_and_does_not_slow_reporting);
+	tcase_add_test(tc, the_last_report_taken_and_the_last_failure_are_kept);
 	tcase_add_test(tc, poll_interval_from_envelope_is_clamped);
 	tcase_add_test(tc, blocked_is_persisted_exposed_and_reporting_goes_on);
 	tcase_add_test(tc, audit_ack_cursor_no_event_sent_twice);

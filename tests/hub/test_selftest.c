@@ -127,7 +127,7 @@ START_TEST(selftest_wrong_token_fails_typed_without_printing_it)
 	int st;
 
 	st = run(env_add, &out, &err);
-	ck_assert_int_eq(st, EX_NOPERM);
+	ck_assert_int_eq(st, EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(err, "FAILED (auth, HTTP 401)"));
 	ck_assert_ptr_null(strstr(out, "hub self-test: OK"));
 	ck_assert_ptr_null(strstr(out, "fh_wrong_selftest_token_42"));
@@ -149,6 +149,15 @@ START_TEST(selftest_hub_unavailable_fails)
 	ck_assert_int_eq(st, EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(err, "FAILED (http, HTTP 503)"));
 	no_secret(out, err);
+	/* it claims no report it did not send, and takes no seq. */
+	ck_assert_msg(strstr(out, "\nsent: ") == NULL, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "not sent: "));
+	ck_assert_ptr_nonnull(strstr(out, "seq 1 given back"));
+	free(out);
+	free(err);
+	st = run(NULL, &out, &err);
+	ck_assert_msg(st == 0, "exit %d\n%s\n%s", st, out, err);
+	ck_assert_ptr_nonnull(strstr(out, "sent: POST /report, seq 1, "));
 	free(out);
 	free(err);
 }
@@ -162,8 +171,15 @@ START_TEST(selftest_protocol_fault_fails)
 	ck_assert_int_eq(tu_sim_call(&env.hub, "POST", "/_sim/fault",
 	    "{\"kind\":\"wrong_schema\"}", NULL), 200);
 	st = run(NULL, &out, &err);
-	ck_assert_int_eq(st, EX_PROTOCOL);
+	ck_assert_int_eq(st, EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(err, "FAILED (protocol"));
+	/* The hub answered 200: it has seq 1, which is never used again. */
+	ck_assert_ptr_nonnull(strstr(out, "seq 1: the hub took it"));
+	free(out);
+	free(err);
+	st = run(NULL, &out, &err);
+	ck_assert_msg(st == 0, "exit %d\n%s\n%s", st, out, err);
+	ck_assert_ptr_nonnull(strstr(out, "sent: POST /report, seq 2, "));
 	free(out);
 	free(err);
 }

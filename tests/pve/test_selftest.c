@@ -230,7 +230,7 @@ START_TEST(missing_sdn_use_and_allocatespace_are_named)
 	    "\"/sdn/zones/localnetwork/vmbr0\":[],"
 	    "\"/storage/pbs\":[\"Datastore.Audit\"]}", NULL);
 	ck_assert_int_eq(st, 200);
-	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_NOPERM);
+	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(out, "MISSING SDN.Use on "
 	    "/sdn/zones/localnetwork/vmbr0: needed for netN on this bridge"));
 	ck_assert_ptr_nonnull(strstr(out, "MISSING Datastore.AllocateSpace on "
@@ -249,7 +249,7 @@ START_TEST(wrong_token_fails_naming_the_token)
 	char *out = NULL, *err_out = NULL;
 
 	write_config("11111111-2222-3333-4444-555555555555", NULL);
-	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_NOPERM);
+	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(out, "pve token"));
 	ck_assert_ptr_nonnull(strstr(out, "FAIL"));
 	ck_assert_ptr_nonnull(strstr(out, tu_sim_str(&sim, "token_id")));
@@ -291,7 +291,7 @@ START_TEST(missing_privilege_is_named)
 	    "\"VM.Config.Memory\",\"VM.Config.Network\",\"VM.Config.Options\","
 	    "\"VM.Snapshot\",\"VM.Allocate\",\"SDN.Use\"]}", NULL);
 	ck_assert_int_eq(st, 200);
-	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_NOPERM);
+	ck_assert_int_eq(agent("read", NULL, &out, &err_out), EX_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(out, "MISSING VM.Backup on /vms"));
 	ck_assert_int_eq((int)tu_count(out, "MISSING"), 1);
 	ck_assert_ptr_nonnull(strstr(err_out, "lacks 1 privilege"));

@@ -349,7 +349,7 @@ START_TEST(db_second_agent_is_refused_by_the_lock)
 	int st;
 
 	ck_assert_int_eq(db_lock_agent(dbpath, &fd1, NULL, NULL), 0);
-	/* flock is per open file: a child process opening again is refused. */
+	/* The lock is per process: a child process is refused. */
 	pid = fork();
 	if (pid == 0) {
 		err_init(&err);

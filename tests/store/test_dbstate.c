@@ -188,7 +188,7 @@ START_TEST(a_database_behind_its_marker_is_restored_floor_moves)
 	ck_assert_int_eq(v.restored, 0);
 	/* A backup taken now ... */
 	(void) snprintf(copy, sizeof(copy), "%s/copy.db", dir);
-	ck_assert_int_eq(db_backup_to(db, copy, 0, NULL), 0);
+	ck_assert_int_eq(db_backup(db, copy, NULL), 0);
 	/* ... then a nonce accepted (audited), the marker kept up. */
 	audit_one(db, "accepted");
 	ck_assert_int_eq(dbstate_note(db, dbpath, &seen, NULL), 0);
