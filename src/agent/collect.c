@@ -1,14 +1,7 @@
 /*
  * collect — the host report (R-16, R-17, R-18).
  */
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +18,7 @@
 #include "base/log.h"
 #include "engine/norm.h"
 #include "hub/hub.h"
+#include "priv/spawn.h"
 #include "pve/pve.h"
 #include "store/audit.h"
 #include "store/desired.h"
@@ -33,107 +27,39 @@
 
 /* ---- the read-only probe ------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Child side: never returns. */
-static void
-run_child(const char *const argv[], int outfd)
-{
-	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	    "LC_ALL=C", NULL };
-	int devnull;
-
-	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
-	    dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(devnull, 2) < 0)
-		_exit(126);
-	execve(argv[0], (char *const *)(uintptr_t)argv, envp);
-	_exit(127);
-}
-
+/*
+ * Through priv/spawn, the project's one process starter (the fence of
+ * R-08 is checked on the objects: nothing else references fork, exec or
+ * posix_spawn).  The probe runs unprivileged, read-only.
+ */
 int
 collect_run(const char *const argv[], char *out, size_t cap,
     long timeout_ms, volatile sig_atomic_t *abort_flag, int *status_out,
     struct err *err)
 {
-	struct pollfd pf;
-	char drain[512];
-	size_t len = 0;
-	int64_t deadline;
-	ssize_t r;
-	pid_t pid;
-	int p[2] = { -1, -1 }, st, rc, killed = 0;
+	struct spawn_opts o;
+	struct spawn_result r;
+	int rc;
 
 	if (cap == 0 || argv[0] == NULL || argv[0][0] != '/')
 		return err_set(err, ERR_INVALID, "probe: argv[0] must be an "
 		    "absolute path");
 	out[0] = '\0';
-	if (access(argv[0], X_OK) != 0)
-		return err_set(err, ERR_NOT_FOUND, "%s: not installed",
-		    argv[0]);
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return err_set(err, ERR_IO, "probe %s: pipe: %s", argv[0],
-		    strerror(errno));
-	if ((pid = fork()) < 0) {
-		rc = err_set(err, ERR_IO, "probe %s: fork: %s", argv[0],
-		    strerror(errno));
-		(void) close(p[0]);
-		(void) close(p[1]);
-		return rc;
-	}
-	if (pid == 0)
-		run_child(argv, p[1]);
-	(void) close(p[1]);
-	deadline = mono_ms() + timeout_ms;
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-
-		if (left <= 0 || (abort_flag != NULL && *abort_flag)) {
-			(void) kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		pf.fd = p[0];
-		pf.events = POLLIN;
-		pf.revents = 0;
-		if (poll(&pf, 1, left > 100 ? 100 : (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			(void) kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		if (pf.revents == 0)
-			continue;
-		if (len + 1 < cap)
-			r = read(p[0], out + len, cap - 1 - len);
-		else
-			r = read(p[0], drain, sizeof(drain));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (len + 1 < cap)
-			len += (size_t)r;
-	}
-	out[len] = '\0';
-	(void) close(p[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			st = 0;
-			break;
-		}
-	if (killed)
-		return err_set(err, ERR_TIMEOUT, "probe %s: no answer within "
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.timeout_ms = timeout_ms;
+	o.out_cap = cap;
+	o.abort_flag = abort_flag;
+	rc = spawn_run(&o, &r, err);
+	if (rc == ERR_TIMEOUT)
+		rc = err_set(err, ERR_TIMEOUT, "probe %s: no answer within "
 		    "%ld ms", argv[0], timeout_ms);
-	*status_out = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return 0;
+	if (rc == 0) {
+		memcpy(out, r.out, r.out_len + 1);
+		*status_out = r.status;
+	}
+	spawn_result_reset(&r);
+	return rc;
 }
 
 struct run_ctx {
