@@ -61,6 +61,8 @@ class Ctx:
         self.params = params
         self.pp = pp
         self.acl = world.acl
+        # root@pam (the pct CLI through POST /_sim/root), never a token
+        self.root = False
 
     # permissions ----------------------------------------------------------
     def has(self, path, priv):

@@ -393,9 +393,15 @@ def post_create(ctx):
     # ---- build the new config (the worker writes it)
     conf = {}
     warnings = []
+    delayed = {}
     if restore:
         conf = {k: v for k, v in bconf.items() if k not in ("lock", "parent", "lxc")}
-        if bconf.get("lxc"):
+        # container:src/PVE/API2/LXC.pm create_vm: "$conf->{lxc} =
+        # $orig_conf->{lxc} if $is_root;" and bind/device mount points are
+        # delayed and written back after the extraction (root only).
+        if ctx.root and bconf.get("lxc"):
+            conf["lxc"] = copy.deepcopy(bconf["lxc"])
+        elif bconf.get("lxc"):
             warnings.append(["skipping custom lxc options, restore manually as root:",
                              "--------------------------------"] +
                             ["%s: %s" % (a, b) for a, b in bconf["lxc"]] +
@@ -404,6 +410,9 @@ def post_create(ctx):
             if k == "rootfs" or re.match(r"^mp\d+$", k):
                 d = P.parse_prop_string(conf[k], P.ROOTFS_DESC if k == "rootfs" else P.MP_DESC, k)
                 if P.classify_mountpoint(d["volume"]) != "volume":
+                    if ctx.root and k != "rootfs":
+                        delayed[k] = conf.pop(k)
+                        continue
                     warnings.append(["restoring '%s' to %s mount is only possible for root" %
                                      (k, P.classify_mountpoint(d["volume"]))])
                     del conf[k]
@@ -489,7 +498,7 @@ def post_create(ctx):
             task.log.append("WARN: " + wl[0])
             task.log.extend(wl[1:])
             task.warn_lines.append(wl[0])
-        newg = Guest(vmid, conf)
+        newg = Guest(vmid, dict(conf, **delayed))
         world.guests[vmid] = newg
         if start:
             set_running(newg)
