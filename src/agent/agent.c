@@ -23,6 +23,7 @@
 
 #include "agent/agent.h"
 #include "agent/collect.h"
+#include "agent/health.h"
 #include "agent/hubloop.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
@@ -36,6 +37,7 @@
 #include "engine/intake.h"
 #include "hub/hub.h"
 #include "net/https.h"
+#include "priv/priv.h"
 #include "pve/pve.h"
 #include "store/db.h"
 #include "store/ops.h"
@@ -123,6 +125,8 @@ struct agent {
 	struct gate		*gate;
 	struct engine		*engine;
 	struct hub_client	*hub;
+	struct priv_client	*priv;		/* NULL: priv.mode off */
+	struct health		*health;
 	struct collect_source	 src;
 	struct hubloop		*hl;
 	int64_t			 reconcile_due;	/* monotonic ms */
@@ -172,7 +176,9 @@ agent_reset(struct agent *a)
 	gate_free(a->gate);
 	hubloop_free(a->hl);
 	hub_client_free(a->hub);
+	health_free(a->health);
 	exec_pve_free(a->xpve);
+	priv_client_free(a->priv);
 	pve_client_free(a->pve);
 	db_close(a->db);
 }
@@ -205,6 +211,13 @@ agent_start(struct agent *a, struct err *err)
 	    err)) != 0 ||
 	    (rc = exec_pve_new(a->pve, a->cfg->host_node, &a->xpve, err)) != 0)
 		return rc;
+	/* the privileged helper, when the host has it. */
+	if (a->cfg->priv_on && (rc = priv_client_new(a->cfg->priv_socket,
+	    &a->priv, err)) != 0)
+		return rc;
+	if ((rc = health_new(a->priv, a->cfg->priv_sysfs_root, HEALTH_TTL_MS,
+	    &a->health, err)) != 0)
+		return rc;
 	exec_pve_bind(a->xpve, &a->exec);
 	gate_config_from(a->cfg, &gc);
 	if ((rc = gate_new(a->db, &gc, clock_system(), &a->exec,
@@ -236,6 +249,7 @@ agent_start(struct agent *a, struct err *err)
 	a->src.db = a->db;
 	a->src.abort_flag = &agent_stop;
 	a->src.started_mono_ms = clock_mono_ms(NULL);
+	a->src.health = a->health;
 	memset(&deps, 0, sizeof(deps));
 	deps.cfg = a->cfg;
 	deps.db = a->db;

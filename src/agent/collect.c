@@ -197,7 +197,7 @@ host_section(const struct collect_source *src, json_t **out,
 	struct pve_node_status ns;
 	struct pve_version ver;
 	struct err verr;
-	json_t *host = NULL, *version = NULL;
+	json_t *host = NULL, *version = NULL, *disks = NULL, *sensors = NULL;
 	int rc;
 
 	memset(&ns, 0, sizeof(ns));
@@ -216,8 +216,14 @@ host_section(const struct collect_source *src, json_t **out,
 		    err_msg(&verr));
 		version = json_null();
 	}
+	/* R-08c: SMART and temperatures, read by the privileged helper. */
+	if ((rc = health_read(src->health, clock_mono_ms(src->clock), &disks,
+	    &sensors, err)) != 0) {
+		json_decref(version);
+		goto out;
+	}
 	host = json_pack("{s:s,s:o,s:o,s:I,s:I,s:f,s:[fff],"
-	    "s:{s:I,s:I},s:{s:I,s:I},s:[],s:[]}",
+	    "s:{s:I,s:I},s:{s:I,s:I},s:o,s:o}",
 	    "node", src->cfg->host_node,
 	    "pve_version", version,
 	    "kernel", kernel_of(&ns),
@@ -229,8 +235,8 @@ host_section(const struct collect_source *src, json_t **out,
 		"used_bytes", (json_int_t)ns.mem_used,
 	    "rootfs", "total_bytes", (json_int_t)ns.rootfs_total,
 		"used_bytes", (json_int_t)ns.rootfs_used,
-	    /* SMART and sensors come from the privileged helper, later. */
-	    "disks", "sensors");
+	    "disks", disks,
+	    "sensors", sensors);
 	if (host == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
