@@ -216,7 +216,8 @@ agent_start(struct agent *a, struct err *err)
 	    &a->priv, err)) != 0)
 		return rc;
 	if ((rc = health_new(a->priv, a->cfg->priv_sysfs_root, HEALTH_TTL_MS,
-	    &a->health, err)) != 0)
+	    &a->health, err)) != 0 ||
+	    (rc = exec_pve_set_priv(a->xpve, a->priv, err)) != 0)
 		return rc;
 	exec_pve_bind(a->xpve, &a->exec);
 	gate_config_from(a->cfg, &gc);

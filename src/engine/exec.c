@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "engine/exec.h"
+#include "engine/exec_priv.h"
 
 static const struct exec_step_info step_info[] = {
 	/*				name		task type	sync	safety */
@@ -28,6 +29,10 @@ static const struct exec_step_info step_info[] = {
 					    0,	1 },
 	[EXEC_STEP_DROP_SAFETY] =	{ "drop_safety", "vzdelsnapshot",
 					    0,	0 },
+	[EXEC_STEP_PRIV_CREATE] =	{ "priv_create", "priv:vzcreate",
+					    0,	0 },
+	[EXEC_STEP_PRIV_CONFIG] =	{ "priv_config", "priv:config",
+					    1,	0 },
 };
 _Static_assert(sizeof(step_info) / sizeof(step_info[0]) == EXEC_STEP__COUNT,
     "exec step facts");
@@ -54,6 +59,24 @@ static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
 	[OPS_KIND_ROTATE_SIGNERS] = EXEC_STEP__COUNT,	/* not here */
 };
 static const enum exec_step_kind seq_stop[] = { EXEC_STEP_STOP };
+/*
+ * A provision: created through the API, or by the helper when its
+ * feature flags are root-only (R-08a), with every managed key of the
+ * spec but the bind mounts (attached afterwards, R-08b); then started
+ * when the desired state is running.
+ */
+static const enum exec_step_kind seq_create_start[] = {
+	EXEC_STEP_CREATE, EXEC_STEP_START
+};
+static const enum exec_step_kind seq_priv_create[] = {
+	EXEC_STEP_PRIV_CREATE
+};
+static const enum exec_step_kind seq_priv_create_start[] = {
+	EXEC_STEP_PRIV_CREATE, EXEC_STEP_START
+};
+static const enum exec_step_kind seq_priv_config[] = {
+	EXEC_STEP_PRIV_CONFIG
+};
 /*
  * R-31: a rollback overwrites the current state, so it is preceded by a
  * snapshot of it; when the rollback fails the undo returns there, when
@@ -116,7 +139,18 @@ exec_steps(enum ops_kind kind, const json_t *params,
 	    !json_is_true(json_object_get(params, "no_safety"))) {
 		steps = seq_rollback_safe;
 		n = sizeof(seq_rollback_safe) / sizeof(seq_rollback_safe[0]);
-	}
+	} else if (kind == OPS_KIND_PROVISION) {
+		int root = exec_priv_create_needs_root(params);
+
+		if (json_is_true(json_object_get(params, "start"))) {
+			steps = root ? seq_priv_create_start :
+			    seq_create_start;
+			n = 2;
+		} else if (root)
+			steps = seq_priv_create;
+	} else if (kind == OPS_KIND_SET_CONFIG &&
+	    exec_priv_config_needs_root(params))
+		steps = seq_priv_config;
 	*steps_out = steps;
 	*n_out = n;
 	return 0;

@@ -44,6 +44,8 @@ enum exec_step_kind {
 	EXEC_STEP_CREATE,
 	EXEC_STEP_SAFETY_SNAPSHOT,	/* what an undo returns to */
 	EXEC_STEP_DROP_SAFETY,		/* delete it after a success */
+	EXEC_STEP_PRIV_CREATE,		/* R-08a: pct create by the helper */
+	EXEC_STEP_PRIV_CONFIG,		/* set_config needing root */
 	EXEC_STEP__COUNT
 };
 
@@ -63,6 +65,11 @@ struct exec_step_info {
  */
 #define EXEC_SAFETY_BACKUP_TASK_TYPE	"vzdump"
 #define EXEC_UNDO_BACKUP_TASK_TYPE	"vzrestore"
+/*
+ * R-08: a step the privileged helper runs has a task type with this
+ * prefix: its task, if any, is root's (pct), not the token's.
+ */
+#define EXEC_PRIV_TASK_PREFIX		"priv:"
 #define EXEC_UPID_MAX		256
 
 /* The op as the executor sees it; everything borrowed for the call. */

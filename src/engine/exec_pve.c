@@ -1,9 +1,11 @@
 /*
  * exec_pve — op steps as PVE API calls, polls and reads (R-03 … R-05,
- * R-34).  The only engine file that talks to the PVE client.
+ * R-34).  The only engine file that talks to the PVE client; the steps
+ * that need root go to the privileged helper through exec_priv (R-08).
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 
 #include "base/json.h"
 #include "engine/exec.h"
+#include "engine/exec_priv.h"
 #include "engine/exec_pve.h"
 #include "engine/norm.h"
 #include "pve/pve.h"
@@ -22,6 +25,7 @@
 struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
 	char			*node;
+	struct exec_priv	*priv;		/* NULL: no helper */
 };
 
 /* Request parameters whose values live in a JSON object of strings. */
@@ -202,8 +206,12 @@ create_params(const json_t *params, struct params *ps, struct err *err)
 	json_object_foreach(flat, k, v) {
 		if (strcmp(k, "delete") == 0)
 			continue;	/* nothing to delete on a new guest */
+		/* Host paths: attached by the helper once it exists (R-08b). */
+		if (strncmp(k, "mp", 2) == 0)
+			continue;
 		if (strcmp(k, "features") == 0) {
 			f = json_string_value(v);
+			/* exec_steps sent root-only flags to the helper. */
 			if (f != NULL && strcmp(f, "nesting=1") != 0) {
 				rc = err_set(err, ERR_UNSUPPORTED, "features "
 				    "'%s': flags other than nesting are "
@@ -332,6 +340,89 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 }
 
 static int
+need_helper(const struct exec_pve *x, const struct exec_target *t,
+    struct err *err)
+{
+	if (x->priv != NULL)
+		return 0;
+	return err_set(err, ERR_UNSUPPORTED, "op %s (%s on %" PRId64 ") needs "
+	    "root and no privileged helper is configured (priv.mode \"on\" "
+	    "and felhom-privhelper.socket, R-08)", t->uid,
+	    ops_kind_name(t->kind), t->vmid);
+}
+
+/* One blocking helper request; PVE's lock answer stays retryable. */
+static int
+helper_call(struct exec_pve *x, const json_t *req, struct err *err)
+{
+	json_t *res = NULL;
+	struct err ce;
+	int rc;
+
+	err_init(&ce);
+	rc = priv_call(exec_priv_client(x->priv), req,
+	    EXEC_PRIV_SET_TIMEOUT_MS, &res, &ce);
+	json_decref(res);
+	if (rc != 0 && strstr(err_msg(&ce), " is locked") != NULL)
+		ce.code = rc = ERR_LOCKED;
+	return rc != 0 ? err_copy(err, &ce) : 0;
+}
+
+/*
+ * R-08: a set_config with root-only keys.  The API takes what it may
+ * (PUT), the helper attaches host paths and devices and sets the
+ * feature flags; repeating either after a crash changes nothing.
+ */
+static int
+priv_config(struct exec_pve *x, const struct exec_target *t,
+    struct pve_submit *sub, struct err *err)
+{
+	json_t *api = NULL, *att = NULL, *feat = NULL;
+	struct params ps;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	if ((rc = exec_priv_split_config(t->vmid, t->params, &api, &att,
+	    &feat, err)) != 0)
+		return rc;
+	if ((att != NULL || feat != NULL) &&
+	    (rc = need_helper(x, t, err)) != 0)
+		goto out;
+	if (api != NULL && ((rc = config_params(api, &ps, err)) != 0 ||
+	    (rc = params_finish(&ps, err)) != 0 ||
+	    (rc = pve_lxc_set_config(x->client, x->node, (long)t->vmid, ps.p,
+	    ps.n, sub, err)) != 0))
+		goto out;
+	if ((att != NULL && (rc = helper_call(x, att, err)) != 0) ||
+	    (feat != NULL && (rc = helper_call(x, feat, err)) != 0))
+		goto out;
+	sub->kind = PVE_SUBMIT_SYNC;
+out:
+	params_reset(&ps);
+	json_decref(api);
+	json_decref(att);
+	json_decref(feat);
+	return rc;
+}
+
+/* R-08a: `pct create` by the helper, as a job the loop polls. */
+static int
+priv_create(struct exec_pve *x, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	json_t *req = NULL;
+	int rc;
+
+	if ((rc = need_helper(x, t, err)) != 0 ||
+	    (rc = exec_priv_create_req(t->vmid, t->params, &req, err)) != 0)
+		return rc;
+	rc = exec_priv_start(x->priv, "vzcreate", t->vmid, (int64_t)time(NULL),
+	    req, upid_out, err);
+	json_decref(req);
+	return rc;
+}
+
+static int
 x_submit(void *ctx, const struct exec_target *t, char **upid_out,
     struct err *err)
 {
@@ -435,6 +526,13 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		    &sub, &local);
 		break;
 	}
+	case EXEC_STEP_PRIV_CONFIG:
+		rc = priv_config(x, t, &sub, &local);
+		break;
+	case EXEC_STEP_PRIV_CREATE:
+		if ((rc = priv_create(x, t, upid_out, &local)) != 0)
+			break;
+		return 0;
 	case EXEC_STEP_DROP_SAFETY:
 		a = str_param(t->safety, "snapshot");
 		if (a == NULL && str_param(t->safety, "backup") != NULL) {
@@ -553,11 +651,52 @@ out:
 	return rc;
 }
 
+static int poll_task(struct exec_pve *x, const char *upid,
+    enum exec_task_state *out, char **exit_out, struct err *err);
+
+/*
+ * A helper job this process does not hold (the agent restarted while
+ * pct ran): the root task pct left is polled in its place, or PVE's
+ * guest says what became of it (exec_priv_resolve_lost).
+ */
+static int
+poll_lost_job(struct exec_pve *x, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	char *root = NULL;
+	int rc;
+
+	if ((rc = exec_priv_resolve_lost(x->client, x->node, upid, &root, out,
+	    exit_out, err)) != 0 || root == NULL)
+		return rc;
+	rc = poll_task(x, root, out, exit_out, err);
+	free(root);
+	return rc;
+}
+
 static int
 x_poll(void *ctx, const char *upid, enum exec_task_state *out,
     char **exit_out, struct err *err)
 {
 	struct exec_pve *x = ctx;
+	int rc;
+
+	if (strncmp(upid, EXEC_PRIV_UPID_PREFIX,
+	    strlen(EXEC_PRIV_UPID_PREFIX)) == 0) {
+		rc = exec_priv_poll(x->priv, upid, out, exit_out, err);
+		if (rc != ERR_NOT_FOUND)
+			return rc;
+		if (err != NULL)
+			err_init(err);
+		return poll_lost_job(x, upid, out, exit_out, err);
+	}
+	return poll_task(x, upid, out, exit_out, err);
+}
+
+static int
+poll_task(struct exec_pve *x, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
 	struct pve_task_status st;
 	int rc;
 
@@ -588,9 +727,19 @@ x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
 	struct pve_tasks tasks;
 	const struct pve_task *best = NULL, *t;
 	const char *token = pve_client_token_id(x->client);
-	size_t i;
+	size_t i, np = strlen(EXEC_PRIV_TASK_PREFIX);
 	int rc;
 
+	/*
+	 * R-08: a helper step's task is root's (pct); a synchronous one has
+	 * none, and repeating it is harmless.
+	 */
+	if (strncmp(type, EXEC_PRIV_TASK_PREFIX, np) == 0) {
+		if (strcmp(type + np, "config") == 0)
+			return ERR_NOT_FOUND;
+		return exec_priv_find_root_task(x->client, x->node,
+		    type + np, vmid, since, exclude, upid_out, err);
+	}
 	memset(&f, 0, sizeof(f));
 	memset(&tasks, 0, sizeof(tasks));
 	f.vmid = (long)vmid;
@@ -769,11 +918,23 @@ exec_pve_new(struct pve_client *client, const char *node,
 	return 0;
 }
 
+int
+exec_pve_set_priv(struct exec_pve *x, struct priv_client *client,
+    struct err *err)
+{
+	exec_priv_free(x->priv);
+	x->priv = NULL;
+	if (client == NULL)
+		return 0;
+	return exec_priv_new(client, &x->priv, err);
+}
+
 void
 exec_pve_free(struct exec_pve *x)
 {
 	if (x == NULL)
 		return;
+	exec_priv_free(x->priv);
 	free(x->node);
 	free(x);
 }
