@@ -24,6 +24,7 @@
 #include "store/desired.h"
 #include "store/kv.h"
 #include "store/reportq.h"
+#include "store/rtests.h"
 
 /* ---- the read-only probe ------------------------------------------- */
 
@@ -609,7 +610,7 @@ collect_report(const struct collect_source *src, json_t **out,
     struct collect_stats *stats, struct err *err)
 {
 	struct collect_stats local;
-	json_t *report = NULL, *host = NULL, *guests = NULL, *cf;
+	json_t *report = NULL, *host = NULL, *guests = NULL, *cf, *rtests;
 	int64_t now = clock_now(src->clock);
 	int rc;
 
@@ -619,15 +620,17 @@ collect_report(const struct collect_source *src, json_t **out,
 	if ((rc = host_section(src, &host, err)) != 0 ||
 	    (rc = guests_section(src, &guests, stats, err)) != 0)
 		goto out;
-	report = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:[]}",
+	if ((rc = rtests_report(src->db, &rtests, err)) != 0)
+		goto out;
+	report = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:o}",
 	    "schema", HUB_SCHEMA_REPORT,
 	    "host_id", src->cfg->host_id,
 	    "agent_version", FELHOM_VERSION,
 	    "reported_at", time_json(now),
 	    "host", host,
 	    "guests", guests,
-	    /* Results of restore tests: none until they exist. */
-	    "restore_tests");
+	    /* the newest finished restore test of each guest. */
+	    "restore_tests", rtests);
 	if (report == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;

@@ -201,6 +201,20 @@ exec_guests_free(struct exec_guest *v, size_t n)
 	free(v);
 }
 
+void
+exec_backups_free(struct exec_backup *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].volid);
+		free(v[i].storage);
+	}
+	free(v);
+}
+
 enum exec_outcome
 exec_error_outcome(const struct err *err)
 {

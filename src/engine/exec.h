@@ -99,6 +99,15 @@ struct exec_guest {
 void	exec_guest_reset(struct exec_guest *g);
 void	exec_guests_free(struct exec_guest *v, size_t n);
 
+/* A backup volume of a guest (strings owned). */
+struct exec_backup {
+	char		*volid;
+	char		*storage;
+	int64_t		 ctime;		/* unix seconds */
+};
+
+void	exec_backups_free(struct exec_backup *v, size_t n);
+
 /*
  * The seam.  Every function returns 0 or a negative ERR_* with err set
  * (reason/status as the PVE client fills them).  Strings and JSON
@@ -161,6 +170,12 @@ struct exec_ops {
 	 */
 	int	(*safety_copy)(void *ctx, const struct exec_target *t,
 		    const char *upid, json_t **out, struct err *err);
+	/*
+	 * The backups of vmid on every active storage that holds backups
+	 * (restore tests).  May be NULL: then no restore test can run.
+	 */
+	int	(*list_backups)(void *ctx, int64_t vmid,
+		    struct exec_backup **out, size_t *n_out, struct err *err);
 };
 
 struct exec {

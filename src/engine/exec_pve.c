@@ -339,6 +339,32 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 	}
 }
 
+/*
+ * A restore test's copy into a free scratch vmid: never forced (a guest
+ * that appeared there meanwhile makes PVE refuse), new MAC addresses
+ * (unique), not started at boot; its network is removed before it
+ * starts (engine/rtest.c).
+ */
+static int
+scratch_restore(struct exec_pve *x, const struct exec_target *t,
+    const char *archive, const char *storage, struct pve_submit *sub,
+    struct err *err)
+{
+	struct pve_param p[5];
+	size_t n = 0;
+
+	if (storage == NULL)
+		return err_set(err, ERR_FORMAT, "params.storage: required for "
+		    "a restore test");
+	p[n++] = (struct pve_param){ "ostemplate", archive };
+	p[n++] = (struct pve_param){ "restore", "1" };
+	p[n++] = (struct pve_param){ "storage", storage };
+	p[n++] = (struct pve_param){ "unique", "1" };
+	p[n++] = (struct pve_param){ "onboot", "0" };
+	return pve_lxc_create(x->client, x->node, (long)t->vmid, p, n, sub,
+	    err);
+}
+
 static int
 need_helper(const struct exec_pve *x, const struct exec_target *t,
     struct err *err)
@@ -494,6 +520,10 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		if ((rc = need_str(t->params, "archive", &a, &local)) != 0)
 			break;
 		b = str_param(t->params, "storage");
+		if (json_is_true(json_object_get(t->params, "scratch"))) {
+			rc = scratch_restore(x, t, a, b, &sub, &local);
+			break;
+		}
 		/* Force only an overwrite the gate let through (exec.h). */
 		rc = pve_lxc_restore(x->client, x->node, vmid, a, b,
 		    t->overwrite, &sub, &local);
@@ -887,6 +917,65 @@ x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 	return rc;
 }
 
+static int
+x_list_backups(void *ctx, int64_t vmid, struct exec_backup **out,
+    size_t *n_out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_storages ss;
+	struct pve_backups bs;
+	struct exec_backup *v = NULL, *nv;
+	const struct pve_storage *s;
+	size_t i, j, n = 0;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = pve_storage_list(x->client, x->node, "backup", &ss,
+	    err)) != 0)
+		return rc;
+	for (i = 0; i < ss.n; i++) {
+		s = &ss.items[i];
+		if (!s->enabled || !s->active || s->content == NULL ||
+		    strstr(s->content, "backup") == NULL)
+			continue;
+		memset(&bs, 0, sizeof(bs));
+		if ((rc = pve_storage_backups(x->client, x->node, s->storage,
+		    (long)vmid, &bs, err)) != 0)
+			goto out;
+		for (j = 0; j < bs.n; j++) {
+			if (bs.items[j].vmid != (long)vmid ||
+			    bs.items[j].volid == NULL)
+				continue;
+			if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL) {
+				pve_backups_reset(&bs);
+				rc = err_set(err, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].ctime = bs.items[j].ctime;
+			n++;
+			if ((v[n - 1].volid = strdup(bs.items[j].volid)) ==
+			    NULL || (v[n - 1].storage = strdup(s->storage)) ==
+			    NULL) {
+				pve_backups_reset(&bs);
+				rc = err_set(err, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+		pve_backups_reset(&bs);
+	}
+	*out = v;
+	*n_out = n;
+	v = NULL;
+	n = 0;
+	rc = 0;
+out:
+	exec_backups_free(v, n);
+	pve_storages_reset(&ss);
+	return rc;
+}
+
 static const struct exec_ops exec_pve_ops = {
 	.submit = x_submit,
 	.undo = x_undo,
@@ -897,6 +986,7 @@ static const struct exec_ops exec_pve_ops = {
 	.list_guests = x_list_guests,
 	.guest_status = x_guest_status,
 	.safety_copy = x_safety_copy,
+	.list_backups = x_list_backups,
 };
 
 int

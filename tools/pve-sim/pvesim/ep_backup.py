@@ -465,6 +465,20 @@ def post_create(ctx):
     t = w.new_task("vzrestore" if restore else "vzcreate", vmid, kind, vmid)
     if restore:
         t.log.append("recovering backed-up configuration from '%s'" % ostemplate)
+    if restore and vol.get("broken"):
+        # A volume marked "broken" (POST /_sim/world/volume) cannot be
+        # extracted.  container:src/PVE/API2/LXC.pm create_vm: the worker
+        # dies with "unable to restore CT <vmid> - <error>" and the volumes
+        # made for it are destroyed (the fail hook below drops a new CT).
+        if vol.get("format", "").startswith("pbs"):
+            t.fail = ("unable to restore CT %d - command '/usr/bin/proxmox-backup-client "
+                      "restore %s root.pxar /var/lib/lxc/%d/rootfs' failed: exit code 255"
+                      % (vmid, ostemplate.split(":", 1)[1], vmid))
+        else:
+            t.fail = ("unable to restore CT %d - command 'lxc-usernsexec -m u:0:100000:65536 "
+                      "-m g:0:100000:65536 -- tar xpf - --zstd --totals --one-file-system -p "
+                      "--sparse --numeric-owner -C /var/lib/lxc/%d/rootfs --skip-old-files "
+                      "--anchored --exclude './dev/*'' failed: exit code 2" % (vmid, vmid))
     # create_and_lock_config: the CT exists from now on, locked
     if same_exists:
         g_old.conf["lock"] = "create"
