@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -169,8 +170,8 @@ bind_entry(const char *key, const char *value, json_t **out,
 			;	/* backup has no meaning for a bind mount */
 		else if (vol != NULL && vol[0] == '/') {
 			rc = -1;
-			(void) err_set(err, ERR_UNSUPPORTED, "%s: option '%s' of "
-			    "a host mount point is not supported by the "
+			(void) err_set(err, ERR_UNSUPPORTED, "%s: option '%s' "
+			    "of a host mount point is not supported by the "
 			    "privileged helper", key, tok);
 			break;
 		}
@@ -281,7 +282,7 @@ exec_priv_split_config(int64_t vmid, const json_t *params, json_t **api_out,
 			    "expected a key", i);
 			goto out;
 		}
-		/* A bind mount point may be removed by the API; a device not. */
+		/* The API may remove a bind mount point, not a device. */
 		if (json_array_append(indexed(json_string_value(v), "dev") ?
 		    ddel : adel, (json_t *)(uintptr_t)v) != 0) {
 			rc = err_set(err, ERR_NOMEM, "out of memory");
@@ -333,7 +334,7 @@ out:
 	return rc;
 }
 
-/* ---- jobs ----------------------------------------------------------------- */
+/* ---- jobs --------------------------------------------------------------- */
 
 int
 exec_priv_new(struct priv_client *client, struct exec_priv **out,
@@ -531,6 +532,9 @@ exec_priv_resolve_lost(struct pve_client *c, const char *node,
 	if (rc == 0)
 		*state_out = st.guest.lock == NULL ? EXEC_TASK_OK :
 		    EXEC_TASK_RUNNING;
+	else if ((int64_t)time(NULL) - pu.start < EXEC_PRIV_LOST_GRACE_S)
+		/* pct may not have registered its task yet: look again. */
+		*state_out = EXEC_TASK_RUNNING;
 	else {
 		*state_out = EXEC_TASK_FAILED;
 		if (asprintf(exit_out, "the helper's %s of %" PRId64 " left "

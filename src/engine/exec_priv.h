@@ -30,6 +30,7 @@
 #define EXEC_PRIV_UPID_PREFIX	"felhom-priv:"
 #define EXEC_PRIV_JOBS_MAX	64
 #define EXEC_PRIV_SET_TIMEOUT_MS 120000	/* a pct set, a restore check */
+#define EXEC_PRIV_LOST_GRACE_S	60	/* a lost job may still start */
 
 /*
  * 1 when a provision (params {template, storage, rootfs_gib, spec})
@@ -94,7 +95,8 @@ int	exec_priv_find_root_task(struct pve_client *c, const char *node,
  * A pseudo UPID whose job this process does not hold: *root_out (caller
  * frees) the root task to poll in its place; or NULL with *state_out
  * said from the guest (there and unlocked: OK; locked: RUNNING; gone:
- * FAILED with *exit_out the reason).
+ * RUNNING for EXEC_PRIV_LOST_GRACE_S after the job was sent, pct may
+ * not have begun, then FAILED with *exit_out the reason).
  */
 int	exec_priv_resolve_lost(struct pve_client *c, const char *node,
 	    const char *upid, char **root_out, enum exec_task_state *state_out,

@@ -261,8 +261,9 @@ free_scratch(struct rtest *rt, const struct desired_restore_test *t,
 			break;
 		}
 		if (rc != 0) {
-			log_warn("scratch vmid %" PRId64 ": cannot tell whether "
-			    "it is free: %s; trying later", v, err_msg(&xe));
+			log_warn("scratch vmid %" PRId64 ": cannot tell "
+			    "whether it is free: %s; trying later", v,
+			    err_msg(&xe));
 			rc = ERR_BUSY;
 			break;
 		}
