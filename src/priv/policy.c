@@ -592,19 +592,27 @@ backup_line(const struct policy *p, const char *key, const char *value,
 		if (strcmp(key, "rootfs") == 0)
 			return err_set(err, ERR_INVALID, "rootfs on the host "
 			    "path %s: restore it by hand", vol);
-		if ((rc = policy_host_path(p, vol, &canon, err)) != 0 ||
-		    (rc = policy_guest_path(mp, err)) != 0)
-			return err_prefix(err, "%s: ", key);
+		if ((rc = policy_host_path(p, vol, &canon, err)) == 0)
+			rc = policy_guest_path(mp, err);
 		free(canon);
-		return 0;
+		if (rc != 0 && err != NULL)
+			(void) err_prefix(err, "%s: ", key);
+		return rc;
 	}
 	if (policy_key(key, "dev", NULL) == 0) {
-		if (mp_parts(value, vol, sizeof(vol), mp, sizeof(mp)) != 0 ||
-		    strncmp(vol, "path=", 5) == 0)
-			return err_set(err, ERR_INVALID, "%s: bad value", key);
-		if ((rc = policy_usb_path(vol, err)) != 0)
-			return err_prefix(err, "%s: ", key);
-		return 0;
+		/* "[path=]/dev/bus/usb/BBB/DDD[,options]" */
+		const char *v = strncmp(value, "path=", 5) == 0 ? value + 5 :
+		    value;
+		size_t n = strcspn(v, ",");
+
+		if (n >= sizeof(vol))
+			return err_set(err, ERR_INVALID, "%s: value too long",
+			    key);
+		memcpy(vol, v, n);
+		vol[n] = '\0';
+		if ((rc = policy_usb_path(vol, err)) != 0 && err != NULL)
+			(void) err_prefix(err, "%s: ", key);
+		return rc;
 	}
 	if (strncmp(key, "lxc.", 4) != 0)
 		return 0;
@@ -664,8 +672,11 @@ policy_backup_config(const struct policy *p, const char *text, size_t len,
 		key[klen] = '\0';
 		memcpy(value, colon + 1, vlen);
 		value[vlen] = '\0';
-		if ((rc = backup_line(p, key, value, err)) != 0)
-			return err_prefix(err, "backup config: ");
+		if ((rc = backup_line(p, key, value, err)) != 0) {
+			if (err != NULL)
+				(void) err_prefix(err, "backup config: ");
+			return rc;
+		}
 	}
 	return 0;
 }
