@@ -273,10 +273,15 @@ free_scratch(struct rtest *rt, const struct desired_restore_test *t,
 	return rc;
 }
 
-/* vmids in use by the agent: ops in flight, open runs' scratch guests. */
+/*
+ * vmids the agent must not take: ops in flight, open runs' scratch
+ * guests, and every guest of the desired state (one to be provisioned
+ * does not exist yet).
+ */
 static int
-busy_vmids(struct rtest *rt, const struct rtests_run *open, size_t nopen,
-    int64_t **out, size_t *n_out, struct err *err)
+busy_vmids(struct rtest *rt, const struct desired_set *set,
+    const struct rtests_run *open, size_t nopen, int64_t **out,
+    size_t *n_out, struct err *err)
 {
 	struct ops_row **ops = NULL;
 	size_t nops = 0, i, n = 0;
@@ -285,7 +290,8 @@ busy_vmids(struct rtest *rt, const struct rtests_run *open, size_t nopen,
 
 	if ((rc = ops_list_active(rt->db, &ops, &nops, err)) != 0)
 		return rc;
-	if ((v = calloc(nops + nopen + 1, sizeof(*v))) == NULL) {
+	if ((v = calloc(nops + nopen + set->nguests + 1, sizeof(*v))) ==
+	    NULL) {
 		ops_rows_free(ops, nops);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
@@ -294,6 +300,8 @@ busy_vmids(struct rtest *rt, const struct rtests_run *open, size_t nopen,
 	for (i = 0; i < nopen; i++)
 		if (open[i].scratch_vmid != 0)
 			v[n++] = open[i].scratch_vmid;
+	for (i = 0; i < set->nguests; i++)
+		v[n++] = set->guests[i].vmid;
 	ops_rows_free(ops, nops);
 	*out = v;
 	*n_out = n;
@@ -420,7 +428,7 @@ start_due(struct rtest *rt, const struct rtests_run *open, size_t nopen,
 
 	if ((rc = desired_load(rt->db, &set, err)) != 0)
 		return rc;
-	if (set->ntests > 0 && (rc = busy_vmids(rt, open, nopen, &busy,
+	if (set->ntests > 0 && (rc = busy_vmids(rt, set, open, nopen, &busy,
 	    &nbusy, err)) != 0)
 		goto out;
 	for (i = 0; i < set->ntests; i++) {

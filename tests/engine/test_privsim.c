@@ -639,6 +639,21 @@ START_TEST(an_occupied_scratch_vmid_is_skipped)
 }
 END_TEST
 
+START_TEST(a_desired_guests_vmid_is_never_scratch)
+{
+	json_t *e;
+
+	/* Desired (to be provisioned later), absent from PVE for now. */
+	store_desired("[{\"vmid\":9000,\"state\":\"stopped\"}]", RT_101);
+	settle();
+	e = report_entry(101);
+	ck_assert_int_eq(json_integer_value(json_object_get(e,
+	    "scratch_vmid")), 9001);
+	json_decref(e);
+	ck_assert_int_eq(counted(9000, "restore"), 0);
+}
+END_TEST
+
 static int
 holding(void)
 {
@@ -788,6 +803,7 @@ privsim_suite(void)
 	tcase_add_test(t, a_restore_test_passes_on_a_good_backup);
 	tcase_add_test(t, a_restore_test_fails_on_a_broken_backup);
 	tcase_add_test(t, an_occupied_scratch_vmid_is_skipped);
+	tcase_add_test(t, a_desired_guests_vmid_is_never_scratch);
 	tcase_add_test(t, provenance_holds_from_both_sides);
 	tcase_add_test(t, a_guest_at_a_finished_tests_vmid_is_the_customers);
 	tcase_add_test(t,
