@@ -3,7 +3,7 @@
 -- tools/schema-dump.sh; tests/store/test_db.c checks that it
 -- matches.  Do not edit by hand: add a migration, then regenerate.
 -- PRAGMA application_id = 1179140423 ('FHAG')
--- PRAGMA user_version = 3
+-- PRAGMA user_version = 4
 
 CREATE TABLE actual_guests (
 	vmid		INTEGER PRIMARY KEY,
@@ -125,6 +125,26 @@ CREATE TABLE provenance (
 	created_at	INTEGER NOT NULL,
 	UNIQUE (kind, vmid, name)
 );
+CREATE TABLE restore_test_runs (
+	id		INTEGER PRIMARY KEY,
+	vmid		INTEGER NOT NULL CHECK (vmid BETWEEN 100 AND 999999999),
+	scratch_vmid	INTEGER CHECK (scratch_vmid IS NULL OR
+			    scratch_vmid BETWEEN 100 AND 999999999),
+	backup_volid	TEXT,
+	storage		TEXT NOT NULL,
+	phase		TEXT NOT NULL CHECK (phase IN ('restore', 'isolate',
+			    'start', 'hold', 'stop', 'destroy', 'done')),
+	op_id		INTEGER REFERENCES ops (id),
+	marked		INTEGER NOT NULL DEFAULT 0 CHECK (marked IN (0, 1)),
+	result		TEXT CHECK (result IS NULL OR result IN ('passed',
+			    'failed')),
+	detail		TEXT,
+	started_at	INTEGER NOT NULL,
+	running_since	INTEGER,
+	finished_at	INTEGER,
+	CHECK (phase <> 'done' OR (result IS NOT NULL AND
+	    finished_at IS NOT NULL))
+);
 CREATE TABLE signed_inbox (
 	id		INTEGER PRIMARY KEY,
 	received_at	INTEGER NOT NULL,
@@ -153,6 +173,9 @@ CREATE INDEX ops_ended ON ops (ended_at);
 CREATE INDEX ops_lane ON ops (vmid, id) WHERE state NOT IN ('succeeded',
     'failed', 'rejected', 'expired', 'superseded', 'cancelled', 'rolled_back');
 CREATE INDEX ops_state ON ops (state);
+CREATE INDEX restore_test_runs_open ON restore_test_runs (phase)
+    WHERE phase <> 'done';
+CREATE INDEX restore_test_runs_vmid ON restore_test_runs (vmid, id);
 CREATE UNIQUE INDEX signed_inbox_seq ON signed_inbox (seq)
     WHERE seq IS NOT NULL;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit

@@ -26,6 +26,7 @@
 
 #include "agent/agent.h"
 #include "agent/collect.h"
+#include "agent/health.h"
 #include "agent/hubloop.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
@@ -38,13 +39,16 @@
 #include "engine/exec_pve.h"
 #include "engine/gate.h"
 #include "engine/intake.h"
+#include "engine/rtest.h"
 #include "hub/hub.h"
 #include "net/https.h"
+#include "priv/priv.h"
 #include "pve/pve.h"
 #include "store/audit.h"
 #include "store/db.h"
 #include "store/dbstate.h"
 #include "store/ops.h"
+#include "store/rtests.h"
 
 /* How often the engine re-reads PVE and plans (ms). */
 #define AGENT_RECONCILE_MS	15000
@@ -139,7 +143,10 @@ struct agent {
 	struct exec		 exec;
 	struct gate		*gate;
 	struct engine		*engine;
+	struct rtest		*rtest;		/* restore tests */
 	struct hub_client	*hub;
+	struct priv_client	*priv;		/* NULL: priv.mode off */
+	struct health		*health;
 	struct collect_source	 src;
 	struct hubloop		*hl;
 	int64_t			 reconcile_due;	/* monotonic ms */
@@ -238,11 +245,14 @@ agent_intake(struct agent *a, int blocked)
 static void
 agent_reset(struct agent *a)
 {
+	rtest_free(a->rtest);
 	engine_free(a->engine);
 	gate_free(a->gate);
 	hubloop_free(a->hl);
 	hub_client_free(a->hub);
+	health_free(a->health);
 	exec_pve_free(a->xpve);
+	priv_client_free(a->priv);
 	pve_client_free(a->pve);
 	db_close(a->db);
 }
@@ -254,6 +264,7 @@ agent_start(struct agent *a, struct err *err)
 	struct hub_options ho;
 	struct engine_recovery rec;
 	struct engine_config ec;
+	struct rtest_config rc_cfg;
 	struct gate_config gc;
 	int rc, version;
 
@@ -304,6 +315,14 @@ agent_start(struct agent *a, struct err *err)
 	    err)) != 0 ||
 	    (rc = exec_pve_new(a->pve, a->cfg->host_node, &a->xpve, err)) != 0)
 		return rc;
+	/* the privileged helper, when the host has it. */
+	if (a->cfg->priv_on && (rc = priv_client_new(a->cfg->priv_socket,
+	    &a->priv, err)) != 0)
+		return rc;
+	if ((rc = health_new(a->priv, a->cfg->priv_sysfs_root, HEALTH_TTL_MS,
+	    &a->health, err)) != 0 ||
+	    (rc = exec_pve_set_priv(a->xpve, a->priv, err)) != 0)
+		return rc;
 	exec_pve_bind(a->xpve, &a->exec);
 	gate_config_from(a->cfg, &gc);
 	if ((rc = gate_new(a->db, &gc, clock_system(), &a->exec,
@@ -336,6 +355,12 @@ agent_start(struct agent *a, struct err *err)
 	if ((rc = engine_new(a->db, &a->exec, clock_system(), &ec,
 	    &a->engine, err)) != 0)
 		return rc;
+	memset(&rc_cfg, 0, sizeof(rc_cfg));
+	rc_cfg.hold_s = a->cfg->rt_hold_s;
+	rc_cfg.transition_hook = gate_provenance_hook;
+	if ((rc = rtest_new(a->db, &a->exec, clock_system(), &rc_cfg,
+	    &a->rtest, err)) != 0)
+		return rc;
 	if (a->cfg->hub_on) {
 		memset(&ho, 0, sizeof(ho));
 		ho.url = a->cfg->hub_url;
@@ -351,6 +376,7 @@ agent_start(struct agent *a, struct err *err)
 	a->src.db = a->db;
 	a->src.abort_flag = &agent_stop;
 	a->src.started_mono_ms = clock_mono_ms(NULL);
+	a->src.health = a->health;
 	memset(&deps, 0, sizeof(deps));
 	deps.cfg = a->cfg;
 	deps.db = a->db;
@@ -362,6 +388,9 @@ agent_start(struct agent *a, struct err *err)
 	 * (engine_recover logs what it found). */
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = engine_recover(a->engine, &rec, err)) != 0)
+		return err_prefix(err, "recovery: ");
+	/* A restore test cut short by the crash is failed and cleaned up. */
+	if ((rc = rtest_recover(a->rtest, NULL, err)) != 0)
 		return err_prefix(err, "recovery: ");
 	a->reconcile_due = clock_mono_ms(NULL);
 	return 0;
@@ -435,22 +464,28 @@ agent_quiet(struct agent *a)
 {
 	static const char *const busy[] = { "new", "authorized", "submitting",
 	    "running", "rolling_back" };
+	struct rtests_run *open = NULL;
 	struct err err;
 	int64_t n;
-	size_t i;
+	size_t i, nopen = 0;
 
 	for (i = 0; i < sizeof(busy) / sizeof(busy[0]); i++) {
 		err_init(&err);
 		if (ops_count(a->db, busy[i], &n, &err) != 0 || n > 0)
 			return 0;
 	}
-	return 1;
+	/* A restore test holding its scratch guest is work in flight too. */
+	err_init(&err);
+	if (rtests_open(a->db, &open, &nopen, &err) != 0)
+		return 0;
+	rtests_runs_free(open, nopen);
+	return nopen == 0;
 }
 
 static int
 agent_loop(struct agent *a)
 {
-	int64_t deadline = 0, now, wake;
+	int64_t deadline = 0, now, wake, rdelay;
 	int hub_done = 0, reconciled = 0, cycled = 0, blocked, rc;
 	size_t moved = 0;
 	struct engine_next next;
@@ -502,6 +537,16 @@ agent_loop(struct agent *a)
 			next.more = 0;
 			next.delay_ms = 1000;
 		}
+		err_init(&err);
+		if (rtest_tick(a->rtest, blocked, &rdelay, &err) != 0) {
+			log_error("restore tests: %s", err_msg(&err));
+			rdelay = 1000;
+		}
+		if (rdelay >= 0 && (next.delay_ms < 0 ||
+		    rdelay < next.delay_ms))
+			next.delay_ms = rdelay;
+		if (rdelay == 0)
+			next.more = 1;
 		if (next.transitions > 0)
 			hubloop_poke(a->hl);
 		agent_note(a);

@@ -1,14 +1,7 @@
 /*
  * collect — the host report (R-16, R-17, R-18).
  */
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,115 +18,49 @@
 #include "base/log.h"
 #include "engine/norm.h"
 #include "hub/hub.h"
+#include "priv/spawn.h"
 #include "pve/pve.h"
 #include "store/audit.h"
 #include "store/desired.h"
 #include "store/kv.h"
 #include "store/reportq.h"
+#include "store/rtests.h"
 
 /* ---- the read-only probe ------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Child side: never returns. */
-static void
-run_child(const char *const argv[], int outfd)
-{
-	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	    "LC_ALL=C", NULL };
-	int devnull;
-
-	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
-	    dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(devnull, 2) < 0)
-		_exit(126);
-	execve(argv[0], (char *const *)(uintptr_t)argv, envp);
-	_exit(127);
-}
-
+/*
+ * Through priv/spawn, the project's one process starter (the fence of
+ * R-08 is checked on the objects: nothing else references fork, exec or
+ * posix_spawn).  The probe runs unprivileged, read-only.
+ */
 int
 collect_run(const char *const argv[], char *out, size_t cap,
     long timeout_ms, volatile sig_atomic_t *abort_flag, int *status_out,
     struct err *err)
 {
-	struct pollfd pf;
-	char drain[512];
-	size_t len = 0;
-	int64_t deadline;
-	ssize_t r;
-	pid_t pid;
-	int p[2] = { -1, -1 }, st, rc, killed = 0;
+	struct spawn_opts o;
+	struct spawn_result r;
+	int rc;
 
 	if (cap == 0 || argv[0] == NULL || argv[0][0] != '/')
 		return err_set(err, ERR_INVALID, "probe: argv[0] must be an "
 		    "absolute path");
 	out[0] = '\0';
-	if (access(argv[0], X_OK) != 0)
-		return err_set(err, ERR_NOT_FOUND, "%s: not installed",
-		    argv[0]);
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return err_set(err, ERR_IO, "probe %s: pipe: %s", argv[0],
-		    strerror(errno));
-	if ((pid = fork()) < 0) {
-		rc = err_set(err, ERR_IO, "probe %s: fork: %s", argv[0],
-		    strerror(errno));
-		(void) close(p[0]);
-		(void) close(p[1]);
-		return rc;
-	}
-	if (pid == 0)
-		run_child(argv, p[1]);
-	(void) close(p[1]);
-	deadline = mono_ms() + timeout_ms;
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-
-		if (left <= 0 || (abort_flag != NULL && *abort_flag)) {
-			(void) kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		pf.fd = p[0];
-		pf.events = POLLIN;
-		pf.revents = 0;
-		if (poll(&pf, 1, left > 100 ? 100 : (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			(void) kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		if (pf.revents == 0)
-			continue;
-		if (len + 1 < cap)
-			r = read(p[0], out + len, cap - 1 - len);
-		else
-			r = read(p[0], drain, sizeof(drain));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (len + 1 < cap)
-			len += (size_t)r;
-	}
-	out[len] = '\0';
-	(void) close(p[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			st = 0;
-			break;
-		}
-	if (killed)
-		return err_set(err, ERR_TIMEOUT, "probe %s: no answer within "
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.timeout_ms = timeout_ms;
+	o.out_cap = cap;
+	o.abort_flag = abort_flag;
+	rc = spawn_run(&o, &r, err);
+	if (rc == ERR_TIMEOUT)
+		rc = err_set(err, ERR_TIMEOUT, "probe %s: no answer within "
 		    "%ld ms", argv[0], timeout_ms);
-	*status_out = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return 0;
+	if (rc == 0) {
+		memcpy(out, r.out, r.out_len + 1);
+		*status_out = r.status;
+	}
+	spawn_result_reset(&r);
+	return rc;
 }
 
 struct run_ctx {
@@ -271,7 +198,7 @@ host_section(const struct collect_source *src, json_t **out,
 	struct pve_node_status ns;
 	struct pve_version ver;
 	struct err verr;
-	json_t *host = NULL, *version = NULL;
+	json_t *host = NULL, *version = NULL, *disks = NULL, *sensors = NULL;
 	int rc;
 
 	memset(&ns, 0, sizeof(ns));
@@ -290,8 +217,14 @@ host_section(const struct collect_source *src, json_t **out,
 		    err_msg(&verr));
 		version = json_null();
 	}
+	/* R-08c: SMART and temperatures, read by the privileged helper. */
+	if ((rc = health_read(src->health, clock_mono_ms(src->clock), &disks,
+	    &sensors, err)) != 0) {
+		json_decref(version);
+		goto out;
+	}
 	host = json_pack("{s:s,s:o,s:o,s:I,s:I,s:f,s:[fff],"
-	    "s:{s:I,s:I},s:{s:I,s:I},s:[],s:[]}",
+	    "s:{s:I,s:I},s:{s:I,s:I},s:o,s:o}",
 	    "node", src->cfg->host_node,
 	    "pve_version", version,
 	    "kernel", kernel_of(&ns),
@@ -303,8 +236,8 @@ host_section(const struct collect_source *src, json_t **out,
 		"used_bytes", (json_int_t)ns.mem_used,
 	    "rootfs", "total_bytes", (json_int_t)ns.rootfs_total,
 		"used_bytes", (json_int_t)ns.rootfs_used,
-	    /* SMART and sensors come from the privileged helper, later. */
-	    "disks", "sensors");
+	    "disks", disks,
+	    "sensors", sensors);
 	if (host == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
@@ -329,6 +262,8 @@ contract_features(json_t *spec)
 	json_t *f = json_object_get(spec, "features");
 	int nesting = json_is_true(json_object_get(f, "nesting"));
 
+	/* bind_mounts is the engine's view; the report has them in mounts. */
+	(void) json_object_del(spec, "bind_mounts");
 	return json_object_set_new(spec, "features", json_pack("{s:b}",
 	    "nesting", nesting));
 }
@@ -707,7 +642,7 @@ collect_report(const struct collect_source *src, json_t **out,
     struct collect_stats *stats, struct err *err)
 {
 	struct collect_stats local;
-	json_t *report = NULL, *host = NULL, *guests = NULL, *cf;
+	json_t *report = NULL, *host = NULL, *guests = NULL, *cf, *rtests;
 	int64_t now = clock_now(src->clock);
 	int rc;
 
@@ -717,15 +652,17 @@ collect_report(const struct collect_source *src, json_t **out,
 	if ((rc = host_section(src, &host, err)) != 0 ||
 	    (rc = guests_section(src, &guests, stats, err)) != 0)
 		goto out;
-	report = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:[]}",
+	if ((rc = rtests_report(src->db, &rtests, err)) != 0)
+		goto out;
+	report = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:o}",
 	    "schema", HUB_SCHEMA_REPORT,
 	    "host_id", src->cfg->host_id,
 	    "agent_version", FELHOM_VERSION,
 	    "reported_at", time_json(now),
 	    "host", host,
 	    "guests", guests,
-	    /* Results of restore tests: none until they exist. */
-	    "restore_tests");
+	    /* the newest finished restore test of each guest. */
+	    "restore_tests", rtests);
 	if (report == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;

@@ -21,6 +21,7 @@
 
 #include "base/clock.h"
 #include "base/config.h"
+#include "agent/health.h"
 #include "base/err.h"
 #include "pve/pve.h"
 #include "store/db.h"
@@ -62,6 +63,7 @@ struct collect_source {
 	volatile sig_atomic_t	*abort_flag;	/* for the probe; may be NULL */
 	int64_t			 started_mono_ms; /* agent start (uptime_s) */
 	size_t			 in_flight;	/* config reads, 0 = max (8) */
+	struct health		*health;	/* disks, sensors; NULL: none */
 };
 
 /* What one collection saw (self-test output, tests, logs). */

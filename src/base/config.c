@@ -55,14 +55,27 @@ static const struct ckey ckeys[] = {
 	{ "authz",	"clock_skew_s",		CKEY_INT,	0 },
 	{ "authz",	"max_window_s",		CKEY_INT,	0 },
 	{ "authz",	"sign_request_ttl_s",	CKEY_INT,	0 },
+	{ "priv",	"mode",			CKEY_STRING,	0 },
 	{ "priv",	"socket",		CKEY_STRING,	0 },
+	{ "priv",	"agent_user",		CKEY_STRING,	0 },
+	{ "priv",	"bind_roots",		CKEY_STRING,	0 },
+	{ "priv",	"vmid_min",		CKEY_INT,	0 },
+	{ "priv",	"vmid_max",		CKEY_INT,	0 },
+	{ "priv",	"pct",			CKEY_STRING,	0 },
+	{ "priv",	"pvesm",		CKEY_STRING,	0 },
+	{ "priv",	"smartctl",		CKEY_STRING,	0 },
+	{ "priv",	"sensors",		CKEY_STRING,	0 },
+	{ "priv",	"timeout_s",		CKEY_INT,	0 },
+	{ "priv",	"idle_exit_s",		CKEY_INT,	0 },
+	{ "priv",	"sysfs_root",		CKEY_STRING,	0 },
+	{ "restore_tests", "hold_s",		CKEY_INT,	0 },
 	{ "log",	"level",		CKEY_STRING,	0 },
 	{ "log",	"format",		CKEY_STRING,	0 },
 };
 #define NCKEYS (sizeof(ckeys) / sizeof(ckeys[0]))
 
 static const char *const sections[] = { "host", "pve", "hub", "authz",
-    "priv", "log", NULL };
+    "priv", "restore_tests", "log", NULL };
 
 void
 config_free(struct config *c)
@@ -90,6 +103,13 @@ config_free(struct config *c)
 	free(c->authz_operational);
 	free(c->authz_recovery);
 	free(c->priv_socket);
+	free(c->priv_agent_user);
+	free(c->priv_bind_roots);
+	free(c->priv_pct);
+	free(c->priv_pvesm);
+	free(c->priv_smartctl);
+	free(c->priv_sensors);
+	free(c->priv_sysfs_root);
 	free(c);
 }
 
@@ -363,10 +383,87 @@ https_url(const char *u)
 	    u[8] != '/';
 }
 
+/* An absolute path key with a default. */
+static int
+get_path(const json_t *sec, const char *ctx, const char *key,
+    const char *dflt, char **out, struct err *err)
+{
+	int rc;
+
+	if ((rc = get_str(sec, ctx, key, dflt, out, err)) != 0)
+		return rc;
+	if (*out != NULL && (*out)[0] != '/')
+		return err_set(err, ERR_CONFIG, "%s.%s: '%s' must be an "
+		    "absolute path", ctx, key, *out);
+	return 0;
+}
+
+/* priv and restore_tests: the helper's policy and the agent's use of it. */
+static int
+validate_priv(const json_t *root, struct config *c, struct err *err)
+{
+	json_t *priv, *rt;
+	const char *mode = NULL;
+	int rc = 0;
+
+	priv = section(root, "priv", err, &rc);
+	if (rc == 0)
+		rt = section(root, "restore_tests", err, &rc);
+	if (rc != 0)
+		return cfg_err(err, rc);
+	if (priv != NULL && (rc = jsonx_opt_string(priv, "priv", "mode",
+	    &mode, NULL, err)) != 0)
+		return cfg_err(err, rc);
+	if (mode == NULL || strcmp(mode, "off") == 0)
+		c->priv_on = 0;
+	else if (strcmp(mode, "on") == 0)
+		c->priv_on = 1;
+	else
+		return err_set(err, ERR_CONFIG, "priv.mode: '%s' must be "
+		    "\"on\" or \"off\"", mode);
+	if ((rc = get_path(priv, "priv", "socket",
+	    "/run/felhom-agent/priv.sock", &c->priv_socket, err)) != 0 ||
+	    (rc = get_str(priv, "priv", "agent_user", "felhom",
+	    &c->priv_agent_user, err)) != 0 ||
+	    (rc = get_str(priv, "priv", "bind_roots", "/mnt/bindmounts",
+	    &c->priv_bind_roots, err)) != 0 ||
+	    (rc = get_int(priv, "priv", "vmid_min", 100, 999999999, 100,
+	    &c->priv_vmid_min, err)) != 0 ||
+	    (rc = get_int(priv, "priv", "vmid_max", 100, 999999999, 999999999,
+	    &c->priv_vmid_max, err)) != 0 ||
+	    (rc = get_path(priv, "priv", "pct", "/usr/sbin/pct", &c->priv_pct,
+	    err)) != 0 ||
+	    (rc = get_path(priv, "priv", "pvesm", "/usr/sbin/pvesm",
+	    &c->priv_pvesm, err)) != 0 ||
+	    (rc = get_path(priv, "priv", "smartctl", "/usr/sbin/smartctl",
+	    &c->priv_smartctl, err)) != 0 ||
+	    (rc = get_path(priv, "priv", "sensors", "/usr/bin/sensors",
+	    &c->priv_sensors, err)) != 0 ||
+	    (rc = get_int(priv, "priv", "timeout_s", 10, 86400, 3600,
+	    &c->priv_timeout_s, err)) != 0 ||
+	    (rc = get_int(priv, "priv", "idle_exit_s", 0, 86400, 60,
+	    &c->priv_idle_exit_s, err)) != 0 ||
+	    (rc = get_path(priv, "priv", "sysfs_root", "/sys",
+	    &c->priv_sysfs_root, err)) != 0 ||
+	    (rc = get_int(rt, "restore_tests", "hold_s", 1, 86400, 30,
+	    &c->rt_hold_s, err)) != 0)
+		return rc;
+	if (c->priv_vmid_min > c->priv_vmid_max)
+		return err_set(err, ERR_CONFIG, "priv.vmid_min (%ld) is above "
+		    "priv.vmid_max (%ld)", c->priv_vmid_min, c->priv_vmid_max);
+	if (c->priv_agent_user[0] == '-' ||
+	    strspn(c->priv_agent_user, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	    strlen(c->priv_agent_user))
+		return err_set(err, ERR_CONFIG, "priv.agent_user: '%s' is not "
+		    "a user name or uid", c->priv_agent_user);
+	return 0;
+}
+
 static int
 validate(const json_t *root, struct config *c, struct err *err)
 {
-	json_t *host, *pve, *hub, *authz, *priv, *log;
+	json_t *host, *pve, *hub, *authz, *log;
 	char hn[HOST_NAME_MAX + 1];
 	const char *mode = NULL, *lv = NULL, *lf = NULL;
 	int rc, present;
@@ -380,8 +477,6 @@ validate(const json_t *root, struct config *c, struct err *err)
 		hub = section(root, "hub", err, &rc);
 	if (rc == 0)
 		authz = section(root, "authz", err, &rc);
-	if (rc == 0)
-		priv = section(root, "priv", err, &rc);
 	if (rc == 0)
 		log = section(root, "log", err, &rc);
 	if (rc != 0)
@@ -513,9 +608,7 @@ validate(const json_t *root, struct config *c, struct err *err)
 		    "requests would be refused", c->authz_sign_request_ttl_s,
 		    c->authz_max_window_s);
 
-	/* priv */
-	if ((rc = get_str(priv, "priv", "socket",
-	    "/run/felhom-agent/priv.sock", &c->priv_socket, err)) != 0)
+	if ((rc = validate_priv(root, c, err)) != 0)
 		return rc;
 
 	/* log */
@@ -607,6 +700,59 @@ out:
 }
 
 int
+config_load_helper(const char *path, char *const *envp, struct config **out,
+    struct err *err)
+{
+	json_t *root = NULL;
+	struct config *c = NULL;
+	struct stat st;
+	int rc;
+
+	if (path == NULL)
+		path = CONFIG_DEFAULT_PATH;
+	if ((rc = jsonx_parse_file(path, CONFIG_MAX_BYTES, JSONX_DUPLICATES,
+	    &root, err)) != 0) {
+		if (err != NULL && rc == ERR_FORMAT)
+			err->code = ERR_CONFIG;
+		return rc == ERR_FORMAT ? ERR_CONFIG : rc;
+	}
+	/* Root reads its policy only from a file nobody else can change. */
+	if (geteuid() == 0 && stat(path, &st) == 0 &&
+	    (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+		rc = err_set(err, ERR_CONFIG, "%s: the helper runs as root and "
+		    "reads its policy from this file, so it must be owned by "
+		    "root and writable by nobody else (owner %u, mode %04o)",
+		    path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		rc = err_set(err, ERR_CONFIG, "%s: the configuration must be a "
+		    "JSON object", path);
+		goto out;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(path)) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = apply_env(root, envp != NULL ? envp : environ, err)) != 0 ||
+	    (rc = check_keys(root, err)) != 0 ||
+	    (rc = validate_priv(root, c, err)) != 0) {
+		(void) err_prefix(err, "%s: ", path);
+		rc = cfg_err(err, rc);
+		goto out;
+	}
+	c->log_level = LOG_LEVEL_INFO;
+	c->log_format = LOG_FORMAT_TEXT;
+	*out = c;
+	c = NULL;
+out:
+	config_free(c);
+	json_decref(root);
+	return rc;
+}
+
+int
 config_load_text(const char *text, const char *what, char *const *envp,
     struct config **out, struct err *err)
 {
@@ -643,7 +789,8 @@ config_to_json(const struct config *c)
 	    "s:{s:o,s:o,s:o,s:o,s:o,s:b,s:I},"
 	    "s:{s:s,s:o,s:o,s:o},s:o,"
 	    "s:{s:o,s:o,s:I,s:I,s:I},"
-	    "s:{s:o},s:{s:s,s:s}}",
+	    "s:{s:s,s:o,s:o,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:o},"
+	    "s:{s:I},s:{s:s,s:s}}",
 	    "host", "id", str_or_null(c->host_id),
 		"node", str_or_null(c->host_node),
 	    "database", str_or_null(c->database),
@@ -665,7 +812,20 @@ config_to_json(const struct config *c)
 		"max_window_s", (json_int_t)c->authz_max_window_s,
 		"sign_request_ttl_s",
 		    (json_int_t)c->authz_sign_request_ttl_s,
-	    "priv", "socket", str_or_null(c->priv_socket),
+	    "priv", "mode", c->priv_on ? "on" : "off",
+		"socket", str_or_null(c->priv_socket),
+		"agent_user", str_or_null(c->priv_agent_user),
+		"bind_roots", str_or_null(c->priv_bind_roots),
+		"vmid_min", (json_int_t)c->priv_vmid_min,
+		"vmid_max", (json_int_t)c->priv_vmid_max,
+		"pct", str_or_null(c->priv_pct),
+		"pvesm", str_or_null(c->priv_pvesm),
+		"smartctl", str_or_null(c->priv_smartctl),
+		"sensors", str_or_null(c->priv_sensors),
+		"timeout_s", (json_int_t)c->priv_timeout_s,
+		"idle_exit_s", (json_int_t)c->priv_idle_exit_s,
+		"sysfs_root", str_or_null(c->priv_sysfs_root),
+	    "restore_tests", "hold_s", (json_int_t)c->rt_hold_s,
 	    "log", "level", log_level_name((enum log_level)c->log_level),
 		"format", c->log_format == LOG_FORMAT_JSON ? "json" : "text");
 }

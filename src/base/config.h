@@ -46,7 +46,17 @@ struct config {
 	long	 authz_clock_skew_s;
 	long	 authz_max_window_s;
 	long	 authz_sign_request_ttl_s;
+	int	 priv_on;		/* priv.mode == "on" */
 	char	*priv_socket;
+	char	*priv_agent_user;	/* helper: the one peer it serves */
+	char	*priv_bind_roots;	/* helper: comma-separated dirs */
+	long	 priv_vmid_min, priv_vmid_max;	/* helper: guests it acts on */
+	char	*priv_pct, *priv_pvesm;	/* helper: tool paths */
+	char	*priv_smartctl, *priv_sensors;
+	long	 priv_timeout_s;	/* helper: pct create/restore/set */
+	long	 priv_idle_exit_s;	/* helper: exit when idle */
+	char	*priv_sysfs_root;	/* disks (agent), USB (helper) */
+	long	 rt_hold_s;		/* restore_tests.hold_s */
 	int	 log_level;		/* enum log_level */
 	int	 log_format;		/* enum log_format */
 };
@@ -59,6 +69,15 @@ struct config {
  */
 int	config_load(const char *path, char *const *envp, struct config **out,
 	    struct err *err);
+/*
+ * The privileged helper's view of the same file: every key is still
+ * checked to be known, but only the priv section is validated (the
+ * helper needs no PVE token and no hub).  When run as root the file must
+ * be owned by root and writable by nobody else: its priv section is the
+ * helper's policy.
+ */
+int	config_load_helper(const char *path, char *const *envp,
+	    struct config **out, struct err *err);
 /* As config_load, from a JSON text (tests); `what` names it. */
 int	config_load_text(const char *text, const char *what, char *const *envp,
 	    struct config **out, struct err *err);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "engine/exec.h"
+#include "engine/exec_priv.h"
 
 static const struct exec_step_info step_info[] = {
 	/*	name		task type	HA task type	sync safety over */
@@ -43,6 +44,15 @@ static const struct exec_step_info step_info[] = {
 	    { "reattach",	NULL,		NULL,		1, 0, 0 },
 	[EXEC_STEP_START_AGAIN] =
 	    { "start_again",	"vzstart",	"hastart",	1, 0, 0 },
+	/*
+	 * R-08a: pct create as root; a pseudo task type the real executor
+	 * looks for in the helper's root tasks after a crash.
+	 */
+	[EXEC_STEP_PRIV_CREATE] =
+	    { "priv_create",	"priv:vzcreate", NULL,		0, 0, 0 },
+	/* Synchronous and idempotent: sent again after a crash. */
+	[EXEC_STEP_PRIV_CONFIG] =
+	    { "priv_config",	NULL,		NULL,		1, 0, 0 },
 };
 _Static_assert(sizeof(step_info) / sizeof(step_info[0]) == EXEC_STEP__COUNT,
     "exec step facts");
@@ -69,6 +79,24 @@ static const enum exec_step_kind single_step[OPS_KIND__COUNT] = {
 	[OPS_KIND_ROTATE_SIGNERS] = EXEC_STEP__COUNT,	/* not here */
 };
 static const enum exec_step_kind seq_stop[] = { EXEC_STEP_STOP };
+/*
+ * A provision: created through the API, or by the helper when its
+ * feature flags are root-only (R-08a), with every managed key of the
+ * spec but the bind mounts (attached afterwards, R-08b); then started
+ * when the desired state is running.
+ */
+static const enum exec_step_kind seq_create_start[] = {
+	EXEC_STEP_CREATE, EXEC_STEP_START
+};
+static const enum exec_step_kind seq_priv_create[] = {
+	EXEC_STEP_PRIV_CREATE
+};
+static const enum exec_step_kind seq_priv_create_start[] = {
+	EXEC_STEP_PRIV_CREATE, EXEC_STEP_START
+};
+static const enum exec_step_kind seq_priv_config[] = {
+	EXEC_STEP_PRIV_CONFIG
+};
 /*
  * R-31: a rollback overwrites the current state, so it is preceded by a
  * snapshot of it; when the rollback fails the undo returns there, when
@@ -151,7 +179,18 @@ exec_steps(enum ops_kind kind, const json_t *params,
 	} else if (kind == OPS_KIND_RESTORE) {
 		steps = seq_restore;
 		n = NSTEPS(seq_restore);
-	}
+	} else if (kind == OPS_KIND_PROVISION) {
+		int root = exec_priv_create_needs_root(params);
+
+		if (json_is_true(json_object_get(params, "start"))) {
+			steps = root ? seq_priv_create_start :
+			    seq_create_start;
+			n = 2;
+		} else if (root)
+			steps = seq_priv_create;
+	} else if (kind == OPS_KIND_SET_CONFIG &&
+	    exec_priv_config_needs_root(params))
+		steps = seq_priv_config;
 	*steps_out = steps;
 	*n_out = n;
 	return 0;
@@ -206,6 +245,20 @@ exec_guests_free(struct exec_guest *v, size_t n)
 		return;
 	for (i = 0; i < n; i++)
 		exec_guest_reset(&v[i]);
+	free(v);
+}
+
+void
+exec_backups_free(struct exec_backup *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].volid);
+		free(v[i].storage);
+	}
 	free(v);
 }
 

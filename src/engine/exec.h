@@ -46,6 +46,8 @@ enum exec_step_kind {
 	EXEC_STEP_DROP_SAFETY,		/* delete it after a success */
 	EXEC_STEP_REATTACH,		/* host-path mounts back, as root */
 	EXEC_STEP_START_AGAIN,		/* start it if it ran before */
+	EXEC_STEP_PRIV_CREATE,		/* R-08a: pct create by the helper */
+	EXEC_STEP_PRIV_CONFIG,		/* set_config needing root */
 	EXEC_STEP__COUNT
 };
 
@@ -79,6 +81,11 @@ int	exec_task_type_is_ha(const char *type);
  */
 #define EXEC_SAFETY_BACKUP_TASK_TYPE	"vzdump"
 #define EXEC_UNDO_BACKUP_TASK_TYPE	"vzrestore"
+/*
+ * R-08: a step the privileged helper runs has a task type with this
+ * prefix: its task, if any, is root's (pct), not the token's.
+ */
+#define EXEC_PRIV_TASK_PREFIX		"priv:"
 #define EXEC_UPID_MAX		256
 
 /* The op as the executor sees it; everything borrowed for the call. */
@@ -114,6 +121,15 @@ struct exec_guest {
 
 void	exec_guest_reset(struct exec_guest *g);
 void	exec_guests_free(struct exec_guest *v, size_t n);
+
+/* A backup volume of a guest (strings owned). */
+struct exec_backup {
+	char		*volid;
+	char		*storage;
+	int64_t		 ctime;		/* unix seconds */
+};
+
+void	exec_backups_free(struct exec_backup *v, size_t n);
 
 /*
  * The seam.  Every function returns 0 or a negative ERR_* with err set
@@ -196,6 +212,12 @@ struct exec_ops {
 	 */
 	int	(*undo_done)(void *ctx, const struct exec_target *t,
 		    json_t **detail_out, struct err *err);
+	/*
+	 * The backups of vmid on every active storage that holds backups
+	 * (restore tests).  May be NULL: then no restore test can run.
+	 */
+	int	(*list_backups)(void *ctx, int64_t vmid,
+		    struct exec_backup **out, size_t *n_out, struct err *err);
 };
 
 /*

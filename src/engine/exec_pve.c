@@ -1,10 +1,13 @@
 /*
  * exec_pve — op steps as PVE API calls, polls and reads (R-03 … R-05,
  * R-34).  With exec_safe.c (the overwrites) and exec_restore.c (what a
- * restore sends) the only engine code that talks to the PVE client.
+ * restore sends) the only engine code that talks to the PVE client; the
+ * steps that need root go to the privileged helper through exec_priv
+ * (R-08).
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +15,7 @@
 
 #include "base/clock.h"
 #include "engine/exec.h"
+#include "engine/exec_priv.h"
 #include "engine/exec_pve.h"
 #include "engine/exec_pve_int.h"
 #include "engine/norm.h"
@@ -75,8 +79,12 @@ create_params(const json_t *params, struct pvereq *ps, struct err *err)
 	json_object_foreach(flat, k, v) {
 		if (strcmp(k, "delete") == 0)
 			continue;	/* nothing to delete on a new guest */
+		/* Host paths: attached by the helper once it exists (R-08b). */
+		if (strncmp(k, "mp", 2) == 0)
+			continue;
 		if (strcmp(k, "features") == 0) {
 			f = json_string_value(v);
+			/* exec_steps sent root-only flags to the helper. */
 			if (f != NULL && strcmp(f, "nesting=1") != 0) {
 				rc = err_set(err, ERR_UNSUPPORTED, "features "
 				    "'%s': flags other than nesting are "
@@ -113,6 +121,159 @@ already_done(enum exec_step_kind what, int rc, const struct pve_fault *f)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * A restore test's copy into a free scratch vmid: never forced (a guest
+ * that appeared there meanwhile makes PVE refuse), new MAC addresses
+ * (unique), not started at boot; its network is removed before it
+ * starts (engine/rtest.c).
+ */
+static int
+scratch_restore(struct exec_pve *x, const struct exec_target *t,
+    struct pve_submit *sub, struct err *err)
+{
+	struct pve_param p[5];
+	const char *archive, *storage;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = exec_pve_need_str(t->params, "archive", &archive,
+	    err)) != 0)
+		return rc;
+	/* pve-api.md §5.11: never PVE's default "local" (issue 11). */
+	if ((storage = exec_pve_str_param(t->params, "storage")) == NULL)
+		return err_set(err, ERR_FORMAT, "params.storage: required for "
+		    "a restore test");
+	p[n++] = (struct pve_param){ "ostemplate", archive };
+	p[n++] = (struct pve_param){ "restore", "1" };
+	p[n++] = (struct pve_param){ "storage", storage };
+	p[n++] = (struct pve_param){ "unique", "1" };
+	p[n++] = (struct pve_param){ "onboot", "0" };
+	return pve_lxc_create(x->client, x->node, (long)t->vmid, p, n, sub,
+	    err);
+}
+
+static int
+need_priv(const struct exec_pve *x, const struct exec_target *t,
+    struct err *err)
+{
+	if (x->priv != NULL)
+		return 0;
+	return err_set(err, ERR_UNSUPPORTED, "op %s (%s on %" PRId64 ") needs "
+	    "root and no privileged helper is configured (priv.mode \"on\" "
+	    "and felhom-privhelper.socket, R-08)", t->uid,
+	    ops_kind_name(t->kind), t->vmid);
+}
+
+/* One blocking helper request; PVE's lock answer stays retryable. */
+static int
+helper_call(struct exec_pve *x, const json_t *req, struct err *err)
+{
+	json_t *res = NULL;
+	struct err ce;
+	int rc;
+
+	err_init(&ce);
+	rc = priv_call(exec_priv_client(x->priv), req,
+	    EXEC_PRIV_SET_TIMEOUT_MS, &res, &ce);
+	json_decref(res);
+	if (rc != 0 && strstr(err_msg(&ce), " is locked") != NULL)
+		ce.code = rc = ERR_LOCKED;
+	return rc != 0 ? err_copy(err, &ce) : 0;
+}
+
+/*
+ * R-08: a set_config with root-only keys.  The API takes what it may
+ * (PUT, the very form the gate classified), the helper attaches host
+ * paths and devices and sets the feature flags; repeating either after
+ * a crash changes nothing.
+ */
+static int
+priv_config(struct exec_pve *x, const struct exec_target *t,
+    struct pve_submit *sub, struct err *err)
+{
+	json_t *api = NULL, *att = NULL, *feat = NULL;
+	struct pvereq_internal internal;
+	struct pvereq ps;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(&internal, 0, sizeof(internal));
+	internal.digest = t->digest;
+	if ((rc = exec_priv_split_config(t->vmid, t->params, &api, &att,
+	    &feat, err)) != 0)
+		return rc;
+	if ((att != NULL || feat != NULL) &&
+	    (rc = need_priv(x, t, err)) != 0)
+		goto out;
+	if (api != NULL && ((rc = pvereq_set_config(api, &internal, &ps,
+	    err)) != 0 || (rc = pve_lxc_set_config(x->client, x->node,
+	    (long)t->vmid, ps.p, ps.n, sub, err)) != 0))
+		goto out;
+	if ((att != NULL && (rc = helper_call(x, att, err)) != 0) ||
+	    (feat != NULL && (rc = helper_call(x, feat, err)) != 0))
+		goto out;
+	sub->kind = PVE_SUBMIT_SYNC;
+out:
+	pvereq_reset(&ps);
+	json_decref(api);
+	json_decref(att);
+	json_decref(feat);
+	return rc;
+}
+
+/* R-08a: `pct create` by the helper, as a job the loop polls. */
+static int
+priv_create(struct exec_pve *x, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	json_t *req = NULL;
+	int rc;
+
+	if ((rc = need_priv(x, t, err)) != 0 ||
+	    (rc = exec_priv_create_req(t->vmid, t->params, &req, err)) != 0)
+		return rc;
+	rc = exec_priv_start(x->priv, "vzcreate", t->vmid, (int64_t)time(NULL),
+	    req, upid_out, err);
+	json_decref(req);
+	return rc;
+}
+
+/*
+ * issue 11's seam (exec_helper), served by the helper: the host-path
+ * mount points a token's restore left out are set again as root, like
+ * a set_config of those keys would through the helper (R-08b).
+ */
+static int
+helper_reattach(void *ctx, int64_t vmid, const json_t *mounts,
+    struct err *err)
+{
+	struct exec_pve *x = ctx;
+	json_t *params = NULL, *api = NULL, *att = NULL, *feat = NULL;
+	int rc;
+
+	if (x->priv == NULL)
+		return err_set(err, ERR_UNSUPPORTED, "no privileged helper to "
+		    "put host-path mount points back on CT %" PRId64, vmid);
+	if ((params = json_pack("{s:O}", "set", mounts)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = exec_priv_split_config(vmid, params, &api, &att, &feat,
+	    err)) != 0)
+		goto out;
+	if (api != NULL || feat != NULL) {
+		rc = err_set(err, ERR_INTERNAL, "re-attach of CT %" PRId64
+		    ": not only host paths", vmid);
+		goto out;
+	}
+	if (att != NULL)
+		rc = helper_call(x, att, err);
+out:
+	json_decref(params);
+	json_decref(api);
+	json_decref(att);
+	json_decref(feat);
+	return rc;
 }
 
 static int
@@ -199,9 +360,22 @@ x_submit(void *ctx, const struct exec_target *t, char **upid_out,
 		break;
 	}
 	case EXEC_STEP_RESTORE:
+		if (json_is_true(json_object_get(t->params, "scratch"))) {
+			rc = scratch_restore(x, t, &sub, &local);
+			break;
+		}
+		rc = exec_safe_submit(x, t, &sub, &local);
+		break;
 	case EXEC_STEP_REATTACH:
 		rc = exec_safe_submit(x, t, &sub, &local);
 		break;
+	case EXEC_STEP_PRIV_CONFIG:
+		rc = priv_config(x, t, &sub, &local);
+		break;
+	case EXEC_STEP_PRIV_CREATE:
+		if ((rc = priv_create(x, t, upid_out, &local)) != 0)
+			break;
+		return 0;
 	case EXEC_STEP_START_AGAIN:
 		/* Only a guest the op stopped is started again. */
 		if (t->was_running != 1) {
@@ -354,11 +528,53 @@ x_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
 	return 0;
 }
 
+static int poll_task(struct exec_pve *x, const char *upid,
+    enum exec_task_state *out, char **exit_out, struct err *err);
+
+/*
+ * A helper job this process does not hold (the agent restarted while
+ * pct ran): the root task pct left is polled in its place, or PVE's
+ * guest says what became of it (exec_priv_resolve_lost).
+ */
+static int
+poll_lost_job(struct exec_pve *x, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	char *root = NULL;
+	int rc;
+
+	if ((rc = exec_priv_resolve_lost(x->client, x->node, upid, &root, out,
+	    exit_out, err)) != 0 || root == NULL)
+		return rc;
+	rc = poll_task(x, root, out, exit_out, err);
+	free(root);
+	return rc;
+}
+
 static int
 x_poll(void *ctx, const char *upid, enum exec_task_state *out,
     char **exit_out, struct err *err)
 {
 	struct exec_pve *x = ctx;
+	int rc;
+
+	if (strncmp(upid, EXEC_PRIV_UPID_PREFIX,
+	    strlen(EXEC_PRIV_UPID_PREFIX)) == 0) {
+		rc = x->priv != NULL ? exec_priv_poll(x->priv, upid, out,
+		    exit_out, err) : ERR_NOT_FOUND;
+		if (rc != ERR_NOT_FOUND)
+			return rc;
+		if (err != NULL)
+			err_init(err);
+		return poll_lost_job(x, upid, out, exit_out, err);
+	}
+	return poll_task(x, upid, out, exit_out, err);
+}
+
+static int
+poll_task(struct exec_pve *x, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
 	struct pve_task_status st;
 	int rc;
 
@@ -397,9 +613,19 @@ x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
 	struct pve_tasks tasks;
 	const struct pve_task *best = NULL, *t;
 	const char *token = pve_client_token_id(x->client);
-	size_t i;
+	size_t i, np = strlen(EXEC_PRIV_TASK_PREFIX);
 	int rc;
 
+	/*
+	 * R-08: a helper step's task is root's (pct); a synchronous one has
+	 * none, and repeating it is harmless.
+	 */
+	if (strncmp(type, EXEC_PRIV_TASK_PREFIX, np) == 0) {
+		if (strcmp(type + np, "config") == 0)
+			return ERR_NOT_FOUND;
+		return exec_priv_find_root_task(x->client, x->node,
+		    type + np, vmid, since, exclude, upid_out, err);
+	}
 	memset(&f, 0, sizeof(f));
 	memset(&tasks, 0, sizeof(tasks));
 	f.vmid = (long)vmid;
@@ -547,6 +773,65 @@ x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 	return rc;
 }
 
+static int
+x_list_backups(void *ctx, int64_t vmid, struct exec_backup **out,
+    size_t *n_out, struct err *err)
+{
+	struct exec_pve *x = ctx;
+	struct pve_storages ss;
+	struct pve_backups bs;
+	struct exec_backup *v = NULL, *nv;
+	const struct pve_storage *s;
+	size_t i, j, n = 0;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if ((rc = pve_storage_list(x->client, x->node, "backup", &ss,
+	    err)) != 0)
+		return rc;
+	for (i = 0; i < ss.n; i++) {
+		s = &ss.items[i];
+		if (!s->enabled || !s->active || s->content == NULL ||
+		    strstr(s->content, "backup") == NULL)
+			continue;
+		memset(&bs, 0, sizeof(bs));
+		if ((rc = pve_storage_backups(x->client, x->node, s->storage,
+		    (long)vmid, &bs, err)) != 0)
+			goto out;
+		for (j = 0; j < bs.n; j++) {
+			if (bs.items[j].vmid != (long)vmid ||
+			    bs.items[j].volid == NULL)
+				continue;
+			if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL) {
+				pve_backups_reset(&bs);
+				rc = err_set(err, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].ctime = bs.items[j].ctime;
+			n++;
+			if ((v[n - 1].volid = strdup(bs.items[j].volid)) ==
+			    NULL || (v[n - 1].storage = strdup(s->storage)) ==
+			    NULL) {
+				pve_backups_reset(&bs);
+				rc = err_set(err, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+		pve_backups_reset(&bs);
+	}
+	*out = v;
+	*n_out = n;
+	v = NULL;
+	n = 0;
+	rc = 0;
+out:
+	exec_backups_free(v, n);
+	pve_storages_reset(&ss);
+	return rc;
+}
+
 static const struct exec_ops exec_pve_ops = {
 	.submit = x_submit,
 	.undo = exec_safe_undo,
@@ -559,6 +844,7 @@ static const struct exec_ops exec_pve_ops = {
 	.guest_status = x_guest_status,
 	.safety_copy = exec_safe_copy,
 	.snapshot_exists = x_snapshot_exists,
+	.list_backups = x_list_backups,
 };
 
 int
@@ -588,6 +874,27 @@ exec_pve_set_helper(struct exec_pve *x, const struct exec_helper *h)
 	x->helper = h;
 }
 
+int
+exec_pve_set_priv(struct exec_pve *x, struct priv_client *client,
+    struct err *err)
+{
+	int rc;
+
+	exec_priv_free(x->priv);
+	x->priv = NULL;
+	if (x->helper == &x->priv_helper)
+		x->helper = NULL;
+	if (client == NULL)
+		return 0;
+	if ((rc = exec_priv_new(client, &x->priv, err)) != 0)
+		return rc;
+	/* The helper also serves issue 11's re-attach seam. */
+	x->priv_helper.reattach = helper_reattach;
+	x->priv_helper.ctx = x;
+	x->helper = &x->priv_helper;
+	return 0;
+}
+
 void
 exec_pve_set_ha_wait(struct exec_pve *x, long seconds)
 {
@@ -599,6 +906,7 @@ exec_pve_free(struct exec_pve *x)
 {
 	if (x == NULL)
 		return;
+	exec_priv_free(x->priv);
 	free(x->node);
 	free(x);
 }

@@ -8,6 +8,7 @@
 
 #include "base/err.h"
 #include "engine/exec.h"
+#include "priv/priv.h"
 #include "pve/pve.h"
 
 struct exec_pve;
@@ -20,6 +21,16 @@ struct exec_pve;
 int	exec_pve_new(struct pve_client *client, const char *node,
 	    struct exec_pve **out, struct err *err);
 void	exec_pve_free(struct exec_pve *x);
+
+/*
+ * Lets the executor run the steps that need root through the privileged
+ * helper's client (borrowed; must outlive x); it also becomes the
+ * executor's exec_helper (host-path mount points put back after a
+ * restore).  Without it such steps fail as unsupported, naming
+ * priv.mode.
+ */
+int	exec_pve_set_priv(struct exec_pve *x, struct priv_client *client,
+	    struct err *err);
 
 /* Fills *out with the ops table and x as context (valid while x lives). */
 void	exec_pve_bind(struct exec_pve *x, struct exec *out);

@@ -12,6 +12,7 @@
 
 #include "base/err.h"
 #include "engine/exec.h"
+#include "engine/exec_priv.h"
 #include "engine/pvereq.h"
 #include "pve/pve.h"
 
@@ -19,6 +20,8 @@ struct exec_pve {
 	struct pve_client	*client;	/* borrowed */
 	char			*node;
 	const struct exec_helper *helper;	/* borrowed, NULL: none */
+	struct exec_priv	*priv;		/* the helper's jobs, NULL */
+	struct exec_helper	 priv_helper;	/* helper seam over priv */
 	long			 ha_wait_s;	/* HA request to guest state */
 	struct exec_ops		 ops;		/* what exec_pve_bind hands */
 };

@@ -139,6 +139,24 @@ list_data_key(const char *list, char *key, size_t n)
  * built by the same function (pvereq_set_config), never from the
  * blob's shape.
  */
+/*
+ * 1 when key=value sets mpN to a host path: the mount point's volume
+ * ("VOLUME,..." or "volume=VOLUME,...") starts with '/' (pve-container
+ * LXC/Config.pm classify_mountpoint: bind, or device for /dev/...).
+ */
+static int
+bind_mount_set(const char *key, const char *value)
+{
+	const char *v = value;
+
+	if (strncmp(key, "mp", 2) != 0 || !gate_is_data_key(key) || v == NULL)
+		return 0;
+	if (strncmp(v, "volume=", 7) == 0)
+		v += 7;
+	/* A device node is not a directory a bind root confines. */
+	return v[0] == '/' && strncmp(v, "/dev/", 5) != 0;
+}
+
 static void
 classify_config(const struct gate_subject *s, struct gate_verdict *out)
 {
@@ -169,6 +187,15 @@ classify_config(const struct gate_subject *s, struct gate_verdict *out)
 				    s->vmid);
 				goto out;
 			}
+		} else if (bind_mount_set(req.p[i].key, req.p[i].value)) {
+			/*
+			 * issue 12: a bind mount attaches a host directory
+			 * (the helper confines it to priv.bind_roots); a
+			 * volume it replaces stays, as unusedN
+			 * (pve-container LXC/Config.pm
+			 * apply_pending_mountpoint: add_unused_volume).
+			 */
+			continue;
 		} else if (gate_is_data_key(req.p[i].key)) {
 			/*
 			 * A volume key set attaches a volume (of any guest)

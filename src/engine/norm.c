@@ -21,7 +21,7 @@
 
 static const char *const managed_keys[] = {
 	"hostname", "cores", "memory_mib", "swap_mib", "onboot",
-	"description", "tags", "features", NULL
+	"description", "tags", "features", "bind_mounts", NULL
 };
 
 int
@@ -309,6 +309,8 @@ norm_value_equal(const char *key, const json_t *desired,
 	} else if (strcmp(key, "features") == 0) {
 		a = features_effective(desired);
 		b = features_effective(actual);
+	} else if (strcmp(key, "bind_mounts") == 0) {
+		return norm_binds_equal(desired, actual);
 	} else if (strcmp(key, "hostname") == 0) {
 		if (is_unset(desired) || is_unset(actual))
 			return is_unset(desired) && is_unset(actual);
@@ -582,6 +584,14 @@ norm_spec_from_config(const json_t *config, json_t **out, struct err *err)
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	arr = NULL;
+	if ((rc = norm_binds_from_config(config, &arr, err)) != 0)
+		goto out;
+	if (json_object_set_new(spec, "bind_mounts", arr) != 0) {
+		arr = NULL;
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if ((arr = json_array()) == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
@@ -603,9 +613,8 @@ out:
 	return rc;
 }
 
-/* Appends name to the "delete" comma list of params. */
-static int
-add_delete(json_t *params, const char *name)
+int
+norm_add_delete(json_t *params, const char *name)
 {
 	const char *old = json_string_value(json_object_get(params, "delete"));
 	char *s;
@@ -662,7 +671,7 @@ param_tags(json_t *params, const json_t *v, struct err *err)
 	if ((t = norm_tags(v)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	if (json_array_size(t) == 0) {
-		rc = add_delete(params, "tags") == 0 ? 0 :
+		rc = norm_add_delete(params, "tags") == 0 ? 0 :
 		    err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -751,7 +760,7 @@ param_features(json_t *params, const json_t *v, const json_t *actual,
 		free(keys);
 	}
 	if (s == NULL)
-		rc = add_delete(params, "features") == 0 ? 0 :
+		rc = norm_add_delete(params, "features") == 0 ? 0 :
 		    err_set(err, ERR_NOMEM, "out of memory");
 	else
 		rc = set_str(params, "features", s, err);
@@ -820,9 +829,9 @@ norm_spec_to_params(const json_t *desired_spec, const json_t *actual_spec,
 				goto out;
 			}
 			if (json_string_length(d) == 0)
-				rc = add_delete(params, "description") == 0 ?
-				    0 : err_set(err, ERR_NOMEM,
-				    "out of memory");
+				rc = norm_add_delete(params,
+				    "description") == 0 ? 0 : err_set(err,
+				    ERR_NOMEM, "out of memory");
 			else
 				rc = set_str(params, "description",
 				    json_string_value(d), err);
@@ -830,6 +839,8 @@ norm_spec_to_params(const json_t *desired_spec, const json_t *actual_spec,
 			d = NULL;
 		} else if (strcmp(key, "tags") == 0)
 			rc = param_tags(params, v, err);
+		else if (strcmp(key, "bind_mounts") == 0)
+			rc = norm_binds_params(params, v, actual_spec, err);
 		else
 			rc = param_features(params, v, actual_spec != NULL ?
 			    json_object_get(actual_spec, "features") : NULL,

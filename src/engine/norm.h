@@ -11,7 +11,9 @@
  * (reference/pve-api.md §8, §1.2).
  *
  * Managed keys (hub-contract.md, desired spec): hostname, cores,
- * memory_mib, swap_mib, onboot, description, tags, features.
+ * memory_mib, swap_mib, onboot, description, tags, features, and
+ * bind_mounts ([{host_path, path, read_only}]: host directories attached
+ * through the privileged helper, R-08b; compared as a set).
  * Report-only keys: unprivileged, rootfs, mounts, net.
  */
 #ifndef FELHOM_ENGINE_NORM_H
@@ -36,7 +38,9 @@
  *   lower-cased, unique array), features (object: flags as booleans,
  *   "mount" as its string), rootfs ({volume, size} or null), mounts
  *   ([{key, volume, path, size}] by mount point number), net
- *   ([{name, bridge, ip, hwaddr}] by interface number).
+ *   ([{name, bridge, ip, hwaddr}] by interface number), bind_mounts
+ *   (the mounts whose volume is a host directory: [{key, host_path,
+ *   path, read_only}]; not part of the report's key set).
  * A value of the wrong type is ERR_FORMAT naming the key.
  */
 int	norm_spec_from_config(const json_t *config, json_t **out,
@@ -86,5 +90,22 @@ json_t	*norm_description(const json_t *v);
 
 /* 1 when key is one of the managed spec keys. */
 int	norm_key_managed(const char *key);
+
+/* Appends name to the "delete" comma list of flat params (ERR_NOMEM). */
+int	norm_add_delete(json_t *params, const char *name);
+
+/* Bind mounts (norm_bind.c). */
+/* A config's host-directory mpN → [{key, host_path, path, read_only}]. */
+int	norm_binds_from_config(const json_t *config, json_t **out,
+	    struct err *err);
+/* 1 when the two lists hold the same mounts (order and keys aside). */
+int	norm_binds_equal(const json_t *desired, const json_t *actual);
+/*
+ * Into flat params: "mpN": "HOST,mp=PATH[,ro=1]" for each desired mount
+ * not attached yet (the lowest free N) or attached with other options,
+ * and a delete of each attached host mount no longer desired.
+ */
+int	norm_binds_params(json_t *params, const json_t *desired,
+	    const json_t *actual_spec, struct err *err);
 
 #endif

@@ -263,6 +263,12 @@ plan_guest(struct builder *b, const struct plan_input *in,
 			json_decref(params);
 			params = NULL;
 		}
+		/* Then started in the same op when it is to run. */
+		if (params != NULL && g->state == DESIRED_RUNNING &&
+		    json_object_set_new(params, "start", json_true()) != 0) {
+			json_decref(params);
+			params = NULL;
+		}
 		return add_action(b, g->vmid, OPS_KIND_PROVISION,
 		    OPS_CLASS_BENIGN, params, "desired guest is missing: "
 		    "provision", err);

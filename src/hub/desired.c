@@ -21,6 +21,7 @@
 #define TAGS_MAX	64
 #define STR_MAX		4096	/* description and any other string */
 #define NAME_MAX_	255	/* hostnames, storage ids, volids */
+#define BINDS_MAX	32	/* spec.bind_mounts entries */
 
 static int
 reject(struct err *err, int rc)
@@ -96,13 +97,74 @@ tag_ok(const char *s)
 	return 1;
 }
 
+/* An absolute path of the characters the helper accepts (R-08b). */
+static int
+path_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > NAME_MAX_ || s[0] != '/' || strstr(s, "..") != NULL ||
+	    strstr(s, "//") != NULL)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '/' || *s == '.' ||
+		    *s == '_' || *s == '-' || *s == '@' || *s == '+'))
+			return 0;
+	return 1;
+}
+
+/* spec.bind_mounts: [{host_path, path, read_only}], host paths unique. */
+static int
+check_binds(const json_t *binds, const char *ctx, struct err *err)
+{
+	static const char *const keys[] = { "host_path", "path", "read_only",
+	    NULL };
+	const char *h, *p;
+	json_t *b, *o;
+	char sub[96];
+	size_t i, j;
+	int ro, rc;
+
+	if (json_array_size(binds) > BINDS_MAX)
+		return err_set(err, ERR_FORMAT, "%s.bind_mounts: more than %d",
+		    ctx, BINDS_MAX);
+	json_array_foreach(binds, i, b) {
+		(void) snprintf(sub, sizeof(sub), "%s.bind_mounts[%zu]", ctx,
+		    i);
+		if (!json_is_object(b))
+			return err_set(err, ERR_FORMAT, "%s: expected object",
+			    sub);
+		if ((rc = jsonx_only_keys(b, sub, keys, err)) != 0 ||
+		    (rc = jsonx_req_string(b, sub, "host_path", &h,
+		    err)) != 0 ||
+		    (rc = jsonx_req_string(b, sub, "path", &p, err)) != 0 ||
+		    (rc = jsonx_opt_bool(b, sub, "read_only", &ro, NULL,
+		    err)) != 0)
+			return rc;
+		if (!path_ok(h) || !path_ok(p))
+			return err_set(err, ERR_FORMAT, "%s: host_path and "
+			    "path must be absolute paths of [A-Za-z0-9._@+-/]",
+			    sub);
+		for (j = 0; j < i; j++) {
+			o = json_array_get(binds, j);
+			if (strcmp(json_string_value(json_object_get(o,
+			    "path")), p) == 0)
+				return err_set(err, ERR_FORMAT, "%s: path %s "
+				    "appears twice", sub, p);
+		}
+	}
+	return 0;
+}
+
 static int
 check_spec(const json_t *spec, const char *ctx, struct err *err)
 {
 	static const char *const keys[] = { "hostname", "cores", "memory_mib",
-	    "swap_mib", "onboot", "description", "tags", "features", NULL };
+	    "swap_mib", "onboot", "description", "tags", "features",
+	    "bind_mounts", NULL };
 	const char *fk;
-	json_t *tags = NULL, *features = NULL, *fv;
+	json_t *tags = NULL, *features = NULL, *fv, *binds = NULL;
 	int64_t i64;
 	size_t i;
 	int b, present, rc;
@@ -122,7 +184,10 @@ check_spec(const json_t *spec, const char *ctx, struct err *err)
 	    (rc = jsonx_opt_array(spec, ctx, "tags", &tags, &present,
 	    err)) != 0 ||
 	    (rc = jsonx_opt_object(spec, ctx, "features", &features, &present,
-	    err)) != 0)
+	    err)) != 0 ||
+	    (rc = jsonx_opt_array(spec, ctx, "bind_mounts", &binds, &present,
+	    err)) != 0 ||
+	    (binds != NULL && (rc = check_binds(binds, ctx, err)) != 0))
 		return rc;
 	if (tags != NULL) {
 		if (json_array_size(tags) > TAGS_MAX)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <jansson.h>
@@ -108,6 +109,20 @@ static const struct bad_case bad_cases[] = {
 	    "authz.sign_request_ttl_s: 7200 exceeds authz.max_window_s" },
 	{ "{\"authz\":{\"signers\":\"x\"}}", "authz.signers: unknown key" },
 	{ "{\"priv\":{\"socket\":5}}", "priv.socket: expected string" },
+	{ "{\"priv\":{\"socket\":\"priv.sock\"}}", "priv.socket: "
+	    "'priv.sock' must be an absolute path" },
+	{ "{\"priv\":{\"mode\":\"yes\"}}", "priv.mode: 'yes' must be" },
+	{ "{\"priv\":{\"pct\":\"pct\"}}", "priv.pct: 'pct' must be an "
+	    "absolute path" },
+	{ "{\"priv\":{\"agent_user\":\"-x\"}}", "priv.agent_user: '-x' "
+	    "is not a user name" },
+	{ "{\"priv\":{\"vmid_min\":9000,\"vmid_max\":100}}",
+	    "priv.vmid_min (9000) is above priv.vmid_max" },
+	{ "{\"priv\":{\"timeout_s\":1}}", "priv.timeout_s: 1 is out of "
+	    "range" },
+	{ "{\"priv\":{\"roots\":\"/x\"}}", "priv.roots: unknown key" },
+	{ "{\"restore_tests\":{\"hold_s\":0}}", "restore_tests.hold_s: 0 is "
+	    "out of range" },
 	{ "{\"log\":{\"level\":\"verbose\"}}", "log.level: 'verbose' must be" },
 	{ "{\"log\":{\"format\":\"xml\"}}", "log.format: 'xml' must be" },
 	{ "{\"hub\":[]}", "hub: expected object" },
@@ -153,6 +168,15 @@ START_TEST(config_defaults_are_filled)
 	ck_assert_int_eq(cfg->authz_max_window_s, 86400);
 	ck_assert_int_eq(cfg->authz_sign_request_ttl_s, 86400);
 	ck_assert_str_eq(cfg->priv_socket, "/run/felhom-agent/priv.sock");
+	ck_assert_int_eq(cfg->priv_on, 0);
+	ck_assert_str_eq(cfg->priv_agent_user, "felhom");
+	ck_assert_str_eq(cfg->priv_bind_roots, "/mnt/bindmounts");
+	ck_assert_str_eq(cfg->priv_pct, "/usr/sbin/pct");
+	ck_assert_str_eq(cfg->priv_smartctl, "/usr/sbin/smartctl");
+	ck_assert_str_eq(cfg->priv_sensors, "/usr/bin/sensors");
+	ck_assert_str_eq(cfg->priv_sysfs_root, "/sys");
+	ck_assert_int_eq(cfg->priv_timeout_s, 3600);
+	ck_assert_int_eq(cfg->rt_hold_s, 30);
 	ck_assert_int_eq(cfg->hub_on, 1);
 	config_free(cfg);
 }
@@ -282,6 +306,62 @@ START_TEST(config_file_checks)
 }
 END_TEST
 
+/*
+ * R-08: the helper reads only the priv section of the same file (no PVE
+ * token needed), still refusing unknown keys; as root it trusts only a
+ * file nobody else can change.
+ */
+START_TEST(config_helper_reads_the_priv_section)
+{
+	static const char doc[] = "{\"priv\":{\"agent_user\":\"1000\","
+	    "\"bind_roots\":\"/srv/a,/srv/b\",\"vmid_max\":9999}}";
+	char *const noenv[] = { NULL };
+	struct config *cfg = NULL;
+	char *dir = tu_tmpdir(), path[512];
+	struct err err;
+
+	ck_assert_ptr_nonnull(dir);
+	(void) snprintf(path, sizeof(path), "%s/config.json", dir);
+	ck_assert_int_eq(tu_write_file(path, doc, strlen(doc), 0600), 0);
+	err_init(&err);
+	ck_assert_msg(config_load_helper(path, noenv, &cfg, &err) == 0, "%s",
+	    err_msg(&err));
+	ck_assert_str_eq(cfg->priv_agent_user, "1000");
+	ck_assert_str_eq(cfg->priv_bind_roots, "/srv/a,/srv/b");
+	ck_assert_int_eq(cfg->priv_vmid_max, 9999);
+	ck_assert_ptr_null(cfg->pve_token_id);
+	config_free(cfg);
+	/* The agent needs more from the same file. */
+	err_init(&err);
+	ck_assert_int_eq(config_load(path, noenv, &cfg, &err), ERR_CONFIG);
+	ck_assert_int_eq(tu_write_file(path, "{\"priv\":{\"rootz\":1}}", 20,
+	    0600), 0);
+	err_init(&err);
+	ck_assert_int_eq(config_load_helper(path, noenv, &cfg, &err),
+	    ERR_CONFIG);
+	ck_assert_msg(strstr(err.msg, "priv.rootz: unknown key") != NULL,
+	    "%s", err.msg);
+	if (geteuid() == 0) {
+		/* Writable by its group: root does not take its policy. */
+		ck_assert_int_eq(tu_write_file(path, doc, strlen(doc), 0660),
+		    0);
+		ck_assert_int_eq(chmod(path, 0660), 0);
+		err_init(&err);
+		ck_assert_int_eq(config_load_helper(path, noenv, &cfg, &err),
+		    ERR_CONFIG);
+		ck_assert_ptr_nonnull(strstr(err.msg, "owned by root and "
+		    "writable by nobody else"));
+		ck_assert_int_eq(chmod(path, 0640), 0);
+		ck_assert_int_eq(chown(path, 1000, 0), 0);
+		err_init(&err);
+		ck_assert_int_eq(config_load_helper(path, noenv, &cfg, &err),
+		    ERR_CONFIG);
+	}
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* The real binary: --print-config and its log output never show secrets. */
 START_TEST(config_print_config_redacts_every_secret)
 {
@@ -338,6 +418,7 @@ main(void)
 	tcase_add_test(tc, config_environment_overrides_the_file);
 	tcase_add_test(tc, config_environment_errors_are_named);
 	tcase_add_test(tc, config_file_checks);
+	tcase_add_test(tc, config_helper_reads_the_priv_section);
 	tcase_add_test(tc, config_print_config_redacts_every_secret);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

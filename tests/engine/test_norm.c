@@ -146,6 +146,9 @@ START_TEST(spec_from_config_has_the_report_shape)
 	    "guests"), 0), "spec");
 	ck_assert_msg(norm_spec_from_config(config, &spec, &err) == 0, "%s",
 	    err_msg(&err));
+	/* The engine's own key; the report leaves it out (collect.c). */
+	ck_assert(json_is_array(json_object_get(spec, "bind_mounts")));
+	ck_assert_int_eq(json_object_del(spec, "bind_mounts"), 0);
 	assert_same_keys(gspec, spec, "spec");
 	assert_same_keys(json_object_get(gspec, "rootfs"),
 	    json_object_get(spec, "rootfs"), "spec.rootfs");
@@ -212,6 +215,74 @@ START_TEST(spec_from_config_reads_raw_lxc_keys_and_bind_mounts)
 	ck_assert(json_is_true(json_object_get(f, "mknod")));
 	ck_assert_uint_ge(json_array_size(json_object_get(spec, "mounts")), 1);
 	json_decref(spec);
+	json_decref(config);
+}
+END_TEST
+
+/* R-08b: host directories among the mount points, and only those. */
+START_TEST(bind_mounts_are_read_from_mount_points)
+{
+	json_t *config = json_pack("{s:s,s:s,s:s,s:s,s:s}",
+	    "rootfs", "local-lvm:vm-101-disk-0,size=8G",
+	    "mp0", "local-lvm:vm-101-disk-1,mp=/db,size=4G",
+	    "mp2", "/mnt/bindmounts/media,mp=/media,ro=1",
+	    "mp10", "volume=/mnt/bindmounts/b,mp=/b,backup=0",
+	    "mp3", "/dev/sdb1,mp=/disk"), *spec = NULL, *b, *e;
+
+	ck_assert_int_eq(norm_spec_from_config(config, &spec, NULL), 0);
+	b = json_object_get(spec, "bind_mounts");
+	ck_assert_uint_eq(json_array_size(b), 2);
+	e = json_array_get(b, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "key")), "mp2");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "host_path")),
+	    "/mnt/bindmounts/media");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "path")),
+	    "/media");
+	ck_assert(json_is_true(json_object_get(e, "read_only")));
+	e = json_array_get(b, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "key")), "mp10");
+	ck_assert(json_is_false(json_object_get(e, "read_only")));
+	json_decref(spec);
+	json_decref(config);
+}
+END_TEST
+
+/*
+ * Desired bind mounts against the attached ones: set-compared, a new one
+ * takes the lowest free mount point, a changed option rewrites in place,
+ * one no longer desired is deleted (a data-bearing mpN: the gate's).
+ */
+START_TEST(bind_mount_params)
+{
+	json_t *config = json_pack("{s:s,s:s,s:s}",
+	    "mp0", "local-lvm:vm-101-disk-1,mp=/db,size=4G",
+	    "mp1", "/mnt/bindmounts/a,mp=/a",
+	    "mp2", "/mnt/bindmounts/old,mp=/old"), *actual = NULL;
+	json_t *same = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "bind_mounts",
+	    "path", "/old", "host_path", "/mnt/bindmounts/old",
+	    "host_path", "/mnt/bindmounts/a", "path", "/a");
+	json_t *want = json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s}]}",
+	    "bind_mounts", "host_path", "/mnt/bindmounts/a", "path", "/a",
+	    "read_only", 1, "host_path", "/mnt/bindmounts/new", "path",
+	    "/new"), *params = NULL;
+
+	ck_assert_int_eq(norm_spec_from_config(config, &actual, NULL), 0);
+	ck_assert_int_eq(norm_spec_to_params(same, actual, &params, NULL), 0);
+	ck_assert_uint_eq(json_object_size(params), 0);
+	json_decref(params);
+	params = NULL;
+	ck_assert_int_eq(norm_spec_to_params(want, actual, &params, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "mp1")),
+	    "/mnt/bindmounts/a,mp=/a,ro=1");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "mp3")),
+	    "/mnt/bindmounts/new,mp=/new");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "delete")),
+	    "mp2");
+	ck_assert_uint_eq(json_object_size(params), 3);
+	json_decref(params);
+	json_decref(want);
+	json_decref(same);
+	json_decref(actual);
 	json_decref(config);
 }
 END_TEST
@@ -409,6 +480,8 @@ norm_suite(void)
 	tcase_add_test(t, spec_from_config_has_the_report_shape);
 	tcase_add_test(t, spec_from_config_fills_defaults_for_unset_keys);
 	tcase_add_test(t, spec_from_config_reads_raw_lxc_keys_and_bind_mounts);
+	tcase_add_test(t, bind_mounts_are_read_from_mount_points);
+	tcase_add_test(t, bind_mount_params);
 	tcase_add_test(t, spec_from_config_refuses_wrong_types);
 	tcase_add_test(t, no_params_when_only_quirks_differ);
 	tcase_add_test(t, params_use_pve_names_and_forms);

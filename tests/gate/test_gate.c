@@ -72,6 +72,11 @@ static const struct ccase ccases[] = {
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp1\":\"local-lvm:vm-102-disk-0,mp=/x\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"rootfs\":\"local-lvm:vm-102-disk-0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"unused0\":\"local-lvm:vm-102-disk-0\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
+	/* A bind mount attaches a host directory; a replaced volume stays unusedN (issue 12). */
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp0\":\"/mnt/bindmounts/media,mp=/media\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp0\":\"volume=/mnt/bindmounts/a,mp=/a\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp0\":\"/dev/sdb1,mp=/d\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"rootfs\":\"/srv/root\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp0\"]}",	GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2},\"delete\":[\"tags\",\"unused3\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp12\"]}",	GATE_EXISTS_UNKNOWN, 1, 1, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },

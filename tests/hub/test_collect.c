@@ -16,9 +16,12 @@
 #include <sqlite3.h>
 
 #include "agent/collect.h"
+#include "agent/health.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "hubtest.h"
+#include "priv/priv.h"
+#include "privtu.h"
 #include "store/audit.h"
 #include "store/kv.h"
 #include "testutil.h"
@@ -155,6 +158,127 @@ START_TEST(report_has_exactly_the_golden_key_set)
 	free(pyout);
 	json_decref(r);
 	json_decref(golden);
+}
+END_TEST
+
+/*
+ * R-08c, R-17: host.disks and host.sensors come from the privileged
+ * helper (here unprivileged, with the fake smartctl and sensors answering
+ * real outputs), with the golden key set.
+ */
+START_TEST(report_disks_and_sensors_come_from_the_helper)
+{
+	static const char *const block[] = { "sda", "sdb", "nvme0n1",
+	    "sda1", "nvme0n1p1", "loop0", "dm-0", "zram0" };
+	struct collect_probe probe = { fake_run, (void *)"active" };
+	struct priv_client *pc = NULL;
+	struct health *h = NULL;
+	struct ptu_rig rig;
+	json_t *golden = ht_golden(), *r, *disks, *d;
+	char diffs[8192], path[600];
+	size_t i;
+
+	ptu_rig_start(&rig, &env.pve, getuid());
+	for (i = 0; i < sizeof(block) / sizeof(block[0]); i++) {
+		(void) snprintf(path, sizeof(path), "%s/sys/block/%s", rig.dir,
+		    block[i]);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+	}
+	ck_assert_int_eq(priv_client_new(rig.socket, &pc, NULL), 0);
+	ck_assert_int_eq(health_new(pc, ptu_path(&rig, "sys"), 0, &h, NULL),
+	    0);
+	env.src.probe = &probe;
+	env.src.health = h;
+	r = collect(NULL);
+	ck_assert_msg(ht_keyset_diff(golden, r, diffs, sizeof(diffs)) == 0,
+	    "key set differs:\n%s", diffs);
+	disks = json_object_get(json_object_get(r, "host"), "disks");
+	/* Whole disks only, sorted; partitions, loop, dm, zram left out. */
+	ck_assert_uint_eq(json_array_size(disks), 3);
+	d = json_array_get(disks, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "device")),
+	    "/dev/nvme0n1");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "model")),
+	    "Samsung SSD 980 PRO with Heatsink 1TB");
+	ck_assert_int_eq(json_integer_value(json_object_get(d,
+	    "temperature_c")), 58);
+	d = json_array_get(disks, 2);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "device")),
+	    "/dev/sdb");
+	ck_assert(json_is_false(json_object_get(d, "smart_passed")));
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r,
+	    "host"), "sensors")), 6);
+	ck_assert_uint_eq(ptu_ncalls(&rig, "smartctl"), 3);
+	json_decref(r);
+	json_decref(golden);
+	env.src.health = NULL;
+	health_free(h);
+	priv_client_free(pc);
+	ptu_rig_stop(&rig);
+}
+END_TEST
+
+/*
+ * R-17: backups of every active storage, the PBS ones with the state of
+ * their verification (the sim verified the odd vmids), the dir ones
+ * with none.
+ */
+START_TEST(backups_of_every_storage_with_verification)
+{
+	struct collect_probe probe = { fake_run, (void *)"active" };
+	json_t *r, *b;
+	size_t i, local = 0, pbs_ok = 0, pbs_none = 0;
+	const char *sid, *ver;
+	int64_t vmid;
+
+	env.src.probe = &probe;
+	r = collect(NULL);
+	json_array_foreach(json_object_get(r, "backups"), i, b) {
+		sid = json_string_value(json_object_get(b, "storage"));
+		ver = json_string_value(json_object_get(b, "verification"));
+		vmid = json_integer_value(json_object_get(b, "vmid"));
+		if (strcmp(sid, "local") == 0) {
+			local++;
+			ck_assert_ptr_null(ver);
+		} else if (strcmp(sid, "pbs") == 0) {
+			if (vmid % 2 == 1) {
+				ck_assert_str_eq(ver, "ok");
+				pbs_ok++;
+			} else {
+				ck_assert_ptr_null(ver);
+				pbs_none++;
+			}
+		}
+	}
+	ck_assert_uint_ge(local, 1);
+	ck_assert_uint_ge(pbs_ok, 1);
+	ck_assert_uint_ge(pbs_none, 1);
+	json_decref(r);
+}
+END_TEST
+
+/* No helper configured: the sections are empty, the report goes on. */
+START_TEST(report_without_helper_has_empty_health)
+{
+	struct collect_probe probe = { fake_run, (void *)"active" };
+	struct priv_client *pc = NULL;
+	struct health *h = NULL;
+	json_t *r;
+
+	ck_assert_int_eq(priv_client_new("/nonexistent/priv.sock", &pc, NULL),
+	    0);
+	ck_assert_int_eq(health_new(pc, "/nonexistent-sys", 0, &h, NULL), 0);
+	env.src.probe = &probe;
+	env.src.health = h;
+	r = collect(NULL);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r,
+	    "host"), "disks")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r,
+	    "host"), "sensors")), 0);
+	json_decref(r);
+	env.src.health = NULL;
+	health_free(h);
+	priv_client_free(pc);
 }
 END_TEST
 
@@ -455,6 +579,9 @@ collect_suite(void)
 	tcase_add_unchecked_fixture(tc, sims_up, sims_down);
 	tcase_add_checked_fixture(tc, open_env, close_env);
 	tcase_add_test(tc, report_has_exactly_the_golden_key_set);
+	tcase_add_test(tc, report_disks_and_sensors_come_from_the_helper);
+	tcase_add_test(tc, report_without_helper_has_empty_health);
+	tcase_add_test(tc, backups_of_every_storage_with_verification);
 	tcase_add_test(tc, report_values_follow_the_contract);
 	tcase_add_test(tc, audit_after_ack_only);
 	tcase_add_test(tc, node_status_unreadable_means_no_report);

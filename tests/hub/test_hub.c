@@ -267,6 +267,22 @@ static const struct {
 	    "\"spec\":{\"features\":{\"nesting\":1}}}]", "features" },
 	{ "spec not object", "[{\"vmid\":101,\"state\":\"running\","
 	    "\"spec\":[]}]", "spec" },
+	{ "bind mount relative", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"data\","
+	    "\"path\":\"/d\"}]}}]", "bind_mounts[0]" },
+	{ "bind mount injection", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"/mnt/a,mp=/etc\","
+	    "\"path\":\"/d\"}]}}]", "absolute paths" },
+	{ "bind mount traversal", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"/mnt/../etc\","
+	    "\"path\":\"/d\"}]}}]", "absolute paths" },
+	{ "bind mount extra key", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"/mnt/a\","
+	    "\"path\":\"/d\",\"acl\":1}]}}]", "acl" },
+	{ "bind mount path twice", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"/mnt/a\","
+	    "\"path\":\"/d\"},{\"host_path\":\"/mnt/b\",\"path\":"
+	    "\"/d\"}]}}]", "appears twice" },
 	{ "provision missing rootfs_gib", "[{\"vmid\":101,\"state\":"
 	    "\"running\",\"provision\":{\"template\":\"t\",\"storage\":"
 	    "\"s\"}}]", "rootfs_gib" },

@@ -608,6 +608,85 @@ class PveSimTest(unittest.TestCase):
         self.sim.ctl("POST", "/_sim/reset", {})
         self.assertEqual(self.sim.ctl("GET", "/_sim/counters")[1], {})
 
+    # ------------------------------------------------------ root (pct CLI)
+    def test_root_call_does_what_a_token_may_not(self):
+        """container:src/PVE/LXC.pm check_ct_modify_config_perm returns at
+        once for root@pam: keyctl and bind mounts via /_sim/root, 403 for the
+        token; a root task runs in the foreground and is root's."""
+        tmpl = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+        st, _, obj, _ = self.sim.api("POST", self.N + "/lxc", {
+            "vmid": 150, "ostemplate": tmpl, "storage": "local-lvm",
+            "features": "keyctl=1,nesting=1"})
+        self.assertEqual(st, 403)
+        self.assertIn("only allowed for root@pam", obj["message"])
+        st, res = self.sim.ctl("POST", "/_sim/root", {
+            "method": "POST", "path": self.N + "/lxc",
+            "params": {"vmid": 150, "ostemplate": tmpl, "storage": "local-lvm",
+                       "features": "keyctl=1,nesting=1"}})
+        self.assertEqual(st, 200)
+        self.assertTrue(res["ok"])
+        self.assertEqual(res["exitstatus"], "OK")
+        self.assertEqual(res["log"][-1], "TASK OK")
+        self.assertIn(":vzcreate:150:root@pam:", res["upid"])
+        conf = self.sim.ok("GET", self.N + "/lxc/150/config")
+        self.assertEqual(conf["features"], "keyctl=1,nesting=1")
+        # a bind mount: root only
+        st, _, obj, _ = self.sim.api("PUT", self.N + "/lxc/150/config",
+                                     {"mp0": "/srv/x,mp=/x"})
+        self.assertEqual(st, 403)
+        st, res = self.sim.ctl("POST", "/_sim/root", {
+            "method": "PUT", "path": self.N + "/lxc/150/config",
+            "params": {"mp0": "/srv/x,mp=/x"}})
+        self.assertTrue(res["ok"])
+        conf = self.sim.ok("GET", self.N + "/lxc/150/config")
+        self.assertEqual(conf["mp0"], "/srv/x,mp=/x")
+        # the task is listed as root's, not counted as the token's request
+        tasks = self.sim.ok("GET", self.N + "/tasks", {"source": "all", "vmid": 150})
+        self.assertTrue(any(t["type"] == "vzcreate" and t["user"] == "root@pam"
+                            for t in tasks))
+        st, c = self.sim.ctl("GET", "/_sim/counters?outcome=accepted")
+        self.assertNotIn("150:create", c)
+        # PVE's own errors come back as such
+        st, res = self.sim.ctl("POST", "/_sim/root", {
+            "method": "POST", "path": self.N + "/lxc",
+            "params": {"vmid": 150, "ostemplate": tmpl, "storage": "local-lvm"}})
+        self.assertFalse(res["ok"])
+        self.assertIn("already exists", res["message"])
+
+    def test_root_restore_brings_bind_mounts_and_lxc_keys_back(self):
+        """container:src/PVE/API2/LXC.pm create_vm: root keeps the backup's
+        raw lxc keys and re-attaches bind mounts after extraction."""
+        w = self.sim.ctl("GET", "/_sim/world")[1]
+        vol = [v for v in w["volumes"] if v.get("vmid") == 103
+               and v["content"] == "backup"][0]
+        st, res = self.sim.ctl("POST", "/_sim/root", {
+            "method": "POST", "path": self.N + "/lxc",
+            "params": {"vmid": 160, "ostemplate": vol["volid"], "restore": 1,
+                       "storage": "local-lvm"}})
+        self.assertTrue(res["ok"], res)
+        conf = self.sim.ok("GET", self.N + "/lxc/160/config")
+        self.assertTrue(conf["mp0"].startswith("/srv/data,"))
+        self.assertTrue(conf.get("lxc"))
+        self.assertNotIn("WARNINGS", res["exitstatus"])
+
+    def test_broken_backup_fails_its_restore(self):
+        """A volume marked broken fails in the worker like create_vm does,
+        and the new CT is removed."""
+        w = self.sim.ctl("GET", "/_sim/world")[1]
+        vol = [v for v in w["volumes"] if v.get("vmid") == 101
+               and v["content"] == "backup"][0]
+        vol = dict(vol, broken=True)
+        vol.pop("storage", None)
+        st, _ = self.sim.ctl("POST", "/_sim/world/volume", vol)
+        self.assertEqual(st, 200)
+        upid = self.sim.ok("POST", self.N + "/lxc", {
+            "vmid": 9000, "ostemplate": vol["volid"], "restore": 1,
+            "storage": "local-lvm"})
+        s = self.sim.wait(upid)
+        self.assertTrue(s["exitstatus"].startswith("unable to restore CT 9000 - "))
+        st, _, _, _ = self.sim.api("GET", self.N + "/lxc/9000/config")
+        self.assertEqual(st, 500)
+
     def test_world_dump_and_guest_helper(self):
         st, r = self.sim.ctl("POST", "/_sim/world/guest", {"vmid": 777, "config": {"hostname": "x7"},
                                                           "status": "running"})

@@ -62,6 +62,8 @@ class Ctx:
         self.pp = pp
         self.acl = world.acl
         self.waited = 0.0             # seconds spent waiting for lock files
+        # root@pam (the pct CLI through POST /_sim/root), never a token
+        self.root = False
 
     # permissions ----------------------------------------------------------
     def has(self, path, priv):

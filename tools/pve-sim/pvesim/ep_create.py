@@ -154,7 +154,9 @@ def post_create(ctx):
         die("mount points configured, but 'rootfs' not set - aborting")
     for k in sorted(mp_param, key=sort_indexed_key):
         d = P.parse_prop_string(mp_param[k], mp_desc(k), k)
-        if P.classify_mountpoint(d["volume"]) != "volume":
+        # create_vm: 'die "Only root can pass arbitrary filesystem
+        # paths.\n" if !$is_root;' (root: pct through /_sim/root)
+        if P.classify_mountpoint(d["volume"]) != "volume" and not ctx.root:
             die("Only root can pass arbitrary filesystem paths.")
         m = P.NEW_DISK_RE.match(d["volume"])
         sid = (m.group(1) or storage_id) if m else volume_storage(d["volume"])
@@ -190,6 +192,7 @@ def post_create(ctx):
     elif restore:
         conf["unprivileged"] = 0
     new_mps = {}
+    delayed = {}          # root's bind/device mount points, after extraction
     if storage_only:
         if restore:
             # storage only mode: every mount point of the backup, recreated on 'storage'
@@ -213,6 +216,11 @@ def post_create(ctx):
                 elif k == "rootfs":
                     early = ("restoring rootfs to %s mount is only possible by specifying "
                              "-rootfs manually!" % mtype)
+                elif ctx.root:
+                    # create_vm, storage-only branch: root's bind/device
+                    # mount points are delayed and written back after the
+                    # extraction
+                    delayed[k] = orig[k]
                 else:
                     # a token is never root@pam (pve-api.md 2.2)
                     early = "restoring '%s' to %s mount is only possible for root" % (k, mtype)
@@ -243,7 +251,10 @@ def post_create(ctx):
                      "lock") or re.match(r"^(mp|unused)\d+$", k):
                 continue
             if k == "lxc":
-                if bconf["lxc"]:
+                # create_vm: "$conf->{lxc} = $orig_conf->{lxc} if $is_root;"
+                if ctx.root and bconf["lxc"]:
+                    conf["lxc"] = copy.deepcopy(bconf["lxc"])
+                elif bconf["lxc"]:
                     warnings.append(["skipping custom lxc options, restore manually as root:",
                                      "--------------------------------"] +
                                     ["%s: %s" % (a, b) for a, b in bconf["lxc"]] +
@@ -272,6 +283,21 @@ def post_create(ctx):
         t.log.append("recovering backed-up configuration from '%s'" % ostemplate)
     if early is not None:
         t.fail = "%s %s" % (emsg, early)
+    elif restore and vol.get("broken"):
+        # A volume marked "broken" (POST /_sim/world/volume) cannot be
+        # extracted: create_vm's worker dies with "unable to restore CT
+        # <vmid> - <error>" once the CT is modified (its new volumes and
+        # config destroyed: the fail hook below).
+        if vol.get("format", "").startswith("pbs"):
+            t.fail = ("%s command '/usr/bin/proxmox-backup-client restore %s root.pxar "
+                      "/var/lib/lxc/%d/rootfs' failed: exit code 255"
+                      % (emsg, ostemplate.split(":", 1)[1], vmid))
+        else:
+            t.fail = ("%s command 'lxc-usernsexec -m u:0:100000:65536 -m g:0:100000:65536 "
+                      "-- tar xpf - --zstd --totals --one-file-system -p --sparse "
+                      "--numeric-owner -C /var/lib/lxc/%d/rootfs --skip-old-files "
+                      "--anchored --exclude './dev/*'' failed: exit code 2" % (emsg, vmid))
+        t.fault_exit = t.fail   # a late failure: the old CT is gone
     # create_and_lock_config: the CT exists from now on, locked
     if same_exists:
         g_old.conf["lock"] = "create"
@@ -306,7 +332,7 @@ def post_create(ctx):
             task.log.extend(wl[1:])
             task.warn_lines.append(wl[0])
         # the old volumes (and every snapshot on them) are gone: a new CT
-        newg = Guest(vmid, conf)
+        newg = Guest(vmid, dict(conf, **delayed))
         world.guests[vmid] = newg
         if start:
             set_running(newg)

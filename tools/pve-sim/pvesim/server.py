@@ -563,6 +563,8 @@ class Handler(BaseHTTPRequestHandler):
             with world.lock:
                 world.acl = Acl(req)
             return {"ok": True, "permissions": world.acl.permissions()}
+        if path == "/_sim/root" and method == "POST":
+            return root_call(world, req)
         if path == "/_sim/save" and method == "POST":
             target = req.get("path") or sim.state_file
             if not target:
@@ -696,6 +698,55 @@ def config_lock_helper(world, req):
         secs = req.get("seconds")
         world.config_locks[vmid] = None if secs is None else time.time() + float(secs)
         return {"ok": True, "vmid": vmid, "seconds": secs}
+
+
+def root_call(world, req):
+    """POST /_sim/root: one API handler run as root@pam, the way the pct and
+    pvesm CLIs run them on a real host (pve-container src/PVE/CLI/pct.pm maps
+    `pct create/restore/set` onto PVE::API2::LXC create_vm / update_vm; the
+    CLI's RPC environment user is root@pam).  A task runs in the foreground as
+    in the CLI: the answer waits for it (up to "timeout", 60 s).  Not counted
+    in /_sim/counters, which count the API's callers."""
+    method = str(req.get("method") or "").upper()
+    rel = str(req.get("path") or "")
+    params = req.get("params") or {}
+    if method not in ("GET", "POST", "PUT", "DELETE") or not rel.startswith("/"):
+        raise ValueError("root call needs a method and an API path like /nodes/pve-01/lxc")
+    if not isinstance(params, dict):
+        raise ValueError("params must be an object of strings")
+    found = api.find_route(method, rel)
+    if found is None:
+        raise ValueError("no API endpoint %s %s" % (method, rel))
+    fn, pp, _kind, _vf = found
+    params = {str(k): (v if isinstance(v, list) else str(v)) for k, v in params.items()}
+    params.update(pp)
+    try:
+        with world.lock:
+            ctx = api.Ctx(world, method, rel, params, pp)
+            ctx.root = True
+            ctx.acl = Acl({"/": ["*"]})
+            world.acting_user = "root@pam"
+            try:
+                res = fn(ctx)
+            finally:
+                world.acting_user = None
+    except ApiError as e:
+        return {"ok": False, "status": e.status, "message": e.message,
+                "errors": e.errors or None}
+    data = res.data if isinstance(res, api.Resp) else res
+    out = {"ok": True, "data": data}
+    t = world.tasks.get(data) if isinstance(data, str) else None
+    if t is not None:
+        deadline = time.time() + float(req.get("timeout") or 60)
+        while time.time() < deadline:
+            with world.lock:
+                if not t.running:
+                    break
+            time.sleep(0.02)
+        with world.lock:
+            out.update({"upid": t.upid, "running": t.running, "exitstatus": t.exitstatus,
+                        "log": list(t.log)})
+    return out
 
 
 def volume_helper(world, req):

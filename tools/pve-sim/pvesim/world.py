@@ -443,6 +443,7 @@ class World:
         self.scheduler = Scheduler()
         self.rng = random.Random()
         self.first_status = True
+        self.acting_user = None           # "root@pam" during POST /_sim/root
 
     # --- tasks ------------------------------------------------------------
     MAX_TASKS = 2000
@@ -453,7 +454,7 @@ class World:
         pstart = int((time.time() - self.boot_time) * 100)
         info = {"node": self.node, "pid": self._pid & 0xFFFFFFFF, "pstart": pstart,
                 "starttime": now, "type": wtype, "id": "" if wid is None else str(wid),
-                "user": self.token_id}
+                "user": self.acting_user or self.token_id}
         upid = encode_upid(info["node"], info["pid"], pstart, now, wtype, info["id"], info["user"])
         t = Task(upid, kind, vmid, decode_upid(upid))
         t.vmids = vmids if vmids is not None else ([vmid] if vmid is not None else [])
