@@ -156,7 +156,7 @@ gate_classify(const struct gate_subject *s, const struct gate_facts *f,
 	case OPBLOB_OP_SNAPSHOT:
 	case OPBLOB_OP_BACKUP:
 		verdict(out, GATE_BENIGN, GATE_R_NO_DATA_LOST, "%s loses no "
-		    "data", opblob_op_name(s->op));
+		    "data", opblob_op_name((int)s->op));
 		return;
 	case OPBLOB_OP_PROVISION:
 		verdict(out, GATE_BENIGN, GATE_R_CREATES, "provision creates "
@@ -464,8 +464,9 @@ gate_facts_load(struct gate *g, const struct gate_subject *s,
 static json_t *
 verdict_detail(const struct gate_verdict *v)
 {
-	return json_pack("{s:s,s:s,s:s}", "class", gate_class_name(v->class),
-	    "reason", gate_reason_name(v->reason), "why", v->why);
+	return json_pack("{s:s,s:s,s:s}",
+	    "class", gate_class_name((int)v->class),
+	    "reason", gate_reason_name((int)v->reason), "why", v->why);
 }
 
 int
@@ -590,7 +591,7 @@ gate_decide(struct gate *g, const struct ops_row *op, struct gate_result *out,
 	}
 	(void) snprintf(r.uid, sizeof(r.uid), "%s", op->uid);
 	log_info("%s: %s %s of guest %" PRId64 ": %s -> %s (%s)", op->uid,
-	    gate_class_name(v.class), ops_kind_name(op->kind), op->vmid,
+	    gate_class_name((int)v.class), ops_kind_name(op->kind), op->vmid,
 	    v.why, sm_state_name(r.to), r.code);
 	if (out != NULL)
 		*out = r;
