@@ -145,7 +145,9 @@ notify_ready(struct notify *n, const char *status, struct err *err)
 	if (!notify_enabled(n))
 		return 0;
 	status_line(msg, sizeof(msg), "READY=1\n", status);
-	(void) snprintf(n->status, sizeof(n->status), "%s", status);
+	/* Remembered as sent (flattened), so notify_status compares right. */
+	(void) snprintf(n->status, sizeof(n->status), "%s",
+	    msg + strlen("READY=1\nSTATUS="));
 	return notify_send(n, msg, err);
 }
 
