@@ -6,7 +6,8 @@
  * operation (exit 0 within 5 s, the restart finishes it, PVE saw it
  * once), SIGHUP (a bad file refused and the old configuration kept;
  * changed keys and signer-file differences logged, the live signer set
- * untouched), and the journal's structured fields received on a test
+ * untouched; a host started without keys seeded by the first reload that
+ * finds some), and the journal's structured fields received on a test
  * journal socket.  Against tools/pve-sim, standalone (hub off).
  */
 #include <sys/socket.h>
@@ -346,7 +347,8 @@ START_TEST(ready_comes_after_recovery_with_status_and_watchdog_pings)
 	/* 400 ms watchdog: a ping at least every 200 ms of a turning loop. */
 	(void) pump(1500);
 	ck_assert_uint_ge(count_msgs((size_t)ready, "WATCHDOG=1"), 4);
-	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	/* SIGINT (^C in a terminal) stops it as SIGTERM does. */
+	ck_assert_int_eq(kill(agent_pid, SIGINT), 0);
 	ck_assert_int_eq(await_exit(5000), 0);
 	ck_assert_int_ge(find_msg((size_t)ready, "STOPPING=1"), 0);
 }
@@ -503,6 +505,32 @@ START_TEST(sighup_names_changed_keys_and_signer_differences)
 }
 END_TEST
 
+START_TEST(sighup_seeds_a_host_started_without_signers)
+{
+	char *text;
+	long ready;
+
+	/* Started with no key in the files: nothing seeded. */
+	text = tu_read_file(ops_signers, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(unlink(ops_signers), 0);
+	(void) agent_start(0, NULL);
+	ready = await_msg(0, "READY=1", 10000);
+	ck_assert_int_eq(live_signers(), 0);
+	/* The first reload that finds keys seeds the set. */
+	free(atu_write(dir, "operational_signers", text));
+	ck_assert_int_eq(kill(agent_pid, SIGHUP), 0);
+	(void) await_msg((size_t)ready + 1, "RELOADING=1", 5000);
+	await_log("signers seeded from the allowed_signers files: 1 "
+	    "operational", 5000);
+	await_log("matches the live set (1 key)", 5000);
+	ck_assert_int_eq(live_signers(), 1);
+	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	ck_assert_int_eq(await_exit(5000), 0);
+	free(text);
+}
+END_TEST
+
 /*
  * One received journal entry parsed into a JSON object of its fields
  * (the native protocol: NAME=value lines, or NAME\n<le64><value>\n).
@@ -620,6 +648,7 @@ service_suite(void)
 	tcase_add_test(tc,
 	    sighup_refuses_a_bad_file_and_keeps_the_running_configuration);
 	tcase_add_test(tc, sighup_names_changed_keys_and_signer_differences);
+	tcase_add_test(tc, sighup_seeds_a_host_started_without_signers);
 	tcase_add_test(tc,
 	    under_systemd_log_lines_are_journal_entries_with_fields);
 	suite_add_tcase(s, tc);
