@@ -112,9 +112,9 @@ struct agent {
 	struct hub_client	*hub;
 	struct collect_source	 src;
 	struct hubloop		*hl;
-	struct notify		 nt;		/* systemd, or no-ops */
+	struct notify		 nt;		/* systemd or no-ops */
 	int64_t			 reconcile_due;	/* monotonic ms */
-	size_t			 in_flight;	/* for the STATUS line */
+	size_t			 in_flight;	/* for STATUS= */
 };
 
 static int

@@ -28,7 +28,7 @@
 #define NOTIFY_STATUS_MAX	256
 
 struct notify {
-	int			 fd;		/* -1: not under systemd */
+	int			 fd;		/* -1: no systemd */
 	struct sockaddr_un	 addr;
 	socklen_t		 addrlen;
 	int64_t			 watchdog_ms;	/* 0: no watchdog */

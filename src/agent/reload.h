@@ -25,7 +25,7 @@
 /* What a reload found (for the caller's STATUS line and tests). */
 struct reload_result {
 	int	config_ok;		/* the new file loaded */
-	size_t	config_changed;		/* keys that differ (incl. log.*) */
+	size_t	config_changed;		/* keys differing, log.* too */
 	size_t	signer_differences;	/* keys differing, all roles */
 	int	signers_seeded;		/* first seed happened now */
 };

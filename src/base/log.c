@@ -19,7 +19,7 @@
 
 #define LOG_LINE_MAX	8192
 #define LOG_SECRETS_MAX	16
-#define LOG_JOURNAL_FIELDS_MAX	16	/* fields of one entry beyond ours */
+#define LOG_JOURNAL_FIELDS_MAX	16	/* caller fields per entry */
 
 /* Process log configuration: set at start-up, read everywhere. */
 static struct {

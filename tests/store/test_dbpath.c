@@ -123,7 +123,8 @@ main(void)
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, a_missing_directory_is_named_by_open_and_by_the_lock);
+	tcase_add_test(tc,
+	    a_missing_directory_is_named_by_open_and_by_the_lock);
 	tcase_add_test(tc,
 	    a_database_the_user_cannot_write_is_refused_naming_its_owner);
 	tcase_add_test(tc, a_good_location_explains_nothing);
