@@ -3,11 +3,13 @@
 # missing.  Needs root to install; says so when not root and something is
 # missing.  Usage: tools/install-deps.sh [--fuzz]
 set -eu
+# clang: the clang build; systemd (systemd-analyze, -sysusers, -tmpfiles)
+# and lintian: the units and the Debian package.
 pkgs="build-essential cmake pkg-config libsqlite3-dev libcurl4-openssl-dev
 libssl-dev libjansson-dev check python3 openssl openssh-client sqlite3
-curl"
+curl clang systemd lintian"
 if [ "${1:-}" = "--fuzz" ]; then
-	pkgs="$pkgs clang libclang-rt-14-dev"
+	pkgs="$pkgs libclang-rt-14-dev"
 fi
 missing=""
 for p in $pkgs; do

@@ -1,6 +1,9 @@
 #!/bin/sh
-# The test command: installs what is needed, builds (release, plain and
-# with ASan+UBSan), and runs the whole suite through ctest in both builds.
+# The test command: installs what is needed, builds (release and its
+# Debian package, clang, plain and with ASan+UBSan), and runs the whole
+# suite through ctest in the plain and the sanitized build.  The package
+# tests (dist.package, dist.install_doc) install, upgrade and purge the
+# package on this machine: they run as root only.
 # Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,12 +15,21 @@ tools/install-deps.sh
 echo "== build (release preset: -O3 warnings are errors too)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
+echo "== package (cpack: the Debian package the dist tests install)"
+cpack --preset release >/dev/null
+ls build-release/felhom-agent_*_amd64.deb
+
+echo "== build (clang: its warnings are errors too; tests run with gcc)"
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j "$jobs"
 
 echo "== build (RelWithDebInfo, crash points on)"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 echo "== test (plain build)"
-ctest --preset default -j "$jobs" --timeout 600
+# CI has the package: a missing one fails the dist tests instead of
+# skipping them.
+FELHOM_REQUIRE_PACKAGE=1 ctest --preset default -j "$jobs" --timeout 600
 
 echo "== build (ASan + UBSan)"
 cmake --preset sanitize >/dev/null

@@ -87,6 +87,10 @@ cmd_getopt(struct cmd_ctx *ctx, int argc, char **argv, const char *shortopts,
 
 static void
 vfail(struct cmd_ctx *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+vfail(struct cmd_ctx *ctx, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "felhom-admin%s%s: ", ctx->name != NULL ? " " : "",
 	    ctx->name != NULL ? ctx->name : "");

@@ -10,6 +10,11 @@
  * desired state, signed ops — or the desired_file in standalone mode) →
  * observe PVE and plan when due → step every lane once → wait until the
  * next timer or a signal.  Signal handlers only set flags.
+ *
+ * Under systemd (R-37): READY=1 once recovery is done, STATUS= lines
+ * saying what the loop is at, WATCHDOG=1 from every turn of the loop,
+ * STOPPING=1 on SIGTERM/SIGINT (the transition under way finishes, the
+ * loop ends, exit 0), RELOADING=1 and READY=1 around a SIGHUP.
  */
 #include <sys/stat.h>
 
@@ -28,6 +33,8 @@
 #include "agent/collect.h"
 #include "agent/health.h"
 #include "agent/hubloop.h"
+#include "agent/notify.h"
+#include "agent/reload.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
 #include "base/clock.h"
@@ -113,27 +120,6 @@ engine_test_overrides(struct engine_config *ec)
 #endif
 }
 
-/* SIGHUP: re-read the file; only the log settings apply without restart. */
-static void
-reload(const struct agent_options *ao)
-{
-	struct config *cfg = NULL;
-	struct err err;
-
-	err_init(&err);
-	if (config_load(ao->config_path, NULL, &cfg, &err) != 0) {
-		log_error("SIGHUP: %s; keeping the running configuration",
-		    err_msg(&err));
-		return;
-	}
-	(void) config_register_secrets(cfg);
-	log_setup((enum log_level)cfg->log_level,
-	    (enum log_format)cfg->log_format, NULL);
-	log_info("SIGHUP: configuration re-read; log settings applied, other "
-	    "changes take effect at the next restart");
-	config_free(cfg);
-}
-
 struct agent {
 	const struct config	*cfg;
 	const struct agent_options *ao;
@@ -149,6 +135,7 @@ struct agent {
 	struct health		*health;
 	struct collect_source	 src;
 	struct hubloop		*hl;
+	struct notify		 nt;		/* systemd or no-ops */
 	int64_t			 reconcile_due;	/* monotonic ms */
 	int			 lockfd;
 	struct db_lock_info	 lock;		/* before this start */
@@ -157,6 +144,7 @@ struct agent {
 	int64_t			 audit_seen;	/* the marker's audit seq */
 	int			 once_status;	/* --once: first failure's */
 	struct err		 once_err;	/* and why */
+	size_t			 in_flight;	/* for STATUS= */
 };
 
 /*
@@ -266,6 +254,7 @@ agent_start(struct agent *a, struct err *err)
 	struct engine_config ec;
 	struct rtest_config rc_cfg;
 	struct gate_config gc;
+	struct err nerr;
 	int rc, version;
 
 	struct dbstate_verdict dv;
@@ -284,6 +273,8 @@ agent_start(struct agent *a, struct err *err)
 		log_warn("the previous run ended uncleanly: full integrity "
 		    "check of %s", a->cfg->database);
 	/* the full check after an unclean shutdown only. */
+	err_init(&nerr);
+	(void) notify_status(&a->nt, "starting: opening the database", &nerr);
 	if ((rc = db_open(a->cfg->database, DB_OPEN_MIGRATE | (unclean ?
 	    DB_OPEN_CHECK : 0), &a->db, err)) != 0 ||
 	    (rc = db_schema_version(a->db, &version, err)) != 0)
@@ -387,6 +378,8 @@ agent_start(struct agent *a, struct err *err)
 	/* R-34: every op in flight is resumed or finished before new work
 	 * (engine_recover logs what it found). */
 	memset(&rec, 0, sizeof(rec));
+	(void) notify_status(&a->nt, "starting: recovering operations in "
+	    "flight", &nerr);
 	if ((rc = engine_recover(a->engine, &rec, err)) != 0)
 		return err_prefix(err, "recovery: ");
 	/* A restore test cut short by the crash is failed and cleaned up. */
@@ -438,20 +431,105 @@ agent_reconcile(struct agent *a, int blocked)
 		log_info("reconcile: %zu new operation(s)", created);
 }
 
-/* Waits up to ms for a signal; never longer than AGENT_IDLE_MAX_MS. */
+/*
+ * Waits up to ms for a signal; never longer than AGENT_IDLE_MAX_MS, nor
+ * than half the watchdog interval (the loop's turn is the ping).
+ */
 static void
-agent_wait(int64_t ms)
+agent_wait(const struct agent *a, int64_t ms)
 {
 	struct timespec ts;
+	sigset_t sigs, old;
 
+	if (a->nt.watchdog_ms > 0 && ms > a->nt.watchdog_ms / 2)
+		ms = a->nt.watchdog_ms / 2;
 	if (ms <= 0)
 		return;
 	if (ms > AGENT_IDLE_MAX_MS)
 		ms = AGENT_IDLE_MAX_MS;
 	ts.tv_sec = (time_t)(ms / 1000);
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	/* A signal interrupts the wait: the loop then sees the flag. */
-	(void) nanosleep(&ts, NULL);
+	/*
+	 * The flags are tested with the signals blocked and ppoll unblocks
+	 * them atomically: a signal that lands just before the wait still
+	 * ends it at once (SIGTERM must stop the agent within seconds).
+	 */
+	(void) sigemptyset(&sigs);
+	(void) sigaddset(&sigs, SIGTERM);
+	(void) sigaddset(&sigs, SIGINT);
+	(void) sigaddset(&sigs, SIGHUP);
+	(void) sigprocmask(SIG_BLOCK, &sigs, &old);
+	if (!agent_stop && !agent_reload)
+		(void) ppoll(NULL, 0, &ts, &old);
+	(void) sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+#ifdef FELHOM_TESTING
+/*
+ * Test hook: once the file named by $FELHOM_TEST_WEDGE_FILE exists, the
+ * loop stops turning, as a deadlock would — no more watchdog pings, no
+ * signal handled — so a test can see the pings stop.
+ */
+static void
+agent_test_wedge(void)
+{
+	const char *path = getenv("FELHOM_TEST_WEDGE_FILE");
+
+	if (path == NULL || access(path, F_OK) != 0)
+		return;
+	log_warn("test hook: %s exists; the loop is wedged now", path);
+	for (;;)
+		(void) pause();
+}
+#endif
+
+/* The STATUS= line: what the loop is at, in a few words. */
+static void
+agent_status(struct agent *a, int blocked)
+{
+	const struct hubloop_status *hs = hubloop_status(a->hl);
+	char line[NOTIFY_STATUS_MAX], hub[128];
+	struct err err;
+
+	if (!notify_enabled(&a->nt))
+		return;
+	if (!a->cfg->hub_on)
+		(void) snprintf(hub, sizeof(hub), "hub off, desired state "
+		    "from %s", a->cfg->desired_file);
+	else if (blocked)
+		(void) snprintf(hub, sizeof(hub), "BLOCKED by the hub: no "
+		    "changes");
+	else if (hs->failures > 0)
+		(void) snprintf(hub, sizeof(hub), "hub unreachable (%s, %d "
+		    "in a row)", hub_error_name(hs->last_reason),
+		    hs->failures);
+	else if (hs->reports_ok > 0)
+		(void) snprintf(hub, sizeof(hub), "hub ok, report #%" PRId64,
+		    hs->last_seq);
+	else
+		(void) snprintf(hub, sizeof(hub), "hub not reached yet");
+	(void) snprintf(line, sizeof(line), "running: %zu op%s in flight; %s",
+	    a->in_flight, a->in_flight == 1 ? "" : "s", hub);
+	err_init(&err);
+	(void) notify_status(&a->nt, line, &err);
+}
+
+/* SIGHUP, between two turns of the loop. */
+static void
+agent_reload_now(struct agent *a)
+{
+	struct reload_result res;
+	struct err err;
+
+	err_init(&err);
+	(void) notify_reloading(&a->nt, &err);
+	(void) reload_run(a->cfg, a->ao->config_path, a->db,
+	    clock_now(NULL), &res);
+	/* The running configuration stays either way: ready again. */
+	a->nt.status[0] = '\0';
+	(void) notify_ready(&a->nt, res.config_ok ? "running: configuration "
+	    "re-read" : "running: new configuration refused, see the log",
+	    &err);
 }
 
 /*
@@ -494,9 +572,14 @@ agent_loop(struct agent *a)
 	if (a->ao->once)
 		deadline = clock_mono_ms(NULL) + a->ao->once_timeout_s * 1000;
 	while (!agent_stop) {
+#ifdef FELHOM_TESTING
+		agent_test_wedge();
+#endif
+		err_init(&err);
+		(void) notify_watchdog(&a->nt, clock_mono_ms(NULL), &err);
 		if (agent_reload) {
 			agent_reload = 0;
-			reload(a->ao);
+			agent_reload_now(a);
 		}
 		now = clock_mono_ms(NULL);
 		if (hubloop_next_due_ms(a->hl) <= now &&
@@ -551,6 +634,8 @@ agent_loop(struct agent *a)
 			hubloop_poke(a->hl);
 		agent_note(a);
 		moved += next.transitions;
+		a->in_flight = next.in_flight;
+		agent_status(a, blocked);
 		if (next.more)
 			continue;
 		if (a->ao->once) {
@@ -566,7 +651,7 @@ agent_loop(struct agent *a)
 				break;
 			}
 			/* Never past the deadline: --once-timeout holds. */
-			agent_wait(next.delay_ms < deadline - now ?
+			agent_wait(a, next.delay_ms < deadline - now ?
 			    next.delay_ms : deadline - now);
 			continue;
 		}
@@ -576,7 +661,7 @@ agent_loop(struct agent *a)
 			wake = a->reconcile_due;
 		if (next.delay_ms >= 0 && now + next.delay_ms < wake)
 			wake = now + next.delay_ms;
-		agent_wait(wake - now);
+		agent_wait(a, wake - now);
 	}
 	/* --once: the hub learns the outcome now, not at the next run. */
 	if (a->ao->once && moved > 0 && a->cfg->hub_on && !agent_stop) {
@@ -636,25 +721,43 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	memset(&a, 0, sizeof(a));
 	a.cfg = cfg;
 	a.ao = ao;
+	/* Outside systemd the notify calls do nothing. */
+	if (notify_init(&a.nt, &err) != 0) {
+		log_warn("%s", err_msg(&err));
+		err_init(&err);
+	}
 	if ((rc = db_lock_agent(cfg->database, &lockfd, &a.lock, &err)) != 0) {
 		log_error("%s", err_msg(&err));
-		return exitcode_of(rc);
+		status = exitcode_of(rc);
+		goto out;
 	}
 	a.lockfd = lockfd;
 	a.wal_missing = wal_missing(cfg->database);
 	/* Until a clean exit says "stopped", a next start checks in full. */
 	if ((rc = db_lock_mark(lockfd, "running", a.lock.db_id, &err)) != 0) {
 		log_error("%s", err_msg(&err));
-		(void) close(lockfd);
-		return EX_IOERR;
+		status = EX_IOERR;
+		goto out;
 	}
 	if ((rc = agent_start(&a, &err)) != 0) {
 		log_error("start-up: %s", err_msg(&err));
 		/* ERR_INVALID here is a setting the clients refused. */
 		status = rc == ERR_INVALID ? EX_CONFIG : exitcode_of(rc);
+		/* Asked to stop while starting: not a failure. */
+		if (agent_stop && a.db != NULL) {
+			log_info("start-up interrupted by a signal; stopping");
+			status = 0;
+		}
 		goto out;
 	}
+	/* ready once the database is open and recovery is done. */
+	err_init(&err);
+	if (notify_ready(&a.nt, "running: recovery done", &err) != 0)
+		log_warn("%s; continuing without readiness messages",
+		    err_msg(&err));
 	status = agent_loop(&a);
+	err_init(&err);
+	(void) notify_stopping(&a.nt, &err);
 	/* waits resume next time with what is left of them. */
 	err_init(&err);
 	if (engine_save_waits(a.engine, &err) != 0)
@@ -666,6 +769,8 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 		log_warn("%s", err_msg(&err));
 out:
 	agent_reset(&a);
-	(void) close(lockfd);
+	notify_reset(&a.nt);
+	if (lockfd >= 0)
+		(void) close(lockfd);
 	return status;
 }

@@ -342,7 +342,7 @@ guests_section(const struct collect_source *src, json_t **out,
 		    "vmid", (json_int_t)pg->vmid,
 		    "type", pg->type != NULL ? pg->type : "lxc",
 		    "name", str_or_null(pg->name),
-		    "status", pve_guest_state_name(pg->state),
+		    "status", pve_guest_state_name((int)pg->state),
 		    "lock", str_or_null(pg->lock),
 		    "uptime_s", (json_int_t)(pg->uptime > 0 ? pg->uptime : 0),
 		    "spec", spec != NULL ? spec : json_null());

@@ -2,9 +2,13 @@
  * log — the only writer of diagnostics (R-37 structured logs, R-06/R-21:
  * secrets never printed).
  *
- * Two formats: `text` (one line: time, level, message, key=value fields;
- * with a journald "<N>" priority prefix instead of the time when stderr is
- * the journal, detected through $JOURNAL_STREAM) and `json` (one object a
+ * Under systemd (stderr is the journal, detected through
+ * $JOURNAL_STREAM) every line is a journal entry of its own through the
+ * native protocol (base/journald): MESSAGE, PRIORITY, CODE_FILE/LINE/FUNC
+ * and each field as a journal field (OP_ID, VMID, UPID, CODE, ...); if
+ * the journal cannot be reached, the text line with a "<N>" priority
+ * prefix goes to stderr instead.  Elsewhere two formats: `text` (one
+ * line: time, level, message, key=value fields) and `json` (one object a
  * line).  Fields marked secret print as "<redacted>".  Every string
  * registered with log_add_secret() is additionally masked wherever it
  * appears in a line, so a secret that leaks into a message by mistake is

@@ -290,8 +290,9 @@ request_start(struct gate *g, int64_t now, int64_t *out, struct err *err)
 static json_t *
 verdict_detail(const struct gate_verdict *v)
 {
-	return json_pack("{s:s,s:s,s:s}", "class", gate_class_name(v->class),
-	    "reason", gate_reason_name(v->reason), "why", v->why);
+	return json_pack("{s:s,s:s,s:s}",
+	    "class", gate_class_name((int)v->class),
+	    "reason", gate_reason_name((int)v->reason), "why", v->why);
 }
 
 int
@@ -428,7 +429,7 @@ gate_decide(struct gate *g, const struct ops_row *op, struct gate_result *out,
 	}
 	(void) snprintf(r.uid, sizeof(r.uid), "%s", op->uid);
 	log_info("%s: %s %s of guest %" PRId64 ": %s -> %s (%s)", op->uid,
-	    gate_class_name(v.class), ops_kind_name(op->kind), op->vmid,
+	    gate_class_name((int)v.class), ops_kind_name(op->kind), op->vmid,
 	    v.why, sm_state_name(r.to), r.code);
 	if (out != NULL)
 		*out = r;

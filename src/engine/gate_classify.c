@@ -233,7 +233,7 @@ gate_classify(const struct gate_subject *s, const struct gate_facts *f,
 	case OPBLOB_OP_SNAPSHOT:
 	case OPBLOB_OP_BACKUP:
 		verdict(out, GATE_BENIGN, GATE_R_NO_DATA_LOST, "%s loses no "
-		    "data", opblob_op_name(s->op));
+		    "data", opblob_op_name((int)s->op));
 		return;
 	case OPBLOB_OP_PROVISION:
 		verdict(out, GATE_BENIGN, GATE_R_CREATES, "provision creates "

@@ -163,9 +163,10 @@ job_classify(struct gate *g, const struct opblob *b, struct job *j,
 
 	memset(j, 0, sizeof(j[0]));
 	j->blob = b;
-	if ((kind = ops_kind_parse(opblob_op_name(b->op))) < 0)
+	if ((kind = ops_kind_parse(opblob_op_name((int)b->op))) < 0)
 		return err_set(err, ERR_INTERNAL, "op %s passed the blob "
-		    "parser but is not an ops kind", opblob_op_name(b->op));
+		    "parser but is not an ops kind",
+		    opblob_op_name((int)b->op));
 	j->kind = (enum ops_kind)kind;
 	j->vmid = b->has_guest ? b->guest_id : 0;
 	memset(&s, 0, sizeof(s));
@@ -342,7 +343,7 @@ take_signed_job(struct gate *g, const struct inbox_row *e,
 	log_info("signed-ops entry %" PRId64 ": %s of guest %" PRId64
 	    " signed by %s accepted (%s), authorized", e->id,
 	    ops_kind_name(j.kind), j.vmid, res.signer,
-	    gate_class_name(j.v.class));
+	    gate_class_name((int)j.v.class));
 	goto out;
 fail_local:
 	db_rollback(db);
@@ -389,7 +390,7 @@ check_request(struct gate *g, const struct opblob *b, struct refusal *ref)
 	}
 	if ((b->op == OPBLOB_OP_ROTATE_SIGNERS) == (b->has_guest != 0)) {
 		refuse(ref, authz_code_name(AUTHZ_WRONG_GUEST), "%s %s a "
-		    "guest_id", opblob_op_name(b->op), b->has_guest ?
+		    "guest_id", opblob_op_name((int)b->op), b->has_guest ?
 		    "must not have" : "needs");
 		return -1;
 	}
@@ -479,7 +480,7 @@ take_request(struct gate *g, const struct inbox_row *e,
 		st->rejected++;
 	log_info("signed-ops entry %" PRId64 ": unsigned %s of guest %" PRId64
 	    " is %s (%s): %s", e->id, ops_kind_name(j.kind), j.vmid,
-	    gate_class_name(j.v.class), j.v.why, sm_state_name(r.to));
+	    gate_class_name((int)j.v.class), j.v.why, sm_state_name(r.to));
 	goto out;
 fail_local:
 	db_rollback(db);

@@ -554,8 +554,8 @@ no_row(struct db *db, int64_t op_id, enum sm_state from, enum sm_event event,
 	char id[24];
 
 	(void) snprintf(id, sizeof(id), "%" PRId64, op_id);
-	f[0] = LOG_F("FELHOM_OP", id);
-	f[1] = LOG_F("FELHOM_EVENT", sm_event_name(event));
+	f[0] = LOG_F("OP_ID", id);
+	f[1] = LOG_F("EVENT", sm_event_name(event));
 	log_fields(LOG_LEVEL_WARN, f, 2,
 	    "op %s: no transition from %s by %s, refused", id,
 	    sm_state_name(from), sm_event_name(event));
@@ -611,9 +611,10 @@ sm_step(struct db *db, int64_t op_id, enum sm_state from, enum sm_event event,
     const struct sm_args *args, enum sm_state *to_out, struct err *err)
 {
 	const struct sm_row *r;
-	struct log_field f[3];
+	struct log_field f[5];
 	char uid[OPS_UID_LEN], vm[24], stepname[48] = "";
 	int64_t vmid = 0;
+	size_t nf = 0;
 	int row, rc;
 
 	if ((rc = check_args(from, event, args, err)) != 0)
@@ -635,10 +636,16 @@ sm_step(struct db *db, int64_t op_id, enum sm_state from, enum sm_event event,
 	if (args->step_name != NULL)
 		(void) snprintf(stepname, sizeof(stepname), " (%s)",
 		    args->step_name);
-	f[0] = LOG_F("FELHOM_OP", uid);
-	f[1] = LOG_F("FELHOM_VMID", vm);
-	f[2] = LOG_F("FELHOM_EVENT", event_info[event].name);
-	log_fields(log_level_of(r), f, 3,
+	/* the journal gets these as fields of their own. */
+	f[nf++] = LOG_F("OP_ID", uid);
+	f[nf++] = LOG_F("VMID", vm);
+	f[nf++] = LOG_F("EVENT", event_info[event].name);
+	if (args->upid != NULL)
+		f[nf++] = LOG_F("UPID", args->upid);
+	if (args->error_code != NULL || args->code != NULL)
+		f[nf++] = LOG_F("CODE", args->error_code != NULL ?
+		    args->error_code : args->code);
+	log_fields(log_level_of(r), f, nf,
 	    "%s: %s -> %s by %s%s%s%s", uid, state_info[r->from].name,
 	    state_info[r->to].name, event_info[event].name, stepname,
 	    args->error != NULL ? ": " : "",

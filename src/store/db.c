@@ -17,6 +17,7 @@
 #include "base/crash.h"
 #include "base/err.h"
 #include "store/db.h"
+#include "store/dbpath.h"
 #include "store/migrations.h"
 
 #define DB_BUSY_TIMEOUT_MS	5000
@@ -198,9 +199,17 @@ state_dir(const char *path, struct err *err)
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		char why[1024];
+		int e = errno;
+
+		/* Name the cause (a missing parent directory). */
+		if (dbpath_explain(path, why, sizeof(why)))
+			return err_set(err, ERR_IO, "%s: cannot use the "
+			    "database: %s", path, why);
 		return err_set(err, ERR_IO, "%s: cannot create the state "
-		    "directory: %s", dir, strerror(errno));
+		    "directory: %s", dir, strerror(e));
+	}
 	return 0;
 }
 
@@ -281,7 +290,13 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 	oflags |= SQLITE_OPEN_NOMUTEX;
 	rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
 	if (rc != SQLITE_OK) {
-		if ((rc & 0xff) == SQLITE_CANTOPEN)
+		char why[1024];
+
+		if ((rc & 0xff) == SQLITE_CANTOPEN &&
+		    dbpath_explain(path, why, sizeof(why)))
+			rc = err_set(err, ERR_IO, "%s: cannot open the "
+			    "database: %s", path, why);
+		else if ((rc & 0xff) == SQLITE_CANTOPEN)
 			rc = err_set(err, ERR_IO, "%s: cannot open database "
 			    "(%s)%s", path, strerror(errno),
 			    (flags & DB_OPEN_CREATE) ? "" :
@@ -292,6 +307,18 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 	}
 	(void) sqlite3_extended_result_codes(db->h, 1);
 	(void) sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	/* SQLite falls back to read-only on a file it may not write. */
+	if (!(flags & DB_OPEN_READONLY) &&
+	    sqlite3_db_readonly(db->h, "main") == 1) {
+		char why[1024];
+
+		if (!dbpath_explain(path, why, sizeof(why)))
+			(void) snprintf(why, sizeof(why), "the file is "
+			    "read-only");
+		rc = err_set(err, ERR_READONLY, "%s: cannot write the "
+		    "database: %s", path, why);
+		goto out;
+	}
 
 	/* Reading the header first tells "not a database" from the rest. */
 	if ((rc = has_tables(db, &ntables, err)) != 0 ||
@@ -600,9 +627,17 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
 		return rc;
 	info.existed = stat(path, &sb) == 0;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return err_set(err, errno == EACCES ? ERR_PERMISSION : ERR_IO,
-		    "%s: cannot open lock file: %s", path, strerror(errno));
+	if (fd < 0) {
+		char why[1024];
+		int e = errno;
+
+		/* Name the cause (a missing directory), not the lock file. */
+		if (dbpath_explain(dbpath, why, sizeof(why)))
+			return err_set(err, ERR_IO, "%s: cannot use the "
+			    "database: %s", dbpath, why);
+		return err_set(err, e == EACCES ? ERR_PERMISSION : ERR_IO,
+		    "%s: cannot open lock file: %s", path, strerror(e));
+	}
 	/* An fcntl lock, so that the kernel can name its holder. */
 	lock_whole(&fl);
 	if (fcntl(fd, F_SETLK, &fl) != 0) {

@@ -120,9 +120,10 @@ START_TEST(gate_classify_table)
 	gate_classify(&s, &f, &v);
 	ck_assert_msg(v.class == c->want && v.reason == c->reason,
 	    "case %d (%s %s): got %s/%s, want %s/%s", _i,
-	    opblob_op_name(c->op), c->params, gate_class_name(v.class),
-	    gate_reason_name(v.reason), gate_class_name(c->want),
-	    gate_reason_name(c->reason));
+	    opblob_op_name((int)c->op), c->params,
+	    gate_class_name((int)v.class),
+	    gate_reason_name((int)v.reason), gate_class_name((int)c->want),
+	    gate_reason_name((int)c->reason));
 	ck_assert_uint_gt(strlen(v.why), 0);
 	json_decref(params);
 }

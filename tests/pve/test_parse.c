@@ -268,7 +268,7 @@ START_TEST(status_current_cpus_string_and_ha)
 	ck_assert_int_eq(pve_parse_guest_status(data(r9), &s9, NULL), 0);
 	ck_assert_int_eq(s9.guest.ha_managed, 0);
 	ck_assert_ptr_null(s9.guest.ha_state);
-	ck_assert_str_eq(pve_guest_state_name(s9.guest.state), "running");
+	ck_assert_str_eq(pve_guest_state_name((int)s9.guest.state), "running");
 	pve_guest_status_reset(&s);
 	pve_guest_status_reset(&s9);
 	json_decref(r);

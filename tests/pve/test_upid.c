@@ -109,8 +109,8 @@ static const char *const bads[] = {
 	"UPID:pve:0001E240:0A12BC40:",
 	"UPID:pve:0001E240:",
 	/* PBS layout: an extra task-counter field. */
-	"UPID:pbs:000004A2:00003F11:0000000A:68BFB0E0:verificationjob:"
-	    "store1\\x3av\\x2dabc:root@pam:",
+	("UPID:pbs:000004A2:00003F11:0000000A:68BFB0E0:verificationjob:"
+	    "store1\\x3av\\x2dabc:root@pam:"),
 	"UPID:pve:+001E240:0A12BC40:68BF3A41:vzstart:101:root@pam:",
 	"UPID:pve:0x1E2400:0A12BC40:68BF3A41:vzstart:101:root@pam:",
 };
