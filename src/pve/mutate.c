@@ -69,7 +69,7 @@ pve_parse_submit(const json_t *data, unsigned allowed, struct pve_submit *out,
 	if ((allowed & ALLOW(s.kind)) == 0)
 		return err_setr(err, ERR_PROTOCOL, PVE_E_PROTOCOL, 0,
 		    "unexpected answer kind '%s' for this call",
-		    pve_submit_kind_name(s.kind));
+		    pve_submit_kind_name((int)s.kind));
 	*out = s;
 	return 0;
 }
