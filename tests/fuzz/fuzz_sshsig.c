@@ -14,8 +14,7 @@
 #include "authz/sshsig.h"
 #include "authz/verify.h"
 #include "base/err.h"
-
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Keys of the vector corpus (tests/fixtures/sshsig/keys). */
 static const char *const pinned[] = {
@@ -48,7 +47,7 @@ init(void)
 }
 
 int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+fuzz_sshsig(const uint8_t *data, size_t size)
 {
 	static const char msg[] = "felhom fuzz message\n";
 	struct verify_result res;
