@@ -1,17 +1,23 @@
 #!/bin/sh
-# The test command: installs what is needed, builds (release, plain and
-# with ASan+UBSan), and runs the whole suite through ctest in both builds.
+# The test command: installs what is needed, builds (release, the
+# libFuzzer targets, plain and with ASan+UBSan), and runs the whole suite
+# through ctest in both builds (fuzz.all, in the plain run, fuzzes every
+# target 5 s: tests/fuzz/README.md).
 # Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-tools/install-deps.sh
+tools/install-deps.sh --fuzz
 
 echo "== build (release preset: -O3 warnings are errors too)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
+
+echo "== build (libFuzzer targets, clang; fuzzed by ctest fuzz.all)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs" --target fuzz-targets
 
 echo "== build (RelWithDebInfo, crash points on)"
 cmake --preset default >/dev/null
