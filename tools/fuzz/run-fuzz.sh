@@ -43,10 +43,10 @@ all=$(names)
 if [ $# -gt 0 ]; then
 	targets="$*"
 	for t in $targets; do
-		case " $(echo $all) " in
-		*" $t "*) ;;
-		*) echo "run-fuzz: no target '$t' in $list" >&2; exit 64 ;;
-		esac
+		if ! echo "$all" | grep -qx -- "$t"; then
+			echo "run-fuzz: no target '$t' in $list" >&2
+			exit 64
+		fi
 	done
 else
 	targets=$all
@@ -57,8 +57,10 @@ cmake --preset fuzz >/dev/null
 cmake --build "$build" -j "$jobs" --target fuzz-targets >/dev/null
 
 status=0
+count=0
 start=$(date +%s)
 for t in $targets; do
+	count=$((count + 1))
 	seeds=$build/fuzz-seeds/$t
 	corpus=$build/fuzz-corpus/$t
 	artifacts=$build/fuzz-artifacts/$t/
@@ -86,6 +88,6 @@ for t in $targets; do
 	grep -E '^#[0-9]+.*DONE' "$build/fuzz_$t.log" ||
 	    tail -n 3 "$build/fuzz_$t.log"
 done
-echo "== $(echo $targets | wc -w) targets in $(( $(date +%s) - start ))s:" \
+echo "== $count targets in $(( $(date +%s) - start ))s:" \
     "$([ $status -eq 0 ] && echo ok || echo FAILED)"
 exit $status
