@@ -1,16 +1,18 @@
 #!/bin/sh
 # The test command: installs what is needed, builds (release and its
-# Debian package, clang, plain and with ASan+UBSan), and runs the whole
-# suite through ctest in the plain and the sanitized build.  The package
-# tests (dist.package, dist.install_doc) install, upgrade and purge the
-# package on this machine: they run as root only.
+# Debian package, clang, the libFuzzer targets, plain and with
+# ASan+UBSan), and runs the whole suite through ctest in the plain and the
+# sanitized build.  The package tests (dist.package, dist.install_doc)
+# install, upgrade and purge the package on this machine: they run as
+# root only.  fuzz.all, in the plain run, fuzzes every target 5 s
+# (tests/fuzz/README.md).
 # Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-tools/install-deps.sh
+tools/install-deps.sh --fuzz
 
 echo "== build (release preset: -O3 warnings are errors too)"
 cmake --preset release >/dev/null
@@ -22,6 +24,10 @@ ls build-release/felhom-agent_*_amd64.deb
 echo "== build (clang: its warnings are errors too; tests run with gcc)"
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"
+
+echo "== build (libFuzzer targets, clang; fuzzed by ctest fuzz.all)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs" --target fuzz-targets
 
 echo "== build (RelWithDebInfo, crash points on)"
 cmake --preset default >/dev/null

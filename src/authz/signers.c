@@ -873,7 +873,10 @@ signers_entry_line(const struct signers_entry *e, char **out,
 		    n > 0 ? "," : "", "verify-required");
 	if (n >= sizeof(opts))
 		return err_set(err, ERR_TOO_LARGE, "signer line too long");
-	q = strpbrk(e->principals, " \t") != NULL ? "\"" : "";
+	/* Quoted when a bare word would not read back the same: blanks
+	 * split it, a leading '#' makes the line a comment. */
+	q = strpbrk(e->principals, " \t") != NULL ||
+	    e->principals[0] == '#' ? "\"" : "";
 	len = asprintf(&s, "%s%s%s%s%s %s%s%s", q, e->principals, q,
 	    n > 0 ? " " : "", opts, e->keytext, e->comment != NULL ? " " : "",
 	    e->comment != NULL ? e->comment : "");

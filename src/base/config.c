@@ -194,6 +194,7 @@ apply_env(json_t *root, char *const *envp, struct err *err)
 	for (i = 0; i < NCKEYS; i++) {
 		const struct ckey *k = &ckeys[i];
 		const char *v;
+		json_t *js = NULL;
 		char *end;
 		long long n;
 
@@ -202,8 +203,12 @@ apply_env(json_t *root, char *const *envp, struct err *err)
 			continue;
 		switch (k->type) {
 		case CKEY_STRING:
-			rc = json_put(root, k, v[0] == '\0' ? json_null() :
-			    json_string(v), err);
+			/* Jansson refuses a value that is not UTF-8. */
+			if (v[0] != '\0' && (js = json_string(v)) == NULL)
+				return err_set(err, ERR_CONFIG, "%s: the value "
+				    "is not valid UTF-8", name);
+			rc = json_put(root, k, v[0] == '\0' ? json_null() : js,
+			    err);
 			break;
 		case CKEY_INT:
 			errno = 0;

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,7 +340,9 @@ jsonx_loose_real(const json_t *v, double *out)
 		return ERR_FORMAT;
 	errno = 0;
 	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0')
+	/* strtod reads "nan" and "inf": no JSON number is either, and a
+	 * report cannot carry one (json_real refuses them). */
+	if (errno != 0 || *end != '\0' || !isfinite(d))
 		return ERR_FORMAT;
 	*out = d;
 	return 0;

@@ -69,8 +69,9 @@ int	jsonx_only_keys(const json_t *obj, const char *ctx,
 
 /*
  * PVE-style lenient readers (numbers as strings, 0/1 booleans): accept an
- * integer, or a string holding one; a real, or a numeric string; a
- * boolean, 0/1 integer or "0"/"1" string.  Return ERR_FORMAT otherwise.
+ * integer, or a string holding one; a real, or a string holding a finite
+ * one (not "nan", "inf"); a boolean, 0/1 integer or "0"/"1" string.
+ * Return ERR_FORMAT otherwise.
  */
 int	jsonx_loose_int(const json_t *v, int64_t *out);
 int	jsonx_loose_real(const json_t *v, double *out);

@@ -502,6 +502,32 @@ START_TEST(db_round_trip_and_seed_once)
 }
 END_TEST
 
+/*
+ * A quoted principal may start with '#' (ssh-keygen reads it so); the
+ * line stored for it must not read back as a comment, or the signers
+ * table no longer loads (found by fuzz_signers).
+ */
+START_TEST(stored_line_of_a_hash_principal_reads_back)
+{
+	struct signers_entry *e = NULL, *back = NULL;
+	struct err err;
+	char *l = NULL;
+
+	ck_assert_int_eq(parse("\"#ops\" ", " c", &e, &err), 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->principals, "#ops");
+	ck_assert_int_eq(signers_entry_line(e, &l, &err), 0);
+	ck_assert_int_eq(signers_parse_line(l, strlen(l), "db:signers", 1,
+	    SIGNERS_ROLE_OPERATIONAL, 0, &back, &err), 0);
+	ck_assert_msg(back != NULL, "stored line '%s' reads as a comment", l);
+	ck_assert_str_eq(back->principals, "#ops");
+	ck_assert(sshsig_key_equal(back->key, e->key));
+	free(l);
+	signers_entry_free(back);
+	signers_entry_free(e);
+}
+END_TEST
+
 START_TEST(role_names)
 {
 	ck_assert_str_eq(signers_role_name(SIGNERS_ROLE_RECOVERY), "recovery");
@@ -533,6 +559,7 @@ signers_suite(void)
 	tcase_add_test(tc, signer_file_owner_and_mode);
 	tcase_add_test(tc, find_uses_any_fully_matching_line);
 	tcase_add_test(tc, db_round_trip_and_seed_once);
+	tcase_add_test(tc, stored_line_of_a_hash_principal_reads_back);
 	tcase_add_test(tc, role_names);
 	suite_add_tcase(s, tc);
 	return s;

@@ -238,6 +238,9 @@ START_TEST(config_environment_errors_are_named)
 	char *const typo[] = { "FELHOM_AGENT_HUB_TOKN=x", NULL };
 	char *const badint[] = { "FELHOM_AGENT_PVE_TIMEOUT_S=soon", NULL };
 	char *const badbool[] = { "FELHOM_AGENT_PVE_INSECURE=yes", NULL };
+	/* Latin-1, not UTF-8 (found by fuzz_config: was "out of memory"). */
+	char *const latin1[] = { "FELHOM_AGENT_PVE_CA_FILE=/etc/pve/ca-\xe9.pem",
+	    NULL };
 	struct config *cfg = NULL;
 	struct err err;
 
@@ -255,6 +258,11 @@ START_TEST(config_environment_errors_are_named)
 	ck_assert_int_eq(config_load_text(base_doc, "cfg", badbool, &cfg,
 	    &err), ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(err.msg, "not a boolean"));
+	err_init(&err);
+	ck_assert_int_eq(config_load_text(base_doc, "cfg", latin1, &cfg,
+	    &err), ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "FELHOM_AGENT_PVE_CA_FILE: the "
+	    "value is not valid UTF-8"));
 }
 END_TEST
 

@@ -108,6 +108,13 @@ START_TEST(json_loose_readers_accept_pve_quirks)
 	v = json_string("N/A");
 	ck_assert_int_eq(jsonx_loose_int(v, &i), ERR_FORMAT);
 	json_decref(v);
+	/* strtod's words are no numbers a report could carry (fuzz_pve). */
+	v = json_string("nan");
+	ck_assert_int_eq(jsonx_loose_real(v, &d), ERR_FORMAT);
+	json_decref(v);
+	v = json_string("-Infinity");
+	ck_assert_int_eq(jsonx_loose_real(v, &d), ERR_FORMAT);
+	json_decref(v);
 }
 END_TEST
 

@@ -14,13 +14,12 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "fuzz.h"
 #include "pve/pve.h"
 #include "pve/upid.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+fuzz_upid(const uint8_t *data, size_t size)
 {
 	char back[UPID_MAX + 16];
 	struct pve_submit sub;
@@ -31,20 +30,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err_init(&err);
 	if (upid_parse((const char *)data, size, &u, &err) == 0) {
-		if (memchr(u.node, '\0', sizeof(u.node)) == NULL ||
-		    memchr(u.type, '\0', sizeof(u.type)) == NULL ||
-		    memchr(u.id, '\0', sizeof(u.id)) == NULL ||
-		    memchr(u.user, '\0', sizeof(u.user)) == NULL)
-			__builtin_trap();
+		FUZZ_ASSERT(memchr(u.node, '\0', sizeof(u.node)) != NULL &&
+		    memchr(u.type, '\0', sizeof(u.type)) != NULL &&
+		    memchr(u.id, '\0', sizeof(u.id)) != NULL &&
+		    memchr(u.user, '\0', sizeof(u.user)) != NULL);
 		n = upid_format(&u, back, sizeof(back));
 		/* 8-digit pstart with a leading zero nibble may shorten a
 		 * 9-digit form only if the input had one: compare loosely. */
-		if (n < 0 || (size_t)n > size ||
-		    ((size_t)n == size && strncasecmp(back,
-		    (const char *)data, size) != 0))
-			__builtin_trap();
-	} else if (err.code == 0) {
-		__builtin_trap();	/* a refusal always says why */
+		FUZZ_ASSERT(n >= 0 && (size_t)n <= size &&
+		    ((size_t)n != size || strncasecmp(back,
+		    (const char *)data, size) == 0));
+	} else {
+		FUZZ_ASSERT(err.code != 0);	/* a refusal always says why */
 	}
 	/* The same bytes as a mutation's "data" string. */
 	if ((s = json_stringn((const char *)data, size)) != NULL) {

@@ -1,62 +1,93 @@
 #!/bin/sh
-# run-fuzz.sh [SECONDS] — builds the libFuzzer targets of tests/fuzz with
-# clang (`cmake --preset fuzz`, binary dir build-fuzz) and runs each one
-# for SECONDS (default 60).  Seeds: the SSHSIG vectors of
-# tests/fixtures/sshsig and tests/fuzz/corpus/.  The growing corpus is
-# kept in build-fuzz/fuzz-corpus/<target>; a crash leaves its input in
-# build-fuzz/fuzz-artifacts/ and makes the script exit non-zero.
+# run-fuzz.sh [SECONDS [TARGET...]] — builds the libFuzzer targets of
+# tests/fuzz with clang (`cmake --preset fuzz`, binary dir build-fuzz;
+# only the targets and the libraries they need) and runs each one, one
+# after the other, for SECONDS (default 60) with ASan + UBSan and leak
+# detection.  The targets and their seeds are listed in
+# tests/fuzz/targets.tsv; TARGET... runs only those.  The test suite runs
+# `run-fuzz.sh 5` (ctest fuzz.all).
+#
+# Seeds come from the repository only (tests/fixtures, tests/fuzz/corpus)
+# plus the regression inputs of tests/fuzz/regress/<target>.  The growing
+# corpus is kept in build-fuzz/fuzz-corpus/<target>.  A finding (crash,
+# leak, UB, timeout) leaves its input in build-fuzz/fuzz-artifacts/<target>/
+# and makes the script exit 1; see tests/fuzz/README.md for what to do
+# with it.
 set -eu
 
 secs=${1:-60}
 case $secs in
-''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 64 ;;
+''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 64 ;;
 esac
+[ $# -gt 0 ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
-fixtures=${FELHOM_FIXTURE_DIR:-$root/tests/fixtures}
 build=$root/build-fuzz
 jobs=${FUZZ_BUILD_JOBS:-2}
+list=$root/tests/fuzz/targets.tsv
+
+if ! command -v clang >/dev/null 2>&1; then
+	echo "run-fuzz: clang not found; run tools/install-deps.sh --fuzz" >&2
+	exit 69
+fi
+
+# The target names of targets.tsv, and the seed globs of one.
+names() {
+	sed -e 's/#.*//' "$list" | awk 'NF > 0 { print $1 }'
+}
+globs() {
+	sed -e 's/#.*//' "$list" | awk -v t="$1" '$1 == t {
+	    for (i = 2; i <= NF; i++) print $i }'
+}
+
+all=$(names)
+if [ $# -gt 0 ]; then
+	targets="$*"
+	for t in $targets; do
+		if ! echo "$all" | grep -qx -- "$t"; then
+			echo "run-fuzz: no target '$t' in $list" >&2
+			exit 64
+		fi
+	done
+else
+	targets=$all
+fi
 
 cd "$root"
 cmake --preset fuzz >/dev/null
-cmake --build "$build" -j "$jobs" --target fuzz_sshsig fuzz_opblob \
-    fuzz_upid
-
-# Seed corpora: armored vectors and their raw blobs for sshsig.
-seeds=$build/fuzz-seeds
-rm -rf "$seeds"
-mkdir -p "$seeds/sshsig" "$seeds/opblob" "$seeds/upid"
-if [ -d "$fixtures/sshsig/sigs" ]; then
-	cp "$fixtures"/sshsig/sigs/*.sig "$seeds/sshsig/"
-	cp "$fixtures"/sshsig/openssh-testdata/*.sig "$seeds/sshsig/" \
-	    2>/dev/null || true
-	for f in "$fixtures"/sshsig/sigs/pos-*.sig; do
-		sed '1d;$d' "$f" | base64 -d > "$seeds/sshsig/$(basename "$f" .sig).bin" \
-		    2>/dev/null || true
-	done
-fi
-cp "$root"/tests/fuzz/corpus/opblob/* "$seeds/opblob/"
-# UPIDs: the data strings of the captured mutation answers.
-for f in "$fixtures"/pve/api/*upid*.json; do
-	[ -f "$f" ] || continue
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("data"); print(d if isinstance(d,str) else "", end="")' \
-	    "$f" > "$seeds/upid/$(basename "$f" .json)" 2>/dev/null || true
-done
+cmake --build "$build" -j "$jobs" --target fuzz-targets >/dev/null
 
 status=0
-for t in sshsig opblob upid; do
+count=0
+start=$(date +%s)
+for t in $targets; do
+	count=$((count + 1))
+	seeds=$build/fuzz-seeds/$t
 	corpus=$build/fuzz-corpus/$t
 	artifacts=$build/fuzz-artifacts/$t/
-	mkdir -p "$corpus" "$artifacts"
-	echo "== fuzz_$t for ${secs}s"
+	rm -rf "$seeds"
+	mkdir -p "$seeds" "$corpus" "$artifacts"
+	n=0
+	for g in $(globs "$t") "tests/fuzz/regress/$t/*"; do
+		# shellcheck disable=SC2086
+		for f in $root/$g; do
+			[ -f "$f" ] || continue
+			n=$((n + 1))
+			cp "$f" "$seeds/$n-$(basename "$f")"
+		done
+	done
+	echo "== fuzz_$t for ${secs}s ($n seeds)"
 	if ! "$build/bin/fuzz_$t" -max_total_time="$secs" -max_len=20000 \
 	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	    -artifact_prefix="$artifacts" "$corpus" "$seeds/$t" \
+	    -artifact_prefix="$artifacts" "$corpus" "$seeds" \
 	    > "$build/fuzz_$t.log" 2>&1; then
 		echo "fuzz_$t FAILED; see $build/fuzz_$t.log and $artifacts" >&2
 		tail -n 40 "$build/fuzz_$t.log" >&2
 		status=1
+		continue
 	fi
-	grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' \
-	    "$build/fuzz_$t.log" || tail -n 3 "$build/fuzz_$t.log"
+	grep -E '^#[0-9]+.*DONE' "$build/fuzz_$t.log" ||
+	    tail -n 3 "$build/fuzz_$t.log"
 done
+echo "== $count targets in $(( $(date +%s) - start ))s:" \
+    "$([ $status -eq 0 ] && echo ok || echo FAILED)"
 exit $status
