@@ -612,7 +612,7 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
     struct err *err)
 {
 	struct db_lock_info info;
-	char path[4096], old[512];
+	char path[4096], old[DB_LOCK_TEXT_LEN + 1];
 	struct flock fl;
 	struct stat sb;
 	ssize_t n;
@@ -667,7 +667,7 @@ db_lock_agent(const char *dbpath, int *fd_out, struct db_lock_info *prev,
 int
 db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
 {
-	char text[256];
+	char text[DB_LOCK_TEXT_LEN];
 	int n;
 
 	n = snprintf(text, sizeof(text), "pid %ld\nstate %s\nversion %s\n"
@@ -677,9 +677,15 @@ db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
 	    db_id[0] != '\0' ? "\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return err_set(err, ERR_INVALID, "lock file text too long");
-	/* The next start reads it: written through to the disk. */
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n ||
-	    fdatasync(fd) != 0)
+	/*
+	 * One fixed-size write in place, padded with empty lines: a
+	 * reader (db_lock_probe) never sees the file empty or half old,
+	 * as it could between a truncate and a write.  The next start
+	 * reads it: written through to the disk.
+	 */
+	memset(text + n, '\n', sizeof(text) - (size_t)n);
+	if (pwrite(fd, text, sizeof(text), 0) != (ssize_t)sizeof(text) ||
+	    ftruncate(fd, (off_t)sizeof(text)) != 0 || fdatasync(fd) != 0)
 		return err_set(err, ERR_IO, "cannot write the lock file: %s",
 		    strerror(errno));
 	return 0;
@@ -688,7 +694,7 @@ db_lock_mark(int fd, const char *state, const char *db_id, struct err *err)
 int
 db_lock_probe(const char *dbpath, struct db_lock_info *out, struct err *err)
 {
-	char path[4096], buf[512];
+	char path[4096], buf[DB_LOCK_TEXT_LEN + 1];
 	struct flock fl;
 	ssize_t n;
 	int fd, rc;

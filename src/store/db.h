@@ -116,6 +116,9 @@ int	db_exec(struct db *db, const char *sql, const char *what,
 /* The full PRAGMA integrity_check: ERR_CORRUPT naming the first fault. */
 int	db_check(struct db *db, struct err *err);
 
+/* The lock file's size: its text, padded with empty lines. */
+#define DB_LOCK_TEXT_LEN	256
+
 /* What the lock file says, and who holds it (db_lock_probe). */
 struct db_lock_info {
 	int	 existed;	/* the file was there */
