@@ -188,6 +188,10 @@ quiet() {
 	    'pending_signature')")" = 0 ] &&
 	[ "$(q "select count(*) from signed_inbox where state = 'new'")" = 0 ]
 }
+show_counters() {	# show_counters KEY...: pve-sim's counters of these keys
+	echo_cmd "curl --cacert pve-ca.pem 'https://127.0.0.1:$pve_port/_sim/counters?detail=1'   # keys: $*"
+	pvectl GET '/_sim/counters?detail=1' | js "{k: d.get(k, 'never asked') for k in '$*'.split()}"
+}
 reports() { hubctl GET /_sim/reports | js 'len(d)'; }
 # Two reports after now, with nothing in flight: the agent has seen
 # everything the hub had.
@@ -304,8 +308,8 @@ hubctl GET /_sim/reports >reports.json
 python3 - reports.json <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))[0]
-print("schema %s, host %s, seq %s, agent %s" % (r["schema"], r["host"]["id"] if isinstance(r.get("host"), dict) and "id" in r["host"] else r.get("host_id"),
-      r.get("seq"), (r.get("agent") or {}).get("version")))
+print("schema %s, host %s, seq %s, agent %s, PVE %s on node %s, signers %s" % (r["schema"], r["host_id"],
+      r["seq"], r["agent_version"], r["host"]["pve_version"], r["host"]["node"], r["agent"]["signers"]))
 for g in r["guests"]:
     print("  CT %-4s %-12s %s" % (g["vmid"], g.get("name"), g.get("status")))
 for dk in (r.get("host") or {}).get("disks", []):
@@ -383,7 +387,7 @@ settle 30
 run felhom-admin --config config.json journal --op "$op"
 [ "$(count 103:destroy)" = 1 ] || fail "103 was destroyed $(count 103:destroy) times, expected once"
 is_true guest_exists 103 && fail "103 still exists in PVE"
-say "pve-sim counter 103:destroy = $(count 103:destroy)"
+show_counters 103:destroy
 ok "103 destroyed exactly once (one DELETE), after the operator's signature"
 
 # ===========================================================================
@@ -420,7 +424,7 @@ run sqlite3 -readonly -column -header state.db "select seq, event, decision, cod
 run_rc 1 felhom-admin --config config.json op check --signature job.json.sig --blob job.json
 grep -q replay <<<"$out" || fail "op check did not say replay"
 [ "$(count 101:snapshot)" = 1 ] || fail "the replayed snapshot ran again ($(count 101:snapshot) snapshots)"
-say "pve-sim counter 101:snapshot = $(count 101:snapshot)"
+show_counters 101:snapshot
 ok "unknown key rejected (exit 1, unknown_signer), replay rejected (exit 1, replay); the snapshot ran once"
 
 # ===========================================================================
@@ -463,7 +467,7 @@ grep 'recovery: ' agent.log | tail -n 1
 grep 'recovery: ' agent.log | tail -n 1 | grep -q 'recovery: 1 op(s) not terminal' ||
     fail "the restarted agent's recovery did not take up the restore"
 run sqlite3 -readonly -column -header state.db "select id, op, from_state, event, to_state, step, substr(detail, 1, 40) as detail from v_journal where op = '$rop' and id > $jmark"
-say "pve-sim counter 104:restore = $(count 104:restore)"
+show_counters 104:vzdump 104:restore
 [ "$(count 104:restore)" = 1 ] || fail "104 was restored $(count 104:restore) times, expected once"
 ok "the restart found the task PVE was running, waited for it and finished the op: one restore"
 
