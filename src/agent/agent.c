@@ -563,7 +563,7 @@ agent_quiet(struct agent *a)
 static int
 agent_loop(struct agent *a)
 {
-	int64_t deadline = 0, now, wake, rdelay;
+	int64_t deadline = 0, now, wake, rdelay, stored;
 	int hub_done = 0, reconciled = 0, cycled = 0, blocked, rc;
 	size_t moved = 0;
 	struct engine_next next;
@@ -585,12 +585,19 @@ agent_loop(struct agent *a)
 		if (hubloop_next_due_ms(a->hl) <= now &&
 		    (!a->ao->once || !hub_done)) {
 			err_init(&err);
+			stored = hubloop_status(a->hl)->desired_stored;
 			(void) hubloop_cycle(a->hl, &err);
 			hub_done = 1;
 			cycled = 1;
 			if (agent_stop)
 				break;
 			once_check_cycle(a);
+			/*
+			 * A new desired state is acted on now, not up to
+			 * AGENT_RECONCILE_MS later at the periodic reconcile.
+			 */
+			if (hubloop_status(a->hl)->desired_stored != stored)
+				a->reconcile_due = clock_mono_ms(NULL);
 		}
 		blocked = hubloop_blocked(a->hl);
 		/*

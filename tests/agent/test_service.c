@@ -7,8 +7,8 @@
  * once), SIGHUP (a bad file refused and the old configuration kept;
  * changed keys and signer-file differences logged, the live signer set
  * untouched; a host started without keys seeded by the first reload that
- * finds some), and the journal's structured fields received on a test
- * journal socket.  Against tools/pve-sim, standalone (hub off).
+ * finds some), a changed desired state acted on when it is read, and
+ * the journal's structured fields received on a test journal socket.  Against tools/pve-sim, standalone (hub off).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -418,6 +418,39 @@ START_TEST(sigterm_mid_operation_exits_0_and_the_restart_finishes_it)
 }
 END_TEST
 
+/*
+ * A desired state that changes while the daemon runs is acted on at the
+ * cycle that reads it, not at the next periodic reconcile 15 s later
+ * (tools/demo.sh showed the wait).  The file is checked every 500 ms.
+ */
+START_TEST(a_changed_desired_state_is_acted_on_when_it_is_read)
+{
+	static const char doc[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":2,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"running\"},"
+	    "{\"vmid\":105,\"state\":\"running\"}]}";
+	int64_t t0, end;
+
+	ck_assert_int_eq(setenv("FELHOM_TEST_MIN_INTERVAL_MS", "500", 1), 0);
+	(void) agent_start(0, NULL);
+	ck_assert_int_eq(unsetenv("FELHOM_TEST_MIN_INTERVAL_MS"), 0);
+	(void) await_msg(0, "READY=1", 10000);
+	/* The first reconcile (at start) has run: 104 is being started. */
+	for (end = mono_ms() + 10000; pve_count("104:start") < 1 &&
+	    mono_ms() < end; )
+		(void) usleep(50000);
+	ck_assert_int_eq(pve_count("104:start"), 1);
+	ck_assert_int_eq(tu_write_file(desired, doc, strlen(doc), 0644), 0);
+	t0 = mono_ms();
+	for (end = t0 + 12000; pve_count("105:start") < 1 && mono_ms() < end; )
+		(void) usleep(50000);
+	ck_assert_msg(pve_count("105:start") == 1, "105 not started within "
+	    "12 s of the new desired state");
+	ck_assert_msg(mono_ms() - t0 < 6000, "105 started %lld ms after the "
+	    "new desired state", (long long)(mono_ms() - t0));
+}
+END_TEST
+
 START_TEST(sighup_refuses_a_bad_file_and_keeps_the_running_configuration)
 {
 	static const char bad[] = "{\"host\": {\"id\": \"pve-01\"}, oops";
@@ -645,6 +678,7 @@ service_suite(void)
 	tcase_add_test(tc, a_wedged_loop_stops_the_watchdog_pings);
 	tcase_add_test(tc,
 	    sigterm_mid_operation_exits_0_and_the_restart_finishes_it);
+	tcase_add_test(tc, a_changed_desired_state_is_acted_on_when_it_is_read);
 	tcase_add_test(tc,
 	    sighup_refuses_a_bad_file_and_keeps_the_running_configuration);
 	tcase_add_test(tc, sighup_names_changed_keys_and_signer_differences);
