@@ -255,9 +255,12 @@ req_vmid(const struct helper_config *hc, const json_t *req, int64_t *vmid,
 	int rc;
 
 	if ((rc = jsonx_req_int(req, "request", "vmid", 0, 999999999, vmid,
-	    err)) != 0)
-		return rc == ERR_FORMAT ? err_set(err, ERR_INVALID, "%s",
-		    err_msg(err)) : rc;
+	    err)) != 0) {
+		/* A field error is a validation failure (as invalid()). */
+		if (rc == ERR_FORMAT && err != NULL)
+			err->code = ERR_INVALID;
+		return rc == ERR_FORMAT ? ERR_INVALID : rc;
+	}
 	sum->vmid = *vmid;
 	return policy_vmid(&hc->policy, *vmid, err);
 }
