@@ -551,6 +551,30 @@ START_TEST(usb_device_attach_goes_through_the_helper)
 }
 END_TEST
 
+/* A new guest gets its USB devices once it exists, like bind mounts. */
+START_TEST(a_provisioned_guest_gets_its_usb_device_afterwards)
+{
+	struct ops_row *op;
+	char v[128];
+
+	store_desired("[{\"vmid\":154,\"state\":\"stopped\",\"spec\":"
+	    "{\"hostname\":\"cam\",\"usb_devices\":[\"1-1.2\"]},"
+	    "\"provision\":{\"template\":\"" TMPL "\",\"storage\":"
+	    "\"local-lvm\",\"rootfs_gib\":4}}]", NULL);
+	cycle();
+	op = last_op(154, OPS_KIND_PROVISION);
+	ck_assert_msg(strcmp(op->state, "succeeded") == 0, "%s: %s",
+	    op->state, op->error != NULL ? op->error : "");
+	ops_row_free(op);
+	ck_assert_int_eq(counted(154, "create"), 1);
+	cycle();
+	ck_assert_str_eq(config_str(154, "dev0", v, sizeof(v)),
+	    "/dev/bus/usb/001/004");
+	ck_assert_uint_eq(ptu_ncalls(&rig, "pct"), 1);
+	ck_assert(pct_got("--dev0=/dev/bus/usb/001/004"));
+}
+END_TEST
+
 /* The op of vmid's set_config failed with text in its error. */
 static void
 assert_config_failed(int64_t vmid, const char *text)
@@ -944,6 +968,7 @@ privsim_suite(void)
 	tcase_add_test(t, bind_mount_attach_goes_through_the_helper);
 	tcase_add_test(t, usb_device_attach_goes_through_the_helper);
 	tcase_add_test(t, a_bad_usb_id_is_refused_and_nothing_runs);
+	tcase_add_test(t, a_provisioned_guest_gets_its_usb_device_afterwards);
 	tcase_add_test(t, a_usb_id_matching_no_device_is_a_clear_error);
 	tcase_add_test(t, a_lost_helper_job_is_found_again_after_a_restart);
 	tcase_add_test(t, a_restore_test_passes_on_a_good_backup);
