@@ -133,7 +133,7 @@ names(const json_t *id, const json_t *e)
 	return port != NULL && strcmp(port, s) == 0;
 }
 
-/* 1 when some entry of list a names or is named by x (by role). */
+/* 1 when some attached device is the one id names. */
 static int
 attached(const json_t *actual, const json_t *id)
 {
@@ -146,6 +146,7 @@ attached(const json_t *actual, const json_t *id)
 	return 0;
 }
 
+/* 1 when some desired id names attached device e. */
 static int
 desired(const json_t *ids, const json_t *e)
 {
