@@ -343,6 +343,7 @@ agent_start(struct agent *a, struct err *err)
 	ec.run_host = run_host_adapter;
 	ec.run_host_ctx = a->gate;
 	ec.transition_hook = gate_provenance_hook;
+	ec.sysfs_root = a->cfg->priv_sysfs_root;
 	if ((rc = engine_new(a->db, &a->exec, clock_system(), &ec,
 	    &a->engine, err)) != 0)
 		return rc;

@@ -301,6 +301,14 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 				log_warn("guest %" PRId64 ": config not "
 				    "understood, not compared: %s", g.vmid,
 				    err_msg(&xe));
+			else if (norm_usb_observe(g.spec, e->cfg.sysfs_root !=
+			    NULL ? e->cfg.sysfs_root : "/sys") != 0) {
+				log_warn("guest %" PRId64 ": out of memory "
+				    "reading its USB devices, not compared",
+				    g.vmid);
+				json_decref(g.spec);
+				g.spec = NULL;
+			}
 			g.config = config;
 		}
 		if ((rc = actual_set_add(cur, &g, err)) != 0)

@@ -71,6 +71,11 @@ struct engine_config {
 	 * (the task self-test driving its own ops while no daemon runs).
 	 */
 	int64_t		 only_vmid;
+	/*
+	 * Where the host's USB devices are read (priv.sysfs_root), to tell
+	 * which desired USB id a guest's devN is [/sys].  Borrowed.
+	 */
+	const char	*sysfs_root;
 };
 
 struct engine;

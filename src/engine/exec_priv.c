@@ -193,12 +193,24 @@ bind_entry(const char *key, const char *value, json_t **out,
 	return rc;
 }
 
-/* "devN": "/dev/bus/usb/BBB/DDD" or "path=..." → a device entry. */
+/*
+ * "devN": "/dev/bus/usb/BBB/DDD" or "path=..." → a device entry {key,
+ * path}; "usb:ID" (norm.h NORM_USB_PREFIX, a desired USB id) → {key,
+ * usb}: the helper checks the id's form and resolves it through sysfs
+ * when it attaches.
+ */
 static int
 device_entry(const char *key, const char *value, json_t **out,
     struct err *err)
 {
 	const char *p = strncmp(value, "path=", 5) == 0 ? value + 5 : value;
+
+	if (strncmp(value, NORM_USB_PREFIX, strlen(NORM_USB_PREFIX)) == 0) {
+		if ((*out = json_pack("{s:s,s:s}", "key", key, "usb",
+		    value + strlen(NORM_USB_PREFIX))) == NULL)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		return 0;
+	}
 
 	if (strncmp(p, "/dev/bus/usb/", 13) != 0 || strchr(p, ',') != NULL)
 		return err_set(err, ERR_UNSUPPORTED, "%s: '%s': only USB "

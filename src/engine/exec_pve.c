@@ -79,8 +79,11 @@ create_params(const json_t *params, struct pvereq *ps, struct err *err)
 	json_object_foreach(flat, k, v) {
 		if (strcmp(k, "delete") == 0)
 			continue;	/* nothing to delete on a new guest */
-		/* Host paths: attached by the helper once it exists (R-08b). */
-		if (strncmp(k, "mp", 2) == 0)
+		/*
+		 * Host paths and devices: attached by the helper once it
+		 * exists (R-08b).
+		 */
+		if (strncmp(k, "mp", 2) == 0 || strncmp(k, "dev", 3) == 0)
 			continue;
 		if (strcmp(k, "features") == 0) {
 			f = json_string_value(v);

@@ -21,7 +21,7 @@
 
 static const char *const managed_keys[] = {
 	"hostname", "cores", "memory_mib", "swap_mib", "onboot",
-	"description", "tags", "features", "bind_mounts", NULL
+	"description", "tags", "features", "bind_mounts", "usb_devices", NULL
 };
 
 int
@@ -311,6 +311,8 @@ norm_value_equal(const char *key, const json_t *desired,
 		b = features_effective(actual);
 	} else if (strcmp(key, "bind_mounts") == 0) {
 		return norm_binds_equal(desired, actual);
+	} else if (strcmp(key, "usb_devices") == 0) {
+		return norm_usb_equal(desired, actual);
 	} else if (strcmp(key, "hostname") == 0) {
 		if (is_unset(desired) || is_unset(actual))
 			return is_unset(desired) && is_unset(actual);
@@ -592,6 +594,14 @@ norm_spec_from_config(const json_t *config, json_t **out, struct err *err)
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	arr = NULL;
+	if ((rc = norm_usb_from_config(config, &arr, err)) != 0)
+		goto out;
+	if (json_object_set_new(spec, "usb_devices", arr) != 0) {
+		arr = NULL;
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if ((arr = json_array()) == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
@@ -841,6 +851,8 @@ norm_spec_to_params(const json_t *desired_spec, const json_t *actual_spec,
 			rc = param_tags(params, v, err);
 		else if (strcmp(key, "bind_mounts") == 0)
 			rc = norm_binds_params(params, v, actual_spec, err);
+		else if (strcmp(key, "usb_devices") == 0)
+			rc = norm_usb_params(params, v, actual_spec, err);
 		else
 			rc = param_features(params, v, actual_spec != NULL ?
 			    json_object_get(actual_spec, "features") : NULL,

@@ -13,7 +13,9 @@
  * Managed keys (hub-contract.md, desired spec): hostname, cores,
  * memory_mib, swap_mib, onboot, description, tags, features, and
  * bind_mounts ([{host_path, path, read_only}]: host directories attached
- * through the privileged helper, R-08b; compared as a set).
+ * through the privileged helper, R-08b; compared as a set) and
+ * usb_devices (USB ids, "vvvv:pppp" or bus-port: devices passed through
+ * by the helper as devN, R-08b; compared as a set through sysfs).
  * Report-only keys: unprivileged, rootfs, mounts, net.
  */
 #ifndef FELHOM_ENGINE_NORM_H
@@ -40,7 +42,9 @@
  *   ([{key, volume, path, size}] by mount point number), net
  *   ([{name, bridge, ip, hwaddr}] by interface number), bind_mounts
  *   (the mounts whose volume is a host directory: [{key, host_path,
- *   path, read_only}]; not part of the report's key set).
+ *   path, read_only}]; not part of the report's key set), usb_devices
+ *   (every devN: [{key, path}], by device number; norm_usb_observe adds
+ *   the id and port of a USB node; not part of the report's key set).
  * A value of the wrong type is ERR_FORMAT naming the key.
  */
 int	norm_spec_from_config(const json_t *config, json_t **out,
@@ -106,6 +110,34 @@ int	norm_binds_equal(const json_t *desired, const json_t *actual);
  * and a delete of each attached host mount no longer desired.
  */
 int	norm_binds_params(json_t *params, const json_t *desired,
+	    const json_t *actual_spec, struct err *err);
+
+/* USB devices (norm_usb.c). */
+/*
+ * The devN value of a USB device still to be attached: "usb:" and its
+ * id.  Not a PVE form: the privileged helper resolves the id through
+ * sysfs when it attaches, and writes "devN: /dev/bus/usb/BBB/DDD"
+ * (exec_priv_split_config).
+ */
+#define NORM_USB_PREFIX	"usb:"
+/* A config's devN → [{key, path}] by device number. */
+int	norm_usb_from_config(const json_t *config, json_t **out,
+	    struct err *err);
+/*
+ * Adds "id" (vendor:product) and "port" (bus-port) to each entry of
+ * spec.usb_devices whose node is a USB device plugged in now under
+ * sysfs_root (reads sysfs; an unplugged one gets neither and matches
+ * no desired id).  ERR_NOMEM only.
+ */
+int	norm_usb_observe(json_t *spec, const char *sysfs_root);
+/* 1 when the desired ids name exactly the attached USB devices. */
+int	norm_usb_equal(const json_t *ids, const json_t *actual);
+/*
+ * Into flat params: "devN": "usb:ID" (the lowest free N) for each
+ * desired id no attached device answers to, and a delete of each
+ * attached USB device no desired id names.
+ */
+int	norm_usb_params(json_t *params, const json_t *ids,
 	    const json_t *actual_spec, struct err *err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "base/err.h"
 #include "base/json.h"
+#include "base/usbdev.h"
 #include "hub/hub.h"
 
 #define VMID_MIN	100
@@ -22,6 +23,7 @@
 #define STR_MAX		4096	/* description and any other string */
 #define NAME_MAX_	255	/* hostnames, storage ids, volids */
 #define BINDS_MAX	32	/* spec.bind_mounts entries */
+#define USB_MAX		16	/* spec.usb_devices entries */
 
 static int
 reject(struct err *err, int rc)
@@ -157,14 +159,46 @@ check_binds(const json_t *binds, const char *ctx, struct err *err)
 	return 0;
 }
 
+/*
+ * spec.usb_devices (a felhom addition): USB ids in the forms the
+ * privileged helper takes (base/usbdev.h), each once.
+ */
+static int
+check_usb(const json_t *ids, const char *ctx, struct err *err)
+{
+	struct err ie;
+	json_t *v;
+	size_t i, j;
+
+	if (json_array_size(ids) > USB_MAX)
+		return err_set(err, ERR_FORMAT, "%s.usb_devices: more than %d",
+		    ctx, USB_MAX);
+	json_array_foreach(ids, i, v) {
+		if (!json_is_string(v))
+			return err_set(err, ERR_FORMAT, "%s.usb_devices[%zu]: "
+			    "expected a USB id string", ctx, i);
+		err_init(&ie);
+		if (usbdev_id_check(json_string_value(v), &ie) != 0)
+			return err_set(err, ERR_FORMAT, "%s.usb_devices[%zu]: "
+			    "%s", ctx, i, err_msg(&ie));
+		for (j = 0; j < i; j++)
+			if (usbdev_id_same(json_string_value(json_array_get(
+			    ids, j)), json_string_value(v)))
+				return err_set(err, ERR_FORMAT, "%s.usb_devices"
+				    "[%zu]: %s appears twice", ctx, i,
+				    json_string_value(v));
+	}
+	return 0;
+}
+
 static int
 check_spec(const json_t *spec, const char *ctx, struct err *err)
 {
 	static const char *const keys[] = { "hostname", "cores", "memory_mib",
 	    "swap_mib", "onboot", "description", "tags", "features",
-	    "bind_mounts", NULL };
+	    "bind_mounts", "usb_devices", NULL };
 	const char *fk;
-	json_t *tags = NULL, *features = NULL, *fv, *binds = NULL;
+	json_t *tags = NULL, *features = NULL, *fv, *binds = NULL, *usb = NULL;
 	int64_t i64;
 	size_t i;
 	int b, present, rc;
@@ -187,7 +221,10 @@ check_spec(const json_t *spec, const char *ctx, struct err *err)
 	    err)) != 0 ||
 	    (rc = jsonx_opt_array(spec, ctx, "bind_mounts", &binds, &present,
 	    err)) != 0 ||
-	    (binds != NULL && (rc = check_binds(binds, ctx, err)) != 0))
+	    (binds != NULL && (rc = check_binds(binds, ctx, err)) != 0) ||
+	    (rc = jsonx_opt_array(spec, ctx, "usb_devices", &usb, &present,
+	    err)) != 0 ||
+	    (usb != NULL && (rc = check_usb(usb, ctx, err)) != 0))
 		return rc;
 	if (tags != NULL) {
 		if (json_array_size(tags) > TAGS_MAX)

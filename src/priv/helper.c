@@ -145,6 +145,46 @@ argv_add(struct argv *a, struct err *err, const char *fmt, ...)
 	return 0;
 }
 
+/* ---- the plan of one request ------------------------------------------- */
+
+/*
+ * What a validated request runs: helper_prepare fills it without
+ * starting anything, helper_run runs it.
+ */
+struct helper_plan {
+	enum wire_req	 type;
+	struct argv	 probe;		/* restore: pvesm extractconfig */
+	struct argv	 run;		/* the program itself */
+	char		 dev[64];	/* smart: the disk */
+	json_t		*result;	/* answered after a good run */
+};
+
+void
+helper_plan_free(struct helper_plan *p)
+{
+	if (p == NULL)
+		return;
+	argv_reset(&p->probe);
+	argv_reset(&p->run);
+	json_decref(p->result);
+	free(p);
+}
+
+int
+helper_plan_type(const struct helper_plan *p)
+{
+	return (int)p->type;
+}
+
+const char *const *
+helper_plan_argv(const struct helper_plan *p, int probe, size_t *n)
+{
+	const struct argv *a = probe ? &p->probe : &p->run;
+
+	*n = a->n;
+	return (const char *const *)a->v;
+}
+
 /* ---- running programs -------------------------------------------------- */
 
 /* The last non-empty line of text, escaped, into out. */
@@ -215,9 +255,12 @@ req_vmid(const struct helper_config *hc, const json_t *req, int64_t *vmid,
 	int rc;
 
 	if ((rc = jsonx_req_int(req, "request", "vmid", 0, 999999999, vmid,
-	    err)) != 0)
-		return rc == ERR_FORMAT ? err_set(err, ERR_INVALID, "%s",
-		    err_msg(err)) : rc;
+	    err)) != 0) {
+		/* A field error is a validation failure (as invalid()). */
+		if (rc == ERR_FORMAT && err != NULL)
+			err->code = ERR_INVALID;
+		return rc == ERR_FORMAT ? ERR_INVALID : rc;
+	}
 	sum->vmid = *vmid;
 	return policy_vmid(&hc->policy, *vmid, err);
 }
@@ -289,8 +332,8 @@ features_value(const json_t *f, char *out, size_t n, size_t *n_out,
  * created here, as root, with `pct create`.
  */
 static int
-do_create(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_create(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", "vmid", "template",
 	    "storage", "rootfs_gib", "features", "hostname", "memory_mib",
@@ -301,9 +344,8 @@ do_create(const struct helper_config *hc, const json_t *req,
 	int onboot = 0, p_mem = 0, p_swap = 0, p_cores = 0, p_onboot = 0, rc;
 	char fv[256], tagv[1024];
 	size_t nf = 0, i, tl = 0;
-	struct argv a;
+	struct argv *a = &pl->run;
 
-	memset(&a, 0, sizeof(a));
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0 ||
 	    (rc = req_vmid(hc, req, &vmid, sum, err)) != 0 ||
 	    (rc = jsonx_req_string(req, "request", "template", &tmpl,
@@ -351,38 +393,33 @@ do_create(const struct helper_config *hc, const json_t *req,
 	(void) snprintf(sum->what, sizeof(sum->what), "pct create %" PRId64
 	    " (%s)", vmid, fv);
 	/* Always unprivileged: a privileged container is root on the host. */
-	if ((rc = argv_add(&a, err, "%s", hc->pct)) != 0 ||
-	    (rc = argv_add(&a, err, "create")) != 0 ||
-	    (rc = argv_add(&a, err, "%" PRId64, vmid)) != 0 ||
-	    (rc = argv_add(&a, err, "%s", tmpl)) != 0 ||
-	    (rc = argv_add(&a, err, "--storage=%s", storage)) != 0 ||
-	    (rc = argv_add(&a, err, "--rootfs=%s:%" PRId64, storage,
+	if ((rc = argv_add(a, err, "%s", hc->pct)) != 0 ||
+	    (rc = argv_add(a, err, "create")) != 0 ||
+	    (rc = argv_add(a, err, "%" PRId64, vmid)) != 0 ||
+	    (rc = argv_add(a, err, "%s", tmpl)) != 0 ||
+	    (rc = argv_add(a, err, "--storage=%s", storage)) != 0 ||
+	    (rc = argv_add(a, err, "--rootfs=%s:%" PRId64, storage,
 	    gib)) != 0 ||
-	    (rc = argv_add(&a, err, "--unprivileged=1")) != 0 ||
-	    (nf > 0 && (rc = argv_add(&a, err, "--features=%s", fv)) != 0) ||
-	    (host != NULL && (rc = argv_add(&a, err, "--hostname=%s",
+	    (rc = argv_add(a, err, "--unprivileged=1")) != 0 ||
+	    (nf > 0 && (rc = argv_add(a, err, "--features=%s", fv)) != 0) ||
+	    (host != NULL && (rc = argv_add(a, err, "--hostname=%s",
 	    host)) != 0) ||
-	    (p_mem && (rc = argv_add(&a, err, "--memory=%" PRId64,
+	    (p_mem && (rc = argv_add(a, err, "--memory=%" PRId64,
 	    mem)) != 0) ||
-	    (p_swap && (rc = argv_add(&a, err, "--swap=%" PRId64,
+	    (p_swap && (rc = argv_add(a, err, "--swap=%" PRId64,
 	    swap)) != 0) ||
-	    (p_cores && (rc = argv_add(&a, err, "--cores=%" PRId64,
+	    (p_cores && (rc = argv_add(a, err, "--cores=%" PRId64,
 	    cores)) != 0) ||
-	    (p_onboot && (rc = argv_add(&a, err, "--onboot=%d",
+	    (p_onboot && (rc = argv_add(a, err, "--onboot=%d",
 	    onboot)) != 0) ||
-	    (desc != NULL && (rc = argv_add(&a, err, "--description=%s",
+	    (desc != NULL && (rc = argv_add(a, err, "--description=%s",
 	    desc)) != 0) ||
-	    (tl > 0 && (rc = argv_add(&a, err, "--tags=%s", tagv)) != 0))
-		goto out;
-	if ((rc = run_tool(&a, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum, NULL,
-	    err)) != 0)
-		goto out;
-	if ((*result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
+	    (tl > 0 && (rc = argv_add(a, err, "--tags=%s", tagv)) != 0))
+		return rc;
+	if ((pl->result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
 	    "features", fv)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-out:
-	argv_reset(&a);
-	return rc;
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /*
@@ -395,19 +432,15 @@ out:
  * every host path, device and raw key in it must pass the policy.
  */
 static int
-do_restore(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_restore(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", "vmid", "archive",
 	    "storage", "force", "unique", NULL };
 	const char *archive, *storage;
-	struct spawn_result cfgtext;
 	int64_t vmid;
 	int force = 0, unique = 0, rc;
-	struct argv a;
 
-	memset(&a, 0, sizeof(a));
-	memset(&cfgtext, 0, sizeof(cfgtext));
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0 ||
 	    (rc = req_vmid(hc, req, &vmid, sum, err)) != 0 ||
 	    (rc = jsonx_req_string(req, "request", "archive", &archive,
@@ -424,11 +457,35 @@ do_restore(const struct helper_config *hc, const json_t *req,
 		return rc;
 	(void) snprintf(sum->what, sizeof(sum->what), "pct restore %" PRId64
 	    " %s%s", vmid, archive, force ? " (overwrite)" : "");
-	if ((rc = argv_add(&a, err, "%s", hc->pvesm)) != 0 ||
-	    (rc = argv_add(&a, err, "extractconfig")) != 0 ||
-	    (rc = argv_add(&a, err, "%s", archive)) != 0 ||
-	    (rc = run_tool(&a, HELPER_PROBE_TIMEOUT_MS, HELPER_CONFIG_OUT_MAX,
-	    sum, &cfgtext, err)) != 0)
+	/* The backup's config is checked first (run_restore). */
+	if ((rc = argv_add(&pl->probe, err, "%s", hc->pvesm)) != 0 ||
+	    (rc = argv_add(&pl->probe, err, "extractconfig")) != 0 ||
+	    (rc = argv_add(&pl->probe, err, "%s", archive)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "%s", hc->pct)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "restore")) != 0 ||
+	    (rc = argv_add(&pl->run, err, "%" PRId64, vmid)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "%s", archive)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "--storage=%s", storage)) != 0 ||
+	    (force && (rc = argv_add(&pl->run, err, "--force=1")) != 0) ||
+	    (unique && (rc = argv_add(&pl->run, err, "--unique=1")) != 0))
+		return rc;
+	if ((pl->result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
+	    "archive", archive)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* pvesm extractconfig, the policy on what it printed, then pct restore. */
+static int
+run_restore(const struct helper_config *hc, struct helper_plan *pl,
+    struct helper_summary *sum, struct err *err)
+{
+	struct spawn_result cfgtext;
+	int rc;
+
+	memset(&cfgtext, 0, sizeof(cfgtext));
+	if ((rc = run_tool(&pl->probe, HELPER_PROBE_TIMEOUT_MS,
+	    HELPER_CONFIG_OUT_MAX, sum, &cfgtext, err)) != 0)
 		goto out;
 	if (cfgtext.out_truncated) {
 		rc = err_set(err, ERR_TOO_LARGE, "the backup's config is over "
@@ -438,41 +495,26 @@ do_restore(const struct helper_config *hc, const json_t *req,
 	if ((rc = policy_backup_config(&hc->policy, cfgtext.out,
 	    cfgtext.out_len, err)) != 0)
 		goto out;
-	argv_reset(&a);
-	if ((rc = argv_add(&a, err, "%s", hc->pct)) != 0 ||
-	    (rc = argv_add(&a, err, "restore")) != 0 ||
-	    (rc = argv_add(&a, err, "%" PRId64, vmid)) != 0 ||
-	    (rc = argv_add(&a, err, "%s", archive)) != 0 ||
-	    (rc = argv_add(&a, err, "--storage=%s", storage)) != 0 ||
-	    (force && (rc = argv_add(&a, err, "--force=1")) != 0) ||
-	    (unique && (rc = argv_add(&a, err, "--unique=1")) != 0))
-		goto out;
-	if ((rc = run_tool(&a, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum, NULL,
-	    err)) != 0)
-		goto out;
-	if ((*result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
-	    "archive", archive)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
+	rc = run_tool(&pl->run, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum, NULL,
+	    err);
 out:
 	spawn_result_reset(&cfgtext);
-	argv_reset(&a);
 	return rc;
 }
 
 /* (a) The same root-only flags on an existing guest: `pct set --features`. */
 static int
-do_features(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_features(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", "vmid", "features", NULL };
 	json_t *features;
 	int64_t vmid;
 	char fv[256];
 	size_t nf = 0;
-	struct argv a;
+	struct argv *a = &pl->run;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0 ||
 	    (rc = req_vmid(hc, req, &vmid, sum, err)) != 0 ||
 	    (rc = jsonx_req_object(req, "request", "features", &features,
@@ -482,20 +524,16 @@ do_features(const struct helper_config *hc, const json_t *req,
 		return rc;
 	(void) snprintf(sum->what, sizeof(sum->what), "pct set %" PRId64
 	    " features '%s'", vmid, fv);
-	if ((rc = argv_add(&a, err, "%s", hc->pct)) != 0 ||
-	    (rc = argv_add(&a, err, "set")) != 0 ||
-	    (rc = argv_add(&a, err, "%" PRId64, vmid)) != 0 ||
-	    (rc = (nf > 0 ? argv_add(&a, err, "--features=%s", fv) :
-	    argv_add(&a, err, "--delete=features"))) != 0 ||
-	    (rc = run_tool(&a, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum, NULL,
-	    err)) != 0)
-		goto out;
-	if ((*result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
+	if ((rc = argv_add(a, err, "%s", hc->pct)) != 0 ||
+	    (rc = argv_add(a, err, "set")) != 0 ||
+	    (rc = argv_add(a, err, "%" PRId64, vmid)) != 0 ||
+	    (rc = (nf > 0 ? argv_add(a, err, "--features=%s", fv) :
+	    argv_add(a, err, "--delete=features"))) != 0)
+		return rc;
+	if ((pl->result = json_pack("{s:I,s:s}", "vmid", (json_int_t)vmid,
 	    "features", fv)) == NULL)
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-out:
-	argv_reset(&a);
-	return rc;
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /* ---- (b) host paths and devices --------------------------------------- */
@@ -584,8 +622,8 @@ device_arg(const struct helper_config *hc, const json_t *e, size_t i,
  * under PVE's own config lock.  (devN needs PVE 8.1 or newer.)
  */
 static int
-do_attach(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_attach(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", "vmid", "bind",
 	    "devices", "delete", NULL };
@@ -593,10 +631,9 @@ do_attach(const struct helper_config *hc, const json_t *req,
 	char dl[HELPER_ENTRIES_MAX * 8], ctx[32];
 	size_t i, n, dlen = 0;
 	int64_t vmid;
-	struct argv a;
+	struct argv *a = &pl->run;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0 ||
 	    (rc = req_vmid(hc, req, &vmid, sum, err)) != 0 ||
 	    (rc = jsonx_opt_array(req, "request", "bind", &bind, NULL,
@@ -613,16 +650,16 @@ do_attach(const struct helper_config *hc, const json_t *req,
 		    "(1 … %d)", n, HELPER_ENTRIES_MAX);
 	if ((done = json_object()) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	if ((rc = argv_add(&a, err, "%s", hc->pct)) != 0 ||
-	    (rc = argv_add(&a, err, "set")) != 0 ||
-	    (rc = argv_add(&a, err, "%" PRId64, vmid)) != 0)
+	if ((rc = argv_add(a, err, "%s", hc->pct)) != 0 ||
+	    (rc = argv_add(a, err, "set")) != 0 ||
+	    (rc = argv_add(a, err, "%" PRId64, vmid)) != 0)
 		goto out;
 	/* Everything is checked before anything runs. */
 	json_array_foreach(bind, i, e)
-		if ((rc = bind_arg(hc, e, i, &a, done, err)) != 0)
+		if ((rc = bind_arg(hc, e, i, a, done, err)) != 0)
 			goto out;
 	json_array_foreach(devs, i, e)
-		if ((rc = device_arg(hc, e, i, &a, done, err)) != 0)
+		if ((rc = device_arg(hc, e, i, a, done, err)) != 0)
 			goto out;
 	dl[0] = '\0';
 	json_array_foreach(del, i, e) {
@@ -638,20 +675,16 @@ do_attach(const struct helper_config *hc, const json_t *req,
 		dlen += (size_t)snprintf(dl + dlen, sizeof(dl) - dlen, "%s%s",
 		    i > 0 ? "," : "", json_string_value(e));
 	}
-	if (dlen > 0 && (rc = argv_add(&a, err, "--delete=%s", dl)) != 0)
+	if (dlen > 0 && (rc = argv_add(a, err, "--delete=%s", dl)) != 0)
 		goto out;
 	(void) snprintf(sum->what, sizeof(sum->what), "pct set %" PRId64
 	    ": %zu bind mount(s), %zu device(s), delete '%s'", vmid,
 	    json_array_size(bind), json_array_size(devs), dl);
-	if ((rc = run_tool(&a, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum, NULL,
-	    err)) != 0)
-		goto out;
-	if ((*result = json_pack("{s:I,s:O}", "vmid", (json_int_t)vmid,
+	if ((pl->result = json_pack("{s:I,s:O}", "vmid", (json_int_t)vmid,
 	    "attached", done)) == NULL)
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 out:
 	json_decref(done);
-	argv_reset(&a);
 	return rc;
 }
 
@@ -663,15 +696,11 @@ out:
  * and has no sensor endpoint; reading a disk's SMART data needs root.
  */
 static int
-do_smart(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_smart(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", "device", NULL };
 	const char *dev;
-	struct spawn_opts o;
-	struct spawn_result r;
-	json_t *disk = NULL;
-	const char *argv[6];
 	int rc;
 
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0 ||
@@ -680,13 +709,26 @@ do_smart(const struct helper_config *hc, const json_t *req,
 	if ((rc = policy_disk(dev, err)) != 0)
 		return rc;
 	(void) snprintf(sum->what, sizeof(sum->what), "smartctl %s", dev);
-	argv[0] = hc->smartctl;
-	argv[1] = "--json";
-	argv[2] = "-a";
-	argv[3] = dev;
-	argv[4] = NULL;
+	(void) snprintf(pl->dev, sizeof(pl->dev), "%s", dev);
+	if ((rc = argv_add(&pl->run, err, "%s", hc->smartctl)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "--json")) != 0 ||
+	    (rc = argv_add(&pl->run, err, "-a")) != 0 ||
+	    (rc = argv_add(&pl->run, err, "%s", dev)) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+run_smart(struct helper_plan *pl, json_t **result,
+    struct helper_summary *sum, struct err *err)
+{
+	struct spawn_opts o;
+	struct spawn_result r;
+	json_t *disk = NULL;
+	int rc;
+
 	memset(&o, 0, sizeof(o));
-	o.argv = argv;
+	o.argv = (const char *const *)pl->run.v;
 	o.timeout_ms = HELPER_PROBE_TIMEOUT_MS;
 	o.out_cap = SMART_OUT_MAX;
 	sum->ran = 1;
@@ -695,7 +737,7 @@ do_smart(const struct helper_config *hc, const json_t *req,
 		return rc;
 	}
 	/* A non-zero status is a bit mask describing the disk, not failure. */
-	rc = smart_parse(dev, r.out, r.out_len, r.status, &disk, err);
+	rc = smart_parse(pl->dev, r.out, r.out_len, r.status, &disk, err);
 	spawn_result_reset(&r);
 	if (rc != 0)
 		return rc;
@@ -705,24 +747,32 @@ do_smart(const struct helper_config *hc, const json_t *req,
 }
 
 static int
-do_sensors(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err)
+prep_sensors(const struct helper_config *hc, const json_t *req,
+    struct helper_plan *pl, struct helper_summary *sum, struct err *err)
 {
 	static const char *const keys[] = { "type", NULL };
-	struct spawn_opts o;
-	struct spawn_result r;
-	const char *argv[3];
-	json_t *list = NULL;
 	int rc;
 
 	if ((rc = jsonx_only_keys(req, "request", keys, err)) != 0)
 		return invalid(rc, err);
 	(void) snprintf(sum->what, sizeof(sum->what), "sensors");
-	argv[0] = hc->sensors;
-	argv[1] = "-j";
-	argv[2] = NULL;
+	if ((rc = argv_add(&pl->run, err, "%s", hc->sensors)) != 0 ||
+	    (rc = argv_add(&pl->run, err, "-j")) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+run_sensors(struct helper_plan *pl, json_t **result,
+    struct helper_summary *sum, struct err *err)
+{
+	struct spawn_opts o;
+	struct spawn_result r;
+	json_t *list = NULL;
+	int rc;
+
 	memset(&o, 0, sizeof(o));
-	o.argv = argv;
+	o.argv = (const char *const *)pl->run.v;
 	o.timeout_ms = HELPER_PROBE_TIMEOUT_MS;
 	o.out_cap = SENSORS_OUT_MAX;
 	/* stdout only: lm-sensors prints its ERROR lines to stderr. */
@@ -748,18 +798,19 @@ do_sensors(const struct helper_config *hc, const json_t *req,
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-typedef int (*helper_fn)(const struct helper_config *hc, const json_t *req,
-    json_t **result, struct helper_summary *sum, struct err *err);
+typedef int (*helper_prep_fn)(const struct helper_config *hc,
+    const json_t *req, struct helper_plan *pl, struct helper_summary *sum,
+    struct err *err);
 
-static const helper_fn handlers[] = {
-	[WIRE_REQ_CREATE] = do_create,
-	[WIRE_REQ_RESTORE] = do_restore,
-	[WIRE_REQ_FEATURES] = do_features,
-	[WIRE_REQ_ATTACH] = do_attach,
-	[WIRE_REQ_SMART] = do_smart,
-	[WIRE_REQ_SENSORS] = do_sensors,
+static const helper_prep_fn preps[] = {
+	[WIRE_REQ_CREATE] = prep_create,
+	[WIRE_REQ_RESTORE] = prep_restore,
+	[WIRE_REQ_FEATURES] = prep_features,
+	[WIRE_REQ_ATTACH] = prep_attach,
+	[WIRE_REQ_SMART] = prep_smart,
+	[WIRE_REQ_SENSORS] = prep_sensors,
 };
-_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == WIRE_REQ__COUNT,
+_Static_assert(sizeof(preps) / sizeof(preps[0]) == WIRE_REQ__COUNT,
     "every request type has its handler");
 
 static int
@@ -786,14 +837,16 @@ answer(int fd, int code, const char *msg, json_t *result)
 	return rc;
 }
 
-static int
-dispatch(const struct helper_config *hc, const char *body, size_t len,
-    json_t **result, struct helper_summary *sum, struct err *err)
+int
+helper_prepare(const struct helper_config *hc, const char *body, size_t len,
+    struct helper_plan **out, struct helper_summary *sum, struct err *err)
 {
+	struct helper_plan *pl = NULL;
 	json_t *req = NULL;
 	const char *type;
 	int t, rc;
 
+	*out = NULL;
 	if ((rc = jsonx_parse(body, len, WIRE_REQUEST_MAX, JSONX_DUPLICATES,
 	    "request", &req, err)) != 0)
 		return rc;
@@ -811,10 +864,45 @@ dispatch(const struct helper_config *hc, const char *body, size_t len,
 		    "attach, smart, sensors)", type);
 		goto out;
 	}
-	rc = handlers[t](hc, req, result, sum, err);
+	if ((pl = calloc(1, sizeof(*pl))) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	pl->type = (enum wire_req)t;
+	if ((rc = preps[t](hc, req, pl, sum, err)) != 0)
+		goto out;
+	*out = pl;
+	pl = NULL;
 out:
+	helper_plan_free(pl);
 	json_decref(req);
 	return rc;
+}
+
+int
+helper_run(const struct helper_config *hc, struct helper_plan *pl,
+    json_t **result, struct helper_summary *sum, struct err *err)
+{
+	int rc;
+
+	switch (pl->type) {
+	case WIRE_REQ_SMART:
+		return run_smart(pl, result, sum, err);
+	case WIRE_REQ_SENSORS:
+		return run_sensors(pl, result, sum, err);
+	case WIRE_REQ_RESTORE:
+		rc = run_restore(hc, pl, sum, err);
+		break;
+	default:
+		rc = run_tool(&pl->run, hc->timeout_ms, HELPER_PCT_OUT_MAX, sum,
+		    NULL, err);
+		break;
+	}
+	if (rc != 0)
+		return rc;
+	*result = pl->result;
+	pl->result = NULL;
+	return 0;
 }
 
 int
@@ -823,6 +911,7 @@ helper_handle(const struct helper_config *hc, int fd,
 {
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	struct helper_plan *plan = NULL;
 	json_t *result = NULL;
 	struct err err;
 	char *body = NULL;
@@ -847,8 +936,11 @@ helper_handle(const struct helper_config *hc, int fd,
 	if ((rc = wire_read(fd, WIRE_REQUEST_MAX, wire_now_ms() +
 	    HELPER_READ_TIMEOUT_MS, &body, &len, &err)) != 0)
 		goto out;
-	rc = dispatch(hc, body, len, &result, sum, &err);
+	if ((rc = helper_prepare(hc, body, len, &plan, sum, &err)) != 0)
+		goto out;
+	rc = helper_run(hc, plan, &result, sum, &err);
 out:
+	helper_plan_free(plan);
 	sum->code = rc;
 	if (rc != 0)
 		(void) snprintf(sum->error, sizeof(sum->error), "%s",

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/config.h"
 #include "base/err.h"
 #include "priv/policy.h"
@@ -67,6 +69,40 @@ struct helper_summary {
 	char		 error[ERR_MSG_MAX];
 	int		 ran;		/* a program was started */
 };
+
+/*
+ * One request in two halves, which helper_handle runs in turn:
+ *
+ * helper_prepare: a received frame's body (len bytes) → the plan of
+ * what it runs: the JSON parsed (size-capped, duplicate keys refused),
+ * its type from the fixed table, its fields exactly that type's, each
+ * checked by priv/policy, the programs' fixed argv built.  Starts
+ * nothing (a USB id is resolved through sysfs, a host path through
+ * realpath: reads only).  *out (caller frees with helper_plan_free) on
+ * success; otherwise the code to answer, err naming the field and rule.
+ * Fills sum's type, vmid and what.
+ *
+ * helper_run: runs a plan's programs (for a restore, the backup's
+ * config first, checked by policy_backup_config) and parses their
+ * output into *result (caller decrefs).
+ */
+struct helper_plan;
+
+int	helper_prepare(const struct helper_config *hc, const char *body,
+	    size_t len, struct helper_plan **out, struct helper_summary *sum,
+	    struct err *err);
+int	helper_run(const struct helper_config *hc, struct helper_plan *plan,
+	    json_t **result, struct helper_summary *sum, struct err *err);
+void	helper_plan_free(struct helper_plan *plan);
+/* The plan's request type (enum wire_req). */
+int	helper_plan_type(const struct helper_plan *plan);
+/*
+ * The argv it runs (NULL-terminated, the program first; *n its count):
+ * the program itself, or with probe 1 the one run before it (a
+ * restore's pvesm extractconfig; *n 0 for other types).
+ */
+const char *const *helper_plan_argv(const struct helper_plan *plan,
+	    int probe, size_t *n);
 
 /*
  * Serves one accepted connection fd (non-blocking, closed by the

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/usbdev.h"
 #include "priv/policy.h"
 
 static const char *const feature_flags[] = {
@@ -128,12 +128,6 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-is_hex(int c)
-{
-	return isxdigit(c);
-}
-
 int
 policy_disk(const char *dev, struct err *err)
 {
@@ -155,116 +149,20 @@ policy_disk(const char *dev, struct err *err)
 int
 policy_usb_id(const char *id, struct err *err)
 {
-	const char *p;
-	char b[80];
-
-	/* vendor:product, as lsusb prints it */
-	if ((p = run_of(id, is_hex, 4, 4)) != NULL && *p == ':' &&
-	    (p = run_of(p + 1, is_hex, 4, 4)) != NULL && *p == '\0')
-		return 0;
-	/* bus-port[.port...], the sysfs device name (1-1.2) */
-	if ((p = run_of(id, is_digit, 1, 3)) != NULL && *p == '-' &&
-	    (p = run_of(p + 1, is_digit, 1, 3)) != NULL) {
-		int depth = 0;
-
-		while (*p == '.' && depth++ < 7 &&
-		    (p = run_of(p + 1, is_digit, 1, 3)) != NULL)
-			;
-		if (p != NULL && *p == '\0')
-			return 0;
-	}
-	return err_set(err, ERR_INVALID, "USB id '%s' is neither "
-	    "vendor:product (hhhh:hhhh) nor bus-port (1-1.2)",
-	    shown(id, b, sizeof(b)));
+	return usbdev_id_check(id, err);
 }
 
 int
 policy_usb_path(const char *path, struct err *err)
 {
-	const char *p;
-	char b[80];
-
-	if (strncmp(path, "/dev/bus/usb/", 13) == 0 &&
-	    (p = run_of(path + 13, is_digit, 3, 3)) != NULL && *p == '/' &&
-	    (p = run_of(p + 1, is_digit, 3, 3)) != NULL && *p == '\0')
-		return 0;
-	return err_set(err, ERR_INVALID, "device '%s' is not a USB device "
-	    "node (/dev/bus/usb/BBB/DDD)", shown(path, b, sizeof(b)));
-}
-
-/* Reads a small sysfs attribute (first line, trimmed) into out. */
-static int
-sysfs_attr(const char *dir, const char *name, char *out, size_t n)
-{
-	char path[PATH_MAX];
-	FILE *f;
-	size_t len;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path) || (f = fopen(path, "re")) == NULL)
-		return -1;
-	if (fgets(out, (int)n, f) == NULL) {
-		(void) fclose(f);
-		return -1;
-	}
-	(void) fclose(f);
-	len = strcspn(out, "\r\n");
-	out[len] = '\0';
-	return 0;
+	return usbdev_path_check(path, err);
 }
 
 int
 policy_usb_resolve(const struct policy *p, const char *id, char *out,
     size_t n, struct err *err)
 {
-	char dir[PATH_MAX], sub[PATH_MAX], v[16], pr[16], bus[16], dev[16];
-	char found[32] = "";
-	int byport = strchr(id, ':') == NULL, matches = 0, rc;
-	struct dirent *de;
-	DIR *d;
-	long b, dv;
-
-	if ((rc = policy_usb_id(id, err)) != 0)
-		return rc;
-	(void) snprintf(dir, sizeof(dir), "%s/bus/usb/devices", p->sysfs_root);
-	if ((d = opendir(dir)) == NULL)
-		return err_set(err, ERR_NOT_FOUND, "USB device %s: cannot "
-		    "list %s: %s", id, dir, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		/* devices only: "1-1.2"; not interfaces ("1-1.2:1.0") */
-		if (de->d_name[0] == '.' || strchr(de->d_name, ':') != NULL)
-			continue;
-		if (byport && strcmp(de->d_name, id) != 0)
-			continue;
-		(void) snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (!byport && (sysfs_attr(sub, "idVendor", v,
-		    sizeof(v)) != 0 ||
-		    sysfs_attr(sub, "idProduct", pr, sizeof(pr)) != 0 ||
-		    strncasecmp(id, v, 4) != 0 ||
-		    strncasecmp(id + 5, pr, 4) != 0))
-			continue;
-		if (sysfs_attr(sub, "busnum", bus, sizeof(bus)) != 0 ||
-		    sysfs_attr(sub, "devnum", dev, sizeof(dev)) != 0)
-			continue;
-		b = strtol(bus, NULL, 10);
-		dv = strtol(dev, NULL, 10);
-		if (b < 1 || b > 999 || dv < 1 || dv > 999)
-			continue;
-		(void) snprintf(found, sizeof(found),
-		    "/dev/bus/usb/%03ld/%03ld", b, dv);
-		matches++;
-	}
-	(void) closedir(d);
-	if (matches == 0)
-		return err_set(err, ERR_NOT_FOUND, "USB device %s is not "
-		    "plugged in", id);
-	if (matches > 1)
-		return err_set(err, ERR_CONFLICT, "USB id %s matches %d "
-		    "devices: name it by bus-port instead", id, matches);
-	if (strlen(found) >= n)
-		return err_set(err, ERR_INTERNAL, "USB path buffer too small");
-	memcpy(out, found, strlen(found) + 1);
-	return 0;
+	return usbdev_resolve(p->sysfs_root, id, out, n, err);
 }
 
 static int

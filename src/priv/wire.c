@@ -143,22 +143,57 @@ wire_reader_reset(struct wire_reader *r)
 	wire_reader_init(r, cap);
 }
 
+void
+wire_reader_space(const struct wire_reader *r, unsigned char **buf,
+    size_t *n)
+{
+	if (r->hgot < 4) {
+		*buf = (unsigned char *)(uintptr_t)r->hdr + r->hgot;
+		*n = 4 - r->hgot;
+	} else {
+		*buf = (unsigned char *)r->body + r->got;
+		*n = r->len - r->got;
+	}
+}
+
+int
+wire_reader_put(struct wire_reader *r, size_t n, int *done, struct err *err)
+{
+	*done = 0;
+	if (r->hgot < 4) {
+		r->hgot += n;
+		if (r->hgot < 4)
+			return 0;
+		r->len = (size_t)r->hdr[0] << 24 | (size_t)r->hdr[1] << 16 |
+		    (size_t)r->hdr[2] << 8 | (size_t)r->hdr[3];
+		if (r->len > r->cap)
+			return err_set(err, ERR_TOO_LARGE, "message of %zu "
+			    "bytes, over the limit of %zu", r->len, r->cap);
+		if ((r->body = malloc(r->len + 1)) == NULL)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		r->body[r->len] = '\0';
+	} else
+		r->got += n;
+	*done = r->got == r->len;
+	return 0;
+}
+
 int
 wire_reader_feed(struct wire_reader *r, int fd, int *done, struct err *err)
 {
+	unsigned char *buf;
+	size_t want;
 	ssize_t n;
+	int rc;
 
 	*done = 0;
+	if (r->hgot == 4 && r->got == r->len) {
+		*done = 1;
+		return 0;
+	}
 	for (;;) {
-		if (r->hgot < 4) {
-			n = read(fd, r->hdr + r->hgot, 4 - r->hgot);
-		} else {
-			if (r->got == r->len) {
-				*done = 1;
-				return 0;
-			}
-			n = read(fd, r->body + r->got, r->len - r->got);
-		}
+		wire_reader_space(r, &buf, &want);
+		n = read(fd, buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -171,24 +206,9 @@ wire_reader_feed(struct wire_reader *r, int fd, int *done, struct err *err)
 			    "closed after %zu of %zu bytes", r->hgot < 4 ?
 			    r->hgot : 4 + r->got, r->hgot < 4 ? (size_t)4 :
 			    4 + r->len);
-		if (r->hgot < 4) {
-			r->hgot += (size_t)n;
-			if (r->hgot < 4)
-				continue;
-			r->len = (size_t)r->hdr[0] << 24 |
-			    (size_t)r->hdr[1] << 16 | (size_t)r->hdr[2] << 8 |
-			    (size_t)r->hdr[3];
-			if (r->len > r->cap)
-				return err_set(err, ERR_TOO_LARGE, "message "
-				    "of %zu bytes, over the limit of %zu",
-				    r->len, r->cap);
-			if ((r->body = malloc(r->len + 1)) == NULL)
-				return err_set(err, ERR_NOMEM,
-				    "out of memory");
-			r->body[r->len] = '\0';
-			continue;
-		}
-		r->got += (size_t)n;
+		if ((rc = wire_reader_put(r, (size_t)n, done, err)) != 0 ||
+		    *done)
+			return rc;
 	}
 }
 

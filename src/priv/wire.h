@@ -66,6 +66,17 @@ struct wire_reader {
 void	wire_reader_init(struct wire_reader *r, size_t cap);
 void	wire_reader_reset(struct wire_reader *r);
 /*
+ * The decoder under wire_reader_feed, free of any descriptor (a fuzzer
+ * feeds it bytes): where the next bytes of the frame go (*buf, at most
+ * *n of them), then how many were put there.  *done = 1 once a whole
+ * frame is in; a length over cap is ERR_TOO_LARGE (nothing of the body
+ * taken).
+ */
+void	wire_reader_space(const struct wire_reader *r, unsigned char **buf,
+	    size_t *n);
+int	wire_reader_put(struct wire_reader *r, size_t n, int *done,
+	    struct err *err);
+/*
  * Reads what fd has now: *done = 1 once a whole frame is in.  EOF before
  * that is ERR_TRUNCATED, a length over cap ERR_TOO_LARGE (nothing of the
  * body read), a read error ERR_IO.

@@ -121,6 +121,27 @@ START_TEST(split_keeps_the_api_part)
 }
 END_TEST
 
+/* A desired USB id goes to the helper as an id: it resolves it itself. */
+START_TEST(split_passes_a_desired_usb_id_to_the_helper)
+{
+	json_t *p = J("{\"set\":{\"dev2\":\"usb:1-1.2\"}}");
+	json_t *api = NULL, *att = NULL, *feat = NULL, *e;
+
+	ck_assert_int_eq(exec_priv_split_config(101, p, &api, &att, &feat,
+	    NULL), 0);
+	ck_assert_ptr_null(api);
+	ck_assert_ptr_null(feat);
+	e = json_array_get(json_object_get(att, "devices"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "key")), "dev2");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "usb")),
+	    "1-1.2");
+	ck_assert_ptr_null(json_object_get(e, "path"));
+	ck_assert(exec_priv_config_needs_root(p));
+	json_decref(att);
+	json_decref(p);
+}
+END_TEST
+
 START_TEST(split_refuses_what_the_helper_does_not_take)
 {
 	static const char *const bad[] = {
@@ -198,6 +219,7 @@ exec_priv_suite(void)
 	tcase_add_loop_test(tc, steps_route_root_work_to_the_helper, 0,
 	    sizeof(steps_cases) / sizeof(steps_cases[0]));
 	tcase_add_test(tc, split_keeps_the_api_part);
+	tcase_add_test(tc, split_passes_a_desired_usb_id_to_the_helper);
 	tcase_add_test(tc, split_refuses_what_the_helper_does_not_take);
 	tcase_add_test(tc, create_request_carries_the_spec);
 	tcase_add_test(tc, pseudo_upids_parse);

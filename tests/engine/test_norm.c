@@ -149,6 +149,8 @@ START_TEST(spec_from_config_has_the_report_shape)
 	/* The engine's own key; the report leaves it out (collect.c). */
 	ck_assert(json_is_array(json_object_get(spec, "bind_mounts")));
 	ck_assert_int_eq(json_object_del(spec, "bind_mounts"), 0);
+	ck_assert(json_is_array(json_object_get(spec, "usb_devices")));
+	ck_assert_int_eq(json_object_del(spec, "usb_devices"), 0);
 	assert_same_keys(gspec, spec, "spec");
 	assert_same_keys(json_object_get(gspec, "rootfs"),
 	    json_object_get(spec, "rootfs"), "spec.rootfs");
@@ -284,6 +286,91 @@ START_TEST(bind_mount_params)
 	json_decref(same);
 	json_decref(actual);
 	json_decref(config);
+}
+END_TEST
+
+/* A fake sysfs USB device under root. */
+static void
+usb_dev(const char *root, const char *name, const char *vp, int bus, int dev)
+{
+	char d[512], cmd[1400];
+
+	(void) snprintf(d, sizeof(d), "%s/bus/usb/devices/%s", root, name);
+	(void) snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && printf '%.4s\\n' "
+	    "> '%s/idVendor' && printf '%s\\n' > '%s/idProduct' && printf "
+	    "'%d\\n' > '%s/busnum' && printf '%d\\n' > '%s/devnum'", d, vp,
+	    d, vp + 5, d, bus, d, dev, d);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/*
+ * Desired USB ids against the attached devN: which id a node is comes
+ * from sysfs; set-compared by vendor:product or bus-port; a missing one
+ * takes the lowest free devN as "usb:ID" (the helper resolves it); an
+ * attached USB device no id names is deleted, an unplugged one too; a
+ * devN that is no USB node is left alone.
+ */
+START_TEST(usb_device_params)
+{
+	char *root = tu_tmpdir();
+	json_t *config = json_pack("{s:s,s:s,s:s,s:s}",
+	    "dev0", "/dev/bus/usb/001/004",
+	    "dev1", "/dev/dri/renderD128,gid=44",
+	    "dev2", "path=/dev/bus/usb/002/009,mode=0660",
+	    "dev4", "/dev/bus/usb/002/017"), *actual = NULL, *e;
+	json_t *same = json_pack("{s:[s,s]}", "usb_devices", "2-3",
+	    "046D:C52B"), *want = json_pack("{s:[s,s]}", "usb_devices",
+	    "1-1.2", "1-9"), *params = NULL;
+
+	ck_assert_ptr_nonnull(root);
+	usb_dev(root, "1-1.2", "046d:c52b", 1, 4);
+	usb_dev(root, "2-3", "0bda:8153", 2, 17);
+	ck_assert_int_eq(norm_spec_from_config(config, &actual, NULL), 0);
+	ck_assert_int_eq(norm_usb_observe(actual, root), 0);
+	e = json_array_get(json_object_get(actual, "usb_devices"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "id")),
+	    "046d:c52b");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "port")),
+	    "1-1.2");
+	e = json_array_get(json_object_get(actual, "usb_devices"), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "path")),
+	    "/dev/bus/usb/002/009");
+	ck_assert_ptr_null(json_object_get(e, "id"));
+	/* Both named, by either form: only the unplugged dev2 goes. */
+	ck_assert_int_eq(norm_spec_to_params(same, actual, &params, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "delete")),
+	    "dev2");
+	ck_assert_uint_eq(json_object_size(params), 1);
+	json_decref(params);
+	params = NULL;
+	ck_assert_int_eq(norm_spec_to_params(want, actual, &params, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "dev3")),
+	    "usb:1-9");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "delete")),
+	    "dev2,dev4");
+	ck_assert_uint_eq(json_object_size(params), 2);
+	json_decref(params);
+	params = NULL;
+	/* In sync once dev2 is gone. */
+	ck_assert_int_eq(json_array_remove(json_object_get(actual,
+	    "usb_devices"), 2), 0);
+	ck_assert(norm_value_equal("usb_devices", json_object_get(same,
+	    "usb_devices"), json_object_get(actual, "usb_devices")));
+	ck_assert(!norm_value_equal("usb_devices", json_object_get(want,
+	    "usb_devices"), json_object_get(actual, "usb_devices")));
+	/* A new guest: every id, from dev0. */
+	ck_assert_int_eq(norm_spec_to_params(want, NULL, &params, NULL), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "dev0")),
+	    "usb:1-1.2");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "dev1")),
+	    "usb:1-9");
+	json_decref(params);
+	json_decref(want);
+	json_decref(same);
+	json_decref(actual);
+	json_decref(config);
+	tu_rmrf(root);
+	free(root);
 }
 END_TEST
 
@@ -481,6 +568,7 @@ norm_suite(void)
 	tcase_add_test(t, spec_from_config_fills_defaults_for_unset_keys);
 	tcase_add_test(t, spec_from_config_reads_raw_lxc_keys_and_bind_mounts);
 	tcase_add_test(t, bind_mounts_are_read_from_mount_points);
+	tcase_add_test(t, usb_device_params);
 	tcase_add_test(t, bind_mount_params);
 	tcase_add_test(t, spec_from_config_refuses_wrong_types);
 	tcase_add_test(t, no_params_when_only_quirks_differ);

@@ -77,6 +77,10 @@ static const struct ccase ccases[] = {
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp0\":\"volume=/mnt/bindmounts/a,mp=/a\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"mp0\":\"/dev/sdb1,mp=/d\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"rootfs\":\"/srv/root\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_VOLUME },
+	/* A passed-through device holds no data: attaching or removing it is benign. */
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"dev0\":\"usb:046d:c52b\"}}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"dev1\":\"/dev/bus/usb/001/004\"},\"delete\":[\"dev0\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_BENIGN, GATE_R_CONFIG },
+	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"dev0\",\"mp0\"]}",	GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp0\"]}",	GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"set\":{\"cores\":2},\"delete\":[\"tags\",\"unused3\"]}", GATE_EXISTS_UNKNOWN, 0, 0, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },
 	{ OPBLOB_OP_SET_CONFIG,	"{\"delete\":[\"mp12\"]}",	GATE_EXISTS_UNKNOWN, 1, 1, GATE_DESTRUCTIVE, GATE_R_CONFIG_DATA },

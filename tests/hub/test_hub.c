@@ -283,6 +283,22 @@ static const struct {
 	    "\"spec\":{\"bind_mounts\":[{\"host_path\":\"/mnt/a\","
 	    "\"path\":\"/d\"},{\"host_path\":\"/mnt/b\",\"path\":"
 	    "\"/d\"}]}}]", "appears twice" },
+	{ "usb id bad form", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"usb_devices\":[\"046d-c52b\"]}}]",
+	    "usb_devices[0]: USB id '046d-c52b' is neither" },
+	{ "usb id injection", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"usb_devices\":[\"1-1;reboot\"]}}]",
+	    "neither vendor:product" },
+	{ "usb id not string", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"usb_devices\":[1]}}]", "usb_devices[0]" },
+	{ "usb id twice", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"usb_devices\":[\"046d:c52b\",\"046D:C52B\"]}}]",
+	    "appears twice" },
+	{ "usb ids over the cap", "[{\"vmid\":101,\"state\":\"running\","
+	    "\"spec\":{\"usb_devices\":[\"1-1\",\"1-2\",\"1-3\",\"1-4\","
+	    "\"1-5\",\"1-6\",\"1-7\",\"1-8\",\"1-9\",\"1-10\",\"1-11\","
+	    "\"1-12\",\"1-13\",\"1-14\",\"1-15\",\"1-16\",\"1-17\"]}}]",
+	    "more than 16" },
 	{ "provision missing rootfs_gib", "[{\"vmid\":101,\"state\":"
 	    "\"running\",\"provision\":{\"template\":\"t\",\"storage\":"
 	    "\"s\"}}]", "rootfs_gib" },
@@ -315,6 +331,24 @@ START_TEST(desired_bad_guest_rejects_whole_document)
 	    "%s: '%s' lacks '%s'", bad_guests[_i].name, err.msg,
 	    bad_guests[_i].frag);
 	ck_assert_int_eq(gen, -1);
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(desired_usb_devices_in_both_forms_are_accepted)
+{
+	json_t *doc = json_loads("{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"pve-01\",\"generation\":3,\"guests\":[{\"vmid\":"
+	    "101,\"state\":\"running\",\"spec\":{\"usb_devices\":["
+	    "\"046d:c52b\",\"1-1.2\",\"2-3\"]}}]}", 0, NULL);
+	int64_t gen = -1;
+	struct err err;
+
+	ck_assert_ptr_nonnull(doc);
+	err_init(&err);
+	ck_assert_msg(hub_desired_check(doc, "pve-01", 0, &gen, &err) == 0,
+	    "%s", err.msg);
+	ck_assert_int_eq(gen, 3);
 	json_decref(doc);
 }
 END_TEST
@@ -805,6 +839,7 @@ hub_suite(void)
 	tcase_add_test(tc, signed_ops_seq_is_a_positive_integer);
 	tcase_add_loop_test(tc, desired_bad_guest_rejects_whole_document, 0,
 	    (int)(sizeof(bad_guests) / sizeof(bad_guests[0])));
+	tcase_add_test(tc, desired_usb_devices_in_both_forms_are_accepted);
 	tcase_add_test(tc, desired_other_host_is_rejected);
 	tcase_add_test(tc, desired_old_generation_is_rejected);
 	tcase_add_test(tc, desired_restore_tests_shape_is_checked);
