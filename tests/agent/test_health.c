@@ -391,6 +391,131 @@ START_TEST(a_changed_pve_certificate_is_reported_degraded)
 }
 END_TEST
 
+/* Waits for the agent to exit (ms); its status, or -1. */
+static int
+await_exit(int64_t ms)
+{
+	int64_t end = mono_ms() + ms;
+	int st;
+
+	while (mono_ms() < end) {
+		if (waitpid(agent_pid, &st, WNOHANG) == agent_pid) {
+			agent_pid = -1;
+			return WIFEXITED(st) ? WEXITSTATUS(st) :
+			    128 + WTERMSIG(st);
+		}
+		(void) usleep(20000);
+	}
+	return -1;
+}
+
+static int
+pve_count(const char *key)
+{
+	json_t *c = tu_sim_json(&pve, "GET", "/_sim/counters", NULL);
+	int n = (int)json_integer_value(json_object_get(c, key));
+
+	json_decref(c);
+	return n;
+}
+
+/* The log names the condition: disk full, in SQLite's or the OS's words. */
+static int
+says_full(const char *log)
+{
+	return log != NULL && (strstr(log, "disk or database is full") !=
+	    NULL || strstr(log, "No space left on device") != NULL);
+}
+
+static int
+guest_running(long vmid)
+{
+	json_t *w = tu_sim_json(&pve, "GET", "/_sim/world", NULL), *g;
+	size_t i;
+	int yes = 0;
+
+	json_array_foreach(json_object_get(w, "guests"), i, g)
+		if (json_integer_value(json_object_get(g, "vmid")) == vmid)
+			yes = json_is_string(json_object_get(g, "status")) &&
+			    strcmp(json_string_value(json_object_get(g,
+			    "status")), "running") == 0;
+	json_decref(w);
+	return yes;
+}
+
+/*
+ * Issue 17: the same condition, the same exit status at start-up and
+ * while running — disk full is 74 (ioerr) both times.  While running:
+ * an op's transition cannot be committed (its task finishes after the
+ * filesystem filled up); at start-up: the database cannot be opened for
+ * writing.  Both say "full".
+ */
+START_TEST(disk_full_exits_74_while_running_and_at_start_up)
+{
+	static const char desired[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"running\"}]}";
+	char db[4300], filler[4300], *log;
+	int64_t end;
+	int st;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP disk_full_exits_74...: needs root to "
+		    "mount a small tmpfs (euid %ld)\n", (long)geteuid());
+		return;
+	}
+	ck_assert_int_eq(mkdir(fsdir, 0700), 0);
+	if (mount("felhom-test", fsdir, "tmpfs", MS_NOSUID | MS_NODEV,
+	    "size=8m,mode=0700") != 0) {
+		fprintf(stderr, "SKIP disk_full_exits_74...: cannot mount a "
+		    "tmpfs here: %s\n", strerror(errno));
+		return;
+	}
+	mounted = 1;
+	(void) snprintf(db, sizeof(db), "%s/state.db", fsdir);
+	(void) snprintf(filler, sizeof(filler), "%s/filler", fsdir);
+	write_config(&pve, db);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/reset",
+	    "{\"world\":true}", NULL), 200);
+	/* The start task of 104 runs until released. */
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/task-fault",
+	    "{\"vmid\":104,\"kind\":\"start\",\"hang\":true}", NULL),
+	    200);
+	ck_assert_int_eq(tu_sim_call(&hub, "POST", "/_sim/desired", desired,
+	    NULL), 200);
+	agent_start();
+	end = mono_ms() + 15000;
+	while (pve_count("104:start") < 1 && mono_ms() < end)
+		(void) usleep(100000);
+	ck_assert_int_eq(pve_count("104:start"), 1);
+	fill(filler);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/release",
+	    "{\"vmid\":104}", NULL), 200);
+	st = await_exit(15000);
+	log = tu_read_file(logpath, NULL);
+	ck_assert_msg(st == 74 && says_full(log),
+	    "exit %d while running; log:\n%s", st, log);
+	free(log);
+	/* The next start meets the same full disk: the same status. */
+	(void) unlink(logpath);
+	agent_start();
+	st = await_exit(15000);
+	log = tu_read_file(logpath, NULL);
+	ck_assert_msg(st == 74 && says_full(log),
+	    "exit %d at start-up; log:\n%s", st, log);
+	free(log);
+	/* Space again: the agent starts, the op finishes once. */
+	ck_assert_int_eq(unlink(filler), 0);
+	agent_start();
+	end = mono_ms() + 15000;
+	while (!guest_running(104) && mono_ms() < end)
+		(void) usleep(100000);
+	ck_assert(guest_running(104));
+	ck_assert_int_eq(pve_count("104:start"), 1);
+	agent_stop();
+}
+END_TEST
+
 /* Lines of agent.log that contain s. */
 static size_t
 log_lines(const char *s)
@@ -465,6 +590,7 @@ health_suite(void)
 	tcase_add_test(tc,
 	    database_full_is_reported_degraded_and_seq_stays_increasing);
 	tcase_add_test(tc, a_changed_pve_certificate_is_reported_degraded);
+	tcase_add_test(tc, disk_full_exits_74_while_running_and_at_start_up);
 	tcase_add_test(tc,
 	    hub_down_for_many_cycles_logs_a_bounded_number_of_lines);
 	tcase_set_timeout(tc, 60);
