@@ -140,6 +140,7 @@ agent_start(void)
 		(void) unsetenv("NOTIFY_SOCKET");
 		(void) setenv("FELHOM_TEST_MIN_INTERVAL_MS", "300", 1);
 		(void) setenv("FELHOM_TEST_BACKOFF_BASE_MS", "200", 1);
+		(void) setenv("FELHOM_TEST_POLL_MS", "100", 1);
 		execl(tu_bin("felhom-agent"), "felhom-agent", "--config",
 		    cfgpath, (char *)NULL);
 		_exit(127);
@@ -577,6 +578,56 @@ START_TEST(hub_down_for_many_cycles_logs_a_bounded_number_of_lines)
 }
 END_TEST
 
+/*
+ * Issue 17, log volume: PVE failing while an op's task runs is polled
+ * ten times a second here, and logged once ("cannot poll"), not per
+ * poll; the op finishes once PVE answers again.
+ */
+START_TEST(pve_down_while_an_op_runs_logs_cannot_poll_once)
+{
+	static const char desired[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"running\"}]}";
+	json_t *reqs;
+	int64_t end;
+	size_t polls = 0, i;
+	json_t *r;
+
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/reset",
+	    "{\"world\":true}", NULL), 200);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/task-fault",
+	    "{\"vmid\":104,\"kind\":\"start\",\"hang\":true}", NULL),
+	    200);
+	ck_assert_int_eq(tu_sim_call(&hub, "POST", "/_sim/desired", desired,
+	    NULL), 200);
+	agent_start();
+	end = mono_ms() + 15000;
+	while (pve_count("104:start") < 1 && mono_ms() < end)
+		(void) usleep(100000);
+	ck_assert_int_eq(pve_count("104:start"), 1);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/fault",
+	    "{\"method\":\"GET\",\"path\":\"/tasks/[^/]+/status$\","
+	    "\"status\":500,\"message\":\"pveproxy down\","
+	    "\"count\":100000}", NULL), 200);
+	(void) usleep(3000000);
+	reqs = tu_sim_json(&pve, "GET", "/_sim/faults", NULL);
+	json_array_foreach(json_object_get(reqs, "faults"), i, r)
+		polls += (size_t)json_integer_value(json_object_get(r, "hits"));
+	json_decref(reqs);
+	/* Polled many times while failing; said once. */
+	ck_assert_uint_ge(polls, 10);
+	ck_assert_uint_eq(log_lines("cannot poll"), 1);
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/reset", "{}",
+	    NULL), 200);
+	end = mono_ms() + 15000;
+	while (!guest_running(104) && mono_ms() < end)
+		(void) usleep(100000);
+	ck_assert(guest_running(104));
+	ck_assert_uint_eq(log_lines("cannot poll"), 1);
+	agent_stop();
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -593,6 +644,7 @@ health_suite(void)
 	tcase_add_test(tc, disk_full_exits_74_while_running_and_at_start_up);
 	tcase_add_test(tc,
 	    hub_down_for_many_cycles_logs_a_bounded_number_of_lines);
+	tcase_add_test(tc, pve_down_while_an_op_runs_logs_cannot_poll_once);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
