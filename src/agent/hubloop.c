@@ -756,6 +756,9 @@ report_send(struct hubloop *hl, int degrade,
 		if (!info->degraded) {
 			(void) err_copy(&info->cause, &serr);
 			info->degraded = 1;
+			/* The next report says so, unless it is healthy. */
+			heartbeat_degraded(&hl->hb, heartbeat_cause_of(&serr),
+			    err_msg(&serr), clock_now(hl->d.clock));
 		}
 		return 0;
 	}
@@ -839,9 +842,13 @@ log_recovered(struct hubloop *hl)
 	if (hl->fail_log.key[0] == '\0')
 		return;
 	held = loglimit_end(&hl->fail_log);
-	log_info("hub report seq %" PRId64 " sent in full again%s",
-	    hl->st.last_seq, held > 0 ? " (the last failure repeated since "
-	    "its last line)" : "");
+	if (held > 0)
+		log_info("hub report seq %" PRId64 " sent in full again (%"
+		    PRIu64 " more failure%s since the last line)",
+		    hl->st.last_seq, held, held == 1 ? "" : "s");
+	else
+		log_info("hub report seq %" PRId64 " sent in full again",
+		    hl->st.last_seq);
 }
 
 static int
