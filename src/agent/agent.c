@@ -520,6 +520,9 @@ agent_status(struct agent *a, int blocked)
 	else if (blocked)
 		(void) snprintf(hub, sizeof(hub), "BLOCKED by the hub: no "
 		    "changes");
+	else if (hs->health_cause[0] != '\0')
+		(void) snprintf(hub, sizeof(hub), "hub told: degraded, %s "
+		    "(report #%" PRId64 ")", hs->health_cause, hs->last_seq);
 	else if (hs->failures > 0)
 		(void) snprintf(hub, sizeof(hub), "hub unreachable (%s, %d "
 		    "in a row)", hub_error_name(hs->last_reason),

@@ -888,6 +888,8 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	hl->st.reports_ok++;
 	log_debug("hub: report seq %" PRId64 " sent (%zu bytes)", info.seq,
 	    info.bytes);
+	(void) snprintf(hl->st.health_cause, sizeof(hl->st.health_cause), "%s",
+	    info.degraded ? hl->hb.cause : "");
 	if (info.degraded) {
 		/*
 		 * The hub knows why; the full report is tried again on the

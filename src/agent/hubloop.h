@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "agent/collect.h"
+#include "agent/heartbeat.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
@@ -132,6 +133,7 @@ struct hubloop_status {
 	int64_t	 signed_ops_stored;	/* inbox rows written */
 	int64_t	 signed_ops_held;	/* served again, ignored (v1.1) */
 	int64_t	 follow_up_failed;	/* desired / signed-ops fetches */
+	char	 health_cause[HEARTBEAT_CAUSE_MAX]; /* last report's, "" ok */
 };
 
 struct hubloop;

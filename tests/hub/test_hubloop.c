@@ -491,6 +491,7 @@ START_TEST(collection_failure_sends_a_degraded_report_and_backs_off)
 	ck_assert_int_eq(err.code, ERR_HTTP);
 	ck_assert_int_eq(hubloop_status(hl)->collect_failed, 1);
 	ck_assert_int_eq(hubloop_status(hl)->reports_degraded, 1);
+	ck_assert_str_eq(hubloop_status(hl)->health_cause, "pve_unreachable");
 	ck_assert_int_eq(hubloop_last_failure(hl, NULL),
 	    HUBLOOP_PHASE_COLLECT);
 	ck_assert_int_le(hubloop_next_due_ms(hl) - fc.mono_ms, 5000);
@@ -534,6 +535,7 @@ START_TEST(collection_failure_sends_a_degraded_report_and_backs_off)
 	ck_assert(json_is_null(json_object_get(h, "since")));
 	ck_assert_msg(ht_keyset_diff(golden, rep, diffs, sizeof(diffs)) == 0,
 	    "%s", diffs);
+	ck_assert_str_eq(hubloop_status(hl)->health_cause, "");
 	json_decref(r);
 	json_decref(golden);
 }
