@@ -42,6 +42,7 @@
 #include "base/err.h"
 #include "base/exitcode.h"
 #include "base/log.h"
+#include "base/loglimit.h"
 #include "engine/engine.h"
 #include "engine/exec_pve.h"
 #include "engine/gate.h"
@@ -145,7 +146,18 @@ struct agent {
 	int			 once_status;	/* --once: first failure's */
 	struct err		 once_err;	/* and why */
 	size_t			 in_flight;	/* for STATUS= */
+	/* Repeating failures: on change, then once a minute (issue 17). */
+	struct loglimit		 lim_observe, lim_engine, lim_rtest, lim_note;
 };
+
+/* A failure's kind, the key of its loglimit: never its varying text. */
+static const char *
+err_key(const struct err *err, char *key, size_t n)
+{
+	(void) snprintf(key, n, "%d:%d:%ld", err->code, err->reason,
+	    err->status);
+	return key;
+}
 
 /*
  * --once: the first failure of the run decides its exit status
@@ -397,30 +409,39 @@ agent_start(struct agent *a, struct err *err)
 static void
 agent_note(struct agent *a)
 {
+	char key[LOGLIMIT_KEY_MAX];
 	struct err err;
 
 	err_init(&err);
 	if (dbstate_note(a->db, a->cfg->database, &a->audit_seen, &err) != 0)
-		log_warn("database marker: %s; trying again", err_msg(&err));
+		(void) log_limited(&a->lim_note, clock_mono_ms(NULL),
+		    err_key(&err, key, sizeof(key)), LOG_LEVEL_WARN,
+		    "database marker: %s; trying again", err_msg(&err));
+	else
+		(void) loglimit_end(&a->lim_note);
 }
 
 /* Observe PVE and plan; planning is skipped while blocked or unsafe. */
 static void
 agent_reconcile(struct agent *a, int blocked)
 {
+	char key[LOGLIMIT_KEY_MAX];
 	struct err err;
 	size_t created = 0;
 	int safe = 0;
 
 	err_init(&err);
 	if (engine_observe(a->engine, &safe, &err) != 0) {
-		log_warn("reconcile: cannot observe PVE: %s; planning skipped "
-		    "this cycle", err_msg(&err));
+		(void) log_limited(&a->lim_observe, clock_mono_ms(NULL),
+		    err_key(&err, key, sizeof(key)), LOG_LEVEL_WARN,
+		    "reconcile: cannot observe PVE: %s; planning skipped this "
+		    "cycle", err_msg(&err));
 		once_failed(a, exitcode_of(err.code) == EX_NOINPUT ?
 		    EX_UNAVAILABLE : exitcode_of(err.code), &err,
 		    "cannot observe PVE");
 		return;
 	}
+	(void) loglimit_end(&a->lim_observe);
 	if (!safe || blocked)
 		return;
 	if (engine_plan(a->engine, &created, &err) != 0) {
@@ -500,6 +521,9 @@ agent_status(struct agent *a, int blocked)
 	else if (blocked)
 		(void) snprintf(hub, sizeof(hub), "BLOCKED by the hub: no "
 		    "changes");
+	else if (hs->health_cause[0] != '\0')
+		(void) snprintf(hub, sizeof(hub), "hub told: degraded, %s "
+		    "(report #%" PRId64 ")", hs->health_cause, hs->last_seq);
 	else if (hs->failures > 0)
 		(void) snprintf(hub, sizeof(hub), "hub unreachable (%s, %d "
 		    "in a row)", hub_error_name(hs->last_reason),
@@ -567,6 +591,7 @@ agent_loop(struct agent *a)
 	int64_t deadline = 0, now, wake, rdelay, stored;
 	int hub_done = 0, reconciled = 0, cycled = 0, blocked, rc;
 	size_t moved = 0;
+	char key[LOGLIMIT_KEY_MAX];
 	struct engine_next next;
 	struct err err;
 
@@ -620,19 +645,29 @@ agent_loop(struct agent *a)
 		err_init(&err);
 		memset(&next, 0, sizeof(next));
 		if ((rc = engine_step(a->engine, blocked, &next, &err)) != 0) {
-			log_error("engine: %s", err_msg(&err));
+			/* The database unusable: stop, saying so (74, 65). */
 			if (rc == ERR_CORRUPT || rc == ERR_FULL ||
-			    rc == ERR_READONLY)
+			    rc == ERR_READONLY) {
+				log_error("engine: %s; stopping (exit status "
+				    "%d)", err_msg(&err), exitcode_of(rc));
 				return exitcode_of(rc);
+			}
+			(void) log_limited(&a->lim_engine, clock_mono_ms(NULL),
+			    err_key(&err, key, sizeof(key)), LOG_LEVEL_ERROR,
+			    "engine: %s", err_msg(&err));
 			once_failed(a, exitcode_of(rc), &err, "engine");
 			next.more = 0;
 			next.delay_ms = 1000;
-		}
+		} else
+			(void) loglimit_end(&a->lim_engine);
 		err_init(&err);
 		if (rtest_tick(a->rtest, blocked, &rdelay, &err) != 0) {
-			log_error("restore tests: %s", err_msg(&err));
+			(void) log_limited(&a->lim_rtest, clock_mono_ms(NULL),
+			    err_key(&err, key, sizeof(key)), LOG_LEVEL_ERROR,
+			    "restore tests: %s", err_msg(&err));
 			rdelay = 1000;
-		}
+		} else
+			(void) loglimit_end(&a->lim_rtest);
 		if (rdelay >= 0 && (next.delay_ms < 0 ||
 		    rdelay < next.delay_ms))
 			next.delay_ms = rdelay;

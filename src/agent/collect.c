@@ -604,7 +604,8 @@ agent_sections(const struct collect_source *src, int64_t now,
 	    err)) != 0)
 		goto out;
 	up = (clock_mono_ms(src->clock) - src->started_mono_ms) / 1000;
-	agent = json_pack("{s:I,s:I,s:I,s:I,s:b,s:{s:I,s:I},s:I}",
+	agent = json_pack("{s:I,s:I,s:I,s:I,s:b,s:{s:I,s:I},s:I,"
+	    "s:{s:s,s:n,s:n,s:n}}",
 	    "uptime_s", (json_int_t)(up > 0 ? up : 0),
 	    "db_bytes", (json_int_t)dbb,
 	    "desired_generation", (json_int_t)dgen,
@@ -613,7 +614,9 @@ agent_sections(const struct collect_source *src, int64_t now,
 	    "signers", "operational", (json_int_t)op,
 		"recovery", (json_int_t)rec,
 	    /* hub-contract v1.1: every seq up to it is committed. */
-	    "signed_ops_ack_seq", (json_int_t)sack);
+	    "signed_ops_ack_seq", (json_int_t)sack,
+	    /* hub-contract v1.1: the hub loop says when it is degraded. */
+	    "health", "state", "ok", "cause", "since", "message");
 	if (agent == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
@@ -683,6 +686,80 @@ collect_report(const struct collect_source *src, json_t **out,
 out:
 	json_decref(host);
 	json_decref(guests);
+	json_decref(report);
+	return rc;
+}
+
+/*
+ * hub-contract v1.1, degraded report: what can be told without PVE.
+ * The agent's own sections are read from the database; when that fails
+ * too, their values are null and ops and audit empty (the key set stays
+ * the golden one).
+ */
+int
+collect_minimal(const struct collect_source *src, json_t **out,
+    struct collect_stats *stats, struct err *err)
+{
+	struct collect_stats local;
+	json_t *report = NULL, *rtests = NULL, *agent, *cf;
+	int64_t now = clock_now(src->clock), up;
+	struct err derr;
+	int rc;
+
+	if (stats == NULL)
+		stats = &local;
+	memset(stats, 0, sizeof(*stats));
+	err_init(&derr);
+	if ((rc = rtests_report(src->db, &rtests, &derr)) != 0) {
+		if (rc == ERR_NOMEM)
+			return err_copy(err, &derr);
+		log_warn("restore tests unreadable: %s; reported empty",
+		    err_msg(&derr));
+		rtests = json_array();
+	}
+	report = json_pack("{s:s,s:s,s:s,s:o,s:n,s:[],s:o,s:[],s:[],s:[]}",
+	    "schema", HUB_SCHEMA_REPORT,
+	    "host_id", src->cfg->host_id,
+	    "agent_version", FELHOM_VERSION,
+	    "reported_at", time_json(now),
+	    "host",
+	    "guests",
+	    "restore_tests", rtests,
+	    "storage", "backups", "pbs");
+	if (report == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	err_init(&derr);
+	if ((rc = agent_sections(src, now, report, stats, &derr)) != 0) {
+		if (rc == ERR_NOMEM) {
+			rc = err_copy(err, &derr);
+			goto out;
+		}
+		log_warn("agent sections unreadable: %s; reported null",
+		    err_msg(&derr));
+		up = (clock_mono_ms(src->clock) - src->started_mono_ms) / 1000;
+		agent = json_pack("{s:I,s:n,s:n,s:n,s:n,s:n,s:n}",
+		    "uptime_s", (json_int_t)(up > 0 ? up : 0), "db_bytes",
+		    "desired_generation", "applied_generation", "blocked",
+		    "signers", "signed_ops_ack_seq");
+		if (agent == NULL ||
+		    json_object_set_new(report, "agent", agent) != 0 ||
+		    json_object_set_new(report, "ops", json_array()) != 0 ||
+		    json_object_set_new(report, "audit", json_array()) != 0) {
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((cf = collect_cloudflared(src->probe, src->abort_flag)) == NULL ||
+	    json_object_set_new(report, "cloudflared", cf) != 0) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = report;
+	report = NULL;
+	rc = 0;
+out:
 	json_decref(report);
 	return rc;
 }

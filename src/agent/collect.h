@@ -5,7 +5,8 @@
  * sections from the database (agent, ops, audit).  The document's key set
  * is that of shared/fixtures/hub/host-report.golden.json.
  *
- * Partial failure (R-18): node status unreadable → no report (error);
+ * Partial failure (R-18): node status unreadable → no report (error;
+ * the hub loop sends collect_minimal()'s degraded report instead);
  * a guest's config unreadable → that guest with its run status and
  * "spec": null; a storage's backups unreadable → skipped with a warning;
  * the storage list unreadable → storage, backups and pbs empty, warning.
@@ -87,6 +88,17 @@ struct collect_stats {
  * prefixed "node status: "; database failures pass up unchanged.
  */
 int	collect_report(const struct collect_source *src, json_t **out,
+	    struct collect_stats *stats, struct err *err);
+
+/*
+ * The degraded report (hub-contract v1.1) into *out (caller decrefs):
+ * no PVE read at all — host null; guests, storage, backups and pbs
+ * empty — the restore tests, agent, ops and audit sections from the
+ * database (null values and empty lists when it cannot be read), and
+ * cloudflared; every key but `seq`, agent.health "ok" until the caller
+ * sets it.  Fails only on allocation failure (ERR_NOMEM).
+ */
+int	collect_minimal(const struct collect_source *src, json_t **out,
 	    struct collect_stats *stats, struct err *err);
 
 /*

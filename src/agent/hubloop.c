@@ -17,12 +17,14 @@
 #include <jansson.h>
 
 #include "agent/collect.h"
+#include "agent/heartbeat.h"
 #include "agent/hubloop.h"
 #include "base/clock.h"
 #include "base/crash.h"
 #include "base/err.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/loglimit.h"
 #include "hub/hub.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -53,6 +55,9 @@ struct hubloop {
 	struct hubloop_status	 st;
 	enum hubloop_phase	 fail_phase;	/* of the last cycle */
 	struct err		 fail;		/* its first failure */
+	struct heartbeat	 hb;		/* agent.health (v1.1) */
+	int64_t			 seq_mem;	/* highest seq sent uncommitted */
+	struct loglimit		 fail_log;	/* repeating failures */
 };
 
 static const char *const phase_names[HUBLOOP_PHASE__COUNT] = {
@@ -275,6 +280,8 @@ hubloop_new(const struct hubloop_deps *deps, struct hubloop **out,
 	    hl->p.default_interval_ms;
 	hl->st.desired_generation = gen;
 	hl->last_start_ms = -1;
+	heartbeat_init(&hl->hb);
+	loglimit_init(&hl->fail_log, 0);
 	/* report at once on start. */
 	hl->next_due_ms = clock_mono_ms(deps->clock);
 	*out = hl;
@@ -604,12 +611,40 @@ next_seq(struct hubloop *hl, int64_t *seq, struct err *err)
 	/* Committed before sending: strictly increasing across restarts. */
 	if ((rc = db_begin(hl->d.db, err)) != 0)
 		return rc;
-	if ((rc = kv_next(hl->d.db, KV_REPORT_SEQ, seq, err)) != 0 ||
-	    (rc = db_commit(hl->d.db, err)) != 0) {
-		db_rollback(hl->d.db);
-		return rc;
+	if ((rc = kv_next(hl->d.db, KV_REPORT_SEQ, seq, err)) != 0)
+		goto fail;
+	/* Past every seq sent while the database could not commit. */
+	if (*seq <= hl->seq_mem) {
+		*seq = hl->seq_mem + 1;
+		if ((rc = kv_set_int(hl->d.db, KV_REPORT_SEQ, *seq, err)) != 0)
+			goto fail;
 	}
+	if ((rc = db_commit(hl->d.db, err)) != 0)
+		goto fail;
 	return 0;
+fail:
+	db_rollback(hl->d.db);
+	return rc;
+}
+
+/*
+ * The seq of a report sent while the database cannot commit (v1.1):
+ * kept in memory, past every seq taken — stored (reading still works
+ * when writing does not) or sent — and the next committed one jumps
+ * past it (next_seq).
+ */
+static int64_t
+seq_in_memory(struct hubloop *hl)
+{
+	int64_t stored = 0;
+
+	if (kv_get_int(hl->d.db, KV_REPORT_SEQ, 0, &stored, NULL) != 0)
+		stored = 0;
+	if (stored > hl->seq_mem)
+		hl->seq_mem = stored;
+	if (hl->st.last_seq > hl->seq_mem)
+		hl->seq_mem = hl->st.last_seq;
+	return ++hl->seq_mem;
 }
 
 /*
@@ -631,24 +666,59 @@ give_back_seq(struct hubloop *hl, int64_t seq)
 	return swapped;
 }
 
-int
-hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
-    struct err *err)
+/*
+ * One report: collected, numbered, sent, its envelope applied.  With
+ * degrade (the loop; not the self-test) a report that cannot be built
+ * or numbered in full is still sent, degraded (hub-contract v1.1): the
+ * minimal report when the collection failed, a seq kept in memory when
+ * the database cannot commit — info->degraded, the cause in
+ * info->cause.  Returns 0 when the hub took the report.
+ */
+static int
+report_send(struct hubloop *hl, int degrade,
+    struct hubloop_report_info *info, struct err *err)
 {
+	const char *cause = NULL;
+	struct err serr;
 	char *body = NULL;
 	int rc;
 
 	memset(info, 0, sizeof(*info));
+	err_init(&info->cause);
 	if (!hl->d.cfg->hub_on)
 		return err_set(err, ERR_CONFIG, "hub.mode is \"off\": there is "
 		    "no hub to report to");
 	if ((rc = collect_report(hl->d.collect, &info->report, &info->stats,
-	    err)) != 0) {
+	    &info->cause)) != 0) {
 		hl->st.collect_failed++;
-		return rc;
+		info->collect_failed = 1;
+		if (!degrade || (cause = heartbeat_cause_of(&info->cause)) ==
+		    NULL)
+			return err_copy(err, &info->cause);
+		if ((rc = collect_minimal(hl->d.collect, &info->report,
+		    &info->stats, err)) != 0)
+			return rc;
+		info->degraded = 1;
 	}
 	info->built = 1;
-	if ((rc = next_seq(hl, &info->seq, err)) != 0)
+	err_init(&serr);
+	if ((rc = next_seq(hl, &info->seq, &serr)) != 0) {
+		if (!degrade || !heartbeat_db_cannot_commit(&serr))
+			return err_copy(err, &serr);
+		info->seq = seq_in_memory(hl);
+		info->seq_in_memory = 1;
+		if (!info->degraded) {
+			(void) err_copy(&info->cause, &serr);
+			cause = heartbeat_cause_of(&serr);
+			info->degraded = 1;
+		}
+	}
+	if (info->degraded)
+		heartbeat_degraded(&hl->hb, cause, err_msg(&info->cause),
+		    clock_now(hl->d.clock));
+	else
+		heartbeat_ok(&hl->hb);
+	if ((rc = heartbeat_apply(&hl->hb, info->report, err)) != 0)
 		return rc;
 	if (json_object_set_new(info->report, "seq",
 	    json_integer(info->seq)) != 0 ||
@@ -658,39 +728,127 @@ hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
 	rc = hub_post_report(hl->d.hub, body, info->bytes, &info->env, err);
 	info->delivery = hub_last_delivery(hl->d.hub);
 	if (rc != 0) {
-		if (info->delivery == HUB_DELIVERY_NONE)
-			info->seq_returned = give_back_seq(hl, info->seq);
+		if (info->delivery == HUB_DELIVERY_NONE) {
+			if (!info->seq_in_memory)
+				info->seq_returned = give_back_seq(hl,
+				    info->seq);
+			else if (hl->seq_mem == info->seq)
+				hl->seq_mem--;
+		}
 		free(body);
 		return rc;
 	}
 	hl->st.last_seq = info->seq;
 	crash_point("hub.mid_report");
+	err_init(&serr);
 	rc = apply_envelope(hl, &info->env, info->stats.audit_max_seq, body,
-	    err);
+	    &serr);
 	free(body);
-	return rc;
+	if (rc != 0 && degrade && heartbeat_db_cannot_commit(&serr)) {
+		/*
+		 * The hub took the report; its answer cannot be kept.  Held
+		 * in memory until it can: a block holds at once.
+		 */
+		if (info->env.has_blocked)
+			hl->st.blocked = info->env.blocked;
+		hl->st.interval_ms = hubloop_clamp_interval_ms(&hl->p,
+		    info->env.poll_interval_s);
+		if (!info->degraded) {
+			(void) err_copy(&info->cause, &serr);
+			info->degraded = 1;
+			/* The next report says so, unless it is healthy. */
+			heartbeat_degraded(&hl->hb, heartbeat_cause_of(&serr),
+			    err_msg(&serr), clock_now(hl->d.clock));
+		}
+		return 0;
+	}
+	if (rc != 0)
+		return err_copy(err, &serr);
+	return 0;
 }
 
-static void
-log_failure(const struct hubloop *hl, const struct err *err,
-    enum hubloop_outcome o, int built)
+int
+hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
+    struct err *err)
 {
-	double in_s = (double)(hl->next_due_ms - clock_mono_ms(hl->d.clock)) /
-	    1000.0;
+	return report_send(hl, 0, info, err);
+}
 
+/*
+ * A failed or degraded cycle, logged when its condition changes and
+ * then at most once a minute with the count held back (issue 17): a hub
+ * or PVE down for hours is a few lines, not one per retry.
+ */
+static void
+log_failure(struct hubloop *hl, const struct err *err,
+    enum hubloop_outcome o, int built, const struct hubloop_report_info *info)
+{
+	int64_t now = clock_mono_ms(hl->d.clock);
+	double in_s = (double)(hl->next_due_ms - now) / 1000.0;
+	char key[LOGLIMIT_KEY_MAX];
+	const char *cause = info->degraded ? heartbeat_cause_of(&info->cause) :
+	    NULL;
+
+	/* The condition: what failed and its kind, never the varying text. */
+	(void) snprintf(key, sizeof(key), "%s:%s:%d:%d:%ld",
+	    cause != NULL ? cause : "-", built ? "report" : "collect",
+	    err->code, err->reason, err->status);
 	if (!built)
 		/* PVE's failure (or the database's), not the hub's. */
-		log_warn("hub report not sent: the report could not be "
-		    "built: %s; failure %d, next attempt in %.1f s",
-		    err_msg(err), hl->st.failures, in_s);
-	else if (o == HUBLOOP_AUTH)
-		log_error("hub report failed (%s): %s; reporting on at the "
-		    "maximum interval, next in %.0f s",
-		    hub_error_name(err->reason), err_msg(err), in_s);
-	else
-		log_warn("hub report failed (%s): %s; failure %d, next attempt "
-		    "in %.1f s", hub_error_name(err->reason), err_msg(err),
+		(void) log_limited(&hl->fail_log, now, key, LOG_LEVEL_WARN,
+		    "hub report not sent: the report could not be built: %s; "
+		    "failure %d, next attempt in %.1f s", err_msg(err),
 		    hl->st.failures, in_s);
+	else if (o == HUBLOOP_AUTH)
+		(void) log_limited(&hl->fail_log, now, key, LOG_LEVEL_ERROR,
+		    "hub report failed (%s): %s; reporting on at the maximum "
+		    "interval, next in %.0f s", hub_error_name(err->reason),
+		    err_msg(err), in_s);
+	else if (cause != NULL)
+		(void) log_limited(&hl->fail_log, now, key, LOG_LEVEL_WARN,
+		    "hub report failed (%s): %s; it was a degraded report "
+		    "(%s: %s); failure %d, next attempt in %.1f s",
+		    hub_error_name(err->reason), err_msg(err), cause,
+		    err_msg(&info->cause), hl->st.failures, in_s);
+	else
+		(void) log_limited(&hl->fail_log, now, key, LOG_LEVEL_WARN,
+		    "hub report failed (%s): %s; failure %d, next attempt in "
+		    "%.1f s", hub_error_name(err->reason), err_msg(err),
+		    hl->st.failures, in_s);
+}
+
+/* A degraded report the hub took: said on change, then once a minute. */
+static void
+log_degraded(struct hubloop *hl, const struct hubloop_report_info *info)
+{
+	int64_t now = clock_mono_ms(hl->d.clock);
+	char key[LOGLIMIT_KEY_MAX];
+
+	(void) snprintf(key, sizeof(key), "degraded:%s:%d:%d:%ld",
+	    hl->hb.cause, info->cause.code, info->cause.reason,
+	    info->cause.status);
+	(void) log_limited(&hl->fail_log, now, key, LOG_LEVEL_WARN,
+	    "hub report seq %" PRId64 " sent degraded (%s): %s; next attempt "
+	    "in %.1f s", info->seq, hl->hb.cause, err_msg(&info->cause),
+	    (double)(hl->next_due_ms - now) / 1000.0);
+}
+
+/* The condition logged by log_failure/log_degraded is over. */
+static void
+log_recovered(struct hubloop *hl)
+{
+	uint64_t held;
+
+	if (hl->fail_log.key[0] == '\0')
+		return;
+	held = loglimit_end(&hl->fail_log);
+	if (held > 0)
+		log_info("hub report seq %" PRId64 " sent in full again (%"
+		    PRIu64 " more failure%s since the last line)",
+		    hl->st.last_seq, held, held == 1 ? "" : "s");
+	else
+		log_info("hub report seq %" PRId64 " sent in full again",
+		    hl->st.last_seq);
 }
 
 static int
@@ -704,8 +862,12 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	int rc;
 
 	hl->last_start_ms = clock_mono_ms(hl->d.clock);
-	rc = hubloop_report_once(hl, &info, err);
+	rc = report_send(hl, 1, &info, err);
 	json_decref(info.report);
+	/* What made the report degraded fails the cycle first (--once). */
+	if (info.degraded)
+		note_failure(hl, info.collect_failed ? HUBLOOP_PHASE_COLLECT :
+		    HUBLOOP_PHASE_REPORT, &info.cause);
 	if (rc != 0) {
 		hl->st.reports_failed++;
 		/*
@@ -718,7 +880,7 @@ cycle_hub(struct hubloop *hl, struct err *err)
 			ra = hub_retry_after_s(hl->d.hub);
 		schedule(hl, o, ra);
 		if (!info.built || err->reason != HUB_E_ABORTED)
-			log_failure(hl, err, o, info.built);
+			log_failure(hl, err, o, info.built, &info);
 		note_failure(hl, info.built ? HUBLOOP_PHASE_REPORT :
 		    HUBLOOP_PHASE_COLLECT, err);
 		return rc;
@@ -726,6 +888,23 @@ cycle_hub(struct hubloop *hl, struct err *err)
 	hl->st.reports_ok++;
 	log_debug("hub: report seq %" PRId64 " sent (%zu bytes)", info.seq,
 	    info.bytes);
+	(void) snprintf(hl->st.health_cause, sizeof(hl->st.health_cause), "%s",
+	    info.degraded ? hl->hb.cause : "");
+	if (info.degraded) {
+		/*
+		 * The hub knows why; the full report is tried again on the
+		 * failure backoff.  Nothing is fetched that could not be
+		 * kept.
+		 */
+		hl->st.reports_degraded++;
+		hl->st.last_reason = HUB_E_NONE;
+		schedule(hl, HUBLOOP_FAILED, -1);
+		log_degraded(hl, &info);
+		if (info.seq_in_memory)
+			return err_copy(err, &info.cause);
+		o = HUBLOOP_FAILED;
+	} else
+		log_recovered(hl);
 	/* Follow-ups: failures are logged; Retry-After and auth still count. */
 	if (info.env.has_desired_generation &&
 	    info.env.desired_generation > hl->st.desired_generation) {
@@ -743,7 +922,8 @@ cycle_hub(struct hubloop *hl, struct err *err)
 			}
 		}
 	}
-	if (info.env.has_signed_ops && o == HUBLOOP_OK) {
+	if (info.env.has_signed_ops && (o == HUBLOOP_OK || (info.degraded &&
+	    o == HUBLOOP_FAILED))) {
 		err_init(&ferr);
 		if (fetch_signed_ops(hl, &ferr) != 0) {
 			hl->st.follow_up_failed++;
@@ -754,6 +934,12 @@ cycle_hub(struct hubloop *hl, struct err *err)
 				ra = hub_retry_after_s(hl->d.hub);
 			}
 		}
+	}
+	if (info.degraded) {
+		/* Backoff scheduled above, unless the hub asked for more. */
+		if (o != HUBLOOP_FAILED)
+			schedule(hl, o, ra);
+		return err_copy(err, &info.cause);
 	}
 	schedule(hl, o, ra);
 	return 0;

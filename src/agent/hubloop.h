@@ -8,6 +8,14 @@
  * interval, audit ack — persisted in kv), then GET /desired when the hub
  * announces a newer generation and GET /signed-ops when it has some
  * (kept by the hub until a report acknowledges their seq: v1.1).
+ * The heartbeat always tells (hub-contract v1.1): when the node status
+ * cannot be read, the database cannot commit or PVE's certificate
+ * changed, the cycle still sends a report — minimal when the collection
+ * failed — with agent.health degraded and its cause (agent/heartbeat.h);
+ * its seq is kept in memory when the database cannot commit, and the
+ * next committed seq jumps past it.  A degraded cycle is retried on the
+ * failure backoff and logged on change, then once a minute
+ * (base/loglimit.h).
  * With hub.mode "off" a cycle re-reads desired_file when it changed
  * (inode, size or mtime) and stores it the same way (standalone mode).
  *
@@ -30,6 +38,7 @@
 #include <jansson.h>
 
 #include "agent/collect.h"
+#include "agent/heartbeat.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
@@ -108,7 +117,8 @@ struct hubloop_deps {
 
 /* Counters and last facts, for self-tests, tests and felhom-admin. */
 struct hubloop_status {
-	int64_t	 reports_ok;
+	int64_t	 reports_ok;		/* the hub took them */
+	int64_t	 reports_degraded;	/* of which: degraded (v1.1) */
 	int64_t	 reports_failed;	/* collection or POST failed */
 	int64_t	 collect_failed;	/* of which: no report built */
 	int64_t	 last_seq;		/* seq of the last report sent */
@@ -123,6 +133,7 @@ struct hubloop_status {
 	int64_t	 signed_ops_stored;	/* inbox rows written */
 	int64_t	 signed_ops_held;	/* served again, ignored (v1.1) */
 	int64_t	 follow_up_failed;	/* desired / signed-ops fetches */
+	char	 health_cause[HEARTBEAT_CAUSE_MAX]; /* last report's, "" ok */
 };
 
 struct hubloop;
@@ -140,9 +151,10 @@ int64_t	hubloop_next_due_ms(const struct hubloop *hl);
 
 /*
  * Runs one cycle now and schedules the next; logs its own outcome (the
- * caller need not log again).  0 when the report went through (hub
+ * caller need not log again).  0 when the full report went through (hub
  * mode) or the desired_file check ran; otherwise the report's typed
- * error (follow-up fetch failures are logged and counted, not returned).
+ * error, or for a degraded report the hub took, its cause's (follow-up
+ * fetch failures are logged and counted, not returned).
  * An error with reason HUB_E_ABORTED means the abort flag was raised.
  */
 int	hubloop_cycle(struct hubloop *hl, struct err *err);
@@ -190,13 +202,18 @@ struct hubloop_report_info {
 	int64_t			 seq;		/* 0 when none was taken */
 	enum hub_delivery	 delivery;	/* of the POST */
 	int			 seq_returned;	/* seq given back: not sent */
+	int			 collect_failed; /* the full report failed */
+	int			 degraded;	/* sent degraded (the loop) */
+	int			 seq_in_memory;	/* the database cannot commit */
+	struct err		 cause;		/* why degraded */
 	struct collect_stats	 stats;
 	struct hub_envelope	 env;		/* as received */
 };
 
 /*
  * Collects, takes the next seq, POSTs and applies the envelope's
- * persisted effects (blocked, interval, audit ack; the report and its
+ * persisted effects — never degraded: a failure to collect or to commit
+ * the seq is returned — (blocked, interval, audit ack; the report and its
  * envelope as the last sent) — no follow-up fetches, no scheduling.
  * info->report is set whenever a report was built.  A seq is consumed
  * only by a report the hub may have taken: when it certainly did not

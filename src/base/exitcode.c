@@ -26,7 +26,8 @@ static const struct exitcode_info table[] = {
 	{ EX_SOFTWARE, "software", "an internal error (a bug) or out of "
 	    "memory" },
 	{ EX_IOERR, "ioerr", "a file or the database cannot be read or "
-	    "written (permissions, disk full, read-only)" },
+	    "written (permissions, disk full, read-only), at start-up as "
+	    "while running" },
 	{ EX_TEMPFAIL, "tempfail", "try again: the database is busy, or "
 	    "another felhom-agent holds the lock" },
 	{ EX_CONFIG, "config", "the configuration is invalid, or the "

@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/loglimit.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/lane.h"
@@ -43,6 +44,7 @@ struct engine {
 	const struct clock	*clock;		/* borrowed */
 	struct engine_config	 cfg;		/* defaults filled */
 	struct lane_ctx		 lane;		/* for lane_ */
+	struct loglimit		 pve_log;	/* PVE failing (issue 17) */
 	struct timers		*timers;	/* monotonic deadlines */
 	struct actual_set	*prev;		/* the one before */
 	struct actual_set	*cur;		/* last observation */
@@ -102,6 +104,8 @@ engine_new(struct db *db, const struct exec *exec, const struct clock *clock,
 	e->lane.clock = clock;
 	e->lane.cfg = &e->cfg;
 	e->lane.timers = e->timers;
+	loglimit_init(&e->pve_log, 0);
+	e->lane.pve_log = &e->pve_log;
 	*out = e;
 	return 0;
 }

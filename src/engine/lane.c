@@ -14,6 +14,7 @@
  * (lane_resolve.c).  Waits run on the monotonic clock (engine/timer).
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "base/crash.h"
 #include "base/log.h"
+#include "base/loglimit.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/lane.h"
@@ -33,6 +35,33 @@
 #include "store/provenance.h"
 
 /* Wake up in ms at the latest (a wait that has not ended). */
+void
+lane_log_pve(const struct lane_ctx *e, const struct err *xe, const char *file,
+    int line, const char *func, const char *fmt, ...)
+{
+	char msg[2048], key[LOGLIMIT_KEY_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (e->pve_log == NULL) {
+		log_write(LOG_LEVEL_WARN, file, line, func, NULL, 0, "%s", msg);
+		return;
+	}
+	(void) snprintf(key, sizeof(key), "pve:%d:%d:%ld", xe->code,
+	    xe->reason, xe->status);
+	(void) loglimit_write(e->pve_log, clock_mono_ms(e->clock), key,
+	    LOG_LEVEL_WARN, file, line, func, "%s", msg);
+}
+
+void
+lane_pve_ok(const struct lane_ctx *e)
+{
+	if (e->pve_log != NULL && e->pve_log->key[0] != '\0')
+		(void) loglimit_end(e->pve_log);
+}
+
 void
 lane_wake(struct tick *tk, int64_t ms)
 {
@@ -487,8 +516,9 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 			return lane_fail(e, op, SM_EV_FATAL_ERROR, &xe, NULL,
 			    err);
 		*adv = ADV_STUCK;
-		log_warn("%s: cannot read the config before writing it: %s; "
-		    "trying again later", op->uid, err_msg(&xe));
+		lane_warn_pve(e, &xe, "%s: cannot read the config before "
+		    "writing it: %s; trying again later", op->uid,
+		    err_msg(&xe));
 		return 0;
 	}
 	a.digest = digest;
@@ -540,8 +570,8 @@ undo_finished(const struct lane_ctx *e, const struct ops_row *op,
 			return err_copy(err, &xe);
 		if (rc != 0 && exec_error_outcome(&xe) != EXEC_OUTCOME_FATAL &&
 		    xe.code != ERR_UNSUPPORTED) {
-			log_warn("%s: finishing the undo: %s; trying again "
-			    "later", op->uid, err_msg(&xe));
+			lane_warn_pve(e, &xe, "%s: finishing the undo: %s; "
+			    "trying again later", op->uid, err_msg(&xe));
 			*adv = ADV_STUCK;
 			return 0;
 		}
@@ -664,7 +694,8 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	    timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op), 0,
 	    clock_mono_ms(e->clock)) != 0)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	log_warn("%s: undo: %s; trying again later", op->uid, err_msg(&xe));
+	lane_warn_pve(e, &xe, "%s: undo: %s; trying again later", op->uid,
+	    err_msg(&xe));
 	return 0;
 }
 

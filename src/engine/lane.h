@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/loglimit.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/sm.h"
@@ -22,6 +23,7 @@ struct lane_ctx {
 	const struct clock		*clock;
 	const struct engine_config	*cfg;	/* defaults filled in */
 	struct timers			*timers;	/* monotonic */
+	struct loglimit			*pve_log;	/* PVE failing, or NULL */
 };
 
 /* The op's state as an enum (SM__COUNT for a name not known). */

@@ -33,6 +33,21 @@ struct tick {
 	size_t	 in_flight;
 };
 
+/*
+ * A PVE failure that repeats each tick while PVE is down (poll, task
+ * search, config read; one op or many): logged when the failure changes,
+ * then at most once a minute with the count (issue 17).  The key is the
+ * failure's kind (code, reason, status), not the op.
+ */
+void	lane_log_pve(const struct lane_ctx *e, const struct err *xe,
+	    const char *file, int line, const char *func, const char *fmt,
+	    ...) __attribute__((format(printf, 6, 7)));
+#define lane_warn_pve(e, xe, ...) \
+	lane_log_pve((e), (xe), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/* PVE answered again: the next failure is logged at once. */
+void	lane_pve_ok(const struct lane_ctx *e);
+
 /* Wake up in ms at the latest (a wait that has not ended). */
 void	lane_wake(struct tick *tk, int64_t ms);
 

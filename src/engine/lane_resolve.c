@@ -151,8 +151,9 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			return rc;
 		}
 		if (rc != ERR_NOT_FOUND) {
-			log_warn("%s: cannot search the task list: %s; trying "
-			    "again later", op->uid, err_msg(&xe));
+			lane_warn_pve(e, &xe, "%s: cannot search the task "
+			    "list: %s; trying again later", op->uid,
+			    err_msg(&xe));
 			if (rec != NULL)
 				rec->unresolved++;
 			return 0;
@@ -243,13 +244,14 @@ lane_poll_running(const struct lane_ctx *e, const struct ops_row *op,
 		    err);
 	}
 	if (rc != 0) {
-		log_warn("%s: cannot poll %s: %s; polling again later",
-		    op->uid, op->upid, err_msg(&xe));
+		lane_warn_pve(e, &xe, "%s: cannot poll %s: %s; polling again "
+		    "later", op->uid, op->upid, err_msg(&xe));
 		*adv = ADV_STUCK;
 		if (rec != NULL)
 			rec->unresolved++;
 		return 0;
 	}
+	lane_pve_ok(e);
 	if (ts == EXEC_TASK_RUNNING) {
 		if (rec != NULL)
 			rec->resumed++;

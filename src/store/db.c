@@ -43,7 +43,20 @@ db_error(struct db *db, int rc, const char *what, struct err *err)
 	const char *msg = db != NULL && db->h != NULL ? sqlite3_errmsg(db->h) :
 	    sqlite3_errstr(rc);
 	const char *path = db != NULL && db->path != NULL ? db->path : "database";
+	int sys = db != NULL && db->h != NULL ? sqlite3_system_errno(db->h) : 0;
 
+	/*
+	 * SQLite says "disk I/O error" for a full or read-only filesystem
+	 * met outside a plain write (the -shm, an fsync, a truncate): the
+	 * OS error tells, so disk full is ERR_FULL wherever it shows, at
+	 * start-up as while running (exit 74 either way, issue 17).
+	 */
+	if ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT))
+		return err_set(err, ERR_FULL, "%s: %s: disk or database is "
+		    "full: %s (%s)", path, what, msg, strerror(sys));
+	if ((rc & 0xff) == SQLITE_IOERR && sys == EROFS)
+		return err_set(err, ERR_READONLY, "%s: %s: database is "
+		    "read-only: %s (%s)", path, what, msg, strerror(sys));
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:

@@ -467,21 +467,180 @@ START_TEST(backoff_doubles_over_consecutive_failures)
 }
 END_TEST
 
-START_TEST(collection_failure_sends_nothing_and_backs_off)
+static json_t *
+health_of(const json_t *report)
 {
+	return json_object_get(json_object_get(report, "agent"), "health");
+}
+
+/*
+ * hub-contract v1.1: the node status unreadable still sends a report —
+ * minimal, with the golden key set, marked degraded with its cause —
+ * and the full report is tried again on the failure backoff.
+ */
+START_TEST(collection_failure_sends_a_degraded_report_and_backs_off)
+{
+	json_t *r, *rep, *h, *golden = ht_golden();
+	char diffs[4096];
 	struct err err;
-	json_t *r;
 
 	ck_assert_int_eq(tu_sim_call(&env.pve, "POST", "/_sim/fault",
-	    "{\"path\":\"/nodes/[^/]+/status$\",\"status\":500}", NULL), 200);
+	    "{\"path\":\"/nodes/[^/]+/status$\",\"status\":500,"
+	    "\"count\":2}", NULL), 200);
 	ck_assert_int_ne(cycle(&err), 0);
+	ck_assert_int_eq(err.code, ERR_HTTP);
 	ck_assert_int_eq(hubloop_status(hl)->collect_failed, 1);
+	ck_assert_int_eq(hubloop_status(hl)->reports_degraded, 1);
+	ck_assert_str_eq(hubloop_status(hl)->health_cause, "pve_unreachable");
+	ck_assert_int_eq(hubloop_last_failure(hl, NULL),
+	    HUBLOOP_PHASE_COLLECT);
 	ck_assert_int_le(hubloop_next_due_ms(hl) - fc.mono_ms, 5000);
 	r = reports();
-	ck_assert_uint_eq(json_array_size(r), 0);
+	ck_assert_uint_eq(json_array_size(r), 1);
+	rep = json_array_get(r, 0);
+	ck_assert_msg(ht_keyset_diff(golden, rep, diffs, sizeof(diffs)) == 0,
+	    "%s", diffs);
+	ck_assert(json_is_null(json_object_get(rep, "host")));
+	ck_assert_uint_eq(json_array_size(json_object_get(rep, "guests")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(rep, "seq")), 1);
+	h = health_of(rep);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "state")),
+	    "degraded");
+	ck_assert_str_eq(json_string_value(json_object_get(h, "cause")),
+	    "pve_unreachable");
+	ck_assert_str_eq(json_string_value(json_object_get(h, "since")),
+	    "2025-11-28T12:00:00Z");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(h,
+	    "message")), "node status"));
 	json_decref(r);
+	/* Still down a minute later: the same cause, since kept. */
+	fc.now_s += 60;
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	ck_assert_int_ne(cycle(&err), 0);
+	r = reports();
+	h = health_of(json_array_get(r, 1));
+	ck_assert_str_eq(json_string_value(json_object_get(h, "since")),
+	    "2025-11-28T12:00:00Z");
+	json_decref(r);
+	/* PVE back: a full report, healthy. */
 	fc.mono_ms = hubloop_next_due_ms(hl);
 	cycle_ok();
+	r = reports();
+	rep = json_array_get(r, 2);
+	ck_assert(json_is_object(json_object_get(rep, "host")));
+	ck_assert_int_eq(json_integer_value(json_object_get(rep, "seq")), 3);
+	h = health_of(rep);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "state")), "ok");
+	ck_assert(json_is_null(json_object_get(h, "cause")));
+	ck_assert(json_is_null(json_object_get(h, "since")));
+	ck_assert_msg(ht_keyset_diff(golden, rep, diffs, sizeof(diffs)) == 0,
+	    "%s", diffs);
+	ck_assert_str_eq(hubloop_status(hl)->health_cause, "");
+	json_decref(r);
+	json_decref(golden);
+}
+END_TEST
+
+/*
+ * The database cannot commit: the report goes out anyway with a seq kept
+ * in memory, marked db_readonly; the next committed seq jumps past it.
+ */
+START_TEST(database_that_cannot_commit_keeps_the_seq_in_memory)
+{
+	json_t *r, *h;
+	struct err err;
+	size_t i;
+
+	cycle_ok();
+	cycle_ok();
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 2);
+	/* SQLite refuses every write on this connection (SQLITE_READONLY). */
+	ck_assert_int_eq(db_exec(env.db, "PRAGMA query_only=1", "test", NULL),
+	    0);
+	for (i = 0; i < 2; i++) {
+		fc.mono_ms = hubloop_next_due_ms(hl);
+		ck_assert_int_eq(cycle(&err), ERR_READONLY);
+	}
+	ck_assert_int_eq(hubloop_status(hl)->reports_degraded, 2);
+	ck_assert_int_eq(hubloop_status(hl)->last_seq, 4);
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 2);
+	ck_assert_int_eq(db_exec(env.db, "PRAGMA query_only=0", "test", NULL),
+	    0);
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 5);
+	r = reports();
+	ck_assert_uint_eq(json_array_size(r), 5);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(json_integer_value(json_object_get(
+		    json_array_get(r, i), "seq")), (json_int_t)i + 1);
+	h = health_of(json_array_get(r, 2));
+	ck_assert_str_eq(json_string_value(json_object_get(h, "state")),
+	    "degraded");
+	ck_assert_str_eq(json_string_value(json_object_get(h, "cause")),
+	    "db_readonly");
+	/* Not minimal: PVE answered, only the database failed. */
+	ck_assert(json_is_object(json_object_get(json_array_get(r, 2),
+	    "host")));
+	h = health_of(json_array_get(r, 4));
+	ck_assert_str_eq(json_string_value(json_object_get(h, "state")), "ok");
+	json_decref(r);
+	/* A restart numbers on from the committed value. */
+	hubloop_free(hl);
+	new_loop();
+	cycle_ok();
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 6);
+}
+END_TEST
+
+/*
+ * The certificate PVE presents is not the pinned one: degraded, cause
+ * pve_tls, with the mismatch in the message.
+ */
+START_TEST(a_changed_pve_certificate_is_reported_as_pve_tls)
+{
+	struct collect_source src = env.src;
+	struct pve_client *pc = NULL;
+	struct config *cfg;
+	struct hubloop_deps d;
+	struct hubloop *h = NULL;
+	static char *const noenv[] = { NULL };
+	char *text, *p;
+	const char *fp;
+	json_t *r, *hh;
+	struct err err;
+
+	/* The same config, but pinned to another certificate. */
+	text = ht_config_text(&env, 1);
+	fp = tu_sim_str(&env.pve, "fingerprint");
+	ck_assert_ptr_nonnull(p = strstr(text, fp));
+	*p = *p == 'A' ? 'B' : 'A';
+	err_init(&err);
+	ck_assert_msg(config_load_text(text, "test config", noenv, &cfg,
+	    &err) == 0, "%s", err.msg);
+	free(text);
+	ck_assert_int_eq(pve_client_from_config(cfg, NULL, &pc, NULL), 0);
+	src.pve = pc;
+	memset(&d, 0, sizeof(d));
+	d.cfg = env.cfg;
+	d.db = env.db;
+	d.hub = env.hubc;
+	d.collect = &src;
+	d.clock = &fake;
+	d.rand = &frand;
+	d.params = &P;
+	ck_assert_int_eq(hubloop_new(&d, &h, NULL), 0);
+	err_init(&err);
+	ck_assert_int_eq(hubloop_cycle(h, &err), ERR_TLS);
+	r = reports();
+	ck_assert_uint_eq(json_array_size(r), 1);
+	hh = health_of(json_array_get(r, 0));
+	ck_assert_str_eq(json_string_value(json_object_get(hh, "cause")),
+	    "pve_tls");
+	json_decref(r);
+	hubloop_free(h);
+	pve_client_free(pc);
+	config_free(cfg);
 }
 END_TEST
 
@@ -1256,7 +1415,10 @@ hubloop_suite(void)
 	tcase_add_loop_test(tc, each_fault_is_typed_scheduled_and_survived, 0,
 	    (int)(sizeof(loop_faults) / sizeof(loop_faults[0])));
 	tcase_add_test(tc, backoff_doubles_over_consecutive_failures);
-	tcase_add_test(tc, collection_failure_sends_nothing_and_backs_off);
+	tcase_add_test(tc,
+	    collection_failure_sends_a_degraded_report_and_backs_off);
+	tcase_add_test(tc, database_that_cannot_commit_keeps_the_seq_in_memory);
+	tcase_add_test(tc, a_changed_pve_certificate_is_reported_as_pve_tls);
 	tcase_add_test(tc,
 	    a_pve_auth_failure_is_pves_and_does_not_slow_reporting);
 	tcase_add_test(tc, the_last_report_taken_and_the_last_failure_are_kept);

@@ -666,6 +666,47 @@ class StrictAndSignalsTest(unittest.TestCase):
         finally:
             self.assertEqual(sim.stop(), 0)
 
+    def test_strict_reports_check_agent_health(self):
+        # hub-contract v1.1: a degraded report (host null, lists empty)
+        # is taken; agent.health must say ok, or degraded with its cause.
+        sim = Sim("--quiet", "--strict-reports",
+                  env={"FELHOM_FIXTURE_DIR": FIXTURES})
+        try:
+            with open(GOLDEN, "rb") as f:
+                golden = json.loads(f.read())
+            deg = dict(golden, host=None, guests=[], storage=[],
+                       backups=[], pbs=[])
+            st, _, _ = sim.api("POST", "/report", deg)
+            self.assertEqual(st, 200)
+            ok = copy.deepcopy(golden)
+            ok["agent"]["health"] = {"state": "ok", "cause": None,
+                                     "since": None, "message": None}
+            st, _, _ = sim.api("POST", "/report", ok)
+            self.assertEqual(st, 200)
+            bad = [({"state": "sick", "cause": None, "since": None,
+                     "message": None}, "agent.health.state"),
+                   ({"state": "ok", "cause": "db_full", "since": None,
+                     "message": None}, "agent.health.cause must be null"),
+                   ({"state": "degraded", "cause": "", "since":
+                     "2026-11-28T11:55:00Z", "message": "x"},
+                    "agent.health.cause must be a non-empty"),
+                   ({"state": "degraded", "cause": "db_full", "since":
+                     "yesterday", "message": "x"}, "agent.health.since"),
+                   ({"state": "ok"}, "missing key: agent.health.cause")]
+            for h, want in bad:
+                doc = copy.deepcopy(golden)
+                doc["agent"]["health"] = h
+                st, _, data = sim.api("POST", "/report", doc)
+                self.assertEqual(st, 422, h)
+                self.assertIn(want, json.loads(data)["message"])
+            got = sim.ctl("GET", "/reports")
+            self.assertEqual(len(got), 2)
+            self.assertEqual(got[0]["agent"]["health"]["cause"],
+                             "pve_unreachable")
+            self.assertIsNone(got[0]["host"])
+        finally:
+            self.assertEqual(sim.stop(), 0)
+
     def test_sigterm_and_sigint_exit_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             sim = Sim("--quiet")
