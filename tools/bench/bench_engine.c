@@ -494,8 +494,13 @@ busy_of(struct ops_row **ops, size_t n, size_t *nout)
  * One planning cycle from the database: what engine_plan() does (load,
  * compute, create in one transaction) with ops_create per action.
  */
+/* Milliseconds of each phase of one cycle: load, compute, create, commit. */
+struct plan_phases {
+	double	load, compute, create, commit;
+};
+
 static double
-plan_once(struct db *db, size_t *nactions)
+plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 {
 	struct desired_set *d = NULL;
 	struct actual_set *a = NULL;
@@ -514,6 +519,7 @@ plan_once(struct db *db, size_t *nactions)
 	if (desired_load(db, &d, &err) != 0 || actual_load(db, &a, &err) != 0
 	    || ops_list_active(db, &ops, &nops, &err) != 0)
 		die("load", &err);
+	ph->load = (now_s() - t0) * 1000.0;
 	busy = busy_of(ops, nops, &nbusy);
 	memset(&in, 0, sizeof(in));
 	in.desired = d;
@@ -523,6 +529,7 @@ plan_once(struct db *db, size_t *nactions)
 	in.nbusy = nbusy;
 	if (plan_compute(&in, &p, &err) != 0)
 		die("plan", &err);
+	ph->compute = (now_s() - t0) * 1000.0 - ph->load;
 	if (db_begin(db, &err) != 0)
 		die("begin", &err);
 	for (i = 0; i < p->nactions; i++) {
@@ -542,8 +549,11 @@ plan_once(struct db *db, size_t *nactions)
 		if (ops_create(db, &on, &id, &err) != 0)
 			die("create", &err);
 	}
+	ph->create = (now_s() - t0) * 1000.0 - ph->load - ph->compute;
 	if (db_commit(db, &err) != 0)
 		die("commit", &err);
+	ph->commit = (now_s() - t0) * 1000.0 - ph->load - ph->compute -
+	    ph->create;
 	*nactions = p->nactions;
 	plan_free(p);
 	free(busy);
@@ -554,8 +564,9 @@ plan_once(struct db *db, size_t *nactions)
 }
 
 struct plan_result {
-	double	p50, p90, min, max;
-	size_t	nactions;
+	double			p50, p90, min, max;
+	struct plan_phases	ph;	/* the median of each phase */
+	size_t			nactions;
 };
 
 static void
@@ -566,10 +577,15 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	struct db *db;
 	struct err err;
 	json_t *guests;
-	double *t = calloc((size_t)rounds, sizeof(double));
+	double *t = calloc((size_t)rounds, sizeof(double)),
+	    *pl = calloc((size_t)rounds, sizeof(double)),
+	    *pc = calloc((size_t)rounds, sizeof(double)),
+	    *pn = calloc((size_t)rounds, sizeof(double)),
+	    *pm = calloc((size_t)rounds, sizeof(double));
+	struct plan_phases ph;
 	int r;
 
-	if (t == NULL)
+	if (t == NULL || pl == NULL || pc == NULL || pn == NULL || pm == NULL)
 		exit(1);
 	(void) snprintf(tmpl, sizeof(tmpl), "%s/plan-template.db", dir);
 	(void) snprintf(work, sizeof(work), "%s/plan.db", dir);
@@ -591,7 +607,11 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 		copy_file(tmpl, work);
 		if (db_open(work, DB_OPEN_NO_BACKUP, &db, &err) != 0)
 			die("open", &err);
-		t[r] = plan_once(db, &out->nactions);
+		t[r] = plan_once(db, &out->nactions, &ph);
+		pl[r] = ph.load;
+		pc[r] = ph.compute;
+		pn[r] = ph.create;
+		pm[r] = ph.commit;
 		db_close(db);
 	}
 	unlink_db(work);
@@ -600,7 +620,15 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	out->p90 = quantile(t, rounds, 0.9);
 	out->min = t[0];
 	out->max = t[rounds - 1];
+	out->ph.load = quantile(pl, rounds, 0.5);
+	out->ph.compute = quantile(pc, rounds, 0.5);
+	out->ph.create = quantile(pn, rounds, 0.5);
+	out->ph.commit = quantile(pm, rounds, 0.5);
 	free(t);
+	free(pl);
+	free(pc);
+	free(pn);
+	free(pm);
 }
 
 int
@@ -678,6 +706,9 @@ main(int argc, char **argv)
 	    "create %zu ops, commit):\n  p50 %.2f ms  p90 %.2f ms  "
 	    "(min %.2f, max %.2f; %d rounds)  target p90 < 20 ms\n", guests,
 	    pr.nactions, pr.p50, pr.p90, pr.min, pr.max, prounds);
+	printf("  phases (median): load %.2f ms, compute %.2f ms, create %.2f "
+	    "ms, commit %.2f ms\n", pr.ph.load, pr.ph.compute, pr.ph.create,
+	    pr.ph.commit);
 
 	(void) snprintf(method, sizeof(method), "interleaved, median of %d "
 	    "rounds, ratio spread %.2f..%.2f", rounds, dr.rmin, dr.rmax);
