@@ -52,14 +52,18 @@ static const char SQL_STATE[] = "SELECT state FROM ops WHERE id = ?1";
 /*
  * Two statements: one that names ended_at would rewrite the op's
  * ops_ended entry on every transition (SQLite updates the indexes of the
- * columns an UPDATE assigns, changed or not).
+ * columns an UPDATE assigns, changed or not).  No RETURNING: SQLite
+ * keeps returned rows in an ephemeral table opened for each run, which
+ * cost more than the rest of a transition; the row is read by its key.
  */
 static const char SQL_CAS[] =
     "UPDATE ops SET state = ?3, updated_at = ?4 "
-    "WHERE id = ?1 AND state = ?2 RETURNING coalesce(vmid, 0), uid";
+    "WHERE id = ?1 AND state = ?2";
 static const char SQL_CAS_END[] =
     "UPDATE ops SET state = ?3, updated_at = ?4, ended_at = ?4 "
-    "WHERE id = ?1 AND state = ?2 RETURNING coalesce(vmid, 0), uid";
+    "WHERE id = ?1 AND state = ?2";
+static const char SQL_VMID_UID[] =
+    "SELECT coalesce(vmid, 0), uid FROM ops WHERE id = ?1";
 static const char SQL_SUBMIT[] =
     "UPDATE ops SET attempt = attempt + 1, intent_at = ?2, upid = NULL, "
     "next_at = 0, wait_ms = 0, config_digest = ?3 WHERE id = ?1";
@@ -662,21 +666,26 @@ ops_cas_state(struct db *db, int64_t id, const char *from, const char *to,
 	(void) sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_int64(st, 4, now);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*vmid_out = sqlite3_column_int64(st, 0);
-		u = (const char *)sqlite3_column_text(st, 1);
-		if (uid_out != NULL)
-			(void) snprintf(uid_out, OPS_UID_LEN, "%s",
-			    u != NULL ? u : "");
-		/* Finish the statement: the UPDATE completes at DONE. */
-		rc = sqlite3_step(st);
-		(void) sqlite3_reset(st);
-		return rc == SQLITE_DONE ? 0 :
-		    db_error(db, rc, "update op state", err);
-	}
 	(void) sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return db_error(db, rc, "update op state", err);
+	if (sqlite3_changes(db_handle(db)) == 1) {
+		if ((rc = db_prepare(db, SQL_VMID_UID, &st, err)) != 0)
+			return rc;
+		(void) sqlite3_bind_int64(st, 1, id);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*vmid_out = sqlite3_column_int64(st, 0);
+			u = (const char *)sqlite3_column_text(st, 1);
+			if (uid_out != NULL)
+				(void) snprintf(uid_out, OPS_UID_LEN, "%s",
+				    u != NULL ? u : "");
+			rc = 0;
+		} else
+			rc = db_error(db, rc == SQLITE_DONE ? SQLITE_INTERNAL :
+			    rc, "read the op just updated", err);
+		(void) sqlite3_reset(st);
+		return rc;
+	}
 	/* No row changed: tell a lost race from a missing op. */
 	if ((rc = ops_get_state(db, id, cur, err)) != 0)
 		return rc;
