@@ -191,6 +191,7 @@ struct durable {
 	int		 nops;
 	int		 next_op;	/* the next unused op */
 	int		 k;		/* single lane: step of the current op */
+	int64_t		 cur;		/* single lane: the current op */
 };
 
 static void
@@ -216,7 +217,6 @@ take_op(struct durable *d)
 static double
 lane_round(struct durable *d, int m)
 {
-	static int64_t cur;
 	struct sm_args a;
 	struct err err;
 	double t0;
@@ -226,9 +226,9 @@ lane_round(struct durable *d, int m)
 	t0 = now_s();
 	for (j = 0; j < m; j++) {
 		if (d->k == 0)
-			cur = take_op(d);
+			d->cur = take_op(d);
 		err_init(&err);
-		if (sm_step(d->db, cur, from[d->k], walk[d->k], &a, NULL,
+		if (sm_step(d->db, d->cur, from[d->k], walk[d->k], &a, NULL,
 		    &err) != 0)
 			die("sm_step", &err);
 		d->k = (d->k + 1) % 4;
