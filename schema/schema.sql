@@ -3,7 +3,7 @@
 -- tools/schema-dump.sh; tests/store/test_db.c checks that it
 -- matches.  Do not edit by hand: add a migration, then regenerate.
 -- PRAGMA application_id = 1179140423 ('FHAG')
--- PRAGMA user_version = 4
+-- PRAGMA user_version = 5
 
 CREATE TABLE actual_guests (
 	vmid		INTEGER PRIMARY KEY,
@@ -170,9 +170,6 @@ CREATE INDEX audit_op ON audit (op_id);
 CREATE INDEX journal_op ON journal (op_id, id);
 CREATE INDEX nonces_expiry ON nonces (expires_at);
 CREATE INDEX ops_ended ON ops (ended_at);
-CREATE INDEX ops_lane ON ops (vmid, id) WHERE state NOT IN ('succeeded',
-    'failed', 'rejected', 'expired', 'superseded', 'cancelled', 'rolled_back');
-CREATE INDEX ops_state ON ops (state);
 CREATE INDEX restore_test_runs_open ON restore_test_runs (phase)
     WHERE phase <> 'done';
 CREATE INDEX restore_test_runs_vmid ON restore_test_runs (vmid, id);

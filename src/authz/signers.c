@@ -890,13 +890,25 @@ int
 signers_load_db(struct signers *set, struct db *db, struct err *err)
 {
 	struct signers_db_row *rows = NULL;
-	struct signers_entry *e = NULL;
-	struct err lerr;
-	size_t n = 0, i, start = set->n;
-	int rc, role;
+	size_t n = 0;
+	int rc;
 
 	if ((rc = signers_db_list(db, &rows, &n, err)) != 0)
 		return rc;
+	rc = signers_load_rows(set, rows, n, err);
+	signers_db_rows_free(rows, n);
+	return rc;
+}
+
+int
+signers_load_rows(struct signers *set, const struct signers_db_row *rows,
+    size_t n, struct err *err)
+{
+	struct signers_entry *e = NULL;
+	struct err lerr;
+	size_t i, start = set->n;
+	int rc, role;
+
 	for (i = 0; i < n; i++) {
 		if ((role = signers_role_from_name(rows[i].role)) < 0) {
 			rc = err_set(err, ERR_CORRUPT, "signers row %lld: "
@@ -925,7 +937,6 @@ out:
 	if (rc != 0)
 		while (set->n > start)
 			signers_entry_free(set->v[--set->n]);
-	signers_db_rows_free(rows, n);
 	return rc;
 }
 

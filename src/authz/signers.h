@@ -164,7 +164,11 @@ int	signers_parse_time(const char *s, int64_t *out);
  * start the table is the live set).  A row that no longer parses is
  * ERR_CORRUPT naming its id.
  */
+struct signers_db_row;
 int	signers_load_db(struct signers *set, struct db *db, struct err *err);
+/* The same from rows already read from the table (signers_db_list). */
+int	signers_load_rows(struct signers *set,
+	    const struct signers_db_row *rows, size_t n, struct err *err);
 
 /*
  * Replaces the role's rows with the role's entries of set, each stored

@@ -15,6 +15,7 @@
 #include "authz/codes.h"
 #include "authz/opblob.h"
 #include "authz/signers.h"
+#include "authz/signers_cache.h"
 #include "authz/verify.h"
 #include "base/clock.h"
 #include "base/crash.h"
@@ -37,6 +38,7 @@ struct gate {
 	char			*host_id;
 	struct verify_config	 vcfg;
 	int64_t			 ttl_s;		/* sign request window */
+	struct signers_cache	*signers;	/* the live set, parsed */
 };
 
 /* ---- the gate object ------------------------------------------------ */
@@ -62,7 +64,10 @@ gate_new(struct db *db, const struct gate_config *cfg,
 		return err_set(err, ERR_INVALID, "gate needs a database and a "
 		    "host id");
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
-	    (g->host_id = strdup(cfg->host_id)) == NULL) {
+	    (g->host_id = strdup(cfg->host_id)) == NULL ||
+	    (g->signers = signers_cache_new()) == NULL) {
+		if (g != NULL)
+			free(g->host_id);
 		free(g);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
@@ -87,6 +92,7 @@ gate_free(struct gate *g)
 {
 	if (g == NULL)
 		return;
+	signers_cache_free(g->signers);
 	free(g->host_id);
 	free(g);
 }
@@ -442,14 +448,16 @@ gate_verify(struct gate *g, const void *blob, size_t len, const char *sig,
     struct verify_result *res, struct err *err)
 {
 	struct verify_input in;
-	struct signers *set = NULL;
+	const struct signers *set = NULL;
 	int rc;
 
-	if ((set = signers_new()) == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	/* the live set is the table; a rotation counts at once. */
-	if ((rc = signers_load_db(set, g->db, err)) != 0)
-		goto out;
+	/*
+	 * R-14: the live set is the table, read again for every
+	 * verification (a rotation counts at once); parsed again only
+	 * when its rows changed.
+	 */
+	if ((rc = signers_cache_get(g->signers, g->db, &set, err)) != 0)
+		return rc;
 	memset(&in, 0, sizeof(in));
 	in.blob = blob;
 	in.blob_len = len;
@@ -461,11 +469,8 @@ gate_verify(struct gate *g, const void *blob, size_t len, const char *sig,
 	in.config = &g->vcfg;
 	in.signers = set;
 	if ((rc = dbstate_floor(g->db, &in.nonce_floor, err)) != 0)
-		goto out;
-	rc = verify_run(&in, res, err);
-out:
-	signers_free(set);
-	return rc;
+		return rc;
+	return verify_run(&in, res, err);
 }
 
 int

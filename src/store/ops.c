@@ -39,16 +39,31 @@ static const char SQL_LATEST_KEY[] =
     "(o.idem_key >= ?2 AND o.idem_key < ?3) ORDER BY o.id DESC LIMIT 1";
 static const char SQL_GET_UID[] =
     "SELECT " OPS_COLS " FROM ops WHERE uid = ?1";
-/* The terminal states are those of the ops_lane index (0001). */
+/*
+ * The ops not ended, through the ops_ended index (0005: ended_at is set
+ * by the transition into a terminal state and only by it); the list of
+ * terminal states says the same of the state.
+ */
 static const char SQL_ACTIVE[] =
-    "SELECT " OPS_COLS " FROM ops WHERE state NOT IN ('succeeded', "
-    "'failed', 'rejected', 'expired', 'superseded', 'cancelled', "
-    "'rolled_back') ORDER BY vmid, id";
+    "SELECT " OPS_COLS " FROM ops WHERE ended_at IS NULL AND state NOT IN "
+    "('succeeded', 'failed', 'rejected', 'expired', 'superseded', "
+    "'cancelled', 'rolled_back') ORDER BY vmid, id";
 static const char SQL_STATE[] = "SELECT state FROM ops WHERE id = ?1";
+/*
+ * Two statements: one that names ended_at would rewrite the op's
+ * ops_ended entry on every transition (SQLite updates the indexes of the
+ * columns an UPDATE assigns, changed or not).  No RETURNING: SQLite
+ * keeps returned rows in an ephemeral table opened for each run, which
+ * cost more than the rest of a transition; the row is read by its key.
+ */
 static const char SQL_CAS[] =
-    "UPDATE ops SET state = ?3, updated_at = ?5, "
-    "ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END "
-    "WHERE id = ?1 AND state = ?2 RETURNING coalesce(vmid, 0), uid";
+    "UPDATE ops SET state = ?3, updated_at = ?4 "
+    "WHERE id = ?1 AND state = ?2";
+static const char SQL_CAS_END[] =
+    "UPDATE ops SET state = ?3, updated_at = ?4, ended_at = ?4 "
+    "WHERE id = ?1 AND state = ?2";
+static const char SQL_VMID_UID[] =
+    "SELECT coalesce(vmid, 0), uid FROM ops WHERE id = ?1";
 static const char SQL_SUBMIT[] =
     "UPDATE ops SET attempt = attempt + 1, intent_at = ?2, upid = NULL, "
     "next_at = 0, wait_ms = 0, config_digest = ?3 WHERE id = ?1";
@@ -80,6 +95,23 @@ static const char SQL_STEP[] = "SELECT step, attempt FROM ops WHERE id = ?1";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM ops";
 static const char SQL_COUNT_STATE[] =
     "SELECT count(*) FROM ops WHERE state = ?1";
+/* A state that is not terminal: only ops not ended (ops_ended). */
+static const char SQL_COUNT_ACTIVE_STATE[] =
+    "SELECT count(*) FROM ops WHERE ended_at IS NULL AND state = ?1";
+static const char *const terminal_names[] = { "succeeded", "failed",
+    "rejected", "expired", "superseded", "cancelled", "rolled_back" };
+
+static int
+terminal_name(const char *state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(terminal_names) / sizeof(terminal_names[0]);
+	    i++)
+		if (strcmp(state, terminal_names[i]) == 0)
+			return 1;
+	return 0;
+}
 
 static const char *const kind_names[] = {
 	[OPS_KIND_START] = "start",
@@ -626,29 +658,34 @@ ops_cas_state(struct db *db, int64_t id, const char *from, const char *to,
 	const char *u;
 	int rc;
 
-	if ((rc = db_prepare(db, SQL_CAS, &st, err)) != 0)
+	if ((rc = db_prepare(db, terminal ? SQL_CAS_END : SQL_CAS, &st,
+	    err)) != 0)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, id);
 	(void) sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
-	(void) sqlite3_bind_int(st, 4, terminal != 0);
-	(void) sqlite3_bind_int64(st, 5, now);
+	(void) sqlite3_bind_int64(st, 4, now);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*vmid_out = sqlite3_column_int64(st, 0);
-		u = (const char *)sqlite3_column_text(st, 1);
-		if (uid_out != NULL)
-			(void) snprintf(uid_out, OPS_UID_LEN, "%s",
-			    u != NULL ? u : "");
-		/* Finish the statement: the UPDATE completes at DONE. */
-		rc = sqlite3_step(st);
-		(void) sqlite3_reset(st);
-		return rc == SQLITE_DONE ? 0 :
-		    db_error(db, rc, "update op state", err);
-	}
 	(void) sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return db_error(db, rc, "update op state", err);
+	if (sqlite3_changes(db_handle(db)) == 1) {
+		if ((rc = db_prepare(db, SQL_VMID_UID, &st, err)) != 0)
+			return rc;
+		(void) sqlite3_bind_int64(st, 1, id);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*vmid_out = sqlite3_column_int64(st, 0);
+			u = (const char *)sqlite3_column_text(st, 1);
+			if (uid_out != NULL)
+				(void) snprintf(uid_out, OPS_UID_LEN, "%s",
+				    u != NULL ? u : "");
+			rc = 0;
+		} else
+			rc = db_error(db, rc == SQLITE_DONE ? SQLITE_INTERNAL :
+			    rc, "read the op just updated", err);
+		(void) sqlite3_reset(st);
+		return rc;
+	}
 	/* No row changed: tell a lost race from a missing op. */
 	if ((rc = ops_get_state(db, id, cur, err)) != 0)
 		return rc;
@@ -860,8 +897,9 @@ ops_count(struct db *db, const char *state, int64_t *out, struct err *err)
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = db_prepare(db, state != NULL ? SQL_COUNT_STATE :
-	    SQL_COUNT_ALL, &st, err)) != 0)
+	if ((rc = db_prepare(db, state == NULL ? SQL_COUNT_ALL :
+	    terminal_name(state) ? SQL_COUNT_STATE : SQL_COUNT_ACTIVE_STATE,
+	    &st, err)) != 0)
 		return rc;
 	if (state != NULL)
 		(void) sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);

@@ -6,8 +6,9 @@
  * ops_cas_state(); the other setters here are the database parts of its
  * transitions and are called by its actions only.  States travel as
  * their names (sm_state_name()): the store does not interpret them,
- * except in the lane query, whose list of terminal states is the one of
- * the ops_lane index.
+ * except in the lane query and ops_count(), which know the terminal
+ * states: an op's ended_at is set when it enters one, so the ops not
+ * ended are those whose ended_at is NULL (found through ops_ended).
  */
 #ifndef FELHOM_STORE_OPS_H
 #define FELHOM_STORE_OPS_H

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <sqlite3.h>
 
 #include "authz/codes.h"
 #include "authz/signers.h"
+#include "authz/signers_cache.h"
 #include "authz/sshsig.h"
 #include "authz_tu.h"
 #include "base/err.h"
@@ -502,6 +504,89 @@ START_TEST(db_round_trip_and_seed_once)
 }
 END_TEST
 
+/* The principals of the cached set's operational entry. */
+static const char *
+operational_principals(const struct signers *set)
+{
+	size_t i;
+
+	for (i = 0; i < signers_count(set); i++)
+		if (signers_get(set, i)->role == SIGNERS_ROLE_OPERATIONAL)
+			return signers_get(set, i)->principals;
+	return NULL;
+}
+
+/*
+ * R-14 with the gate's cache: the set is parsed once while the table
+ * stays as it is, and a rotation (or any edit of a row) is seen by the
+ * very next read; a row that no longer parses leaves nothing cached.
+ */
+START_TEST(cache_follows_the_table)
+{
+	char *dir = tu_tmpdir(), *dbpath, *line;
+	struct signers *set = signers_new(), *rot = signers_new();
+	struct signers_cache *c = signers_cache_new();
+	const struct signers *live = NULL, *again = NULL;
+	struct signers_entry *e = NULL;
+	struct db *db = NULL;
+	struct err err;
+	int seeded = 0;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_gt(asprintf(&dbpath, "%s/state.db", dir), 0);
+	err_init(&err);
+	ck_assert_msg(db_open(dbpath, DB_OPEN_CREATE | DB_OPEN_MIGRATE, &db,
+	    &err) == 0, "db_open: %s", err.msg);
+	ck_assert_int_gt(asprintf(&line, "alice@ops %s", keyline_a), 0);
+	ck_assert_int_eq(signers_parse_line(line, strlen(line), "t", 1,
+	    SIGNERS_ROLE_OPERATIONAL, 0, &e, &err), 0);
+	ck_assert_int_eq(signers_add(set, e, &err), 0);
+	free(line);
+	ck_assert_int_eq(signers_seed_db(db, set, "file:/ops", "file:/rec",
+	    1000, &seeded, &err), 0);
+	ck_assert_int_eq(signers_cache_get(c, db, &live, &err), 0);
+	ck_assert_str_eq(operational_principals(live), "alice@ops");
+	ck_assert_int_eq(signers_cache_get(c, db, &again, &err), 0);
+	ck_assert_ptr_eq(again, live);
+	ck_assert_uint_eq(signers_cache_loads(c), 1);
+	/* A rotation replaces the operational key: seen at once. */
+	ck_assert_int_gt(asprintf(&line, "bob@ops %s", keyline_b), 0);
+	ck_assert_int_eq(signers_parse_line(line, strlen(line), "t", 1,
+	    SIGNERS_ROLE_OPERATIONAL, 0, &e, &err), 0);
+	ck_assert_int_eq(signers_add(rot, e, &err), 0);
+	free(line);
+	ck_assert_int_eq(db_begin(db, &err), 0);
+	ck_assert_int_eq(signers_save_role(db, SIGNERS_ROLE_OPERATIONAL, rot,
+	    "rotate:op-1", 2000, &err), 0);
+	ck_assert_int_eq(db_commit(db, &err), 0);
+	ck_assert_int_eq(signers_cache_get(c, db, &live, &err), 0);
+	ck_assert_str_eq(operational_principals(live), "bob@ops");
+	ck_assert_uint_eq(signers_count(live), 1);
+	ck_assert_uint_eq(signers_cache_loads(c), 2);
+	/* The same row id with another line is another set too. */
+	ck_assert_int_eq(sqlite3_exec(db_handle(db), "UPDATE signers SET "
+	    "line = replace(line, 'bob@ops', 'carol@ops')", NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(signers_cache_get(c, db, &live, &err), 0);
+	ck_assert_str_eq(operational_principals(live), "carol@ops");
+	/* A row that no longer parses: an error, and nothing stale kept. */
+	ck_assert_int_eq(sqlite3_exec(db_handle(db), "UPDATE signers SET "
+	    "line = 'carol@ops ssh-ed25519 AAAA'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	err_init(&err);
+	ck_assert_int_eq(signers_cache_get(c, db, &live, &err), ERR_CORRUPT);
+	ck_assert_ptr_null(live);
+	ck_assert_int_eq(signers_cache_get(c, db, &live, &err), ERR_CORRUPT);
+	db_close(db);
+	signers_cache_free(c);
+	signers_free(set);
+	signers_free(rot);
+	free(dbpath);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /*
  * A quoted principal may start with '#' (ssh-keygen reads it so); the
  * line stored for it must not read back as a comment, or the signers
@@ -546,6 +631,7 @@ signers_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, line_with_options_and_comment_parses);
+	tcase_add_test(tc, cache_follows_the_table);
 	tcase_add_test(tc, blank_and_comment_lines_give_no_entry);
 	tcase_add_loop_test(tc, bad_lines_are_refused_with_reason, 0,
 	    (int)(sizeof(bad_lines) / sizeof(bad_lines[0])));

@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "base/crash.h"
 #include "base/log.h"
@@ -399,6 +400,65 @@ START_TEST(decisions_are_audited_plain_steps_are_not)
 }
 END_TEST
 
+/* WAL frames written by the commits since the hook was set. */
+static int
+count_frames(void *ctx, sqlite3 *h, const char *name, int npages)
+{
+	int *last = ctx;
+
+	(void) h;
+	(void) name;
+	last[1] += npages - last[0];
+	last[0] = npages;
+	return SQLITE_OK;
+}
+
+/*
+ * Issue 15: a plain step (no audit row, not terminal) writes four
+ * pages — the op row, the journal row, its index entry and the
+ * journal's sqlite_sequence row — not the op's entries in indexes
+ * keyed or filtered on its state (0005).  A terminal step adds its
+ * ops_ended entry, and the op leaves the lane query.
+ */
+START_TEST(plain_step_writes_four_pages)
+{
+	struct ops_row **ops = NULL;
+	struct sm_args a;
+	int64_t id, other, n;
+	size_t nops = 0;
+	int frames[2] = { 0, 0 };
+
+	id = etu_op(db, 101, OPS_KIND_START, OPS_CLASS_BENIGN, NULL, "k1", T0);
+	other = etu_op(db, 102, OPS_KIND_START, OPS_CLASS_BENIGN, NULL, "k2",
+	    T0);
+	args_for(&a, SM_EV_CLASSIFIED_BENIGN, NULL);
+	etu_step(db, id, SM_NEW, SM_EV_CLASSIFIED_BENIGN, &a);
+	args_for(&a, SM_EV_SUBMIT, NULL);
+	etu_step(db, id, SM_AUTHORIZED, SM_EV_SUBMIT, &a);
+	(void) sqlite3_wal_hook(db_handle(db), count_frames, frames);
+	/* The hook reports the WAL's frame count: start from the current. */
+	ck_assert_int_eq(sqlite3_wal_checkpoint_v2(db_handle(db), NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL), SQLITE_OK);
+	args_for(&a, SM_EV_TASK_STARTED, NULL);
+	etu_step(db, id, SM_SUBMITTING, SM_EV_TASK_STARTED, &a);
+	ck_assert_int_eq(frames[1], 4);
+	ck_assert_int_eq(ops_count(db, "running", &n, NULL), 0);
+	ck_assert_int_eq(n, 1);
+	args_for(&a, SM_EV_TASK_OK, NULL);
+	etu_step(db, id, SM_RUNNING, SM_EV_TASK_OK, &a);
+	ck_assert_int_eq(frames[1], 4 + 5);
+	(void) sqlite3_wal_hook(db_handle(db), NULL, NULL);
+	ck_assert_int_eq(ops_count(db, "running", &n, NULL), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(ops_count(db, "succeeded", &n, NULL), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ops_list_active(db, &ops, &nops, NULL), 0);
+	ck_assert_uint_eq(nops, 1);
+	ck_assert_int_eq(ops[0]->id, other);
+	ops_rows_free(ops, nops);
+}
+END_TEST
+
 START_TEST(attempts_exhausted_leaves_an_audit_row_for_a_human)
 {
 	struct sm_args a;
@@ -640,6 +700,7 @@ sm_suite(void)
 	tcase_add_test(t,
 	    terminal_state_refuses_with_transition_error_and_audit);
 	tcase_add_test(t, decisions_are_audited_plain_steps_are_not);
+	tcase_add_test(t, plain_step_writes_four_pages);
 	tcase_add_test(t, attempts_exhausted_leaves_an_audit_row_for_a_human);
 	tcase_add_test(t, concurrent_writer_loses_the_compare_and_set);
 	tcase_add_test(t, missing_op_is_not_found);

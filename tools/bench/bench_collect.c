@@ -1,12 +1,22 @@
 /*
  * bench-collect — time to build the host report against pve-sim with the
- * guest configs fetched concurrently (8 in flight) and one at a time
- * (R-16, DESIGN.md "Reads that fan out ... may run in parallel").
+ * guest configs fetched concurrently (up to 8 in flight) and one at a
+ * time (R-16, DESIGN.md "Reads that fan out ... may run in parallel"),
+ * against a PVE that serves at most --max-concurrent requests at once
+ * (pveproxy's 3 workers by default; the others wait in its queue).
  *
- *   bench-collect [--guests N] [--latency-ms L] [--runs R]
+ *   bench-collect [--quick] [--guests N] [--latency-ms L] [--runs R]
+ *                 [--max-concurrent C]
  *
- * Starts tools/pve-sim/pve-sim itself (--guests N --latency-ms L), builds
- * the report R times each way and prints the medians and their ratio.
+ * Starts tools/pve-sim/pve-sim itself (--guests N --latency-ms L
+ * --max-concurrent C), then alternates a concurrent and a one-at-a-time
+ * collection R times (the order flips each round), and prints the
+ * medians, the median of the per-round ratios and their spread.  The
+ * simulator's own counter (GET /_sim/concurrency) must show that never
+ * more than C requests were in flight: the bench fails otherwise.
+ * Defaults: 500 guests, 20 ms, 5 rounds, cap 3; --quick: 40 guests, 2 ms,
+ * 1 round.  Its figure is also printed as one "BENCH\t..." line for
+ * tools/bench/run-all.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -34,7 +44,7 @@
 #include "pve/pve.h"
 #include "store/db.h"
 
-#define RUNS_MAX	15
+#define RUNS_MAX	31
 
 struct sim {
 	pid_t	 pid;
@@ -42,9 +52,9 @@ struct sim {
 };
 
 static int
-sim_start(long guests, long latency, struct sim *s)
+sim_start(long guests, long latency, long cap, struct sim *s)
 {
-	char path[4096], g[32], l[32], line[4096];
+	char path[4096], g[32], l[32], c[32], line[4096];
 	const char *src = getenv("FELHOM_SOURCE_DIR");
 	size_t len = 0;
 	int p[2];
@@ -54,11 +64,13 @@ sim_start(long guests, long latency, struct sim *s)
 	(void) snprintf(path, sizeof(path), "%s/tools/pve-sim/pve-sim", src);
 	(void) snprintf(g, sizeof(g), "%ld", guests);
 	(void) snprintf(l, sizeof(l), "%ld", latency);
+	(void) snprintf(c, sizeof(c), "%ld", cap);
 	if (pipe2(p, O_CLOEXEC) != 0 || (s->pid = fork()) < 0)
 		return -1;
 	if (s->pid == 0) {
 		const char *argv[] = { "python3", path, "--port", "0",
-		    "--guests", g, "--latency-ms", l, NULL };
+		    "--guests", g, "--latency-ms", l, "--max-concurrent", c,
+		    NULL };
 
 		(void) dup2(p[1], 1);
 		execvp(argv[0], (char *const *)(uintptr_t)argv);
@@ -99,38 +111,80 @@ cmp_d(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median seconds of runs collections with in_flight config reads. */
+/* Seconds of one collection with in_flight config reads. */
 static int
-measure(struct collect_source *src, size_t in_flight, int runs,
-    double *median, size_t *guests)
+measure(struct collect_source *src, size_t in_flight, double *secs,
+    size_t *guests)
 {
 	struct collect_stats st;
-	double t[RUNS_MAX];
 	json_t *r = NULL;
 	struct err err;
 	int64_t t0;
-	int i;
 
 	src->in_flight = in_flight;
-	for (i = 0; i < runs; i++) {
-		err_init(&err);
-		t0 = clock_mono_ms(NULL);
-		if (collect_report(src, &r, &st, &err) != 0) {
-			fprintf(stderr, "bench-collect: %s\n", err_msg(&err));
-			return -1;
-		}
-		t[i] = (double)(clock_mono_ms(NULL) - t0) / 1000.0;
-		json_decref(r);
-		if (st.spec_null != 0) {
-			fprintf(stderr, "bench-collect: %zu configs failed\n",
-			    st.spec_null);
-			return -1;
-		}
-		*guests = st.guests;
+	err_init(&err);
+	t0 = clock_mono_ms(NULL);
+	if (collect_report(src, &r, &st, &err) != 0) {
+		fprintf(stderr, "bench-collect: %s\n", err_msg(&err));
+		return -1;
 	}
-	qsort(t, (size_t)runs, sizeof(t[0]), cmp_d);
-	*median = t[runs / 2];
+	*secs = (double)(clock_mono_ms(NULL) - t0) / 1000.0;
+	json_decref(r);
+	if (st.spec_null != 0) {
+		fprintf(stderr, "bench-collect: %zu configs failed\n",
+		    st.spec_null);
+		return -1;
+	}
+	*guests = st.guests;
 	return 0;
+}
+
+/* The simulator's concurrency counters (/_sim/concurrency). */
+static int
+sim_concurrency(const struct sim *s, const char *method, const char *body,
+    long *max_in_flight, long *served)
+{
+	struct https_options o;
+	struct https_request rq;
+	struct https_response rs;
+	struct https_client *c = NULL;
+	struct err err;
+	char url[128];
+	json_t *j;
+	int rc = -1;
+
+	memset(&o, 0, sizeof(o));
+	o.trust = HTTPS_TRUST_CA_FILE;
+	o.ca_file = json_string_value(json_object_get(s->info, "ca_file"));
+	(void) snprintf(url, sizeof(url), "https://127.0.0.1:%lld/_sim/"
+	    "concurrency", (long long)json_integer_value(json_object_get(
+	    s->info, "port")));
+	memset(&rq, 0, sizeof(rq));
+	rq.method = method;
+	rq.url = url;
+	if (body != NULL) {
+		rq.content_type = "application/json";
+		rq.body = body;
+		rq.body_len = strlen(body);
+	}
+	https_response_init(&rs);
+	err_init(&err);
+	if (https_client_new(&o, &c, &err) != 0 ||
+	    https_do(c, &rq, &rs, &err) != 0 || rs.status != 200 ||
+	    (j = json_loads(rs.body, 0, NULL)) == NULL) {
+		fprintf(stderr, "bench-collect: /_sim/concurrency: %s\n",
+		    err_msg(&err));
+		goto out;
+	}
+	*max_in_flight = (long)json_integer_value(json_object_get(j,
+	    "max_in_flight"));
+	*served = (long)json_integer_value(json_object_get(j, "served"));
+	json_decref(j);
+	rc = 0;
+out:
+	https_response_reset(&rs);
+	https_client_free(c);
+	return rc;
 }
 
 int
@@ -140,11 +194,13 @@ main(int argc, char **argv)
 		{ "guests", required_argument, NULL, 'g' },
 		{ "latency-ms", required_argument, NULL, 'l' },
 		{ "runs", required_argument, NULL, 'r' },
+		{ "max-concurrent", required_argument, NULL, 'c' },
+		{ "quick", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char *const noenv[] = { NULL };
-	long guests = 500, latency = 20;
-	int runs = 3, c, rc = 1;
+	long guests = 500, latency = 20, cap = 3, peak = 0, served = 0;
+	int runs = 5, c, rc = 1, i, pass;
 	char dir[] = "/tmp/bench-collect-XXXXXX", dbpath[256] = "", url[256];
 	char *text = NULL;
 	struct collect_source src;
@@ -153,7 +209,7 @@ main(int argc, char **argv)
 	struct db *db = NULL;
 	struct sim sim = { 0, NULL };
 	struct err err;
-	double conc, serial;
+	double conc, serial, tc[RUNS_MAX], ts[RUNS_MAX], q[RUNS_MAX], ratio;
 	size_t n = 0;
 	json_t *cj;
 
@@ -168,20 +224,30 @@ main(int argc, char **argv)
 		case 'r':
 			runs = (int)strtol(optarg, NULL, 10);
 			break;
+		case 'c':
+			cap = strtol(optarg, NULL, 10);
+			break;
+		case 'q':
+			guests = 40;
+			latency = 2;
+			runs = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: bench-collect [--guests N] "
-			    "[--latency-ms L] [--runs R]\n");
+			fprintf(stderr, "usage: bench-collect [--quick] "
+			    "[--guests N] [--latency-ms L] [--runs R] "
+			    "[--max-concurrent C]\n");
 			return 64;
 		}
 	}
-	if (guests < 1 || latency < 0 || runs < 1 || runs > RUNS_MAX) {
+	if (guests < 1 || latency < 0 || runs < 1 || runs > RUNS_MAX ||
+	    cap < 0) {
 		fprintf(stderr, "bench-collect: bad arguments\n");
 		return 64;
 	}
 	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, NULL);
 	err_init(&err);
 	if (mkdtemp(dir) == NULL || https_global_init(&err) != 0 ||
-	    sim_start(guests, latency, &sim) != 0) {
+	    sim_start(guests, latency, cap, &sim) != 0) {
 		fprintf(stderr, "bench-collect: cannot start pve-sim\n");
 		goto out;
 	}
@@ -214,17 +280,51 @@ main(int argc, char **argv)
 	src.pve = pve;
 	src.db = db;
 	src.started_mono_ms = clock_mono_ms(NULL);
-	/* One warm-up (TLS session, pve-sim caches). */
-	if (measure(&src, COLLECT_IN_FLIGHT_MAX, 1, &conc, &n) != 0 ||
-	    measure(&src, COLLECT_IN_FLIGHT_MAX, runs, &conc, &n) != 0 ||
-	    measure(&src, 1, runs, &serial, &n) != 0)
+	/* One warm-up (TLS session, pve-sim caches), not counted. */
+	if (measure(&src, COLLECT_IN_FLIGHT_MAX, &conc, &n) != 0 ||
+	    sim_concurrency(&sim, "POST", "{\"reset\": true}", &peak,
+	    &served) != 0)
 		goto out;
+	for (i = 0; i < runs; i++) {
+		if (i % 2 == 0 && measure(&src, COLLECT_IN_FLIGHT_MAX, &tc[i],
+		    &n) != 0)
+			goto out;
+		if (measure(&src, 1, &ts[i], &n) != 0)
+			goto out;
+		if (i % 2 == 1 && measure(&src, COLLECT_IN_FLIGHT_MAX, &tc[i],
+		    &n) != 0)
+			goto out;
+		q[i] = ts[i] / tc[i];
+	}
+	if (sim_concurrency(&sim, "GET", NULL, &peak, &served) != 0)
+		goto out;
+	qsort(tc, (size_t)runs, sizeof(tc[0]), cmp_d);
+	qsort(ts, (size_t)runs, sizeof(ts[0]), cmp_d);
+	qsort(q, (size_t)runs, sizeof(q[0]), cmp_d);
+	conc = tc[runs / 2];
+	serial = ts[runs / 2];
+	ratio = q[runs / 2];
+	pass = ratio >= 2.5 && (cap == 0 || peak <= cap);
 	printf("bench-collect: %zu guests, pve-sim latency %ld ms per "
-	    "request, median of %d\n", n, latency, runs);
+	    "request, at most %ld served at once (0: no cap);\n  concurrent "
+	    "and one-at-a-time runs interleaved, median of %d rounds\n", n,
+	    latency, cap, runs);
 	printf("  concurrent (%d in flight): %8.3f s\n", COLLECT_IN_FLIGHT_MAX,
 	    conc);
 	printf("  one at a time:            %8.3f s\n", serial);
-	printf("  ratio: %.1fx (target >= 3x)\n", serial / conc);
+	printf("  ratio: %.2fx (spread %.2f..%.2f; target >= 2.5x)\n", ratio,
+	    q[0], q[runs - 1]);
+	printf("  pve-sim: at most %ld requests in flight of %ld served "
+	    "(cap %ld)\n", peak, served, cap);
+	printf("BENCH\tcollect %zu guests, cap %ld\t%.3f\ts\t%.3f\t%.3f\t"
+	    ">=2.5x\t%s\tinterleaved, median of %d rounds, ratio spread "
+	    "%.2f..%.2f, max in flight %ld\n", n, cap, conc, serial, ratio,
+	    pass ? "pass" : "fail", runs, q[0], q[runs - 1], peak);
+	if (cap > 0 && peak > cap) {
+		fprintf(stderr, "bench-collect: %ld requests were in flight at "
+		    "once, above the cap of %ld\n", peak, cap);
+		goto out;
+	}
 	rc = 0;
 out:
 	pve_client_free(pve);

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -702,6 +703,70 @@ class PveSimTest(unittest.TestCase):
         perms = self.sim.ok("GET", "/access/permissions")
         self.assertEqual(perms["/"]["VM.PowerMgmt"], 1)
         self.assertEqual(perms["/"]["Sys.Audit"], 1)
+
+
+class PveSimConcurrencyTest(unittest.TestCase):
+    """--max-concurrent: a node with N API workers serves N requests at
+    once, the others wait their turn (none is refused)."""
+
+    def burst(self, sim, n):
+        """n version reads at once, each on its own connection."""
+        results = []
+        lock = threading.Lock()
+
+        def one():
+            try:
+                sim.ok("GET", "/version")
+                ok = True
+            except Exception:  # noqa: BLE001 (counted below)
+                ok = False
+            with lock:
+                results.append(ok)
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return results, time.time() - t0
+
+    def test_cap_waits_and_counts(self):
+        sim = Sim("--max-concurrent", "2", "--latency-ms", "100")
+        try:
+            st, c = sim.ctl("GET", "/_sim/concurrency")
+            self.assertEqual((st, c["max_concurrent"], c["max_in_flight"]), (200, 2, 0))
+            results, took = self.burst(sim, 6)
+            self.assertEqual(results, [True] * 6)       # waited, never refused
+            c = sim.ctl("GET", "/_sim/concurrency")[1]
+            self.assertEqual(c["max_in_flight"], 2)
+            self.assertEqual(c["served"], 6)
+            self.assertGreaterEqual(c["waited"], 1)
+            self.assertGreaterEqual(took, 0.28)         # 3 waves of 100 ms
+            # lifted through the control endpoint: more at once
+            st, c = sim.ctl("POST", "/_sim/concurrency", {"max_concurrent": 0, "reset": True})
+            self.assertEqual((st, c["max_concurrent"], c["max_in_flight"], c["served"]),
+                             (200, 0, 0, 0))
+            results, _ = self.burst(sim, 6)
+            self.assertEqual(results, [True] * 6)
+            self.assertGreater(sim.ctl("GET", "/_sim/concurrency")[1]["max_in_flight"], 2)
+            # and set again through /_sim/config
+            st, c = sim.ctl("POST", "/_sim/config", {"max_concurrent": 1})
+            self.assertEqual((st, c["max_concurrent"]), (200, 1))
+            sim.ctl("POST", "/_sim/concurrency", {"reset": True})
+            self.burst(sim, 3)
+            self.assertEqual(sim.ctl("GET", "/_sim/concurrency")[1]["max_in_flight"], 1)
+            for bad in (-1, "3", 1.5, True):
+                st, obj = sim.ctl("POST", "/_sim/concurrency", {"max_concurrent": bad})
+                self.assertEqual(st, 400, bad)
+            self.assertEqual(sim.ctl("GET", "/_sim/concurrency")[1]["max_concurrent"], 1)
+        finally:
+            self.assertEqual(sim.stop(), 0)
+
+    def test_bad_flag(self):
+        p = subprocess.run([SIM, "--max-concurrent", "-1"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--max-concurrent must be >= 0", p.stderr)
+        self.assertEqual(p.stdout, b"")
 
 
 class PveSimAclStateTest(unittest.TestCase):

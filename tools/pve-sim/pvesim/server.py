@@ -51,10 +51,73 @@ class Fault:
                 "drop": self.drop, "hits": self.hits}
 
 
+def max_concurrent_value(v):
+    """A cap from a control request: an integer >= 0 (0: no cap)."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError("max_concurrent must be an integer >= 0 (0: no cap), not %r" % (v,))
+    return v
+
+
+class Limiter:
+    """At most `cap` API requests served at once (0: no cap); the rest wait
+    their turn, they are not refused.
+
+    pve-manager PVE/Service/pveproxy.pm, %daemon_options: `max_workers => 3`
+    (PROXY's MAX_WORKERS may override it in init): pve-common
+    src/PVE/Daemon.pm, start_workers() forks `$self->{max_workers} - $count`
+    worker processes, and each worker runs one API handler at a time, so a
+    node serves at most max_workers calls at once; the server_config's
+    `max_conn => 500` lets the other connections in, where they wait for a
+    worker instead of being turned away.  The counters tell a test how many
+    were ever served at the same time."""
+
+    def __init__(self, cap=0):
+        self.cond = threading.Condition()
+        self.cap = cap
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.served = 0
+        self.waited = 0
+
+    def set_cap(self, cap):
+        with self.cond:
+            self.cap = cap
+            self.cond.notify_all()
+
+    def enter(self):
+        with self.cond:
+            if self.cap > 0 and self.in_flight >= self.cap:
+                self.waited += 1
+            while self.cap > 0 and self.in_flight >= self.cap:
+                self.cond.wait()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self):
+        with self.cond:
+            self.in_flight -= 1
+            self.served += 1
+            self.cond.notify()
+
+    def reset(self):
+        with self.cond:
+            self.max_in_flight = self.in_flight
+            self.served = 0
+            self.waited = 0
+
+    def to_json(self):
+        with self.cond:
+            return {"max_concurrent": self.cap, "in_flight": self.in_flight,
+                    "max_in_flight": self.max_in_flight, "served": self.served,
+                    "waited": self.waited}
+
+
 class SimState:
     """Everything the front end keeps besides the world."""
 
-    def __init__(self, world, verbose=False, state_file=None, initial=None):
+    def __init__(self, world, verbose=False, state_file=None, initial=None,
+                 max_concurrent=0):
+        self.limiter = Limiter(max_concurrent)
         self.world = world
         self.verbose = verbose
         self.state_file = state_file
@@ -262,7 +325,11 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim" or path.startswith("/_sim/"):
                 status_for_log = self.control(path, query, body)
             elif path == "/api2/json" or path.startswith("/api2/json/"):
-                status_for_log = self.api(path, query, body)
+                sim.limiter.enter()
+                try:
+                    status_for_log = self.api(path, query, body)
+                finally:
+                    sim.limiter.leave()
             else:
                 self.write_response(404, "Not Found", b"", ctype=None, close=True)
                 status_for_log = 404
@@ -529,11 +596,24 @@ class Handler(BaseHTTPRequestHandler):
                             world.settings[k] = v
                     if "shuffle" in req:
                         world.settings["shuffle"] = bool(req["shuffle"])
+                    if "max_concurrent" in req:
+                        sim.limiter.set_cap(max_concurrent_value(req["max_concurrent"]))
                     if "acl" in req:
                         world.acl = Acl(req["acl"])
             elif method != "GET":
                 return None
-            return dict(world.settings)
+            out = dict(world.settings)
+            out["max_concurrent"] = sim.limiter.cap
+            return out
+        if path == "/_sim/concurrency":
+            if method == "POST":
+                if "max_concurrent" in req:
+                    sim.limiter.set_cap(max_concurrent_value(req["max_concurrent"]))
+                if req.get("reset"):
+                    sim.limiter.reset()
+            elif method != "GET":
+                return None
+            return sim.limiter.to_json()
         if path == "/_sim/counters" and method == "GET":
             outcome = (q.get("outcome") or ["total"])[0]
             detail = (q.get("detail") or ["0"])[0] == "1"

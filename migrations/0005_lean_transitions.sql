@@ -1,0 +1,24 @@
+-- 0005_lean_transitions: fewer database pages written per transition
+-- (issue 15).  A transition wrote about 8 WAL pages: the op row, its
+-- entries in ops_state and ops_lane (both keyed or filtered on `state`,
+-- which every transition changes), the journal row and its index,
+-- sqlite_sequence, and the audit rows of the events that have one.
+-- Never edit this file once released: add the next number instead.
+-- (Issue 15 gives this migration the number 0006, after 0005_retention:
+-- the two touch different tables and indexes and apply in either order;
+-- renumber at merge.)
+--
+-- The ops not ended are found through ops_ended: ended_at is set by the
+-- transition into a terminal state and only by it (no transition leaves
+-- a terminal state), so "ended_at IS NULL" is "not terminal", and that
+-- entry changes once in an op's life.  The lane query and the count of
+-- ops in a state that is not terminal say so (src/store/ops.c).
+-- ops_lane (its condition named `state`, so every transition rewrote the
+-- op's entry) and ops_state (every transition moved the op's entry) go;
+-- what is left to a scan is an operator's count by state and v_pending.
+--
+-- The journal keeps AUTOINCREMENT (its sqlite_sequence page): old rows
+-- move to the archive, and without it a journal emptied by a move would
+-- hand out ids again from 1, below ids already in the archive.
+DROP INDEX ops_lane;
+DROP INDEX ops_state;
