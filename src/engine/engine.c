@@ -589,7 +589,8 @@ converge_decide(struct db *db, struct plan_ctx *c, const struct plan_action *pa,
 	converge_row_reset(&row);
 	if (left > 0)
 		return 0;	/* the guest backs off (per guest, R-34) */
-	if (prev->id > 0)
+	/* Rounds moved to an archive still count (issue 15). */
+	if (prev->id > 0 || prev->rounds > 0)
 		(void) snprintf(key, keylen, "%s/%" PRId64, base,
 		    prev->rounds + 1);
 	else

@@ -33,6 +33,7 @@ struct db {
 	char		*path;
 	int		 flags;
 	int		 in_txn;
+	int		 archive_move;	/* 1: during an archive move */
 	struct db_stmt	 cache[DB_STMT_CACHE];
 	size_t		 ncache;
 };
@@ -266,6 +267,29 @@ private_files(const char *path, int create, struct err *err)
 	return 0;
 }
 
+#ifdef SQLITE_INNOCUOUS
+#define DB_FN_INNOCUOUS	SQLITE_INNOCUOUS
+#else
+#define DB_FN_INNOCUOUS	0
+#endif
+
+/* felhom_archive_move(): 1 while this connection moves rows to archive. */
+static void
+archive_move_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct db *db = sqlite3_user_data(ctx);
+
+	(void) argc;
+	(void) argv;
+	sqlite3_result_int(ctx, db->archive_move);
+}
+
+void
+db_archive_move(struct db *db, int on)
+{
+	db->archive_move = on != 0;
+}
+
 int
 db_open(const char *path, int flags, struct db **out, struct err *err)
 {
@@ -307,6 +331,14 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 	}
 	(void) sqlite3_extended_result_codes(db->h, 1);
 	(void) sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	/* 0005: the append-only triggers' one exception (db_archive_move). */
+	rc = sqlite3_create_function_v2(db->h, "felhom_archive_move", 0,
+	    SQLITE_UTF8 | DB_FN_INNOCUOUS, db, archive_move_fn, NULL, NULL,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, "register functions", err);
+		goto out;
+	}
 	/* SQLite falls back to read-only on a file it may not write. */
 	if (!(flags & DB_OPEN_READONLY) &&
 	    sqlite3_db_readonly(db->h, "main") == 1) {

@@ -45,6 +45,12 @@ sqlite3	*db_handle(struct db *db);
 /* Changes how long a writer waits for the lock (default 5000 ms). */
 void	db_set_busy_timeout(struct db *db, int ms);
 const char *db_path(const struct db *db);
+/*
+ * issue 15: while on, this connection's DELETEs of journal and audit
+ * rows pass the append-only triggers (0005) — for store/archive's move
+ * only, which sets it around its DELETEs and audits the move.
+ */
+void	db_archive_move(struct db *db, int on);
 
 /* The newest migration this binary embeds. */
 int	db_schema_latest(void);
