@@ -35,6 +35,7 @@
 #include "agent/hubloop.h"
 #include "agent/notify.h"
 #include "agent/reload.h"
+#include "agent/retain.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
 #include "base/clock.h"
@@ -145,6 +146,7 @@ struct agent {
 	int			 once_status;	/* --once: first failure's */
 	struct err		 once_err;	/* and why */
 	size_t			 in_flight;	/* for STATUS= */
+	struct retain		 retain;	/* issue 15: archive moves */
 };
 
 /*
@@ -656,6 +658,11 @@ agent_loop(struct agent *a)
 			continue;
 		}
 		now = clock_mono_ms(NULL);
+		/* Idle: retention's small steps (issue 15). */
+		rdelay = retain_tick(&a->retain, a->db, a->cfg, now,
+		    clock_now(NULL));
+		if (next.delay_ms < 0 || rdelay < next.delay_ms)
+			next.delay_ms = rdelay;
 		wake = hubloop_next_due_ms(a->hl);
 		if (a->reconcile_due < wake)
 			wake = a->reconcile_due;
