@@ -101,6 +101,15 @@ static const char SQL_ARCHIVE_EXTRA[] =
     "a.event, a.decision, a.code, o.uid AS op, a.vmid, a.actor, a.detail, "
     "a.data FROM audit a LEFT JOIN ops o ON o.id = a.op_id;";
 
+static double
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int
 archive_path(const struct db *db, int64_t t, char *out, size_t n,
     struct err *err)
@@ -268,7 +277,7 @@ attach(struct db *db, const char *path, struct err *err)
 		    "nothing was written to it", path, appid);
 	if ((rc = db_exec(db, "PRAGMA archive.synchronous=FULL",
 	    "archive pragmas", err)) != 0 ||
-	    (rc = db_begin(db, err)) != 0)
+	    (rc = db_begin_deferred(db, err)) != 0)
 		return rc;
 	if (appid == 0 && (rc = exec_fmt(db, "archive: application_id", err,
 	    "PRAGMA archive.application_id=%d", ARCHIVE_APPLICATION_ID)) != 0)
@@ -481,6 +490,7 @@ archive_step(struct db *db, int64_t now, int64_t cutoff, int64_t audit_upto,
 	json_t *ids = NULL;
 	char *idtext = NULL;
 	int64_t t = 0, first, last;
+	double t0;
 	int rc, orphans = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -515,8 +525,11 @@ archive_step(struct db *db, int64_t now, int64_t cutoff, int64_t audit_upto,
 		goto out;
 	if ((rc = attach(db, out->file, err)) != 0)
 		goto out;
-	/* 1: into the archive (committed there first). */
-	if ((rc = db_begin(db, err)) != 0)
+	/*
+	 * 1: into the archive (committed there first).  The live database
+	 * is only read: its writers (the engine) do not wait for this.
+	 */
+	if ((rc = db_begin_deferred(db, err)) != 0)
 		goto out;
 	if ((rc = copy_rows(db, m, nm, idtext, err)) != 0 ||
 	    (rc = db_commit(db, err)) != 0) {
@@ -524,7 +537,11 @@ archive_step(struct db *db, int64_t now, int64_t cutoff, int64_t audit_upto,
 		goto out;
 	}
 	crash_point("archive.copied");
-	/* 2: out of the live tables, audited, once the archive has them. */
+	/*
+	 * 2: out of the live tables, audited, once the archive has them:
+	 * the only part that holds the live database's write lock.
+	 */
+	t0 = mono_ms();
 	if ((rc = db_begin(db, err)) != 0)
 		goto out;
 	if ((rc = delete_rows(db, m, nm, idtext, counts, err)) != 0)
@@ -541,6 +558,7 @@ archive_step(struct db *db, int64_t now, int64_t cutoff, int64_t audit_upto,
 	crash_point("archive.before_commit");
 	if ((rc = db_commit(db, err)) != 0)
 		goto out;
+	out->lock_ms = mono_ms() - t0;
 	rc = 0;
 	goto out;
 fail:

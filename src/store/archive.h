@@ -33,6 +33,7 @@ struct archive_result {
 	size_t	ops;		/* ops moved */
 	size_t	journal;	/* their journal rows */
 	size_t	audit;		/* audit rows moved */
+	double	lock_ms;	/* the live database's write lock held */
 	char	file[ARCHIVE_FILE_MAX];	/* the archive written, "" if none */
 };
 

@@ -514,6 +514,20 @@ db_begin(struct db *db, struct err *err)
 }
 
 int
+db_begin_deferred(struct db *db, struct err *err)
+{
+	int rc;
+
+	if (db->in_txn)
+		return err_set(err, ERR_INTERNAL, "transaction already open");
+	if ((rc = db_exec(db, "BEGIN DEFERRED", "begin transaction",
+	    err)) != 0)
+		return rc;
+	db->in_txn = 1;
+	return 0;
+}
+
+int
 db_commit(struct db *db, struct err *err)
 {
 	int rc;

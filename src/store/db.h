@@ -71,6 +71,12 @@ int	db_migrate(struct db *db, int *version_out, struct err *err);
  * db_rollback() is safe to call when no transaction is open.
  */
 int	db_begin(struct db *db, struct err *err);
+/*
+ * A transaction that takes each database's write lock only when it
+ * first writes there: one that reads the live database and writes an
+ * attached one never holds up the live database's writers (issue 15).
+ */
+int	db_begin_deferred(struct db *db, struct err *err);
 int	db_commit(struct db *db, struct err *err);
 void	db_rollback(struct db *db);
 int	db_in_txn(struct db *db);
