@@ -45,13 +45,13 @@ static const char SQL_AUDIT[] =
  * index ops_lane) and those ended since ?1 (ops_ended): their cost
  * follows what is going on, not the length of the history.
  */
-#define NOT_ENDED "state NOT IN ('succeeded', 'failed', 'rejected', " \
-	"'expired', 'superseded', 'cancelled', 'rolled_back')"
+#define NOT_ENDED "(state NOT IN ('succeeded', 'failed', 'rejected', " \
+	"'expired', 'superseded', 'cancelled', 'rolled_back'))"
 static const char SQL_STATES[] =
     "SELECT state, count(*) FROM ops INDEXED BY ops_lane WHERE " NOT_ENDED
     " GROUP BY state UNION ALL "
     "SELECT state, count(*) FROM ops INDEXED BY ops_ended WHERE "
-    "ended_at >= ?1 GROUP BY state "
+    "ended_at >= ?1 AND NOT " NOT_ENDED " GROUP BY state "
     "ORDER BY 1";
 static const char SQL_ERRORS[] =
     "SELECT uid, vmid, kind, state, error_code, error, updated_at FROM ("
@@ -59,8 +59,8 @@ static const char SQL_ERRORS[] =
     "FROM ops INDEXED BY ops_lane WHERE " NOT_ENDED " AND "
     "(error IS NOT NULL OR error_code IS NOT NULL) UNION ALL "
     "SELECT id, uid, vmid, kind, state, error_code, error, updated_at "
-    "FROM ops WHERE ended_at >= ?2 AND "
-    "(error IS NOT NULL OR error_code IS NOT NULL)) "
+    "FROM ops INDEXED BY ops_ended WHERE ended_at >= ?2 AND NOT "
+    NOT_ENDED " AND (error IS NOT NULL OR error_code IS NOT NULL)) "
     "ORDER BY updated_at DESC, id DESC LIMIT ?1";
 static const char SQL_SIGNATURE[] =
     "SELECT signature IS NOT NULL, signer, nonce, blob IS NOT NULL, "
