@@ -147,7 +147,27 @@ struct agent {
 	struct err		 once_err;	/* and why */
 	size_t			 in_flight;	/* for STATUS= */
 	struct retain		 retain;	/* issue 15: archive moves */
+	int64_t			 reconcile_ms;	/* AGENT_RECONCILE_MS */
 };
+
+/*
+ * The reconcile period; FELHOM_TEST_RECONCILE_MS=N (>= 50, FELHOM_TESTING
+ * builds only) shortens it so that a test sees many cycles in seconds.
+ */
+static int64_t
+reconcile_period_ms(void)
+{
+#ifdef FELHOM_TESTING
+	const char *v;
+	char *end;
+	long long n;
+
+	if ((v = getenv("FELHOM_TEST_RECONCILE_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 50 && *end == '\0')
+		return n;
+#endif
+	return AGENT_RECONCILE_MS;
+}
 
 /*
  * --once: the first failure of the run decides its exit status
@@ -388,6 +408,7 @@ agent_start(struct agent *a, struct err *err)
 	if ((rc = rtest_recover(a->rtest, NULL, err)) != 0)
 		return err_prefix(err, "recovery: ");
 	a->reconcile_due = clock_mono_ms(NULL);
+	a->reconcile_ms = reconcile_period_ms();
 	return 0;
 }
 
@@ -609,7 +630,7 @@ agent_loop(struct agent *a)
 		if (a->reconcile_due <= now && (!a->ao->once || !reconciled)) {
 			agent_reconcile(a, blocked);
 			reconciled = 1;
-			a->reconcile_due = now + AGENT_RECONCILE_MS;
+			a->reconcile_due = now + a->reconcile_ms;
 		}
 		err_init(&err);
 		memset(&next, 0, sizeof(next));

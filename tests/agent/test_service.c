@@ -29,6 +29,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "authz_tu.h"
 #include "base/err.h"
@@ -418,6 +419,88 @@ START_TEST(sigterm_mid_operation_exits_0_and_the_restart_finishes_it)
 }
 END_TEST
 
+/* PRAGMA data_version seen from h, and the WAL's size (issue 15). */
+static void
+db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
+{
+	char path[4300];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	(void) snprintf(path, sizeof(path), "%s-wal", dbpath);
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+static int64_t
+db_count(sqlite3 *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * issue 15: with every guest as desired, the running daemon commits
+ * nothing and its WAL does not grow over many reconcile cycles (200 ms
+ * apart here); a change in PVE is written at once.
+ */
+START_TEST(a_steady_daemon_commits_nothing)
+{
+	static const char doc[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"stopped\"}]}";
+	int64_t dv0, wal0, dv, wal, end;
+	sqlite3 *h = NULL;
+
+	ck_assert_int_eq(tu_write_file(desired, doc, strlen(doc), 0644), 0);
+	(void) setenv("FELHOM_TEST_RECONCILE_MS", "200", 1);
+	(void) agent_start(0, NULL);
+	(void) unsetenv("FELHOM_TEST_RECONCILE_MS");
+	(void) await_msg(0, "READY=1", 10000);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	end = mono_ms() + 10000;
+	while (db_count(h, "SELECT count(*) FROM actual_guests") <= 0 &&
+	    mono_ms() < end)
+		(void) pump(50);
+	ck_assert_int_gt(db_count(h, "SELECT count(*) FROM actual_guests"),
+	    0);
+	(void) pump(1000);		/* the first cycle's writes */
+	db_marks(h, &dv0, &wal0);
+	(void) pump(2500);		/* about a dozen cycles */
+	db_marks(h, &dv, &wal);
+	ck_assert_msg(dv == dv0, "the steady daemon committed (data_version "
+	    "%lld -> %lld)", (long long)dv0, (long long)dv);
+	ck_assert_int_eq(wal, wal0);
+	ck_assert_int_eq(pve_count("104:start") + pve_count("104:stop"), 0);
+	/* A guest renamed behind its back: the next cycle records it. */
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
+	    "{\"vmid\":104,\"config\":{\"hostname\":\"renamed\"}}", NULL),
+	    200);
+	end = mono_ms() + 5000;
+	do {
+		(void) pump(50);
+		db_marks(h, &dv, &wal);
+	} while (dv == dv0 && mono_ms() < end);
+	ck_assert_msg(dv != dv0, "a renamed guest was not recorded");
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM actual_guests "
+	    "WHERE vmid = 104 AND name = 'renamed'"), 1);
+	sqlite3_close(h);
+	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	ck_assert_int_eq(await_exit(5000), 0);
+}
+END_TEST
+
 START_TEST(sighup_refuses_a_bad_file_and_keeps_the_running_configuration)
 {
 	static const char bad[] = "{\"host\": {\"id\": \"pve-01\"}, oops";
@@ -645,6 +728,7 @@ service_suite(void)
 	tcase_add_test(tc, a_wedged_loop_stops_the_watchdog_pings);
 	tcase_add_test(tc,
 	    sigterm_mid_operation_exits_0_and_the_restart_finishes_it);
+	tcase_add_test(tc, a_steady_daemon_commits_nothing);
 	tcase_add_test(tc,
 	    sighup_refuses_a_bad_file_and_keeps_the_running_configuration);
 	tcase_add_test(tc, sighup_names_changed_keys_and_signer_differences);
