@@ -148,6 +148,7 @@ struct agent {
 	size_t			 in_flight;	/* for STATUS= */
 	struct retain		 retain;	/* issue 15: archive moves */
 	int64_t			 reconcile_ms;	/* AGENT_RECONCILE_MS */
+	uint64_t		 cycles;	/* reconciles planned */
 };
 
 /*
@@ -452,6 +453,8 @@ agent_reconcile(struct agent *a, int blocked)
 	}
 	if (created > 0)
 		log_info("reconcile: %zu new operation(s)", created);
+	/* A mark per cycle at debug level (bench-memory counts them). */
+	log_debug("reconcile: cycle %" PRIu64 " done", ++a->cycles);
 }
 
 /*
