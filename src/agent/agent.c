@@ -20,6 +20,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -455,6 +458,10 @@ agent_reconcile(struct agent *a, int blocked)
 		log_info("reconcile: %zu new operation(s)", created);
 	/* A mark per cycle at debug level (bench-memory counts them). */
 	log_debug("reconcile: cycle %" PRIu64 " done", ++a->cycles);
+#ifdef __GLIBC__
+	/* The cycle's transient memory goes back to the kernel (issue 15). */
+	(void) malloc_trim(0);
+#endif
 }
 
 /*
@@ -738,6 +745,10 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
 		return selftest_hub(cfg);
 
+#ifdef __GLIBC__
+	/* One malloc arena: libcurl's resolver threads make no more. */
+	(void) mallopt(M_ARENA_MAX, 1);
+#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	(void) sigemptyset(&sa.sa_mask);

@@ -371,6 +371,15 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 		    prev->nguests);
 	else if ((rc = actual_sync(e->db, cur, NULL, err)) != 0)
 		goto out;
+	/*
+	 * issue 15: the raw configs are in the database now; the plan reads
+	 * only the normalized specs, so they are not kept until the next
+	 * cycle.
+	 */
+	for (i = 0; i < cur->nguests; i++) {
+		json_decref(cur->guests[i].config);
+		cur->guests[i].config = NULL;
+	}
 	actual_set_free(e->prev);
 	actual_set_free(e->cur);
 	free(e->proven);
