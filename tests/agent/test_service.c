@@ -34,6 +34,8 @@
 #include "authz_tu.h"
 #include "base/err.h"
 #include "store/db.h"
+#include "store/journal.h"
+#include "store/ops.h"
 #include "store/signers_db.h"
 #include "testutil.h"
 
@@ -501,6 +503,90 @@ START_TEST(a_steady_daemon_commits_nothing)
 }
 END_TEST
 
+/* An op ended at t with two journal rows (in the caller's transaction). */
+static void
+ended_op(struct db *db, int n, int64_t t)
+{
+	struct journal_entry je;
+	struct ops_new on;
+	char key[64];
+	int64_t id, vm;
+
+	(void) snprintf(key, sizeof(key), "old/%d", n);
+	memset(&on, 0, sizeof(on));
+	on.vmid = 104;
+	on.kind = OPS_KIND_START;
+	on.source = OPS_SOURCE_DESIRED;
+	on.class = OPS_CLASS_BENIGN;
+	on.idem_key = key;
+	on.now = t;
+	ck_assert_int_eq(ops_create(db, &on, &id, NULL), 0);
+	memset(&je, 0, sizeof(je));
+	je.op_id = id;
+	je.at = t;
+	je.from = "new";
+	je.event = "decide";
+	je.to = "authorized";
+	ck_assert_int_eq(journal_append(db, &je, NULL, NULL), 0);
+	je.from = "authorized";
+	je.event = "done";
+	je.to = "succeeded";
+	ck_assert_int_eq(journal_append(db, &je, NULL, NULL), 0);
+	ck_assert_int_eq(ops_cas_state(db, id, "new", "succeeded", 1, t, &vm,
+	    NULL, NULL), 0);
+}
+
+/*
+ * issue 15: the daemon moves ops past retention_days (default 90) to
+ * the month's archive from its idle time, audited; the recent stay.
+ */
+START_TEST(the_daemon_archives_old_ops_from_its_idle_time)
+{
+	static const char doc[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"stopped\"}]}";
+	int64_t now = (int64_t)time(NULL), old = now - 200 * 86400;
+	char month[16], path[4400];
+	struct db *db = NULL;
+	struct stat sb;
+	time_t tt = (time_t)old;
+	struct tm tm;
+	sqlite3 *h = NULL;
+	int i;
+
+	ck_assert_int_eq(tu_write_file(desired, doc, strlen(doc), 0644), 0);
+	ck_assert_int_eq(tu_db_init(dbpath), 0);
+	ck_assert_int_eq(db_open(dbpath, 0, &db, NULL), 0);
+	ck_assert_int_eq(db_begin(db, NULL), 0);
+	for (i = 0; i < 5; i++)
+		ended_op(db, i, old + i);
+	ended_op(db, 5, now - 60);
+	ck_assert_int_eq(db_commit(db, NULL), 0);
+	db_close(db);
+	(void) agent_start(0, NULL);
+	(void) await_msg(0, "READY=1", 10000);
+	await_log("retention: 5 op(s), 10 journal and 0 audit row(s)", 10000);
+	ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
+	ck_assert_uint_gt(strftime(month, sizeof(month), "%Y-%m", &tm), 0);
+	(void) snprintf(path, sizeof(path), "%s/archive-%s.db", dir, month);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM ops WHERE "
+	    "idem_key LIKE 'old/%'"), 1);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'retention' AND decision = 'archived'"), 1);
+	sqlite3_close(h);
+	ck_assert_int_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM v_journal"), 10);
+	sqlite3_close(h);
+	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	ck_assert_int_eq(await_exit(5000), 0);
+}
+END_TEST
+
 START_TEST(sighup_refuses_a_bad_file_and_keeps_the_running_configuration)
 {
 	static const char bad[] = "{\"host\": {\"id\": \"pve-01\"}, oops";
@@ -729,6 +815,7 @@ service_suite(void)
 	tcase_add_test(tc,
 	    sigterm_mid_operation_exits_0_and_the_restart_finishes_it);
 	tcase_add_test(tc, a_steady_daemon_commits_nothing);
+	tcase_add_test(tc, the_daemon_archives_old_ops_from_its_idle_time);
 	tcase_add_test(tc,
 	    sighup_refuses_a_bad_file_and_keeps_the_running_configuration);
 	tcase_add_test(tc, sighup_names_changed_keys_and_signer_differences);
