@@ -61,8 +61,9 @@ xf(const char *fmt, ...)
 
 /*
  * NOPS ops: the odd ones ended long ago (in two months, 96..134 days
- * back), the even ones yesterday (the newest journal row stays live); each with 3..5 journal rows and an
- * audit row; plus audit rows of no op, old and new.
+ * back), the even ones yesterday (so the newest journal row is a live
+ * op's); each with 3..5 journal rows and an audit row; plus audit rows
+ * of no op, old and new, in the order of their time.
  */
 static void
 fill(void)
