@@ -3,7 +3,7 @@
 -- tools/schema-dump.sh; tests/store/test_db.c checks that it
 -- matches.  Do not edit by hand: add a migration, then regenerate.
 -- PRAGMA application_id = 1179140423 ('FHAG')
--- PRAGMA user_version = 5
+-- PRAGMA user_version = 6
 
 CREATE TABLE actual_guests (
 	vmid		INTEGER PRIMARY KEY,
@@ -55,7 +55,7 @@ CREATE TABLE desired_restore_tests (
 );
 CREATE TABLE idempotency (
 	key		TEXT PRIMARY KEY,
-	op_id		INTEGER NOT NULL REFERENCES ops (id),
+	op_id		INTEGER NOT NULL,		-- ops.id (live or archived)
 	created_at	INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE journal (
@@ -121,7 +121,7 @@ CREATE TABLE provenance (
 	kind		TEXT NOT NULL CHECK (kind IN ('guest', 'snapshot', 'backup')),
 	vmid		INTEGER NOT NULL,
 	name		TEXT NOT NULL DEFAULT '',	-- snapshot name or volid
-	op_id		INTEGER REFERENCES ops (id),
+	op_id		INTEGER,			-- ops.id (live or archived)
 	created_at	INTEGER NOT NULL,
 	UNIQUE (kind, vmid, name)
 );
@@ -134,7 +134,7 @@ CREATE TABLE restore_test_runs (
 	storage		TEXT NOT NULL,
 	phase		TEXT NOT NULL CHECK (phase IN ('restore', 'isolate',
 			    'start', 'hold', 'stop', 'destroy', 'done')),
-	op_id		INTEGER REFERENCES ops (id),
+	op_id		INTEGER,			-- ops.id (live or archived)
 	marked		INTEGER NOT NULL DEFAULT 0 CHECK (marked IN (0, 1)),
 	result		TEXT CHECK (result IS NULL OR result IN ('passed',
 			    'failed')),
@@ -169,6 +169,7 @@ CREATE TABLE signers (
 CREATE INDEX audit_op ON audit (op_id);
 CREATE INDEX journal_op ON journal (op_id, id);
 CREATE INDEX nonces_expiry ON nonces (expires_at);
+CREATE INDEX nonces_op ON nonces (op_id);
 CREATE INDEX ops_ended ON ops (ended_at);
 CREATE INDEX restore_test_runs_open ON restore_test_runs (phase)
     WHERE phase <> 'done';
@@ -176,6 +177,7 @@ CREATE INDEX restore_test_runs_vmid ON restore_test_runs (vmid, id);
 CREATE UNIQUE INDEX signed_inbox_seq ON signed_inbox (seq)
     WHERE seq IS NOT NULL;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+WHEN NOT felhom_archive_move()
 BEGIN
 	SELECT RAISE(ABORT, 'audit is append-only');
 END;
@@ -184,6 +186,7 @@ BEGIN
 	SELECT RAISE(ABORT, 'audit is append-only');
 END;
 CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+WHEN NOT felhom_archive_move()
 BEGIN
 	SELECT RAISE(ABORT, 'journal is append-only');
 END;

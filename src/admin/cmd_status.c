@@ -33,6 +33,8 @@
 #include "store/reportq.h"
 
 #define STATUS_ERRORS	5
+/* Ended ops counted and errors shown: those of the last week (issue 15). */
+#define STATUS_RECENT_S	(7 * 86400)
 
 static void
 usage(FILE *f)
@@ -147,8 +149,10 @@ build(struct db *db, const struct config *cfg, int64_t now, json_t **out,
 			(void) json_object_set_new(hub, "blocked",
 			    json_boolean(b != 0));
 	}
-	if (rc == 0 && ((rc = adminq_state_counts(db, &states, err)) != 0 ||
-	    (rc = adminq_recent_errors(db, STATUS_ERRORS, &errors, err)) != 0 ||
+	if (rc == 0 && ((rc = adminq_state_counts(db, now - STATUS_RECENT_S,
+	    &states, err)) != 0 ||
+	    (rc = adminq_recent_errors(db, now - STATUS_RECENT_S,
+	    STATUS_ERRORS, &errors, err)) != 0 ||
 	    (rc = adminq_inbox_counts(db, &inbox, err)) != 0 ||
 	    (rc = reportq_signers(db, &op, &rec, err)) != 0 ||
 	    (rc = reportq_db_bytes(db, &bytes, err)) != 0 ||

@@ -20,6 +20,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +38,7 @@
 #include "agent/hubloop.h"
 #include "agent/notify.h"
 #include "agent/reload.h"
+#include "agent/retain.h"
 #include "agent/selftest.h"
 #include "agent/selftest_hub.h"
 #include "base/clock.h"
@@ -148,6 +152,9 @@ struct agent {
 	size_t			 in_flight;	/* for STATUS= */
 	/* Repeating failures: on change, then once a minute (issue 17). */
 	struct loglimit		 lim_observe, lim_engine, lim_rtest, lim_note;
+	struct retain		 retain;	/* issue 15: archive moves */
+	int64_t			 reconcile_ms;	/* AGENT_RECONCILE_MS */
+	uint64_t		 cycles;	/* reconciles planned */
 };
 
 /* A failure's kind, the key of its loglimit: never its varying text. */
@@ -157,6 +164,25 @@ err_key(const struct err *err, char *key, size_t n)
 	(void) snprintf(key, n, "%d:%d:%ld", err->code, err->reason,
 	    err->status);
 	return key;
+}
+
+/*
+ * The reconcile period; FELHOM_TEST_RECONCILE_MS=N (>= 50, FELHOM_TESTING
+ * builds only) shortens it so that a test sees many cycles in seconds.
+ */
+static int64_t
+reconcile_period_ms(void)
+{
+#ifdef FELHOM_TESTING
+	const char *v;
+	char *end;
+	long long n;
+
+	if ((v = getenv("FELHOM_TEST_RECONCILE_MS")) != NULL &&
+	    (n = strtoll(v, &end, 10)) >= 50 && *end == '\0')
+		return n;
+#endif
+	return AGENT_RECONCILE_MS;
 }
 
 /*
@@ -399,6 +425,7 @@ agent_start(struct agent *a, struct err *err)
 	if ((rc = rtest_recover(a->rtest, NULL, err)) != 0)
 		return err_prefix(err, "recovery: ");
 	a->reconcile_due = clock_mono_ms(NULL);
+	a->reconcile_ms = reconcile_period_ms();
 	return 0;
 }
 
@@ -451,6 +478,12 @@ agent_reconcile(struct agent *a, int blocked)
 	}
 	if (created > 0)
 		log_info("reconcile: %zu new operation(s)", created);
+	/* A mark per cycle at debug level (bench-memory counts them). */
+	log_debug("reconcile: cycle %" PRIu64 " done", ++a->cycles);
+#ifdef __GLIBC__
+	/* The cycle's transient memory goes back to the kernel (issue 15). */
+	(void) malloc_trim(0);
+#endif
 }
 
 /*
@@ -640,7 +673,7 @@ agent_loop(struct agent *a)
 		if (a->reconcile_due <= now && (!a->ao->once || !reconciled)) {
 			agent_reconcile(a, blocked);
 			reconciled = 1;
-			a->reconcile_due = now + AGENT_RECONCILE_MS;
+			a->reconcile_due = now + a->reconcile_ms;
 		}
 		err_init(&err);
 		memset(&next, 0, sizeof(next));
@@ -699,6 +732,11 @@ agent_loop(struct agent *a)
 			continue;
 		}
 		now = clock_mono_ms(NULL);
+		/* Idle: retention's small steps (issue 15). */
+		rdelay = retain_tick(&a->retain, a->db, a->cfg, now,
+		    clock_now(NULL));
+		if (next.delay_ms < 0 || rdelay < next.delay_ms)
+			next.delay_ms = rdelay;
 		wake = hubloop_next_due_ms(a->hl);
 		if (a->reconcile_due < wake)
 			wake = a->reconcile_due;
@@ -750,6 +788,10 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	if (ao->selftest != NULL && strcmp(ao->selftest, "hub") == 0)
 		return selftest_hub(cfg);
 
+#ifdef __GLIBC__
+	/* One malloc arena: libcurl's resolver threads make no more. */
+	(void) mallopt(M_ARENA_MAX, 1);
+#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	(void) sigemptyset(&sa.sa_mask);

@@ -50,6 +50,7 @@ static const struct ckey ckeys[] = {
 	{ "hub",	"token",		CKEY_STRING,	1 },
 	{ "hub",	"ca_file",		CKEY_STRING,	0 },
 	{ NULL,		"desired_file",		CKEY_STRING,	0 },
+	{ NULL,		"retention_days",	CKEY_INT,	0 },
 	{ "authz",	"operational_signers",	CKEY_STRING,	0 },
 	{ "authz",	"recovery_signers",	CKEY_STRING,	0 },
 	{ "authz",	"clock_skew_s",		CKEY_INT,	0 },
@@ -503,7 +504,9 @@ validate(const json_t *root, struct config *c, struct err *err)
 		    "[A-Za-z0-9._-]", c->host_id);
 
 	if ((rc = get_str(root, "", "database", CONFIG_DEFAULT_DB,
-	    &c->database, err)) != 0)
+	    &c->database, err)) != 0 ||
+	    (rc = get_int(root, "", "retention_days", 1, 36500,
+	    CONFIG_DEFAULT_RETENTION_DAYS, &c->retention_days, err)) != 0)
 		return rc;
 	if (c->database[0] != '/')
 		return err_set(err, ERR_CONFIG, "database: '%s' must be an "
@@ -792,7 +795,7 @@ config_to_json(const struct config *c)
 {
 	return json_pack("{s:{s:o,s:o},s:o,"
 	    "s:{s:o,s:o,s:o,s:o,s:o,s:b,s:I},"
-	    "s:{s:s,s:o,s:o,s:o},s:o,"
+	    "s:{s:s,s:o,s:o,s:o},s:o,s:I,"
 	    "s:{s:o,s:o,s:I,s:I,s:I},"
 	    "s:{s:s,s:o,s:o,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:o},"
 	    "s:{s:I},s:{s:s,s:s}}",
@@ -811,6 +814,7 @@ config_to_json(const struct config *c)
 		"token", secret(c->hub_token),
 		"ca_file", str_or_null(c->hub_ca_file),
 	    "desired_file", str_or_null(c->desired_file),
+	    "retention_days", (json_int_t)c->retention_days,
 	    "authz", "operational_signers", str_or_null(c->authz_operational),
 		"recovery_signers", str_or_null(c->authz_recovery),
 		"clock_skew_s", (json_int_t)c->authz_clock_skew_s,

@@ -14,6 +14,8 @@
 
 #define CONFIG_DEFAULT_PATH	"/etc/felhom-agent/config.json"
 #define CONFIG_DEFAULT_DB	"/var/lib/felhom-agent/state.db"
+/* issue 15: terminal ops older than this move to an archive. */
+#define CONFIG_DEFAULT_RETENTION_DAYS	90
 #define CONFIG_DEFAULT_PVE_URL	"https://127.0.0.1:8006/api2/json"
 #define CONFIG_DEFAULT_PVE_CA	"/etc/pve/pve-root-ca.pem"
 #define CONFIG_MAX_BYTES	(256 * 1024)
@@ -57,6 +59,7 @@ struct config {
 	long	 priv_idle_exit_s;	/* helper: exit when idle */
 	char	*priv_sysfs_root;	/* disks (agent), USB (helper) */
 	long	 rt_hold_s;		/* restore_tests.hold_s */
+	long	 retention_days;	/* terminal ops archived after */
 	int	 log_level;		/* enum log_level */
 	int	 log_format;		/* enum log_format */
 };

@@ -18,6 +18,10 @@ struct crash_def {
 static const struct crash_def crash_table[] = {
 	/* name				what */
 	{ "db.migrate.before_commit",	"a migration ran, not committed" },
+	{ "archive.copied",		"rows copied into an archive, not yet "
+					"deleted from the live tables" },
+	{ "archive.before_commit",	"archived rows deleted from the live "
+					"tables, not committed" },
 	{ "sm.before_commit",		"a transition's transaction, before "
 					"COMMIT (any event)" },
 	{ "sm.after_commit",		"a transition committed, before the "

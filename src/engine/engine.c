@@ -257,6 +257,36 @@ out:
 	return rc;
 }
 
+/*
+ * issue 15: the guests of the last observation, by vmid alone (no name,
+ * status or config): all that telling "missing now" needs.  The rows
+ * themselves are compared in the database (actual_sync).
+ */
+static int
+prev_vmids(struct db *db, struct actual_set **out, struct err *err)
+{
+	struct actual_set *set;
+	int64_t *v = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = actual_vmids(db, &v, &n, err)) != 0)
+		return rc;
+	if ((set = actual_set_new()) == NULL ||
+	    (n > 0 && (set->guests = calloc(n, sizeof(*set->guests))) ==
+	    NULL)) {
+		actual_set_free(set);
+		free(v);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		set->guests[i].vmid = v[i];
+	set->nguests = set->cap = n;
+	free(v);
+	*out = set;
+	return 0;
+}
+
 int
 engine_observe(struct engine *e, int *safe_out, struct err *err)
 {
@@ -281,7 +311,7 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	    err)) != 0)
 		return err_prefix(err, "list guests: ");
 	if ((rc = desired_load(e->db, &desired, err)) != 0 ||
-	    (rc = actual_load(e->db, &prev, err)) != 0)
+	    (rc = prev_vmids(e->db, &prev, err)) != 0)
 		goto out;
 	if ((cur = actual_set_new()) == NULL) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
@@ -351,8 +381,17 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 		log_warn("the guest list shrank without proof (%zu listed, %zu "
 		    "before); not planning this cycle", cur->nguests,
 		    prev->nguests);
-	else if ((rc = actual_replace(e->db, cur, err)) != 0)
+	else if ((rc = actual_sync(e->db, cur, NULL, err)) != 0)
 		goto out;
+	/*
+	 * issue 15: the raw configs are in the database now; the plan reads
+	 * only the normalized specs, so they are not kept until the next
+	 * cycle.
+	 */
+	for (i = 0; i < cur->nguests; i++) {
+		json_decref(cur->guests[i].config);
+		cur->guests[i].config = NULL;
+	}
 	actual_set_free(e->prev);
 	actual_set_free(e->cur);
 	free(e->proven);
@@ -571,7 +610,8 @@ converge_decide(struct db *db, struct plan_ctx *c, const struct plan_action *pa,
 	converge_row_reset(&row);
 	if (left > 0)
 		return 0;	/* the guest backs off (per guest, R-34) */
-	if (prev->id > 0)
+	/* Rounds moved to an archive still count (issue 15). */
+	if (prev->id > 0 || prev->rounds > 0)
 		(void) snprintf(key, keylen, "%s/%" PRId64, base,
 		    prev->rounds + 1);
 	else

@@ -13,6 +13,25 @@ static const char SQL_DELETE[] = "DELETE FROM actual_guests";
 static const char SQL_INSERT[] =
     "INSERT INTO actual_guests (vmid, observed_at, name, status, lock, "
     "template, spec, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/*
+ * issue 15: a row is written only where the guest changed; observed_at
+ * is when it was last seen to change.  An unchanged row is left alone
+ * (the WHERE of the upsert is false: no page is touched, no WAL frame).
+ */
+static const char SQL_UPSERT[] =
+    "INSERT INTO actual_guests (vmid, observed_at, name, status, lock, "
+    "template, spec, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT (vmid) DO UPDATE SET observed_at = excluded.observed_at, "
+    "name = excluded.name, status = excluded.status, lock = excluded.lock, "
+    "template = excluded.template, spec = excluded.spec, "
+    "config = excluded.config WHERE name IS NOT excluded.name OR "
+    "status IS NOT excluded.status OR lock IS NOT excluded.lock OR "
+    "template IS NOT excluded.template OR spec IS NOT excluded.spec OR "
+    "config IS NOT excluded.config";
+static const char SQL_VMIDS[] =
+    "SELECT vmid FROM actual_guests ORDER BY vmid";
+static const char SQL_DELETE_ONE[] =
+    "DELETE FROM actual_guests WHERE vmid = ?1";
 static const char SQL_SELECT[] =
     "SELECT vmid, observed_at, name, status, lock, template, spec, config "
     "FROM actual_guests ORDER BY vmid";
@@ -105,7 +124,7 @@ actual_find(const struct actual_set *set, int64_t vmid)
 }
 
 static int
-insert_one(struct db *db, const struct actual_set *set,
+insert_one(struct db *db, const char *sql, const struct actual_set *set,
     const struct actual_guest *g, struct err *err)
 {
 	sqlite3_stmt *st;
@@ -117,7 +136,7 @@ insert_one(struct db *db, const struct actual_set *set,
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = db_prepare(db, SQL_INSERT, &st, err)) != 0)
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
 		goto out;
 	(void) sqlite3_bind_int64(st, 1, g->vmid);
 	(void) sqlite3_bind_int64(st, 2, set->observed_at);
@@ -164,7 +183,8 @@ actual_replace(struct db *db, const struct actual_set *set, struct err *err)
 		goto out;
 	}
 	for (i = 0; i < set->nguests; i++)
-		if ((rc = insert_one(db, set, &set->guests[i], err)) != 0)
+		if ((rc = insert_one(db, SQL_INSERT, set, &set->guests[i],
+		    err)) != 0)
 			goto out;
 	if (own) {
 		own = 0;
@@ -175,6 +195,97 @@ actual_replace(struct db *db, const struct actual_set *set, struct err *err)
 out:
 	if (own)
 		db_rollback(db);
+	return rc;
+}
+
+int
+actual_vmids(struct db *db, int64_t **out, size_t *nout, struct err *err)
+{
+	sqlite3_stmt *st;
+	int64_t *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_VMIDS, &st, err)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				(void) sqlite3_reset(st);
+				free(v);
+				return err_set(err, ERR_NOMEM, "out of memory");
+			}
+			v = nv;
+		}
+		v[n++] = sqlite3_column_int64(st, 0);
+	}
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_error(db, rc, "read actual guests", err);
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static int
+delete_one(struct db *db, int64_t vmid, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, SQL_DELETE_ONE, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_int64(st, 1, vmid);
+	rc = sqlite3_step(st);
+	(void) sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_error(db, rc, "drop actual guest",
+	    err);
+}
+
+int
+actual_sync(struct db *db, const struct actual_set *set, size_t *changed,
+    struct err *err)
+{
+	int64_t *old = NULL;
+	size_t nold = 0, i, n = 0;
+	int rc, own = 0;
+
+	if ((rc = actual_vmids(db, &old, &nold, err)) != 0)
+		return rc;
+	if (!db_in_txn(db)) {
+		if ((rc = db_begin(db, err)) != 0)
+			goto out;
+		own = 1;
+	}
+	/* Guests gone from the observation (set is sorted by vmid). */
+	for (i = 0; i < nold; i++) {
+		if (actual_find(set, old[i]) != NULL)
+			continue;
+		if ((rc = delete_one(db, old[i], err)) != 0)
+			goto out;
+		n++;
+	}
+	for (i = 0; i < set->nguests; i++) {
+		if ((rc = insert_one(db, SQL_UPSERT, set, &set->guests[i],
+		    err)) != 0)
+			goto out;
+		n += (size_t)sqlite3_changes(db_handle(db));
+	}
+	if (own) {
+		own = 0;
+		if ((rc = db_commit(db, err)) != 0)
+			goto out;
+	}
+	if (changed != NULL)
+		*changed = n;
+	rc = 0;
+out:
+	if (own)
+		db_rollback(db);
+	free(old);
 	return rc;
 }
 

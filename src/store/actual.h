@@ -51,6 +51,18 @@ const struct actual_guest *actual_find(const struct actual_set *set,
  */
 int	actual_replace(struct db *db, const struct actual_set *set,
 	    struct err *err);
+/*
+ * issue 15: brings the stored observation to set, writing only the rows
+ * that differ (observed_at moves with a change only) and dropping the
+ * guests set lacks; *changed (may be NULL) counts the rows written.  In
+ * the caller's transaction or its own; a cycle where nothing changed
+ * writes nothing.
+ */
+int	actual_sync(struct db *db, const struct actual_set *set,
+	    size_t *changed, struct err *err);
+/* The stored vmids, ascending (caller frees *out). */
+int	actual_vmids(struct db *db, int64_t **out, size_t *nout,
+	    struct err *err);
 /* Loads the stored observation (caller frees). */
 int	actual_load(struct db *db, struct actual_set **out, struct err *err);
 

@@ -16,6 +16,23 @@ static const char SQL_JOURNAL[] =
     "FROM journal j JOIN ops o ON o.id = j.op_id "
     "WHERE (?1 = 0 OR j.op_id = ?1) AND (?2 = 0 OR o.vmid = ?2) "
     "AND j.at >= ?3 ORDER BY j.id DESC LIMIT ?4) ORDER BY id";
+/*
+ * One op's rows: through the index journal_op (op_id, id), whatever
+ * the journal's length (issue 15).
+ */
+static const char SQL_JOURNAL_OP[] =
+    "SELECT * FROM (SELECT j.id, j.at, o.uid, o.vmid, o.kind, "
+    "j.from_state, j.event, j.to_state, j.step, j.detail "
+    "FROM journal j JOIN ops o ON o.id = j.op_id "
+    "WHERE j.op_id = ?1 AND (?2 = 0 OR o.vmid = ?2) "
+    "AND j.at >= ?3 ORDER BY j.id DESC LIMIT ?4) ORDER BY id";
+static const char SQL_AUDIT_OP[] =
+    "SELECT * FROM (SELECT a.seq, a.at, o.uid, a.vmid, a.event, "
+    "a.decision, a.code, a.actor, a.detail, a.data "
+    "FROM audit a LEFT JOIN ops o ON o.id = a.op_id "
+    "WHERE a.op_id = ?3 AND a.seq > ?1 AND (?2 IS NULL OR a.code = ?2) "
+    "AND (?4 = 0 OR a.vmid = ?4) "
+    "AND a.at >= ?5 ORDER BY a.seq DESC LIMIT ?6) ORDER BY seq";
 static const char SQL_AUDIT[] =
     "SELECT * FROM (SELECT a.seq, a.at, o.uid, a.vmid, a.event, "
     "a.decision, a.code, a.actor, a.detail, a.data "
@@ -23,11 +40,28 @@ static const char SQL_AUDIT[] =
     "WHERE a.seq > ?1 AND (?2 IS NULL OR a.code = ?2) "
     "AND (?3 = 0 OR a.op_id = ?3) AND (?4 = 0 OR a.vmid = ?4) "
     "AND a.at >= ?5 ORDER BY a.seq DESC LIMIT ?6) ORDER BY seq";
+/*
+ * issue 15: counts and errors read only the ops not ended (ended_at IS
+ * NULL, through ops_ended: 0005) and those ended since ?1: their cost
+ * follows what is going on, not the length of the history.
+ */
+#define NOT_ENDED "(state NOT IN ('succeeded', 'failed', 'rejected', " \
+	"'expired', 'superseded', 'cancelled', 'rolled_back'))"
 static const char SQL_STATES[] =
-    "SELECT state, count(*) FROM ops GROUP BY state ORDER BY state";
+    "SELECT state, count(*) FROM ops INDEXED BY ops_ended "
+    "WHERE ended_at IS NULL"
+    " GROUP BY state UNION ALL "
+    "SELECT state, count(*) FROM ops INDEXED BY ops_ended WHERE "
+    "ended_at >= ?1 AND NOT " NOT_ENDED " GROUP BY state "
+    "ORDER BY 1";
 static const char SQL_ERRORS[] =
-    "SELECT uid, vmid, kind, state, error_code, error, updated_at "
-    "FROM ops WHERE error IS NOT NULL OR error_code IS NOT NULL "
+    "SELECT uid, vmid, kind, state, error_code, error, updated_at FROM ("
+    "SELECT id, uid, vmid, kind, state, error_code, error, updated_at "
+    "FROM ops INDEXED BY ops_ended WHERE ended_at IS NULL AND "
+    "(error IS NOT NULL OR error_code IS NOT NULL) UNION ALL "
+    "SELECT id, uid, vmid, kind, state, error_code, error, updated_at "
+    "FROM ops INDEXED BY ops_ended WHERE ended_at >= ?2 AND NOT "
+    NOT_ENDED " AND (error IS NOT NULL OR error_code IS NOT NULL)) "
     "ORDER BY updated_at DESC, id DESC LIMIT ?1";
 static const char SQL_SIGNATURE[] =
     "SELECT signature IS NOT NULL, signer, nonce, blob IS NOT NULL, "
@@ -112,7 +146,8 @@ adminq_journal(struct db *db, const struct adminq_filter *f, json_t **out,
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = db_prepare(db, SQL_JOURNAL, &st, err)) != 0)
+	if ((rc = db_prepare(db, f->op_id != 0 ? SQL_JOURNAL_OP :
+	    SQL_JOURNAL, &st, err)) != 0)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, f->op_id);
 	(void) sqlite3_bind_int64(st, 2, f->vmid);
@@ -144,7 +179,8 @@ adminq_audit(struct db *db, const struct adminq_filter *f, json_t **out,
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = db_prepare(db, SQL_AUDIT, &st, err)) != 0)
+	if ((rc = db_prepare(db, f->op_id != 0 ? SQL_AUDIT_OP : SQL_AUDIT,
+	    &st, err)) != 0)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, f->since_seq);
 	if (f->code != NULL)
@@ -156,10 +192,13 @@ adminq_audit(struct db *db, const struct adminq_filter *f, json_t **out,
 	return collect(db, st, audit_row, "read audit log", out, err);
 }
 
-/* Runs a "key, value" query into an object (value integer or text). */
+/*
+ * Runs a "key, value" query into an object (value integer or text);
+ * bind1 >= 0 is bound to ?1.
+ */
 static int
-counts(struct db *db, const char *sql, const char *what, json_t **out,
-    struct err *err)
+counts(struct db *db, const char *sql, int64_t bind1, const char *what,
+    json_t **out, struct err *err)
 {
 	sqlite3_stmt *st;
 	json_t *o;
@@ -167,6 +206,8 @@ counts(struct db *db, const char *sql, const char *what, json_t **out,
 
 	if ((rc = db_prepare(db, sql, &st, err)) != 0)
 		return rc;
+	if (bind1 >= 0)
+		(void) sqlite3_bind_int64(st, 1, bind1);
 	if ((o = json_object()) == NULL) {
 		(void) sqlite3_reset(st);
 		return err_set(err, ERR_NOMEM, "out of memory");
@@ -193,15 +234,16 @@ counts(struct db *db, const char *sql, const char *what, json_t **out,
 }
 
 int
-adminq_state_counts(struct db *db, json_t **out, struct err *err)
+adminq_state_counts(struct db *db, int64_t ended_since, json_t **out,
+    struct err *err)
 {
-	return counts(db, SQL_STATES, "count ops", out, err);
+	return counts(db, SQL_STATES, ended_since, "count ops", out, err);
 }
 
 int
 adminq_inbox_counts(struct db *db, json_t **out, struct err *err)
 {
-	return counts(db, SQL_INBOX, "count signed-ops inbox", out, err);
+	return counts(db, SQL_INBOX, -1, "count signed-ops inbox", out, err);
 }
 
 static json_t *
@@ -218,8 +260,8 @@ error_row(sqlite3_stmt *st)
 }
 
 int
-adminq_recent_errors(struct db *db, size_t limit, json_t **out,
-    struct err *err)
+adminq_recent_errors(struct db *db, int64_t ended_since, size_t limit,
+    json_t **out, struct err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -227,6 +269,7 @@ adminq_recent_errors(struct db *db, size_t limit, json_t **out,
 	if ((rc = db_prepare(db, SQL_ERRORS, &st, err)) != 0)
 		return rc;
 	(void) sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+	(void) sqlite3_bind_int64(st, 2, ended_since);
 	return collect(db, st, error_row, "read op errors", out, err);
 }
 
@@ -268,7 +311,7 @@ adminq_op_signature(struct db *db, int64_t op_id, json_t **out,
 int
 adminq_guest_names(struct db *db, json_t **out, struct err *err)
 {
-	return counts(db, SQL_NAMES, "read guest names", out, err);
+	return counts(db, SQL_NAMES, -1, "read guest names", out, err);
 }
 
 int

@@ -42,15 +42,20 @@ int	adminq_journal(struct db *db, const struct adminq_filter *f,
 int	adminq_audit(struct db *db, const struct adminq_filter *f,
 	    json_t **out, struct err *err);
 
-/* {"state": count} of every state that has ops.  Caller decrefs. */
-int	adminq_state_counts(struct db *db, json_t **out, struct err *err);
+/*
+ * {"state": count} of the ops not ended, and of those that ended at or
+ * after ended_since (issue 15: not the whole history).  Caller decrefs.
+ */
+int	adminq_state_counts(struct db *db, int64_t ended_since, json_t **out,
+	    struct err *err);
 
 /*
- * The newest `limit` ops that carry an error, newest first: {op_id,
- * vmid, op, state, error_code, error, updated_at}.  Caller decrefs.
+ * The newest `limit` ops that carry an error among those not ended and
+ * those ended at or after ended_since, newest first: {op_id, vmid, op,
+ * state, error_code, error, updated_at}.  Caller decrefs.
  */
-int	adminq_recent_errors(struct db *db, size_t limit, json_t **out,
-	    struct err *err);
+int	adminq_recent_errors(struct db *db, int64_t ended_since, size_t limit,
+	    json_t **out, struct err *err);
 
 /*
  * The signature facts of op id: {signed (bool), signer, nonce,

@@ -33,6 +33,8 @@ struct db {
 	char		*path;
 	int		 flags;
 	int		 in_txn;
+	int		 archive_move;	/* 1: during an archive move */
+	int64_t		 vm_steps;	/* test hook: VM steps run */
 	struct db_stmt	 cache[DB_STMT_CACHE];
 	size_t		 ncache;
 };
@@ -279,6 +281,61 @@ private_files(const char *path, int create, struct err *err)
 	return 0;
 }
 
+#ifdef SQLITE_INNOCUOUS
+#define DB_FN_INNOCUOUS	SQLITE_INNOCUOUS
+#else
+#define DB_FN_INNOCUOUS	0
+#endif
+
+#ifdef FELHOM_TESTING
+/*
+ * Test hook (issue 15): with FELHOM_TEST_VM_STEPS=PATH, every statement's
+ * SQLite VM steps are summed and "vm_steps N" appended to PATH when the
+ * connection closes — what a command cost, independent of the machine's
+ * speed, so a test can tell that it does not grow with the data.
+ */
+static int
+vm_trace(unsigned type, void *ctx, void *p, void *x)
+{
+	struct db *db = ctx;
+
+	(void) x;
+	if (type == SQLITE_TRACE_PROFILE)
+		db->vm_steps += sqlite3_stmt_status(p,
+		    SQLITE_STMTSTATUS_VM_STEP, 1);
+	return 0;
+}
+
+static void
+vm_steps_report(const struct db *db)
+{
+	const char *path = getenv("FELHOM_TEST_VM_STEPS");
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "a")) == NULL)
+		return;
+	fprintf(f, "vm_steps %lld\n", (long long)db->vm_steps);
+	(void) fclose(f);
+}
+#endif
+
+/* felhom_archive_move(): 1 while this connection moves rows to archive. */
+static void
+archive_move_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct db *db = sqlite3_user_data(ctx);
+
+	(void) argc;
+	(void) argv;
+	sqlite3_result_int(ctx, db->archive_move);
+}
+
+void
+db_archive_move(struct db *db, int on)
+{
+	db->archive_move = on != 0;
+}
+
 int
 db_open(const char *path, int flags, struct db **out, struct err *err)
 {
@@ -320,6 +377,19 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 	}
 	(void) sqlite3_extended_result_codes(db->h, 1);
 	(void) sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+#ifdef FELHOM_TESTING
+	if (getenv("FELHOM_TEST_VM_STEPS") != NULL)
+		(void) sqlite3_trace_v2(db->h, SQLITE_TRACE_PROFILE, vm_trace,
+		    db);
+#endif
+	/* 0006: the append-only triggers' one exception (db_archive_move). */
+	rc = sqlite3_create_function_v2(db->h, "felhom_archive_move", 0,
+	    SQLITE_UTF8 | DB_FN_INNOCUOUS, db, archive_move_fn, NULL, NULL,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(db, rc, "register functions", err);
+		goto out;
+	}
 	/* SQLite falls back to read-only on a file it may not write. */
 	if (!(flags & DB_OPEN_READONLY) &&
 	    sqlite3_db_readonly(db->h, "main") == 1) {
@@ -398,6 +468,10 @@ db_close(struct db *db)
 		sqlite3_finalize(db->cache[i].stmt);
 	if (db->h != NULL)
 		(void) sqlite3_close_v2(db->h);
+#ifdef FELHOM_TESTING
+	if (db->h != NULL && getenv("FELHOM_TEST_VM_STEPS") != NULL)
+		vm_steps_report(db);
+#endif
 	free(db->path);
 	free(db);
 }
@@ -488,6 +562,20 @@ db_begin(struct db *db, struct err *err)
 	if (db->in_txn)
 		return err_set(err, ERR_INTERNAL, "transaction already open");
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE", "begin transaction",
+	    err)) != 0)
+		return rc;
+	db->in_txn = 1;
+	return 0;
+}
+
+int
+db_begin_deferred(struct db *db, struct err *err)
+{
+	int rc;
+
+	if (db->in_txn)
+		return err_set(err, ERR_INTERNAL, "transaction already open");
+	if ((rc = db_exec(db, "BEGIN DEFERRED", "begin transaction",
 	    err)) != 0)
 		return rc;
 	db->in_txn = 1;

@@ -45,6 +45,12 @@ sqlite3	*db_handle(struct db *db);
 /* Changes how long a writer waits for the lock (default 5000 ms). */
 void	db_set_busy_timeout(struct db *db, int ms);
 const char *db_path(const struct db *db);
+/*
+ * issue 15: while on, this connection's DELETEs of journal and audit
+ * rows pass the append-only triggers (0006) — for store/archive's move
+ * only, which sets it around its DELETEs and audits the move.
+ */
+void	db_archive_move(struct db *db, int on);
 
 /* The newest migration this binary embeds. */
 int	db_schema_latest(void);
@@ -65,6 +71,12 @@ int	db_migrate(struct db *db, int *version_out, struct err *err);
  * db_rollback() is safe to call when no transaction is open.
  */
 int	db_begin(struct db *db, struct err *err);
+/*
+ * A transaction that takes each database's write lock only when it
+ * first writes there: one that reads the live database and writes an
+ * attached one never holds up the live database's writers (issue 15).
+ */
+int	db_begin_deferred(struct db *db, struct err *err);
 int	db_commit(struct db *db, struct err *err);
 void	db_rollback(struct db *db);
 int	db_in_txn(struct db *db);

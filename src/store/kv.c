@@ -11,7 +11,8 @@
 static const char SQL_GET[] = "SELECT value FROM kv WHERE key = ?1";
 static const char SQL_SET[] =
     "INSERT INTO kv (key, value) VALUES (?1, ?2) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+    "WHERE value IS NOT excluded.value";	/* issue 15: same: no write */
 static const char SQL_CAS[] =
     "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2";
 

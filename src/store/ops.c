@@ -34,9 +34,16 @@ static const char SQL_GET[] = "SELECT " OPS_COLS " FROM ops WHERE id = ?1";
 /* ?2 = base + "/", ?3 = base + "0": the "<base>/<round>" keys. */
 static const char SQL_LATEST_KEY[] =
     "SELECT o.id, o.uid, o.state, o.error_code, o.error, "
-    "(SELECT coalesce(max(j.id), 0) FROM journal j WHERE j.op_id = o.id), "
-    "count(*) OVER () FROM ops o WHERE o.idem_key = ?1 OR "
+    "(SELECT coalesce(max(j.id), 0) FROM journal j WHERE j.op_id = o.id) "
+    "FROM ops o WHERE o.idem_key = ?1 OR "
     "(o.idem_key >= ?2 AND o.idem_key < ?3) ORDER BY o.id DESC LIMIT 1";
+/*
+ * The rounds of a key from the idempotency keys, which are never
+ * archived: an op moved to an archive (issue 15) still counts.
+ */
+static const char SQL_ROUNDS_KEY[] =
+    "SELECT count(*) FROM idempotency WHERE key = ?1 OR "
+    "(key >= ?2 AND key < ?3)";
 static const char SQL_GET_UID[] =
     "SELECT " OPS_COLS " FROM ops WHERE uid = ?1";
 /*
@@ -401,6 +408,27 @@ ops_latest_reset(struct ops_latest *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* One integer from sql with three text parameters. */
+static int
+db_scalar3(struct db *db, const char *sql, const char *a, const char *b,
+    const char *c, int64_t *out, struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
+		return rc;
+	(void) sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	(void) sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_error(db, rc, "count the rounds of "
+	    "a key", err);
+}
+
 int
 ops_latest_by_key(struct db *db, const char *base, struct ops_latest *out,
     struct err *err)
@@ -410,7 +438,7 @@ ops_latest_by_key(struct db *db, const char *base, struct ops_latest *out,
 	char *lo = NULL, *hi = NULL;
 	const char *v;
 	size_t n = strlen(base);
-	int rc, oom = 0;
+	int rc, r2, oom = 0;
 
 	memset(&l, 0, sizeof(l));
 	if ((lo = malloc(n + 2)) == NULL || (hi = malloc(n + 2)) == NULL) {
@@ -435,17 +463,24 @@ ops_latest_by_key(struct db *db, const char *base, struct ops_latest *out,
 		l.error_code = col_strdup(st, 3, &oom);
 		l.error = col_strdup(st, 4, &oom);
 		l.journal_id = sqlite3_column_int64(st, 5);
-		l.rounds = sqlite3_column_int64(st, 6);
 		rc = oom ? err_set(err, ERR_NOMEM, "out of memory") : 0;
 	} else if (rc == SQLITE_DONE)
 		rc = ERR_NOT_FOUND;
 	else
 		rc = db_error(db, rc, "find the latest op of a key", err);
 	(void) sqlite3_reset(st);
+	if (rc != 0 && rc != ERR_NOT_FOUND)
+		goto out;
+	if ((r2 = db_scalar3(db, SQL_ROUNDS_KEY, base, lo, hi, &l.rounds,
+	    err)) != 0) {
+		rc = r2;
+		goto out;
+	}
 	if (rc == 0) {
 		*out = l;
 		memset(&l, 0, sizeof(l));
-	}
+	} else
+		out->rounds = l.rounds;
 out:
 	ops_latest_reset(&l);
 	free(lo);

@@ -142,7 +142,8 @@ struct ops_latest {
 	char		 uid[OPS_UID_LEN];
 	char		 state[OPS_STATE_MAX];
 	int64_t		 journal_id;	/* its newest journal row */
-	int64_t		 rounds;	/* ops under base so far (>= 1) */
+	int64_t		 rounds;	/* ops under base so far, archived
+					   ones too (set on ERR_NOT_FOUND) */
 	char		*error_code;	/* heap, NULL when none */
 	char		*error;		/* heap, NULL when none */
 };

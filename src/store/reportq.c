@@ -10,11 +10,18 @@
 #include "base/clock.h"
 #include "store/reportq.h"
 
+/*
+ * The ops not ended (ended_at IS NULL, through ops_ended: 0005) and those
+ * ended since ?1: what is going on, not the whole history (issue 15).
+ */
+#define NOT_ENDED "(state NOT IN ('succeeded', 'failed', 'rejected', " \
+	"'expired', 'superseded', 'cancelled', 'rolled_back'))"
+#define OPS_COLS "uid, vmid, kind, source, class, state, created_at, " \
+	"updated_at, upid, error, blob, blob_not_after, id"
 static const char SQL_OPS[] =
-    "SELECT uid, vmid, kind, source, class, state, created_at, "
-    "updated_at, upid, error, blob, blob_not_after FROM ops "
-    "WHERE state NOT IN ('succeeded', 'failed', 'rejected', 'expired', "
-    "'superseded', 'cancelled', 'rolled_back') OR ended_at >= ?1 "
+    "SELECT " OPS_COLS " FROM (SELECT " OPS_COLS " FROM ops INDEXED BY "
+    "ops_ended WHERE ended_at IS NULL UNION ALL SELECT " OPS_COLS " FROM ops "
+    "INDEXED BY ops_ended WHERE ended_at >= ?1 AND NOT " NOT_ENDED ") "
     "ORDER BY created_at DESC, id DESC LIMIT ?2";
 static const char SQL_SIGNERS[] =
     "SELECT coalesce(sum(role = 'operational'), 0), "

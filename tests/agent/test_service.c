@@ -29,10 +29,13 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "authz_tu.h"
 #include "base/err.h"
 #include "store/db.h"
+#include "store/journal.h"
+#include "store/ops.h"
 #include "store/signers_db.h"
 #include "testutil.h"
 
@@ -451,6 +454,172 @@ START_TEST(a_changed_desired_state_is_acted_on_when_it_is_read)
 }
 END_TEST
 
+/* PRAGMA data_version seen from h, and the WAL's size (issue 15). */
+static void
+db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
+{
+	char path[4300];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	(void) snprintf(path, sizeof(path), "%s-wal", dbpath);
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+static int64_t
+db_count(sqlite3 *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * issue 15: with every guest as desired, the running daemon commits
+ * nothing and its WAL does not grow over many reconcile cycles (200 ms
+ * apart here); a change in PVE is written at once.
+ */
+START_TEST(a_steady_daemon_commits_nothing)
+{
+	static const char doc[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"stopped\"}]}";
+	int64_t dv0, wal0, dv, wal, end;
+	sqlite3 *h = NULL;
+
+	ck_assert_int_eq(tu_write_file(desired, doc, strlen(doc), 0644), 0);
+	(void) setenv("FELHOM_TEST_RECONCILE_MS", "200", 1);
+	(void) agent_start(0, NULL);
+	(void) unsetenv("FELHOM_TEST_RECONCILE_MS");
+	(void) await_msg(0, "READY=1", 10000);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	end = mono_ms() + 10000;
+	while (db_count(h, "SELECT count(*) FROM actual_guests") <= 0 &&
+	    mono_ms() < end)
+		(void) pump(50);
+	ck_assert_int_gt(db_count(h, "SELECT count(*) FROM actual_guests"),
+	    0);
+	(void) pump(1000);		/* the first cycle's writes */
+	db_marks(h, &dv0, &wal0);
+	(void) pump(2500);		/* about a dozen cycles */
+	db_marks(h, &dv, &wal);
+	ck_assert_msg(dv == dv0, "the steady daemon committed (data_version "
+	    "%lld -> %lld)", (long long)dv0, (long long)dv);
+	ck_assert_int_eq(wal, wal0);
+	ck_assert_int_eq(pve_count("104:start") + pve_count("104:stop"), 0);
+	/* A guest renamed behind its back: the next cycle records it. */
+	ck_assert_int_eq(tu_sim_call(&pve, "POST", "/_sim/world/guest",
+	    "{\"vmid\":104,\"config\":{\"hostname\":\"renamed\"}}", NULL),
+	    200);
+	end = mono_ms() + 5000;
+	do {
+		(void) pump(50);
+		db_marks(h, &dv, &wal);
+	} while (dv == dv0 && mono_ms() < end);
+	ck_assert_msg(dv != dv0, "a renamed guest was not recorded");
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM actual_guests "
+	    "WHERE vmid = 104 AND name = 'renamed'"), 1);
+	sqlite3_close(h);
+	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	ck_assert_int_eq(await_exit(5000), 0);
+}
+END_TEST
+
+/* An op ended at t with two journal rows (in the caller's transaction). */
+static void
+ended_op(struct db *db, int n, int64_t t)
+{
+	struct journal_entry je;
+	struct ops_new on;
+	char key[64];
+	int64_t id, vm;
+
+	(void) snprintf(key, sizeof(key), "old/%d", n);
+	memset(&on, 0, sizeof(on));
+	on.vmid = 104;
+	on.kind = OPS_KIND_START;
+	on.source = OPS_SOURCE_DESIRED;
+	on.class = OPS_CLASS_BENIGN;
+	on.idem_key = key;
+	on.now = t;
+	ck_assert_int_eq(ops_create(db, &on, &id, NULL), 0);
+	memset(&je, 0, sizeof(je));
+	je.op_id = id;
+	je.at = t;
+	je.from = "new";
+	je.event = "decide";
+	je.to = "authorized";
+	ck_assert_int_eq(journal_append(db, &je, NULL, NULL), 0);
+	je.from = "authorized";
+	je.event = "done";
+	je.to = "succeeded";
+	ck_assert_int_eq(journal_append(db, &je, NULL, NULL), 0);
+	ck_assert_int_eq(ops_cas_state(db, id, "new", "succeeded", 1, t, &vm,
+	    NULL, NULL), 0);
+}
+
+/*
+ * issue 15: the daemon moves ops past retention_days (default 90) to
+ * the month's archive from its idle time, audited; the recent stay.
+ */
+START_TEST(the_daemon_archives_old_ops_from_its_idle_time)
+{
+	static const char doc[] = "{\"schema\":\"felhom.desired/v1\","
+	    "\"host_id\":\"" HOST "\",\"generation\":1,\"guests\":["
+	    "{\"vmid\":104,\"state\":\"stopped\"}]}";
+	int64_t now = (int64_t)time(NULL), old = now - 200 * 86400;
+	char month[16], path[4400];
+	struct db *db = NULL;
+	struct stat sb;
+	time_t tt = (time_t)old;
+	struct tm tm;
+	sqlite3 *h = NULL;
+	int i;
+
+	ck_assert_int_eq(tu_write_file(desired, doc, strlen(doc), 0644), 0);
+	ck_assert_int_eq(tu_db_init(dbpath), 0);
+	ck_assert_int_eq(db_open(dbpath, 0, &db, NULL), 0);
+	ck_assert_int_eq(db_begin(db, NULL), 0);
+	for (i = 0; i < 5; i++)
+		ended_op(db, i, old + i);
+	ended_op(db, 5, now - 60);
+	ck_assert_int_eq(db_commit(db, NULL), 0);
+	db_close(db);
+	(void) agent_start(0, NULL);
+	(void) await_msg(0, "READY=1", 10000);
+	await_log("retention: 5 op(s), 10 journal and 0 audit row(s)", 10000);
+	ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
+	ck_assert_uint_gt(strftime(month, sizeof(month), "%Y-%m", &tm), 0);
+	(void) snprintf(path, sizeof(path), "%s/archive-%s.db", dir, month);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM ops WHERE "
+	    "idem_key LIKE 'old/%'"), 1);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'retention' AND decision = 'archived'"), 1);
+	sqlite3_close(h);
+	ck_assert_int_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM v_journal"), 10);
+	sqlite3_close(h);
+	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
+	ck_assert_int_eq(await_exit(5000), 0);
+}
+END_TEST
+
 START_TEST(sighup_refuses_a_bad_file_and_keeps_the_running_configuration)
 {
 	static const char bad[] = "{\"host\": {\"id\": \"pve-01\"}, oops";
@@ -679,6 +848,8 @@ service_suite(void)
 	tcase_add_test(tc,
 	    sigterm_mid_operation_exits_0_and_the_restart_finishes_it);
 	tcase_add_test(tc, a_changed_desired_state_is_acted_on_when_it_is_read);
+	tcase_add_test(tc, a_steady_daemon_commits_nothing);
+	tcase_add_test(tc, the_daemon_archives_old_ops_from_its_idle_time);
 	tcase_add_test(tc,
 	    sighup_refuses_a_bad_file_and_keeps_the_running_configuration);
 	tcase_add_test(tc, sighup_names_changed_keys_and_signer_differences);

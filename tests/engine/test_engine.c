@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "base/log.h"
 #include "engine/engine.h"
@@ -928,6 +931,68 @@ START_TEST(ops_not_started_are_superseded_when_the_desired_state_changes)
 }
 END_TEST
 
+/* PRAGMA data_version of a second connection, and the WAL's size. */
+static void
+db_marks(sqlite3 *other, int64_t *dv, int64_t *wal)
+{
+	char path[4200];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(other, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	(void) snprintf(path, sizeof(path), "%s-wal", db_path(db));
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+/*
+ * issue 15: with every guest as desired, a cycle (observe, plan, lanes)
+ * writes nothing: another connection sees no commit and the WAL does
+ * not grow.  A guest that changes is written (the marks move).
+ */
+START_TEST(a_steady_state_cycle_writes_nothing)
+{
+	sqlite3 *other = NULL;
+	int64_t dv0, wal0, dv, wal;
+	int i;
+
+	fake_guest_add(&fk, 101, "running", "{\"hostname\":\"web\","
+	    "\"memory\":1024}");
+	fake_guest_add(&fk, 102, "stopped", NULL);
+	fake_guest_add(&fk, 999, "running", NULL);	/* unmanaged */
+	store_desired(1, "[{\"vmid\":101,\"state\":\"running\",\"spec\":"
+	    "{\"memory_mib\":1024}},{\"vmid\":102,\"state\":\"stopped\"}]");
+	cycle();
+	fk.now += 60;
+	cycle();
+	ck_assert_int_eq(fk.submits, 0);
+	ck_assert_int_eq(sqlite3_open_v2(db_path(db), &other,
+	    SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	db_marks(other, &dv0, &wal0);
+	ck_assert_int_gt(wal0, 0);
+	for (i = 0; i < 5; i++) {
+		fk.now += 60;
+		cycle();
+		db_marks(other, &dv, &wal);
+		ck_assert_msg(dv == dv0, "cycle %d committed a write "
+		    "(data_version %lld -> %lld)", i, (long long)dv0,
+		    (long long)dv);
+		ck_assert_int_eq(wal, wal0);
+	}
+	/* A change outside is recorded: the marks do move. */
+	(void) snprintf(fake_guest(&fk, 999)->status, sizeof(fake_guest(&fk,
+	    999)->status), "stopped");
+	fk.now += 60;
+	cycle();
+	db_marks(other, &dv, &wal);
+	ck_assert_int_ne(dv, dv0);
+	sqlite3_close(other);
+}
+END_TEST
+
 START_TEST(a_shrunk_list_is_not_planned_on)
 {
 	struct actual_set *stored;
@@ -1202,6 +1267,7 @@ engine_suite(void)
 	tcase_add_test(t,
 	    ops_not_started_are_superseded_when_the_desired_state_changes);
 	tcase_add_test(t, a_shrunk_list_is_not_planned_on);
+	tcase_add_test(t, a_steady_state_cycle_writes_nothing);
 	tcase_add_test(t,
 	    a_missing_guest_is_provisioned_only_when_proven_absent);
 	tcase_add_test(t, a_locked_guest_is_skipped_without_errors);
