@@ -389,6 +389,28 @@ main(int argc, char **argv)
 	    100.0 * (double)(m2.pss_kib - m1.pss_kib) / (double)m1.pss_kib,
 	    100.0 * (double)(m2.anon_kib - m1.anon_kib) /
 	    (double)m1.anon_kib);
+	/* One line per figure for tools/bench/run-all. */
+	{
+		double pss = (double)m2.pss_kib / 1024.0;
+		double prv = (double)m2.private_kib / 1024.0;
+		double grow = 100.0 * (double)(m2.anon_kib - m1.anon_kib) /
+		    (double)m1.anon_kib;
+
+		printf("BENCH\tmemory PSS after %ld cycles\t%.3f\tMiB\t%.3f\t"
+		    "%.3f\t<=6MiB\t%s\tsmaps_rollup; reference: an idle "
+		    "process linking the same libraries, same run\n", c2, pss,
+		    (double)r.pss_kib / 1024.0, pss * 1024.0 /
+		    (double)r.pss_kib, pss <= 6.0 ? "pass" : "fail");
+		printf("BENCH\tmemory private after %ld cycles\t%.3f\tMiB\t"
+		    "%.3f\t%.3f\t<=3MiB\t%s\tsmaps_rollup Private_*; "
+		    "reference as above\n", c2, prv,
+		    (double)r.private_kib / 1024.0, prv * 1024.0 /
+		    (double)r.private_kib, prv <= 3.0 ? "pass" : "fail");
+		printf("BENCH\tmemory growth %ld->%ld cycles (anon)\t%.3f\t%%\t"
+		    "1.000\t%.3f\t<=1%%\t%s\tsmaps_rollup Anonymous, same "
+		    "process\n", c1, c2, grow, grow, grow <= 1.0 ? "pass" :
+		    "fail");
+	}
 	rc = 0;
 out:
 	stop(ap);
