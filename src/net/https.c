@@ -13,8 +13,10 @@
  * In PIN mode that digest must equal the pin (the chain is not CA-checked,
  * as PVE's own client does with pinned fingerprints); in CA modes the
  * callback records the digest and runs OpenSSL's normal verification; in
- * INSECURE mode it only records.  The session-ID cache is off so every
- * new connection presents its certificate again.
+ * INSECURE mode it only records.  TLS sessions are resumed (a curl share
+ * per client): a resumed session skips the certificate, which was
+ * checked when the session was made; a server with a new certificate
+ * (a restart) cannot resume and is checked again.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -66,21 +69,45 @@ static int https_inited;	/* curl_global_init done */
 static int https_ctx_ok;	/* OpenSSL backend and libssl hooks present */
 
 struct https_client;
+struct https_xfer;
 
 /* One reusable easy handle and the state of the transfer it runs. */
 struct https_slot {
 	struct https_client	*c;
 	CURL			*easy;
 	struct curl_slist	*headers;	/* wiped before free */
-	struct https_response	*resp;		/* caller's, during a call */
-	const char		*method, *url;	/* caller's, during a call */
-	size_t			 idx;		/* request index in the batch */
+	struct https_xfer	*x;		/* running it; NULL: free */
+	struct https_response	*resp;		/* x's, during a transfer */
+	const char		*method, *url;	/* x's, during a transfer */
 	size_t			 body_alloc;	/* allocated bytes of body */
-	int			 busy;		/* added to the multi */
 	int			 too_large;	/* body over the cap */
 	int			 pin_mismatch;	/* presented != pin */
 	char			 presented[HTTPS_FP_LEN];
 	char			 errbuf[CURL_ERROR_SIZE];
+};
+
+enum xfer_state { XFER_QUEUED, XFER_RUNNING, XFER_DONE };
+
+/* One request, from https_submit() to https_xfer_finish(). */
+struct https_xfer {
+	struct https_client	*c;		/* NULL once the client is gone */
+	struct https_xfer	*next, *prev;	/* the client's list */
+	struct https_slot	*slot;		/* XFER_RUNNING */
+	enum xfer_state		 state;
+	enum https_prio		 prio;
+	uint64_t		 order;		/* FIFO within a priority */
+	struct https_request	 req;		/* strings below, owned */
+	char			*method, *url, *auth, *ctype, *accept, *inm;
+	void			*body;
+	int			 rc;		/* XFER_DONE */
+	struct err		 err;
+	struct https_response	 resp;
+};
+
+struct https_multi {
+	CURLM			*multi;
+	int			 wake_fd;
+	uint64_t		 connects;
 };
 
 struct https_client {
@@ -93,7 +120,14 @@ struct https_client {
 	long			 timeout_ms;
 	size_t			 body_cap;
 	volatile sig_atomic_t	*abort_flag;
-	CURLM			*multi;
+	struct https_multi	*m;
+	struct https_multi	*own;		/* private multi, or NULL */
+	CURLSH			*share;		/* TLS sessions */
+	size_t			 cap;		/* 0: no cap */
+	size_t			 running;
+	uint64_t		 order;
+	uint64_t		 connects;
+	struct https_xfer	*xfers;		/* every live transfer */
 	struct https_slot	**slots;
 	size_t			 nslots;
 	char			 last_fp[HTTPS_FP_LEN];
@@ -291,12 +325,25 @@ https_client_new(const struct https_options *opt, struct https_client **out,
 		}
 		fp_format(c->pin_raw, c->pin);
 	}
-	if ((c->multi = curl_multi_init()) == NULL) {
-		rc = err_set(err, ERR_NOMEM, "https: curl_multi_init failed");
+	c->cap = opt->max_in_flight;
+	if (opt->multi != NULL)
+		c->m = opt->multi;
+	else {
+		struct https_multi_options mo = { -1 };
+
+		if ((rc = https_multi_new(&mo, &c->own, err)) != 0)
+			goto out;
+		c->m = c->own;
+	}
+	/* Issue 15: TLS sessions are resumed, no full handshake per
+	 * reconnect.  A resumed session was verified (pin or CA) when it
+	 * was made; the share is the client's own, so its trust mode. */
+	if ((c->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		rc = err_set(err, ERR_NOMEM, "https: curl_share_init failed");
 		goto out;
 	}
-	(void) curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
-	    (long)CURLPIPE_NOTHING);
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -317,26 +364,38 @@ slot_wipe_headers(struct https_slot *s)
 	s->headers = NULL;
 }
 
+static void xfer_stop(struct https_xfer *x, int code, int reason,
+    const char *why);
+
 void
 https_client_free(struct https_client *c)
 {
+	struct https_xfer *x;
 	size_t i;
 
 	if (c == NULL)
 		return;
+	/* Transfers still held by their owners end now and forget us. */
+	while ((x = c->xfers) != NULL) {
+		if (x->state != XFER_DONE)
+			xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
+			    "aborted (the client was closed)");
+		c->xfers = x->next;
+		x->next = x->prev = NULL;
+		x->c = NULL;
+	}
 	for (i = 0; i < c->nslots; i++) {
 		struct https_slot *s = c->slots[i];
 
-		if (s->busy && c->multi != NULL)
-			(void) curl_multi_remove_handle(c->multi, s->easy);
 		curl_easy_cleanup(s->easy);
 		s->easy = NULL;
 		slot_wipe_headers(s);
 	}
-	if (c->multi != NULL)
-		(void) curl_multi_cleanup(c->multi);
+	https_multi_free(c->own);
+	if (c->share != NULL)
+		(void) curl_share_cleanup(c->share);
 	/* Slots outlive the connections whose verify callback points at
-	 * them. */
+	 * them (a connection's handshake runs while its transfer does). */
 	for (i = 0; i < c->nslots; i++)
 		free(c->slots[i]);
 	free(c->slots);
@@ -528,22 +587,22 @@ slot_add_header(struct https_slot *s, const char *name, const char *value)
 }
 
 static int
-slot_setup(struct https_slot *s, const struct https_request *req,
-    struct https_response *resp, size_t idx, struct err *err)
+slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
 {
 	struct https_client *c = s->c;
+	const struct https_request *req = &x->req;
 	struct curl_slist *h;
 	CURL *e = s->easy;
 	CURLcode cc = CURLE_OK;
 	static const char empty[] = "";
 	const void *body = req->body != NULL ? req->body : empty;
 
-	https_response_init(resp);
+	https_response_init(&x->resp);
 	curl_easy_reset(e);
-	s->resp = resp;
+	s->x = x;
+	s->resp = &x->resp;
 	s->method = req->method;
 	s->url = req->url;
-	s->idx = idx;
 	s->body_alloc = 0;
 	s->too_large = 0;
 	s->pin_mismatch = 0;
@@ -591,7 +650,8 @@ slot_setup(struct https_slot *s, const struct https_request *req,
 	SETOPT(CURLOPT_PRIVATE, s);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->body_cap);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 1L);
+	SETOPT(CURLOPT_SHARE, c->share);
 	switch (c->trust) {
 	case HTTPS_TRUST_SYSTEM:
 		SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -650,6 +710,12 @@ slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
 	long status = 0;
 
 	slot_wipe_headers(s);
+	if (curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &status) ==
+	    CURLE_OK && status > 0) {
+		c->connects += (uint64_t)status;
+		c->m->connects += (uint64_t)status;
+	}
+	status = 0;
 	if (cc == CURLE_OK) {
 		(void) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
 		    &status);
@@ -731,70 +797,411 @@ out:
 	return rc;
 }
 
-static int
-pool_reserve(struct https_client *c, size_t want, struct err *err)
-{
-	struct https_slot **ns;
-	struct https_slot *s;
+/* ---- the multi -------------------------------------------------------- */
 
-	if (want <= c->nslots)
-		return 0;
-	if ((ns = realloc(c->slots, want * sizeof(*ns))) == NULL)
+/*
+ * Issue 15: the pool keeps its connections.  libcurl's default cache is
+ * 4 x the handles added, so it shrinks (closing connections) whenever a
+ * fan-out ends; a fixed size large enough for every host's cap does not.
+ */
+#define HTTPS_MAXCONNECTS	64L
+
+int
+https_multi_new(const struct https_multi_options *opt,
+    struct https_multi **out, struct err *err)
+{
+	struct https_multi *m;
+	int rc;
+
+	if ((rc = https_global_init(err)) != 0)
+		return rc;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return err_set(err, ERR_NOMEM, "https: out of memory");
-	c->slots = ns;
-	while (c->nslots < want) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return err_set(err, ERR_NOMEM, "https: out of memory");
-		s->c = c;
-		if ((s->easy = curl_easy_init()) == NULL) {
-			free(s);
-			return err_set(err, ERR_NOMEM,
-			    "https: curl_easy_init failed");
-		}
-		c->slots[c->nslots++] = s;
+	m->wake_fd = opt != NULL ? opt->wake_fd : -1;
+	if ((m->multi = curl_multi_init()) == NULL) {
+		free(m);
+		return err_set(err, ERR_NOMEM, "https: curl_multi_init failed");
 	}
+	(void) curl_multi_setopt(m->multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_NOTHING);
+	(void) curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
+	    HTTPS_MAXCONNECTS);
+	*out = m;
 	return 0;
 }
 
-static struct https_slot *
-pool_free_slot(struct https_client *c)
+void
+https_multi_free(struct https_multi *m)
 {
+	if (m == NULL)
+		return;
+	(void) curl_multi_cleanup(m->multi);
+	free(m);
+}
+
+uint64_t
+https_multi_connects(const struct https_multi *m)
+{
+	return m != NULL ? m->connects : 0;
+}
+
+struct https_multi *
+https_client_multi(const struct https_client *c)
+{
+	return c->m;
+}
+
+uint64_t
+https_client_connects(const struct https_client *c)
+{
+	return c->connects;
+}
+
+/* ---- transfers -------------------------------------------------------- */
+
+static struct https_slot *
+pool_get(struct https_client *c, struct err *err)
+{
+	struct https_slot **ns, *s;
 	size_t i;
 
 	for (i = 0; i < c->nslots; i++)
-		if (!c->slots[i]->busy)
+		if (c->slots[i]->x == NULL)
 			return c->slots[i];
-	return NULL;
+	if ((ns = realloc(c->slots, (c->nslots + 1) * sizeof(*ns))) == NULL) {
+		(void) err_set(err, ERR_NOMEM, "https: out of memory");
+		return NULL;
+	}
+	c->slots = ns;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		(void) err_set(err, ERR_NOMEM, "https: out of memory");
+		return NULL;
+	}
+	s->c = c;
+	if ((s->easy = curl_easy_init()) == NULL) {
+		free(s);
+		(void) err_set(err, ERR_NOMEM, "https: curl_easy_init failed");
+		return NULL;
+	}
+	c->slots[c->nslots++] = s;
+	return s;
+}
+
+static void
+wipe_free(char *p)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, strlen(p));
+	free(p);
+}
+
+static void
+xfer_free(struct https_xfer *x)
+{
+	struct https_client *c = x->c;
+
+	if (c != NULL) {
+		if (x->prev != NULL)
+			x->prev->next = x->next;
+		else
+			c->xfers = x->next;
+		if (x->next != NULL)
+			x->next->prev = x->prev;
+	}
+	free(x->method);
+	free(x->url);
+	wipe_free(x->auth);	/* secret */
+	free(x->ctype);
+	free(x->accept);
+	free(x->inm);
+	if (x->body != NULL) {
+		explicit_bzero(x->body, x->req.body_len);
+		free(x->body);
+	}
+	https_response_reset(&x->resp);
+	free(x);
+}
+
+/* Releases x's slot (if running) and marks it done with code/reason. */
+static void
+xfer_stop(struct https_xfer *x, int code, int reason, const char *why)
+{
+	struct https_client *c = x->c;
+	struct https_slot *s = x->slot;
+
+	if (s != NULL) {
+		(void) curl_multi_remove_handle(c->m->multi, s->easy);
+		slot_wipe_headers(s);
+		s->x = NULL;
+		s->resp = NULL;
+		x->slot = NULL;
+		c->running--;
+	}
+	https_response_reset(&x->resp);
+	err_init(&x->err);
+	x->rc = err_setr(&x->err, code, reason, 0, "https: %s %s: %s",
+	    x->req.method, x->req.url, why);
+	x->state = XFER_DONE;
+}
+
+static int
+aborting(const struct https_client *c)
+{
+	return c->abort_flag != NULL && *c->abort_flag;
+}
+
+/* Starts x on a slot; on failure x is done with the reason. */
+static void
+xfer_start(struct https_client *c, struct https_xfer *x)
+{
+	struct https_slot *s;
+	struct err err;
+	CURLMcode mc;
+
+	err_init(&err);
+	if ((s = pool_get(c, &err)) == NULL) {
+		x->rc = err_copy(&x->err, &err);
+		x->state = XFER_DONE;
+		return;
+	}
+	if ((x->rc = slot_setup(s, x, &x->err)) != 0) {
+		slot_wipe_headers(s);
+		s->x = NULL;
+		s->resp = NULL;
+		x->state = XFER_DONE;
+		return;
+	}
+	if ((mc = curl_multi_add_handle(c->m->multi, s->easy)) != CURLM_OK) {
+		slot_wipe_headers(s);
+		s->x = NULL;
+		s->resp = NULL;
+		x->rc = err_set(&x->err, ERR_INTERNAL, "https: "
+		    "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+		x->state = XFER_DONE;
+		return;
+	}
+	x->slot = s;
+	x->state = XFER_RUNNING;
+	c->running++;
 }
 
 /*
- * Stops every transfer in flight and fails it, and every request not yet
- * started, with code/reason ("why" in the message).
+ * Starts queued transfers while the cap allows: HIGH first, each
+ * priority in order; a LOW one never takes the last free place.
  */
 static void
-fail_rest(struct https_client *c, const struct https_request *reqs,
-    size_t n, size_t next, struct https_response *resps, int *rcs,
-    struct err *errs, int code, int reason, const char *why)
+client_pump(struct https_client *c)
+{
+	struct https_xfer *x, *best;
+
+	for (;;) {
+		best = NULL;
+		for (x = c->xfers; x != NULL; x = x->next) {
+			if (x->state != XFER_QUEUED)
+				continue;
+			if (aborting(c)) {
+				xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
+				    "aborted (shutting down)");
+				continue;
+			}
+			if (best == NULL || x->prio < best->prio ||
+			    (x->prio == best->prio && x->order < best->order))
+				best = x;
+		}
+		if (best == NULL)
+			return;
+		if (c->cap > 0 && (c->running >= c->cap ||
+		    (best->prio == HTTPS_PRIO_LOW && c->cap > 1 &&
+		    c->running + 1 >= c->cap)))
+			return;
+		xfer_start(c, best);
+	}
+}
+
+static char *
+dup_opt(const char *s, int *fail)
+{
+	return dup_or_null(s, fail);
+}
+
+int
+https_submit(struct https_client *c, const struct https_request *req,
+    enum https_prio prio, struct https_xfer **out, struct err *err)
+{
+	struct https_xfer *x;
+	int fail = 0;
+
+	if (req->method == NULL || req->url == NULL ||
+	    strncmp(req->url, "https://", 8) != 0)
+		return err_set(err, ERR_INVALID, "https: %s %s: only https:// "
+		    "URLs are requested", req->method != NULL ? req->method :
+		    "?", req->url != NULL ? req->url : "(null)");
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return err_set(err, ERR_NOMEM, "https: out of memory");
+	x->method = dup_opt(req->method, &fail);
+	x->url = dup_opt(req->url, &fail);
+	x->auth = dup_opt(req->authorization, &fail);
+	x->ctype = dup_opt(req->content_type, &fail);
+	x->accept = dup_opt(req->accept, &fail);
+	x->inm = dup_opt(req->if_none_match, &fail);
+	if (!fail && req->body != NULL) {
+		if ((x->body = malloc(req->body_len + 1)) == NULL)
+			fail = 1;
+		else
+			memcpy(x->body, req->body, req->body_len);
+	}
+	x->req.method = x->method;
+	x->req.url = x->url;
+	x->req.authorization = x->auth;
+	x->req.content_type = x->ctype;
+	x->req.accept = x->accept;
+	x->req.if_none_match = x->inm;
+	x->req.body = x->body;
+	x->req.body_len = req->body_len;
+	https_response_init(&x->resp);
+	err_init(&x->err);
+	if (fail) {
+		xfer_free(x);
+		return err_set(err, ERR_NOMEM, "https: out of memory");
+	}
+	x->c = c;
+	x->prio = prio < 0 || prio >= HTTPS_PRIO__COUNT ? HTTPS_PRIO_HIGH :
+	    prio;
+	x->order = c->order++;
+	x->state = XFER_QUEUED;
+	x->next = c->xfers;
+	if (c->xfers != NULL)
+		c->xfers->prev = x;
+	c->xfers = x;
+	client_pump(c);
+	*out = x;
+	return 0;
+}
+
+int
+https_xfer_done(const struct https_xfer *x)
+{
+	return x->state == XFER_DONE;
+}
+
+int
+https_xfer_finish(struct https_xfer *x, struct https_response *resp,
+    struct err *err)
+{
+	struct https_client *c = x->c;
+	int rc;
+
+	if (x->state != XFER_DONE)
+		xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED, "aborted "
+		    "(cancelled)");
+	rc = x->rc;
+	if (rc != 0)
+		(void) err_copy(err, &x->err);
+	if (resp != NULL) {
+		*resp = x->resp;
+		https_response_init(&x->resp);
+	}
+	xfer_free(x);
+	if (c != NULL)
+		client_pump(c);
+	return rc;
+}
+
+void
+https_xfer_cancel(struct https_xfer *x)
+{
+	if (x != NULL)
+		(void) https_xfer_finish(x, NULL, NULL);
+}
+
+/* curl_multi_perform and the completions; the number completed. */
+static int
+multi_drive(struct https_multi *m, struct err *err)
 {
 	struct https_slot *s;
-	size_t i;
+	struct https_xfer *x;
+	struct https_client *c;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running, left, n = 0;
 
-	for (i = 0; i < c->nslots; i++) {
-		s = c->slots[i];
-		if (!s->busy)
+	if ((mc = curl_multi_perform(m->multi, &running)) != CURLM_OK)
+		return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
+		    curl_multi_strerror(mc));
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		char *priv = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
 			continue;
-		(void) curl_multi_remove_handle(c->multi, s->easy);
-		s->busy = 0;
-		slot_wipe_headers(s);
-		https_response_reset(s->resp);
-		rcs[s->idx] = err_setr(&errs[s->idx], code, reason, 0,
-		    "https: %s %s: %s", reqs[s->idx].method, reqs[s->idx].url,
-		    why);
+		(void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    &priv);
+		s = (struct https_slot *)(void *)priv;
+		x = s->x;
+		c = s->c;
+		(void) curl_multi_remove_handle(m->multi, msg->easy_handle);
+		c->running--;
+		if (x != NULL) {
+			x->rc = slot_finish(s, msg->data.result, &x->err);
+			x->slot = NULL;
+			x->state = XFER_DONE;
+		}
+		s->x = NULL;
+		s->resp = NULL;
+		n++;
+		client_pump(c);
 	}
-	for (i = next; i < n; i++) {
-		https_response_init(&resps[i]);
-		rcs[i] = err_setr(&errs[i], code, reason, 0, "https: %s %s: %s",
-		    reqs[i].method, reqs[i].url, why);
+	return n;
+}
+
+int
+https_multi_run(struct https_multi *m, long timeout_ms, struct err *err)
+{
+	struct curl_waitfd wfd;
+	CURLMcode mc;
+	char buf[64];
+	int n;
+
+	if ((n = multi_drive(m, err)) != 0 || timeout_ms <= 0)
+		return n;
+	memset(&wfd, 0, sizeof(wfd));
+	wfd.fd = m->wake_fd;
+	wfd.events = CURL_WAIT_POLLIN;
+	if ((mc = curl_multi_poll(m->multi, m->wake_fd >= 0 ? &wfd : NULL,
+	    m->wake_fd >= 0 ? 1 : 0, timeout_ms > INT32_MAX ? INT32_MAX :
+	    (int)timeout_ms, NULL)) != CURLM_OK)
+		return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
+		    curl_multi_strerror(mc));
+	/* One read: it cannot block after POLLIN, whatever the fd's mode. */
+	if (m->wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) != 0)
+		if (read(m->wake_fd, buf, sizeof(buf)) < 0)
+			buf[0] = '\0';	/* EAGAIN: someone drained it */
+	return multi_drive(m, err);
+}
+
+/* ---- blocking forms --------------------------------------------------- */
+
+/*
+ * Waits for x by driving the whole multi (other transfers move too);
+ * the abort flag ends the wait within HTTPS_POLL_MS, or at once through
+ * the wake fd.
+ */
+static void
+xfer_wait(struct https_client *c, struct https_xfer *x)
+{
+	struct err err;
+
+	while (x->state != XFER_DONE) {
+		if (aborting(c)) {
+			xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
+			    "aborted (shutting down)");
+			return;
+		}
+		err_init(&err);
+		if (https_multi_run(c->m, HTTPS_POLL_MS, &err) < 0) {
+			xfer_stop(x, ERR_INTERNAL, 0, err_msg(&err));
+			return;
+		}
 	}
 }
 
@@ -803,92 +1210,90 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
     size_t n, size_t max_in_flight, struct https_response *resps, int *rcs,
     struct err *errs, struct err *err)
 {
-	size_t next = 0, active = 0, done = 0, want;
-	struct https_slot *s;
-	CURLMcode mc;
-	CURLMsg *m;
-	int running, left, rc;
+	struct https_xfer **xs;
+	size_t next = 0, active = 0, i;
+	struct err e;
+	int rc;
 
 	if (n == 0)
 		return 0;
 	if (max_in_flight == 0)
 		max_in_flight = 1;
-	want = n < max_in_flight ? n : max_in_flight;
-	if ((rc = pool_reserve(c, want, err)) != 0)
-		return rc;
-	while (done < n) {
-		if (c->abort_flag != NULL && *c->abort_flag) {
-			fail_rest(c, reqs, n, next, resps, rcs, errs,
-			    ERR_TRANSPORT, HTTPS_R_ABORTED,
-			    "aborted (shutting down)");
-			break;
-		}
-		while (active < want && next < n) {
-			s = pool_free_slot(c);
-			if ((rc = slot_setup(s, &reqs[next], &resps[next],
-			    next, &errs[next])) != 0) {
-				slot_wipe_headers(s);
-				rcs[next++] = rc;
-				done++;
-				continue;
-			}
-			if ((mc = curl_multi_add_handle(c->multi, s->easy)) !=
-			    CURLM_OK) {
-				slot_wipe_headers(s);
-				rcs[next] = err_set(&errs[next], ERR_INTERNAL,
-				    "https: curl_multi_add_handle: %s",
-				    curl_multi_strerror(mc));
+	if ((xs = calloc(n, sizeof(*xs))) == NULL)
+		return err_set(err, ERR_NOMEM, "https: out of memory");
+	for (i = 0; i < n; i++)
+		https_response_init(&resps[i]);
+	for (;;) {
+		while (active < max_in_flight && next < n) {
+			if (aborting(c)) {
+				rcs[next] = err_setr(&errs[next],
+				    ERR_TRANSPORT, HTTPS_R_ABORTED, 0,
+				    "https: %s %s: aborted (shutting down)",
+				    reqs[next].method, reqs[next].url);
 				next++;
-				done++;
 				continue;
 			}
-			s->busy = 1;
-			active++;
+			if ((rcs[next] = https_submit(c, &reqs[next],
+			    HTTPS_PRIO_HIGH, &xs[next], &errs[next])) == 0)
+				active++;
 			next++;
 		}
-		if (active == 0)
-			continue;
-		if ((mc = curl_multi_perform(c->multi, &running)) != CURLM_OK)
-			goto fatal;
-		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
-			CURL *easy = m->easy_handle;
-			CURLcode cc = m->data.result;
-			char *priv = NULL;
-
-			if (m->msg != CURLMSG_DONE)
+		for (i = 0; i < next; i++) {
+			if (xs[i] == NULL || !https_xfer_done(xs[i]))
 				continue;
-			(void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-			s = (struct https_slot *)(void *)priv;
-			(void) curl_multi_remove_handle(c->multi, easy);
-			s->busy = 0;
-			rcs[s->idx] = slot_finish(s, cc, &errs[s->idx]);
+			rcs[i] = https_xfer_finish(xs[i], &resps[i], &errs[i]);
+			xs[i] = NULL;
 			active--;
-			done++;
 		}
-		if (done < n && active > 0 &&
-		    (mc = curl_multi_poll(c->multi, NULL, 0, HTTPS_POLL_MS,
-		    NULL)) != CURLM_OK)
-			goto fatal;
+		if (active == 0 && next == n)
+			break;
+		if (aborting(c)) {
+			for (i = 0; i < next; i++)
+				if (xs[i] != NULL)
+					xfer_stop(xs[i], ERR_TRANSPORT,
+					    HTTPS_R_ABORTED,
+					    "aborted (shutting down)");
+			continue;
+		}
+		err_init(&e);
+		if ((rc = https_multi_run(c->m, HTTPS_POLL_MS, &e)) < 0) {
+			for (i = 0; i < next; i++)
+				if (xs[i] != NULL)
+					xfer_stop(xs[i], ERR_INTERNAL, 0,
+					    err_msg(&e));
+			for (i = next; i < n; i++)
+				rcs[i] = err_set(&errs[i], ERR_INTERNAL,
+				    "https: %s %s: %s", reqs[i].method,
+				    reqs[i].url, err_msg(&e));
+			next = n;
+			for (i = 0; i < n; i++)
+				if (xs[i] != NULL) {
+					rcs[i] = https_xfer_finish(xs[i],
+					    &resps[i], &errs[i]);
+					xs[i] = NULL;
+				}
+			free(xs);
+			return err_copy(err, &e);
+		}
 	}
+	free(xs);
 	return 0;
-fatal:
-	fail_rest(c, reqs, n, next, resps, rcs, errs, ERR_INTERNAL, 0,
-	    curl_multi_strerror(mc));
-	return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
-	    curl_multi_strerror(mc));
 }
 
 int
 https_do(struct https_client *c, const struct https_request *req,
     struct https_response *resp, struct err *err)
 {
-	struct err one;
-	int rc, rc_one = 0;
+	struct https_xfer *x = NULL;
+	int rc;
 
-	err_init(&one);
-	if ((rc = https_do_many(c, req, 1, 1, resp, &rc_one, &one, err)) != 0)
+	https_response_init(resp);
+	if (aborting(c))
+		return err_setr(err, ERR_TRANSPORT, HTTPS_R_ABORTED, 0,
+		    "https: %s %s: aborted (shutting down)", req->method,
+		    req->url);
+	if ((rc = https_submit(c, req, HTTPS_PRIO_HIGH, &x, err)) != 0)
 		return rc;
-	if (rc_one != 0)
-		return err_copy(err, &one);
-	return 0;
+	xfer_wait(c, x);
+	return https_xfer_finish(x, resp, err);
 }
