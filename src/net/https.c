@@ -1205,6 +1205,13 @@ xfer_wait(struct https_client *c, struct https_xfer *x)
 	}
 }
 
+void
+https_xfer_wait(struct https_xfer *x)
+{
+	if (x->c != NULL)
+		xfer_wait(x->c, x);
+}
+
 int
 https_do_many(struct https_client *c, const struct https_request *reqs,
     size_t n, size_t max_in_flight, struct https_response *resps, int *rcs,

@@ -183,6 +183,12 @@ int	https_xfer_finish(struct https_xfer *x, struct https_response *resp,
 /* Stops (when running) and frees; NULL is fine. */
 void	https_xfer_cancel(struct https_xfer *x);
 
+/*
+ * Blocks until x is done, driving the whole multi meanwhile; the abort
+ * flag (or the wake fd) ends it, x then done as aborted.
+ */
+void	https_xfer_wait(struct https_xfer *x);
+
 /* ---- blocking forms -------------------------------------------------- */
 
 /*
