@@ -295,6 +295,12 @@ hub_answer(struct hub_client *c, struct hub_req *r,
 	    "%s %s: unexpected HTTP status %ld", method, path, st);
 }
 
+struct https_multi *
+hub_client_multi(const struct hub_client *c)
+{
+	return https_client_multi(c->https);
+}
+
 int
 hub_req_done(const struct hub_req *r)
 {

@@ -154,6 +154,8 @@ int	hub_submit_signed_ops(struct hub_client *c, struct hub_req **out,
 int	hub_finish_signed_ops(struct hub_client *c, struct hub_req *r,
 	    struct hub_signed_ops *out, struct err *err);
 int	hub_req_done(const struct hub_req *r);
+/* The https multi the client runs on. */
+struct https_multi *hub_client_multi(const struct hub_client *c);
 enum hub_req_kind hub_req_kind(const struct hub_req *r);
 /* Stops and frees; NULL is fine. */
 void	hub_req_cancel(struct hub_req *r);
