@@ -839,6 +839,12 @@ https_multi_free(struct https_multi *m)
 	free(m);
 }
 
+void
+https_multi_set_wake_fd(struct https_multi *m, int fd)
+{
+	m->wake_fd = fd;
+}
+
 uint64_t
 https_multi_connects(const struct https_multi *m)
 {

@@ -133,6 +133,8 @@ int	https_multi_new(const struct https_multi_options *opt,
 	    struct https_multi **out, struct err *err);
 /* After every client that uses it. */
 void	https_multi_free(struct https_multi *m);
+/* Sets the wake fd (see https_multi_options); -1: none. */
+void	https_multi_set_wake_fd(struct https_multi *m, int fd);
 
 /*
  * Moves every transfer: waits up to timeout_ms (0: not at all) for
