@@ -6,10 +6,13 @@
  * signer set seeded from the allowed_signers files on first start, the
  * clients, then recovery of every op in flight before any new work.
  *
- * The loop, on one thread: a hub cycle when due (report, envelope,
- * desired state, signed ops — or the desired_file in standalone mode) →
- * observe PVE and plan when due → step every lane once → wait until the
- * next timer or a signal.  Signal handlers only set flags.
+ * The loop, on one thread: the hub cycle moves as far as its exchanges
+ * allow (report, envelope, desired state, signed ops — or the
+ * desired_file in standalone mode; issue 17: it never waits) → observe
+ * PVE and plan when due → step every lane once → wait on the one https
+ * multi (every PVE and hub transfer) until the next timer, a completed
+ * exchange or a signal.  Signal handlers set flags and write to a
+ * self-pipe the poll watches.
  *
  * Under systemd (R-37): READY=1 once recovery is done, STATUS= lines
  * saying what the loop is at, WATCHDOG=1 from every turn of the loop,
