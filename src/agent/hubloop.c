@@ -72,6 +72,7 @@ struct hubloop {
 	enum hubloop_outcome	 o;
 	long			 ra;
 	int64_t			 rejected;	/* desired_rejected before */
+	int			 poked;		/* a poke during the cycle */
 	int			 rc;		/* the cycle's result */
 	struct err		 err;
 };
@@ -336,6 +337,11 @@ hubloop_poke(struct hubloop *hl)
 {
 	int64_t now, at;
 
+	/* A report being built may have missed it: after this cycle. */
+	if (hl->cs != CYC_IDLE) {
+		hl->poked = 1;
+		return;
+	}
 	/* Never earlier than a backoff, Retry-After or auth wait. */
 	if (!hl->d.cfg->hub_on || hl->last_outcome != HUBLOOP_OK)
 		return;
@@ -772,6 +778,10 @@ cycle_end(struct hubloop *hl)
 {
 	schedule(hl, hl->o, hl->ra);
 	cycle_drop(hl);
+	if (hl->poked) {
+		hl->poked = 0;
+		hubloop_poke(hl);
+	}
 }
 
 /* The report was not built or not taken: hl->rc/hl->err say why. */
@@ -796,6 +806,8 @@ cycle_report_failed(struct hubloop *hl)
 	note_failure(hl, built ? HUBLOOP_PHASE_REPORT :
 	    HUBLOOP_PHASE_COLLECT, err);
 	cycle_drop(hl);
+	/* The backoff decides when the next report goes. */
+	hl->poked = 0;
 }
 
 /* A follow-up fetch failed: logged; Retry-After and auth still count. */

@@ -172,7 +172,8 @@ int	hubloop_busy(const struct hubloop *hl);
 /*
  * An op ended or entered pending_signature: report soon — not before
  * debounce_ms after the last report started, and never earlier than a
- * backoff, Retry-After or auth wait already scheduled.
+ * backoff, Retry-After or auth wait already scheduled.  During a cycle
+ * in progress it applies when that cycle ends.
  */
 void	hubloop_poke(struct hubloop *hl);
 
