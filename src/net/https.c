@@ -37,6 +37,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "net/https.h"
+#include "net/https_int.h"
 
 /*
  * The pin check hooks OpenSSL's verification through the SSL_CTX that
@@ -44,11 +45,9 @@
  * libcurl4-openssl-dev).  With another TLS backend PIN mode is refused
  * and the fingerprint is simply not recorded in the other modes.
  */
-#define HTTPS_FP_LEN		(32 * 3)	/* "AA:" x 32, last ':' = NUL */
 #define HTTPS_DEFAULT_CONNECT_MS 10000
 #define HTTPS_DEFAULT_TIMEOUT_MS 30000
 #define HTTPS_DEFAULT_CAP	(4u * 1024 * 1024)
-#define HTTPS_POLL_MS		100
 
 static const char *const https_reason_names[HTTPS_R__COUNT] = {
 	[HTTPS_R_NONE] = "none",
@@ -67,71 +66,6 @@ _Static_assert(sizeof(https_reason_names) / sizeof(https_reason_names[0]) ==
 /* Process state, set once by https_global_init(). */
 static int https_inited;	/* curl_global_init done */
 static int https_ctx_ok;	/* OpenSSL backend and libssl hooks present */
-
-struct https_client;
-struct https_xfer;
-
-/* One reusable easy handle and the state of the transfer it runs. */
-struct https_slot {
-	struct https_client	*c;
-	CURL			*easy;
-	struct curl_slist	*headers;	/* wiped before free */
-	struct https_xfer	*x;		/* running it; NULL: free */
-	struct https_response	*resp;		/* x's, during a transfer */
-	const char		*method, *url;	/* x's, during a transfer */
-	size_t			 body_alloc;	/* allocated bytes of body */
-	int			 too_large;	/* body over the cap */
-	int			 pin_mismatch;	/* presented != pin */
-	char			 presented[HTTPS_FP_LEN];
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
-enum xfer_state { XFER_QUEUED, XFER_RUNNING, XFER_DONE };
-
-/* One request, from https_submit() to https_xfer_finish(). */
-struct https_xfer {
-	struct https_client	*c;		/* NULL once the client is gone */
-	struct https_xfer	*next, *prev;	/* the client's list */
-	struct https_slot	*slot;		/* XFER_RUNNING */
-	enum xfer_state		 state;
-	enum https_prio		 prio;
-	uint64_t		 order;		/* FIFO within a priority */
-	struct https_request	 req;		/* strings below, owned */
-	char			*method, *url, *auth, *ctype, *accept, *inm;
-	void			*body;
-	int			 rc;		/* XFER_DONE */
-	struct err		 err;
-	struct https_response	 resp;
-};
-
-struct https_multi {
-	CURLM			*multi;
-	int			 wake_fd;
-	uint64_t		 connects;
-};
-
-struct https_client {
-	enum https_trust_mode	 trust;
-	char			*ca_file;
-	char			*pin;		/* normalized "AA:BB:.." */
-	unsigned char		 pin_raw[32];
-	char			*user_agent;
-	long			 connect_timeout_ms;
-	long			 timeout_ms;
-	size_t			 body_cap;
-	volatile sig_atomic_t	*abort_flag;
-	struct https_multi	*m;
-	struct https_multi	*own;		/* private multi, or NULL */
-	CURLSH			*share;		/* TLS sessions */
-	size_t			 cap;		/* 0: no cap */
-	size_t			 running;
-	uint64_t		 order;
-	uint64_t		 connects;
-	struct https_xfer	*xfers;		/* every live transfer */
-	struct https_slot	**slots;
-	size_t			 nslots;
-	char			 last_fp[HTTPS_FP_LEN];
-};
 
 const char *
 https_reason_name(int reason)
@@ -259,8 +193,8 @@ ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 	return CURLE_OK;
 }
 
-static char *
-dup_or_null(const char *s, int *fail)
+char *
+https_dup_or_null(const char *s, int *fail)
 {
 	char *d;
 
@@ -294,10 +228,10 @@ https_client_new(const struct https_options *opt, struct https_client **out,
 	    HTTPS_DEFAULT_TIMEOUT_MS;
 	c->body_cap = opt->body_cap > 0 ? opt->body_cap : HTTPS_DEFAULT_CAP;
 	c->abort_flag = opt->abort_flag;
-	c->ca_file = dup_or_null(opt->ca_file, &fail);
+	c->ca_file = https_dup_or_null(opt->ca_file, &fail);
 	c->user_agent = opt->user_agent != NULL ?
-	    dup_or_null(opt->user_agent, &fail) :
-	    dup_or_null("felhom-agent/" FELHOM_VERSION, &fail);
+	    https_dup_or_null(opt->user_agent, &fail) :
+	    https_dup_or_null("felhom-agent/" FELHOM_VERSION, &fail);
 	if (fail) {
 		rc = err_set(err, ERR_NOMEM, "https: out of memory");
 		goto out;
@@ -352,8 +286,8 @@ out:
 	return rc;
 }
 
-static void
-slot_wipe_headers(struct https_slot *s)
+void
+https_slot_wipe_headers(struct https_slot *s)
 {
 	struct curl_slist *h;
 
@@ -363,9 +297,6 @@ slot_wipe_headers(struct https_slot *s)
 	curl_slist_free_all(s->headers);
 	s->headers = NULL;
 }
-
-static void xfer_stop(struct https_xfer *x, int code, int reason,
-    const char *why);
 
 void
 https_client_free(struct https_client *c)
@@ -378,7 +309,7 @@ https_client_free(struct https_client *c)
 	/* Transfers still held by their owners end now and forget us. */
 	while ((x = c->xfers) != NULL) {
 		if (x->state != XFER_DONE)
-			xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
+			https_xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
 			    "aborted (the client was closed)");
 		c->xfers = x->next;
 		x->next = x->prev = NULL;
@@ -389,7 +320,7 @@ https_client_free(struct https_client *c)
 
 		curl_easy_cleanup(s->easy);
 		s->easy = NULL;
-		slot_wipe_headers(s);
+		https_slot_wipe_headers(s);
 	}
 	https_multi_free(c->own);
 	if (c->share != NULL)
@@ -586,8 +517,8 @@ slot_add_header(struct https_slot *s, const char *name, const char *value)
 	return 0;
 }
 
-static int
-slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
+int
+https_slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
 {
 	struct https_client *c = s->c;
 	const struct https_request *req = &x->req;
@@ -608,7 +539,7 @@ slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
 	s->pin_mismatch = 0;
 	s->presented[0] = '\0';
 	s->errbuf[0] = '\0';
-	slot_wipe_headers(s);
+	https_slot_wipe_headers(s);
 	if (req->method == NULL || req->url == NULL ||
 	    strncmp(req->url, "https://", 8) != 0)
 		return err_set(err, ERR_INVALID, "https: %s %s: only https:// "
@@ -698,8 +629,8 @@ slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
 }
 
 /* Translates the outcome of a finished transfer (CURLcode, once, here). */
-static int
-slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
+int
+https_slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
 {
 	struct https_client *c = s->c;
 	struct https_response *r = s->resp;
@@ -709,7 +640,7 @@ slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
 	int rc = 0, reason;
 	long status = 0;
 
-	slot_wipe_headers(s);
+	https_slot_wipe_headers(s);
 	if (curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &status) ==
 	    CURLE_OK && status > 0) {
 		c->connects += (uint64_t)status;
@@ -797,516 +728,3 @@ out:
 	return rc;
 }
 
-/* ---- the multi -------------------------------------------------------- */
-
-/*
- * Issue 15: the pool keeps its connections.  libcurl's default cache is
- * 4 x the handles added, so it shrinks (closing connections) whenever a
- * fan-out ends; a fixed size large enough for every host's cap does not.
- */
-#define HTTPS_MAXCONNECTS	64L
-
-int
-https_multi_new(const struct https_multi_options *opt,
-    struct https_multi **out, struct err *err)
-{
-	struct https_multi *m;
-	int rc;
-
-	if ((rc = https_global_init(err)) != 0)
-		return rc;
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return err_set(err, ERR_NOMEM, "https: out of memory");
-	m->wake_fd = opt != NULL ? opt->wake_fd : -1;
-	if ((m->multi = curl_multi_init()) == NULL) {
-		free(m);
-		return err_set(err, ERR_NOMEM, "https: curl_multi_init failed");
-	}
-	(void) curl_multi_setopt(m->multi, CURLMOPT_PIPELINING,
-	    (long)CURLPIPE_NOTHING);
-	(void) curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
-	    HTTPS_MAXCONNECTS);
-	*out = m;
-	return 0;
-}
-
-void
-https_multi_free(struct https_multi *m)
-{
-	if (m == NULL)
-		return;
-	(void) curl_multi_cleanup(m->multi);
-	free(m);
-}
-
-void
-https_multi_set_wake_fd(struct https_multi *m, int fd)
-{
-	m->wake_fd = fd;
-}
-
-uint64_t
-https_multi_connects(const struct https_multi *m)
-{
-	return m != NULL ? m->connects : 0;
-}
-
-struct https_multi *
-https_client_multi(const struct https_client *c)
-{
-	return c->m;
-}
-
-uint64_t
-https_client_connects(const struct https_client *c)
-{
-	return c->connects;
-}
-
-/* ---- transfers -------------------------------------------------------- */
-
-static struct https_slot *
-pool_get(struct https_client *c, struct err *err)
-{
-	struct https_slot **ns, *s;
-	size_t i;
-
-	for (i = 0; i < c->nslots; i++)
-		if (c->slots[i]->x == NULL)
-			return c->slots[i];
-	if ((ns = realloc(c->slots, (c->nslots + 1) * sizeof(*ns))) == NULL) {
-		(void) err_set(err, ERR_NOMEM, "https: out of memory");
-		return NULL;
-	}
-	c->slots = ns;
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		(void) err_set(err, ERR_NOMEM, "https: out of memory");
-		return NULL;
-	}
-	s->c = c;
-	if ((s->easy = curl_easy_init()) == NULL) {
-		free(s);
-		(void) err_set(err, ERR_NOMEM, "https: curl_easy_init failed");
-		return NULL;
-	}
-	c->slots[c->nslots++] = s;
-	return s;
-}
-
-static void
-wipe_free(char *p)
-{
-	if (p == NULL)
-		return;
-	explicit_bzero(p, strlen(p));
-	free(p);
-}
-
-static void
-xfer_free(struct https_xfer *x)
-{
-	struct https_client *c = x->c;
-
-	if (c != NULL) {
-		if (x->prev != NULL)
-			x->prev->next = x->next;
-		else
-			c->xfers = x->next;
-		if (x->next != NULL)
-			x->next->prev = x->prev;
-	}
-	free(x->method);
-	free(x->url);
-	wipe_free(x->auth);	/* secret */
-	free(x->ctype);
-	free(x->accept);
-	free(x->inm);
-	if (x->body != NULL) {
-		explicit_bzero(x->body, x->req.body_len);
-		free(x->body);
-	}
-	https_response_reset(&x->resp);
-	free(x);
-}
-
-/* Releases x's slot (if running) and marks it done with code/reason. */
-static void
-xfer_stop(struct https_xfer *x, int code, int reason, const char *why)
-{
-	struct https_client *c = x->c;
-	struct https_slot *s = x->slot;
-
-	if (s != NULL) {
-		(void) curl_multi_remove_handle(c->m->multi, s->easy);
-		slot_wipe_headers(s);
-		s->x = NULL;
-		s->resp = NULL;
-		x->slot = NULL;
-		c->running--;
-	}
-	https_response_reset(&x->resp);
-	err_init(&x->err);
-	x->rc = err_setr(&x->err, code, reason, 0, "https: %s %s: %s",
-	    x->req.method, x->req.url, why);
-	x->state = XFER_DONE;
-}
-
-static int
-aborting(const struct https_client *c)
-{
-	return c->abort_flag != NULL && *c->abort_flag;
-}
-
-/* Starts x on a slot; on failure x is done with the reason. */
-static void
-xfer_start(struct https_client *c, struct https_xfer *x)
-{
-	struct https_slot *s;
-	struct err err;
-	CURLMcode mc;
-
-	err_init(&err);
-	if ((s = pool_get(c, &err)) == NULL) {
-		x->rc = err_copy(&x->err, &err);
-		x->state = XFER_DONE;
-		return;
-	}
-	if ((x->rc = slot_setup(s, x, &x->err)) != 0) {
-		slot_wipe_headers(s);
-		s->x = NULL;
-		s->resp = NULL;
-		x->state = XFER_DONE;
-		return;
-	}
-	if ((mc = curl_multi_add_handle(c->m->multi, s->easy)) != CURLM_OK) {
-		slot_wipe_headers(s);
-		s->x = NULL;
-		s->resp = NULL;
-		x->rc = err_set(&x->err, ERR_INTERNAL, "https: "
-		    "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-		x->state = XFER_DONE;
-		return;
-	}
-	x->slot = s;
-	x->state = XFER_RUNNING;
-	c->running++;
-}
-
-/*
- * Starts queued transfers while the cap allows: HIGH first, each
- * priority in order; a LOW one never takes the last free place.
- */
-static void
-client_pump(struct https_client *c)
-{
-	struct https_xfer *x, *best;
-
-	for (;;) {
-		best = NULL;
-		for (x = c->xfers; x != NULL; x = x->next) {
-			if (x->state != XFER_QUEUED)
-				continue;
-			if (aborting(c)) {
-				xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
-				    "aborted (shutting down)");
-				continue;
-			}
-			if (best == NULL || x->prio < best->prio ||
-			    (x->prio == best->prio && x->order < best->order))
-				best = x;
-		}
-		if (best == NULL)
-			return;
-		if (c->cap > 0 && (c->running >= c->cap ||
-		    (best->prio == HTTPS_PRIO_LOW && c->cap > 1 &&
-		    c->running + 1 >= c->cap)))
-			return;
-		xfer_start(c, best);
-	}
-}
-
-static char *
-dup_opt(const char *s, int *fail)
-{
-	return dup_or_null(s, fail);
-}
-
-int
-https_submit(struct https_client *c, const struct https_request *req,
-    enum https_prio prio, struct https_xfer **out, struct err *err)
-{
-	struct https_xfer *x;
-	int fail = 0;
-
-	if (req->method == NULL || req->url == NULL ||
-	    strncmp(req->url, "https://", 8) != 0)
-		return err_set(err, ERR_INVALID, "https: %s %s: only https:// "
-		    "URLs are requested", req->method != NULL ? req->method :
-		    "?", req->url != NULL ? req->url : "(null)");
-	if ((x = calloc(1, sizeof(*x))) == NULL)
-		return err_set(err, ERR_NOMEM, "https: out of memory");
-	x->method = dup_opt(req->method, &fail);
-	x->url = dup_opt(req->url, &fail);
-	x->auth = dup_opt(req->authorization, &fail);
-	x->ctype = dup_opt(req->content_type, &fail);
-	x->accept = dup_opt(req->accept, &fail);
-	x->inm = dup_opt(req->if_none_match, &fail);
-	if (!fail && req->body != NULL) {
-		if ((x->body = malloc(req->body_len + 1)) == NULL)
-			fail = 1;
-		else
-			memcpy(x->body, req->body, req->body_len);
-	}
-	x->req.method = x->method;
-	x->req.url = x->url;
-	x->req.authorization = x->auth;
-	x->req.content_type = x->ctype;
-	x->req.accept = x->accept;
-	x->req.if_none_match = x->inm;
-	x->req.body = x->body;
-	x->req.body_len = req->body_len;
-	https_response_init(&x->resp);
-	err_init(&x->err);
-	if (fail) {
-		xfer_free(x);
-		return err_set(err, ERR_NOMEM, "https: out of memory");
-	}
-	x->c = c;
-	x->prio = prio < 0 || prio >= HTTPS_PRIO__COUNT ? HTTPS_PRIO_HIGH :
-	    prio;
-	x->order = c->order++;
-	x->state = XFER_QUEUED;
-	x->next = c->xfers;
-	if (c->xfers != NULL)
-		c->xfers->prev = x;
-	c->xfers = x;
-	client_pump(c);
-	*out = x;
-	return 0;
-}
-
-int
-https_xfer_done(const struct https_xfer *x)
-{
-	return x->state == XFER_DONE;
-}
-
-int
-https_xfer_finish(struct https_xfer *x, struct https_response *resp,
-    struct err *err)
-{
-	struct https_client *c = x->c;
-	int rc;
-
-	if (x->state != XFER_DONE)
-		xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED, "aborted "
-		    "(cancelled)");
-	rc = x->rc;
-	if (rc != 0)
-		(void) err_copy(err, &x->err);
-	if (resp != NULL) {
-		*resp = x->resp;
-		https_response_init(&x->resp);
-	}
-	xfer_free(x);
-	if (c != NULL)
-		client_pump(c);
-	return rc;
-}
-
-void
-https_xfer_cancel(struct https_xfer *x)
-{
-	if (x != NULL)
-		(void) https_xfer_finish(x, NULL, NULL);
-}
-
-/* curl_multi_perform and the completions; the number completed. */
-static int
-multi_drive(struct https_multi *m, struct err *err)
-{
-	struct https_slot *s;
-	struct https_xfer *x;
-	struct https_client *c;
-	CURLMcode mc;
-	CURLMsg *msg;
-	int running, left, n = 0;
-
-	if ((mc = curl_multi_perform(m->multi, &running)) != CURLM_OK)
-		return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
-		    curl_multi_strerror(mc));
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		char *priv = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		(void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    &priv);
-		s = (struct https_slot *)(void *)priv;
-		x = s->x;
-		c = s->c;
-		(void) curl_multi_remove_handle(m->multi, msg->easy_handle);
-		c->running--;
-		if (x != NULL) {
-			x->rc = slot_finish(s, msg->data.result, &x->err);
-			x->slot = NULL;
-			x->state = XFER_DONE;
-		}
-		s->x = NULL;
-		s->resp = NULL;
-		n++;
-		client_pump(c);
-	}
-	return n;
-}
-
-int
-https_multi_run(struct https_multi *m, long timeout_ms, struct err *err)
-{
-	struct curl_waitfd wfd;
-	CURLMcode mc;
-	char buf[64];
-	int n;
-
-	if ((n = multi_drive(m, err)) != 0 || timeout_ms <= 0)
-		return n;
-	memset(&wfd, 0, sizeof(wfd));
-	wfd.fd = m->wake_fd;
-	wfd.events = CURL_WAIT_POLLIN;
-	if ((mc = curl_multi_poll(m->multi, m->wake_fd >= 0 ? &wfd : NULL,
-	    m->wake_fd >= 0 ? 1 : 0, timeout_ms > INT32_MAX ? INT32_MAX :
-	    (int)timeout_ms, NULL)) != CURLM_OK)
-		return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
-		    curl_multi_strerror(mc));
-	/* One read: it cannot block after POLLIN, whatever the fd's mode. */
-	if (m->wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) != 0)
-		if (read(m->wake_fd, buf, sizeof(buf)) < 0)
-			buf[0] = '\0';	/* EAGAIN: someone drained it */
-	return multi_drive(m, err);
-}
-
-/* ---- blocking forms --------------------------------------------------- */
-
-/*
- * Waits for x by driving the whole multi (other transfers move too);
- * the abort flag ends the wait within HTTPS_POLL_MS, or at once through
- * the wake fd.
- */
-static void
-xfer_wait(struct https_client *c, struct https_xfer *x)
-{
-	struct err err;
-
-	while (x->state != XFER_DONE) {
-		if (aborting(c)) {
-			xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
-			    "aborted (shutting down)");
-			return;
-		}
-		err_init(&err);
-		if (https_multi_run(c->m, HTTPS_POLL_MS, &err) < 0) {
-			xfer_stop(x, ERR_INTERNAL, 0, err_msg(&err));
-			return;
-		}
-	}
-}
-
-void
-https_xfer_wait(struct https_xfer *x)
-{
-	if (x->c != NULL)
-		xfer_wait(x->c, x);
-}
-
-int
-https_do_many(struct https_client *c, const struct https_request *reqs,
-    size_t n, size_t max_in_flight, struct https_response *resps, int *rcs,
-    struct err *errs, struct err *err)
-{
-	struct https_xfer **xs;
-	size_t next = 0, active = 0, i;
-	struct err e;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if (max_in_flight == 0)
-		max_in_flight = 1;
-	if ((xs = calloc(n, sizeof(*xs))) == NULL)
-		return err_set(err, ERR_NOMEM, "https: out of memory");
-	for (i = 0; i < n; i++)
-		https_response_init(&resps[i]);
-	for (;;) {
-		while (active < max_in_flight && next < n) {
-			if (aborting(c)) {
-				rcs[next] = err_setr(&errs[next],
-				    ERR_TRANSPORT, HTTPS_R_ABORTED, 0,
-				    "https: %s %s: aborted (shutting down)",
-				    reqs[next].method, reqs[next].url);
-				next++;
-				continue;
-			}
-			if ((rcs[next] = https_submit(c, &reqs[next],
-			    HTTPS_PRIO_HIGH, &xs[next], &errs[next])) == 0)
-				active++;
-			next++;
-		}
-		for (i = 0; i < next; i++) {
-			if (xs[i] == NULL || !https_xfer_done(xs[i]))
-				continue;
-			rcs[i] = https_xfer_finish(xs[i], &resps[i], &errs[i]);
-			xs[i] = NULL;
-			active--;
-		}
-		if (active == 0 && next == n)
-			break;
-		if (aborting(c)) {
-			for (i = 0; i < next; i++)
-				if (xs[i] != NULL)
-					xfer_stop(xs[i], ERR_TRANSPORT,
-					    HTTPS_R_ABORTED,
-					    "aborted (shutting down)");
-			continue;
-		}
-		err_init(&e);
-		if ((rc = https_multi_run(c->m, HTTPS_POLL_MS, &e)) < 0) {
-			for (i = 0; i < next; i++)
-				if (xs[i] != NULL)
-					xfer_stop(xs[i], ERR_INTERNAL, 0,
-					    err_msg(&e));
-			for (i = next; i < n; i++)
-				rcs[i] = err_set(&errs[i], ERR_INTERNAL,
-				    "https: %s %s: %s", reqs[i].method,
-				    reqs[i].url, err_msg(&e));
-			next = n;
-			for (i = 0; i < n; i++)
-				if (xs[i] != NULL) {
-					rcs[i] = https_xfer_finish(xs[i],
-					    &resps[i], &errs[i]);
-					xs[i] = NULL;
-				}
-			free(xs);
-			return err_copy(err, &e);
-		}
-	}
-	free(xs);
-	return 0;
-}
-
-int
-https_do(struct https_client *c, const struct https_request *req,
-    struct https_response *resp, struct err *err)
-{
-	struct https_xfer *x = NULL;
-	int rc;
-
-	https_response_init(resp);
-	if (aborting(c))
-		return err_setr(err, ERR_TRANSPORT, HTTPS_R_ABORTED, 0,
-		    "https: %s %s: aborted (shutting down)", req->method,
-		    req->url);
-	if ((rc = https_submit(c, req, HTTPS_PRIO_HIGH, &x, err)) != 0)
-		return rc;
-	xfer_wait(c, x);
-	return https_xfer_finish(x, resp, err);
-}
