@@ -59,7 +59,7 @@ sims_start(void)
 	ck_assert_int_eq(tu_hub_sim_start(&e2e_hub, hargs), 0);
 }
 
-/* e2e's config with the debug log (the k count) and the cap of 4. */
+/* e2e's config with the debug log (the k count; pve.max_concurrent 4). */
 static void
 setup(void)
 {
@@ -71,7 +71,7 @@ setup(void)
 	    "\"database\":\"%s\","
 	    "\"pve\":{\"url\":\"https://127.0.0.1:%d/api2/json\","
 	    "\"token_id\":\"%s\",\"token_secret\":\"%s\",\"ca_file\":\"%s\","
-	    "\"timeout_s\":30,\"max_concurrent\":4},"
+	    "\"timeout_s\":30},"
 	    "\"hub\":{\"mode\":\"on\",\"url\":\"%s\",\"token\":\"%s\","
 	    "\"ca_file\":\"%s\"},"
 	    "\"authz\":{\"operational_signers\":\"%s/operational_signers\","
