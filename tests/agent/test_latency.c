@@ -13,7 +13,7 @@
  *
  * k is counted, not assumed: the daemon logs every PVE call at debug
  * level ("pve: METHOD path"); the op's are those naming its guest or its
- * task, and the bound is (k + 3) x L + 2 s (3 L of scheduling: the
+ * task (not the collection's, which say "(async)"), and the bound is (k + 3) x L + 2 s (3 L of scheduling: the
  * loop's own reads, e.g. observe's guest list, run between the op's).
  */
 #include <sys/stat.h>
@@ -231,7 +231,8 @@ op_calls(size_t from, int64_t vmid)
 		    strncmp(p, "pve: PUT ", 9) == 0 ||
 		    strncmp(p, "pve: DELETE ", 12) == 0) &&
 		    (memmem(p, (size_t)(nl - p), a, strlen(a)) != NULL ||
-		    memmem(p, (size_t)(nl - p), b, strlen(b)) != NULL))
+		    memmem(p, (size_t)(nl - p), b, strlen(b)) != NULL) &&
+		    memmem(p, (size_t)(nl - p), "(async)", 7) == NULL)
 			n++;
 	}
 	free(log);
