@@ -6,10 +6,13 @@
  * signer set seeded from the allowed_signers files on first start, the
  * clients, then recovery of every op in flight before any new work.
  *
- * The loop, on one thread: a hub cycle when due (report, envelope,
- * desired state, signed ops — or the desired_file in standalone mode) →
- * observe PVE and plan when due → step every lane once → wait until the
- * next timer or a signal.  Signal handlers only set flags.
+ * The loop, on one thread: the hub cycle moves as far as its exchanges
+ * allow (report, envelope, desired state, signed ops — or the
+ * desired_file in standalone mode; issue 17: it never waits) → observe
+ * PVE and plan when due → step every lane once → wait on the one https
+ * multi (every PVE and hub transfer) until the next timer, a completed
+ * exchange or a signal.  Signal handlers set flags and write to a
+ * self-pipe the poll watches.
  *
  * Under systemd (R-37): READY=1 once recovery is done, STATUS= lines
  * saying what the loop is at, WATCHDOG=1 from every turn of the loop,
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -65,16 +69,31 @@
 /* How often the engine re-reads PVE and plans (ms). */
 #define AGENT_RECONCILE_MS	15000
 /* Longest wait of the loop when nothing is due (ms). */
-#define AGENT_IDLE_MAX_MS	5000
+#define AGENT_IDLE_MAX_MS	1000
 
 static volatile sig_atomic_t agent_stop;
 static volatile sig_atomic_t agent_reload;
+/* The write end of the self-pipe that wakes the loop's poll. */
+static volatile sig_atomic_t agent_wake_fd = -1;
+
+/* Async-signal-safe: one byte into the non-blocking self-pipe. */
+static void
+wake_loop(void)
+{
+	int saved = errno;
+	char b = 1;
+
+	if (agent_wake_fd >= 0 && write(agent_wake_fd, &b, 1) < 0)
+		b = 0;	/* full: a wake-up is pending anyway */
+	errno = saved;
+}
 
 static void
 on_stop(int sig)
 {
 	(void) sig;
 	agent_stop = 1;
+	wake_loop();
 }
 
 static void
@@ -82,6 +101,7 @@ on_hup(int sig)
 {
 	(void) sig;
 	agent_reload = 1;
+	wake_loop();
 }
 
 int
@@ -141,6 +161,8 @@ struct agent {
 	struct collect_source	 src;
 	struct hubloop		*hl;
 	struct notify		 nt;		/* systemd or no-ops */
+	struct https_multi	*multi;		/* every PVE and hub exchange */
+	int			 wake[2];	/* self-pipe, -1 when none */
 	int64_t			 reconcile_due;	/* monotonic ms */
 	int			 lockfd;
 	struct db_lock_info	 lock;		/* before this start */
@@ -344,6 +366,12 @@ agent_start(struct agent *a, struct err *err)
 	    err)) != 0 ||
 	    (rc = exec_pve_new(a->pve, a->cfg->host_node, &a->xpve, err)) != 0)
 		return rc;
+	/*
+	 * Issue 17: one multi for every exchange, polled by the loop; a
+	 * signal wakes its poll (and any blocking wait) through the pipe.
+	 */
+	a->multi = pve_client_multi(a->pve);
+	https_multi_set_wake_fd(a->multi, a->wake[0]);
 	/* the privileged helper, when the host has it. */
 	if (a->cfg->priv_on && (rc = priv_client_new(a->cfg->priv_socket,
 	    &a->priv, err)) != 0)
@@ -397,6 +425,7 @@ agent_start(struct agent *a, struct err *err)
 		ho.token = a->cfg->hub_token;
 		ho.ca_file = a->cfg->hub_ca_file;
 		ho.abort_flag = &agent_stop;
+		ho.multi = a->multi;
 		if ((rc = hub_client_new(&ho, &a->hub, err)) != 0)
 			return rc;
 	}
@@ -487,36 +516,34 @@ agent_reconcile(struct agent *a, int blocked)
 }
 
 /*
- * Waits up to ms for a signal; never longer than AGENT_IDLE_MAX_MS, nor
- * than half the watchdog interval (the loop's turn is the ping).
+ * Waits up to ms for a signal or a completed PVE/hub exchange, moving
+ * every transfer meanwhile (issue 17: the loop's one poll); never longer
+ * than AGENT_IDLE_MAX_MS, nor than half the watchdog interval (the
+ * loop's turn is the ping).  A signal handler sets its flag and writes
+ * to the self-pipe the poll watches: a signal landing between the test
+ * of the flags and the poll still ends the wait at once.
  */
 static void
 agent_wait(const struct agent *a, int64_t ms)
 {
-	struct timespec ts;
-	sigset_t sigs, old;
+	int64_t deadline, left;
+	struct err err;
 
 	if (a->nt.watchdog_ms > 0 && ms > a->nt.watchdog_ms / 2)
 		ms = a->nt.watchdog_ms / 2;
-	if (ms <= 0)
-		return;
 	if (ms > AGENT_IDLE_MAX_MS)
 		ms = AGENT_IDLE_MAX_MS;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	/*
-	 * The flags are tested with the signals blocked and ppoll unblocks
-	 * them atomically: a signal that lands just before the wait still
-	 * ends it at once (SIGTERM must stop the agent within seconds).
-	 */
-	(void) sigemptyset(&sigs);
-	(void) sigaddset(&sigs, SIGTERM);
-	(void) sigaddset(&sigs, SIGINT);
-	(void) sigaddset(&sigs, SIGHUP);
-	(void) sigprocmask(SIG_BLOCK, &sigs, &old);
-	if (!agent_stop && !agent_reload)
-		(void) ppoll(NULL, 0, &ts, &old);
-	(void) sigprocmask(SIG_SETMASK, &old, NULL);
+	deadline = clock_mono_ms(NULL) + ms;
+	while (!agent_stop && !agent_reload) {
+		left = ms <= 0 ? 0 : deadline - clock_mono_ms(NULL);
+		if (left < 0)
+			left = 0;
+		err_init(&err);
+		/* A completion is news for the loop: it returns then. */
+		if (https_multi_run(a->multi, (long)left, &err) != 0 ||
+		    left == 0)
+			return;
+	}
 }
 
 #ifdef FELHOM_TESTING
@@ -640,21 +667,26 @@ agent_loop(struct agent *a)
 			agent_reload = 0;
 			agent_reload_now(a);
 		}
-		now = clock_mono_ms(NULL);
-		if (hubloop_next_due_ms(a->hl) <= now &&
-		    (!a->ao->once || !hub_done)) {
-			err_init(&err);
-			stored = hubloop_status(a->hl)->desired_stored;
-			(void) hubloop_cycle(a->hl, &err);
-			hub_done = 1;
+		err_init(&err);
+		stored = hubloop_status(a->hl)->desired_stored;
+		if (a->ao->once) {
+			/* --once: the desired state first, then one plan. */
+			if (!hub_done) {
+				(void) hubloop_cycle(a->hl, &err);
+				hub_done = 1;
+				cycled = 1;
+				if (agent_stop)
+					break;
+				once_check_cycle(a);
+			}
+		} else if (hubloop_tick(a->hl, 0, NULL, &err) ==
+		    HUBLOOP_ENDED) {
+			/* Issue 17: the cycle moved as its exchanges
+			 * completed; it never held the loop. */
 			cycled = 1;
 			if (agent_stop)
 				break;
-			once_check_cycle(a);
-			/*
-			 * A new desired state is acted on now, not up to
-			 * AGENT_RECONCILE_MS later at the periodic reconcile.
-			 */
+			/* A new desired state is planned now. */
 			if (hubloop_status(a->hl)->desired_stored != stored)
 				a->reconcile_due = clock_mono_ms(NULL);
 		}
@@ -737,7 +769,9 @@ agent_loop(struct agent *a)
 		    clock_now(NULL));
 		if (next.delay_ms < 0 || rdelay < next.delay_ms)
 			next.delay_ms = rdelay;
-		wake = hubloop_next_due_ms(a->hl);
+		/* A cycle in progress wakes the loop by its completions. */
+		wake = hubloop_busy(a->hl) ? now + AGENT_IDLE_MAX_MS :
+		    hubloop_next_due_ms(a->hl);
 		if (a->reconcile_due < wake)
 			wake = a->reconcile_due;
 		if (next.delay_ms >= 0 && now + next.delay_ms < wake)
@@ -806,6 +840,12 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	memset(&a, 0, sizeof(a));
 	a.cfg = cfg;
 	a.ao = ao;
+	a.wake[0] = a.wake[1] = -1;
+	if (pipe2(a.wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		log_error("self-pipe: %s", strerror(errno));
+		return EX_OSERR;
+	}
+	agent_wake_fd = a.wake[1];
 	/* Outside systemd the notify calls do nothing. */
 	if (notify_init(&a.nt, &err) != 0) {
 		log_warn("%s", err_msg(&err));
@@ -855,6 +895,9 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 out:
 	agent_reset(&a);
 	notify_reset(&a.nt);
+	agent_wake_fd = -1;
+	(void) close(a.wake[0]);
+	(void) close(a.wake[1]);
 	if (lockfd >= 0)
 		(void) close(lockfd);
 	return status;

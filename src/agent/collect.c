@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "engine/norm.h"
 #include "hub/hub.h"
+#include "net/https.h"
 #include "priv/spawn.h"
 #include "pve/pve.h"
 #include "store/audit.h"
@@ -191,65 +192,6 @@ kernel_of(const struct pve_node_status *ns)
 	return json_stringn(p, q != NULL ? (size_t)(q - p) : strlen(p));
 }
 
-static int
-host_section(const struct collect_source *src, json_t **out,
-    struct err *err)
-{
-	struct pve_node_status ns;
-	struct pve_version ver;
-	struct err verr;
-	json_t *host = NULL, *version = NULL, *disks = NULL, *sensors = NULL;
-	int rc;
-
-	memset(&ns, 0, sizeof(ns));
-	memset(&ver, 0, sizeof(ver));
-	/* no node status, no report. */
-	if ((rc = pve_node_status(src->pve, src->cfg->host_node, &ns,
-	    err)) != 0) {
-		(void) err_prefix(err, "node status: ");
-		goto out;
-	}
-	err_init(&verr);
-	if (pve_version(src->pve, &ver, &verr) == 0)
-		version = json_string(ver.version);
-	else {
-		log_warn("PVE version unreadable: %s, reporting null",
-		    err_msg(&verr));
-		version = json_null();
-	}
-	/* R-08c: SMART and temperatures, read by the privileged helper. */
-	if ((rc = health_read(src->health, clock_mono_ms(src->clock), &disks,
-	    &sensors, err)) != 0) {
-		json_decref(version);
-		goto out;
-	}
-	host = json_pack("{s:s,s:o,s:o,s:I,s:I,s:f,s:[fff],"
-	    "s:{s:I,s:I},s:{s:I,s:I},s:o,s:o}",
-	    "node", src->cfg->host_node,
-	    "pve_version", version,
-	    "kernel", kernel_of(&ns),
-	    "uptime_s", (json_int_t)ns.uptime,
-	    "cpu_count", (json_int_t)ns.cpu_cpus,
-	    "cpu_usage", ns.cpu,
-	    "loadavg", ns.loadavg[0], ns.loadavg[1], ns.loadavg[2],
-	    "memory", "total_bytes", (json_int_t)ns.mem_total,
-		"used_bytes", (json_int_t)ns.mem_used,
-	    "rootfs", "total_bytes", (json_int_t)ns.rootfs_total,
-		"used_bytes", (json_int_t)ns.rootfs_used,
-	    "disks", disks,
-	    "sensors", sensors);
-	if (host == NULL) {
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	*out = host;
-	rc = 0;
-out:
-	pve_node_status_reset(&ns);
-	pve_version_reset(&ver);
-	return rc;
-}
-
 /*
  * The contract's v1 key set has spec.features = {"nesting"} exactly
  * (fixtures/hub/host-report.golden.json, checked key by key by the hub):
@@ -276,97 +218,6 @@ cmp_guest(const void *a, const void *b)
 	const struct pve_guest *x = a, *y = b;
 
 	return (x->vmid > y->vmid) - (x->vmid < y->vmid);
-}
-
-static int
-guests_section(const struct collect_source *src, json_t **out,
-    struct collect_stats *stats, struct err *err)
-{
-	struct pve_guests list;
-	struct pve_lxc_config *cfgs = NULL;
-	struct err *errs = NULL, nerr;
-	json_t *arr = NULL, *g, *spec;
-	long *vmids = NULL;
-	int *rcs = NULL, rc;
-	size_t i, n, inflight;
-
-	memset(&list, 0, sizeof(list));
-	if ((rc = pve_lxc_list(src->pve, src->cfg->host_node, &list,
-	    err)) != 0) {
-		(void) err_prefix(err, "guest list: ");
-		goto out;
-	}
-	n = list.n;
-	if (n > 1)
-		qsort(list.items, n, sizeof(*list.items), cmp_guest);
-	if ((arr = json_array()) == NULL || (n > 0 &&
-	    ((vmids = calloc(n, sizeof(*vmids))) == NULL ||
-	    (cfgs = calloc(n, sizeof(*cfgs))) == NULL ||
-	    (rcs = calloc(n, sizeof(*rcs))) == NULL ||
-	    (errs = calloc(n, sizeof(*errs))) == NULL))) {
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		vmids[i] = list.items[i].vmid;
-	inflight = src->in_flight == 0 || src->in_flight >
-	    COLLECT_IN_FLIGHT_MAX ? COLLECT_IN_FLIGHT_MAX : src->in_flight;
-	if (n > 0 && (rc = pve_lxc_configs(src->pve, src->cfg->host_node,
-	    vmids, n, inflight, cfgs, rcs, errs, err)) != 0) {
-		(void) err_prefix(err, "guest configs: ");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		const struct pve_guest *pg = &list.items[i];
-
-		spec = NULL;
-		if (rcs[i] != 0)
-			log_warn("guest %ld: config unreadable: %s; reported "
-			    "with spec null", pg->vmid, err_msg(&errs[i]));
-		else {
-			err_init(&nerr);
-			if (norm_spec_from_config(cfgs[i].raw, &spec,
-			    &nerr) != 0) {
-				log_warn("guest %ld: config not understood: "
-				    "%s; reported with spec null", pg->vmid,
-				    err_msg(&nerr));
-				spec = NULL;
-			} else if (contract_features(spec) != 0) {
-				rc = err_set(err, ERR_NOMEM, "out of memory");
-				json_decref(spec);
-				goto out;
-			}
-		}
-		if (spec == NULL)
-			stats->spec_null++;
-		/* the run status is kept; an empty one reads unknown. */
-		g = json_pack("{s:I,s:s,s:o,s:s,s:o,s:I,s:o}",
-		    "vmid", (json_int_t)pg->vmid,
-		    "type", pg->type != NULL ? pg->type : "lxc",
-		    "name", str_or_null(pg->name),
-		    "status", pve_guest_state_name((int)pg->state),
-		    "lock", str_or_null(pg->lock),
-		    "uptime_s", (json_int_t)(pg->uptime > 0 ? pg->uptime : 0),
-		    "spec", spec != NULL ? spec : json_null());
-		if (g == NULL || json_array_append_new(arr, g) != 0) {
-			rc = err_set(err, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	stats->guests = n;
-	*out = arr;
-	arr = NULL;
-	rc = 0;
-out:
-	for (i = 0; cfgs != NULL && i < list.n; i++)
-		pve_lxc_config_reset(&cfgs[i]);
-	free(cfgs);
-	free(errs);
-	free(rcs);
-	free(vmids);
-	json_decref(arr);
-	pve_guests_reset(&list);
-	return rc;
 }
 
 /* "images,rootdir" → sorted array. */
@@ -434,28 +285,6 @@ pbs_cfg(const struct pve_storage_cfgs *sc, const char *id)
 	return NULL;
 }
 
-/* Reads the PBS storage configs once, when the list has a PBS storage. */
-static void
-pbs_cfgs(const struct collect_source *src, const struct pve_storages *st,
-    struct pve_storage_cfgs *out)
-{
-	struct err err;
-	size_t i;
-
-	for (i = 0; i < st->n; i++)
-		if (st->items[i].type != NULL &&
-		    strcmp(st->items[i].type, "pbs") == 0)
-			break;
-	if (i == st->n)
-		return;
-	err_init(&err);
-	if (pve_storage_config(src->pve, "pbs", out, &err) != 0)
-		log_warn("PBS storage configuration unreadable (it needs "
-		    "Datastore.Audit on /storage/<id>): %s; pbs server, "
-		    "datastore and fingerprint reported as null",
-		    err_msg(&err));
-}
-
 static int
 append_backups(const struct pve_backups *b, const char *storage,
     json_t *arr, struct collect_stats *stats)
@@ -480,101 +309,6 @@ append_backups(const struct pve_backups *b, const char *storage,
 		stats->backups++;
 	}
 	return 0;
-}
-
-/* storage, backups and pbs from one storage list. */
-static int
-storage_sections(const struct collect_source *src, json_t *report,
-    struct collect_stats *stats, struct err *err)
-{
-	struct pve_storages st;
-	struct pve_storage_cfgs sc;
-	const struct pve_storage_cfg *pc;
-	struct pve_backups bk;
-	struct err serr;
-	json_t *storage, *backups, *pbs, *o;
-	size_t i;
-	int rc;
-
-	memset(&st, 0, sizeof(st));
-	memset(&sc, 0, sizeof(sc));
-	storage = json_array();
-	backups = json_array();
-	pbs = json_array();
-	if (storage == NULL || backups == NULL || pbs == NULL ||
-	    json_object_set_new(report, "storage", storage) != 0 ||
-	    json_object_set_new(report, "backups", backups) != 0 ||
-	    json_object_set_new(report, "pbs", pbs) != 0)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	err_init(&serr);
-	if (pve_storage_list(src->pve, src->cfg->host_node, NULL, &st,
-	    &serr) != 0) {
-		log_warn("storage list unreadable: %s; storage, backups and "
-		    "pbs reported empty", err_msg(&serr));
-		stats->storage_list_failed = 1;
-		return 0;
-	}
-	pbs_cfgs(src, &st, &sc);
-	for (i = 0; i < st.n; i++) {
-		const struct pve_storage *s = &st.items[i];
-
-		o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o,s:I,s:I}",
-		    "id", s->storage, "type", s->type != NULL ? s->type : "",
-		    "active", s->active == 1, "enabled", s->enabled == 1,
-		    "shared", s->shared == 1,
-		    "content", content_array(s->content != NULL ? s->content :
-			""),
-		    "total_bytes", (json_int_t)s->total,
-		    "used_bytes", (json_int_t)s->used);
-		if (o == NULL || json_array_append_new(storage, o) != 0) {
-			rc = err_set(err, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		stats->storages++;
-		if (s->type != NULL && strcmp(s->type, "pbs") == 0) {
-			pc = pbs_cfg(&sc, s->storage);
-			o = json_pack("{s:s,s:o,s:o,s:o,s:b,s:I,s:I}",
-			    "storage", s->storage,
-			    "server", str_or_null(pc != NULL ? pc->server :
-				NULL),
-			    "datastore", str_or_null(pc != NULL ?
-				pc->datastore : NULL),
-			    "fingerprint", str_or_null(pc != NULL ?
-				pc->fingerprint : NULL),
-			    "active", s->active == 1,
-			    "total_bytes", (json_int_t)s->total,
-			    "used_bytes", (json_int_t)s->used);
-			if (o == NULL || json_array_append_new(pbs, o) != 0) {
-				rc = err_set(err, ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			stats->pbs++;
-		}
-		/* Only active storages that hold backups can list them. */
-		if (s->active != 1 || s->content == NULL ||
-		    !has_content(s->content, "backup"))
-			continue;
-		memset(&bk, 0, sizeof(bk));
-		err_init(&serr);
-		if (pve_storage_backups(src->pve, src->cfg->host_node,
-		    s->storage, 0, &bk, &serr) != 0) {
-			log_warn("storage %s: backups unreadable: %s, "
-			    "skipping it", s->storage, err_msg(&serr));
-			stats->storages_skipped++;
-			continue;
-		}
-		rc = append_backups(&bk, s->storage, backups, stats);
-		pve_backups_reset(&bk);
-		if (rc != 0) {
-			rc = err_set(err, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	pve_storage_cfgs_reset(&sc);
-	pve_storages_reset(&st);
-	return rc;
 }
 
 /* ---- the agent's own sections --------------------------------------- */
@@ -642,26 +376,559 @@ out:
 	return rc;
 }
 
-int
-collect_report(const struct collect_source *src, json_t **out,
-    struct collect_stats *stats, struct err *err)
+/* ---- the collection as a state machine (issue 17) -------------------- */
+
+/*
+ * The PVE reads run as asynchronous requests (HTTPS_PRIO_LOW: the lanes'
+ * requests go first) on the client's multi, which the daemon's loop
+ * polls; collect_step() only looks at what has completed and submits
+ * what comes next, so it never blocks.  Phases: node status + version +
+ * guest list together, then the configs not cached (a window of
+ * in_flight), then the storage list, then the PBS configs and each
+ * backup storage's content together.  Each answer is parsed as it
+ * completes (issue 15: no whole set buffered).
+ */
+enum job_phase { JOB_FIRST, JOB_CONFIGS, JOB_STORAGE, JOB_BACKUPS, JOB_DONE };
+
+struct job_bk {
+	struct pve_req		*req;
+	const struct pve_storage *s;	/* borrowed from job.st */
+};
+
+struct collect_job {
+	const struct collect_source *src;
+	enum job_phase		 phase;
+	int			 rc;		/* the job failed: why */
+	struct err		 err;
+	struct collect_stats	 stats;
+	/* JOB_FIRST */
+	struct pve_req		*r_status, *r_version, *r_list;
+	struct pve_node_status	 ns;
+	struct pve_version	 ver;
+	int			 have_status, have_version;
+	struct pve_guests	 list;
+	int			 have_list;
+	/* JOB_CONFIGS: one per guest, in vmid order */
+	json_t			**guests;	/* built, or NULL */
+	struct pve_req		**cfg_reqs;
+	size_t			 next_cfg, cfg_in_flight, window;
+	/* JOB_STORAGE, JOB_BACKUPS */
+	struct pve_req		*r_storages, *r_pbs;
+	struct pve_storages	 st;
+	struct pve_storage_cfgs	 sc;
+	int			 have_st;
+	struct job_bk		*bks;
+	size_t			 nbks;
+	json_t			*backups;	/* per storage, in list order */
+};
+
+static void
+job_fail(struct collect_job *j, int rc, const struct err *e, const char *pfx)
 {
-	struct collect_stats local;
-	json_t *report = NULL, *host = NULL, *guests = NULL, *cf, *rtests;
-	int64_t now = clock_now(src->clock);
+	if (j->rc != 0)
+		return;
+	j->rc = err_set(&j->err, rc, "%s%s", pfx, err_msg(e));
+	j->err.reason = e->reason;
+	j->err.status = e->status;
+	j->phase = JOB_DONE;
+}
+
+static void
+job_nomem(struct collect_job *j)
+{
+	struct err e;
+
+	err_init(&e);
+	(void) err_set(&e, ERR_NOMEM, "out of memory");
+	job_fail(j, ERR_NOMEM, &e, "");
+}
+
+static int
+job_read(struct collect_job *j, enum pve_read_kind kind, long vmid,
+    const char *storage, const char *type, struct pve_req **out)
+{
+	struct pve_read_args a;
+	struct err e;
 	int rc;
 
-	if (stats == NULL)
-		stats = &local;
-	memset(stats, 0, sizeof(*stats));
-	if ((rc = host_section(src, &host, err)) != 0 ||
-	    (rc = guests_section(src, &guests, stats, err)) != 0)
+	memset(&a, 0, sizeof(a));
+	a.node = j->src->cfg->host_node;
+	a.vmid = vmid;
+	a.storage = storage;
+	a.type = type;
+	err_init(&e);
+	if ((rc = pve_read_submit(j->src->pve, kind, &a, HTTPS_PRIO_LOW, out,
+	    &e)) != 0) {
+		job_fail(j, rc, &e, "");
+		return rc;
+	}
+	return 0;
+}
+
+/* One guest of the report from its list entry and config (or NULL). */
+static json_t *
+guest_json(const struct pve_guest *pg, json_t *config, const struct err *cerr,
+    struct collect_stats *stats, int *nomem)
+{
+	struct err nerr;
+	json_t *spec = NULL, *g;
+
+	if (config == NULL)
+		log_warn("guest %ld: config unreadable: %s; reported with "
+		    "spec null", pg->vmid, err_msg(cerr));
+	else {
+		err_init(&nerr);
+		if (norm_spec_from_config(config, &spec, &nerr) != 0) {
+			log_warn("guest %ld: config not understood: %s; "
+			    "reported with spec null", pg->vmid,
+			    err_msg(&nerr));
+			spec = NULL;
+		} else if (contract_features(spec) != 0) {
+			json_decref(spec);
+			*nomem = 1;
+			return NULL;
+		}
+	}
+	if (spec == NULL)
+		stats->spec_null++;
+	/* the run status is kept; an empty one reads unknown. */
+	g = json_pack("{s:I,s:s,s:o,s:s,s:o,s:I,s:o}",
+	    "vmid", (json_int_t)pg->vmid,
+	    "type", pg->type != NULL ? pg->type : "lxc",
+	    "name", str_or_null(pg->name),
+	    "status", pve_guest_state_name((int)pg->state),
+	    "lock", str_or_null(pg->lock),
+	    "uptime_s", (json_int_t)(pg->uptime > 0 ? pg->uptime : 0),
+	    "spec", spec != NULL ? spec : json_null());
+	if (g == NULL)
+		*nomem = 1;
+	return g;
+}
+
+/* The guest list arrived: the cached configs now, the rest to fetch. */
+static void
+job_list_ready(struct collect_job *j)
+{
+	struct pve_lxc_config cfg;
+	long *keep = NULL;
+	size_t i, n = j->list.n;
+	int nomem = 0;
+
+	if (n > 1)
+		qsort(j->list.items, n, sizeof(*j->list.items), cmp_guest);
+	if (n > 0 && ((j->guests = calloc(n, sizeof(*j->guests))) == NULL ||
+	    (j->cfg_reqs = calloc(n, sizeof(*j->cfg_reqs))) == NULL ||
+	    (keep = calloc(n, sizeof(*keep))) == NULL)) {
+		free(keep);
+		job_nomem(j);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		keep[i] = j->list.items[i].vmid;
+	/* Guests gone from the list leave the cache (memory stays flat). */
+	pve_config_forget(j->src->pve, keep, n);
+	free(keep);
+	for (i = 0; i < n && !nomem; i++) {
+		memset(&cfg, 0, sizeof(cfg));
+		if (!pve_config_cached(j->src->pve, j->list.items[i].vmid,
+		    &cfg))
+			continue;
+		j->guests[i] = guest_json(&j->list.items[i], cfg.raw, NULL,
+		    &j->stats, &nomem);
+		pve_lxc_config_reset(&cfg);
+	}
+	if (nomem)
+		job_nomem(j);
+}
+
+static void
+job_first(struct collect_job *j)
+{
+	struct err e;
+	int rc;
+
+	if (j->r_status != NULL && pve_req_done(j->r_status)) {
+		err_init(&e);
+		rc = pve_read_finish(j->src->pve, j->r_status, &j->ns, &e);
+		j->r_status = NULL;
+		/* no node status, no report. */
+		if (rc != 0) {
+			job_fail(j, rc, &e, "node status: ");
+			return;
+		}
+		j->have_status = 1;
+	}
+	if (j->r_version != NULL && pve_req_done(j->r_version)) {
+		err_init(&e);
+		rc = pve_read_finish(j->src->pve, j->r_version, &j->ver, &e);
+		j->r_version = NULL;
+		if (rc != 0)
+			log_warn("PVE version unreadable: %s, reporting null",
+			    err_msg(&e));
+		else
+			j->have_version = 1;
+	}
+	if (j->r_list != NULL && pve_req_done(j->r_list)) {
+		err_init(&e);
+		rc = pve_read_finish(j->src->pve, j->r_list, &j->list, &e);
+		j->r_list = NULL;
+		if (rc != 0) {
+			job_fail(j, rc, &e, "guest list: ");
+			return;
+		}
+		j->have_list = 1;
+		job_list_ready(j);
+	}
+	if (j->rc == 0 && j->r_status == NULL && j->r_version == NULL &&
+	    j->r_list == NULL)
+		j->phase = JOB_CONFIGS;
+}
+
+static void
+job_configs(struct collect_job *j)
+{
+	struct pve_lxc_config cfg;
+	struct err e;
+	size_t i, n = j->list.n;
+	int rc, nomem = 0;
+
+	for (i = 0; i < n && j->cfg_in_flight > 0; i++) {
+		if (j->cfg_reqs[i] == NULL || !pve_req_done(j->cfg_reqs[i]))
+			continue;
+		memset(&cfg, 0, sizeof(cfg));
+		err_init(&e);
+		rc = pve_read_finish(j->src->pve, j->cfg_reqs[i], &cfg, &e);
+		j->cfg_reqs[i] = NULL;
+		j->cfg_in_flight--;
+		j->guests[i] = guest_json(&j->list.items[i], rc == 0 ?
+		    cfg.raw : NULL, &e, &j->stats, &nomem);
+		pve_lxc_config_reset(&cfg);
+		if (nomem) {
+			job_nomem(j);
+			return;
+		}
+	}
+	while (j->cfg_in_flight < j->window && j->next_cfg < n) {
+		i = j->next_cfg++;
+		if (j->guests[i] != NULL)
+			continue;	/* cached */
+		if (job_read(j, PVE_READ_LXC_CONFIG, j->list.items[i].vmid,
+		    NULL, NULL, &j->cfg_reqs[i]) != 0)
+			return;
+		j->cfg_in_flight++;
+	}
+	if (j->cfg_in_flight == 0 && j->next_cfg == n) {
+		j->stats.guests = n;
+		if (job_read(j, PVE_READ_STORAGES, 0, NULL, NULL,
+		    &j->r_storages) == 0)
+			j->phase = JOB_STORAGE;
+	}
+}
+
+static void
+job_storage(struct collect_job *j)
+{
+	struct err e;
+	size_t i, n = 0;
+	int pbs = 0;
+
+	if (!pve_req_done(j->r_storages))
+		return;
+	err_init(&e);
+	if (pve_read_finish(j->src->pve, j->r_storages, &j->st, &e) != 0) {
+		j->r_storages = NULL;
+		log_warn("storage list unreadable: %s; storage, backups and "
+		    "pbs reported empty", err_msg(&e));
+		j->stats.storage_list_failed = 1;
+		j->phase = JOB_DONE;
+		return;
+	}
+	j->r_storages = NULL;
+	j->have_st = 1;
+	if (j->st.n > 0 && (j->bks = calloc(j->st.n, sizeof(*j->bks))) ==
+	    NULL) {
+		job_nomem(j);
+		return;
+	}
+	for (i = 0; i < j->st.n; i++) {
+		const struct pve_storage *s = &j->st.items[i];
+
+		if (s->type != NULL && strcmp(s->type, "pbs") == 0)
+			pbs = 1;
+		/* Only active storages that hold backups can list them. */
+		if (s->active != 1 || s->content == NULL ||
+		    !has_content(s->content, "backup"))
+			continue;
+		j->bks[n].s = s;
+		if (job_read(j, PVE_READ_BACKUPS, 0, s->storage, NULL,
+		    &j->bks[n].req) != 0)
+			return;
+		n++;
+	}
+	j->nbks = n;
+	/*
+	 * pve-api.md §5.13: the node's storage list never carries a PBS
+	 * storage's server, datastore or fingerprint; GET /storage?type=pbs
+	 * does.
+	 */
+	if (pbs && job_read(j, PVE_READ_STORAGE_CFGS, 0, NULL, "pbs",
+	    &j->r_pbs) != 0)
+		return;
+	j->phase = JOB_BACKUPS;
+}
+
+static void
+job_backups(struct collect_job *j)
+{
+	struct pve_backups bk;
+	struct err e;
+	size_t i, open = 0;
+
+	if (j->r_pbs != NULL) {
+		if (pve_req_done(j->r_pbs)) {
+			err_init(&e);
+			if (pve_read_finish(j->src->pve, j->r_pbs, &j->sc,
+			    &e) != 0)
+				log_warn("PBS storage configuration unreadable "
+				    "(it needs Datastore.Audit on "
+				    "/storage/<id>): %s; pbs server, datastore "
+				    "and fingerprint reported as null",
+				    err_msg(&e));
+			j->r_pbs = NULL;
+		} else
+			open++;
+	}
+	for (i = 0; i < j->nbks; i++) {
+		if (j->bks[i].req == NULL)
+			continue;
+		if (!pve_req_done(j->bks[i].req)) {
+			open++;
+			continue;
+		}
+		memset(&bk, 0, sizeof(bk));
+		err_init(&e);
+		if (pve_read_finish(j->src->pve, j->bks[i].req, &bk,
+		    &e) != 0) {
+			j->bks[i].req = NULL;
+			log_warn("storage %s: backups unreadable: %s, "
+			    "skipping it", j->bks[i].s->storage, err_msg(&e));
+			j->stats.storages_skipped++;
+			continue;
+		}
+		j->bks[i].req = NULL;
+		if (append_backups(&bk, j->bks[i].s->storage, j->backups,
+		    &j->stats) != 0) {
+			pve_backups_reset(&bk);
+			job_nomem(j);
+			return;
+		}
+		pve_backups_reset(&bk);
+	}
+	if (open == 0)
+		j->phase = JOB_DONE;
+}
+
+int
+collect_start(const struct collect_source *src, struct collect_job **out,
+    struct err *err)
+{
+	struct collect_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->backups = json_array()) == NULL) {
+		free(j);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	j->src = src;
+	err_init(&j->err);
+	j->window = src->in_flight == 0 || src->in_flight >
+	    COLLECT_IN_FLIGHT_MAX ? COLLECT_IN_FLIGHT_MAX : src->in_flight;
+	if (job_read(j, PVE_READ_NODE_STATUS, 0, NULL, NULL,
+	    &j->r_status) == 0 &&
+	    job_read(j, PVE_READ_VERSION, 0, NULL, NULL, &j->r_version) == 0)
+		(void) job_read(j, PVE_READ_LXC_LIST, 0, NULL, NULL,
+		    &j->r_list);
+	*out = j;
+	return 0;
+}
+
+int
+collect_step(struct collect_job *j)
+{
+	enum job_phase before;
+
+	do {
+		before = j->phase;
+		switch (j->phase) {
+		case JOB_FIRST:
+			job_first(j);
+			break;
+		case JOB_CONFIGS:
+			job_configs(j);
+			break;
+		case JOB_STORAGE:
+			job_storage(j);
+			break;
+		case JOB_BACKUPS:
+			job_backups(j);
+			break;
+		case JOB_DONE:
+			break;
+		}
+	} while (j->phase != before && j->phase != JOB_DONE);
+	return j->phase == JOB_DONE;
+}
+
+void
+collect_cancel(struct collect_job *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	pve_req_cancel(j->r_status);
+	pve_req_cancel(j->r_version);
+	pve_req_cancel(j->r_list);
+	pve_req_cancel(j->r_storages);
+	pve_req_cancel(j->r_pbs);
+	for (i = 0; j->cfg_reqs != NULL && i < j->list.n; i++)
+		pve_req_cancel(j->cfg_reqs[i]);
+	for (i = 0; j->guests != NULL && i < j->list.n; i++)
+		json_decref(j->guests[i]);
+	for (i = 0; j->bks != NULL && i < j->nbks; i++)
+		pve_req_cancel(j->bks[i].req);
+	free(j->cfg_reqs);
+	free(j->guests);
+	free(j->bks);
+	json_decref(j->backups);
+	pve_node_status_reset(&j->ns);
+	pve_version_reset(&j->ver);
+	pve_guests_reset(&j->list);
+	pve_storages_reset(&j->st);
+	pve_storage_cfgs_reset(&j->sc);
+	free(j);
+}
+
+static json_t *
+job_host(struct collect_job *j, struct err *err)
+{
+	const struct pve_node_status *ns = &j->ns;
+	json_t *disks = NULL, *sensors = NULL, *host;
+
+	/* R-08c: SMART and temperatures, read by the privileged helper. */
+	if (health_read(j->src->health, clock_mono_ms(j->src->clock), &disks,
+	    &sensors, err) != 0)
+		return NULL;
+	host = json_pack("{s:s,s:o,s:o,s:I,s:I,s:f,s:[fff],"
+	    "s:{s:I,s:I},s:{s:I,s:I},s:o,s:o}",
+	    "node", j->src->cfg->host_node,
+	    "pve_version", j->have_version ? json_string(j->ver.version) :
+		json_null(),
+	    "kernel", kernel_of(ns),
+	    "uptime_s", (json_int_t)ns->uptime,
+	    "cpu_count", (json_int_t)ns->cpu_cpus,
+	    "cpu_usage", ns->cpu,
+	    "loadavg", ns->loadavg[0], ns->loadavg[1], ns->loadavg[2],
+	    "memory", "total_bytes", (json_int_t)ns->mem_total,
+		"used_bytes", (json_int_t)ns->mem_used,
+	    "rootfs", "total_bytes", (json_int_t)ns->rootfs_total,
+		"used_bytes", (json_int_t)ns->rootfs_used,
+	    "disks", disks,
+	    "sensors", sensors);
+	if (host == NULL)
+		(void) err_set(err, ERR_NOMEM, "out of memory");
+	return host;
+}
+
+/* storage and pbs from the storage list (backups are collected). */
+static int
+job_storage_json(struct collect_job *j, json_t *report, struct err *err)
+{
+	const struct pve_storage_cfg *pc;
+	json_t *storage, *pbs, *o;
+	size_t i;
+
+	storage = json_array();
+	pbs = json_array();
+	if (json_object_set_new(report, "storage", storage) != 0 ||
+	    json_object_set_new(report, "pbs", pbs) != 0 ||
+	    json_object_set(report, "backups", j->backups) != 0 ||
+	    storage == NULL || pbs == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	for (i = 0; j->have_st && i < j->st.n; i++) {
+		const struct pve_storage *s = &j->st.items[i];
+
+		o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o,s:I,s:I}",
+		    "id", s->storage, "type", s->type != NULL ? s->type : "",
+		    "active", s->active == 1, "enabled", s->enabled == 1,
+		    "shared", s->shared == 1,
+		    "content", content_array(s->content != NULL ? s->content :
+			""),
+		    "total_bytes", (json_int_t)s->total,
+		    "used_bytes", (json_int_t)s->used);
+		if (o == NULL || json_array_append_new(storage, o) != 0)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		j->stats.storages++;
+		if (s->type == NULL || strcmp(s->type, "pbs") != 0)
+			continue;
+		pc = pbs_cfg(&j->sc, s->storage);
+		o = json_pack("{s:s,s:o,s:o,s:o,s:b,s:I,s:I}",
+		    "storage", s->storage,
+		    "server", str_or_null(pc != NULL ? pc->server : NULL),
+		    "datastore", str_or_null(pc != NULL ? pc->datastore :
+			NULL),
+		    "fingerprint", str_or_null(pc != NULL ? pc->fingerprint :
+			NULL),
+		    "active", s->active == 1,
+		    "total_bytes", (json_int_t)s->total,
+		    "used_bytes", (json_int_t)s->used);
+		if (o == NULL || json_array_append_new(pbs, o) != 0)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		j->stats.pbs++;
+	}
+	return 0;
+}
+
+int
+collect_finish(struct collect_job *j, json_t **out,
+    struct collect_stats *stats, struct err *err)
+{
+	json_t *report = NULL, *host = NULL, *guests = NULL, *cf, *rtests;
+	int64_t now = clock_now(j->src->clock);
+	size_t i;
+	int rc;
+
+	if (j->phase != JOB_DONE) {
+		collect_cancel(j);
+		return err_setr(err, ERR_TRANSPORT, HTTPS_R_ABORTED, 0,
+		    "collection cancelled before it was done");
+	}
+	if ((rc = j->rc) != 0) {
+		(void) err_copy(err, &j->err);
 		goto out;
-	if ((rc = rtests_report(src->db, &rtests, err)) != 0)
+	}
+	if ((host = job_host(j, err)) == NULL) {
+		rc = err->code != 0 ? err->code : ERR_NOMEM;
+		goto out;
+	}
+	if ((guests = json_array()) == NULL) {
+		rc = err_set(err, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < j->list.n; i++) {
+		if (j->guests[i] == NULL || json_array_append_new(guests,
+		    j->guests[i]) != 0) {
+			j->guests[i] = NULL;
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		j->guests[i] = NULL;
+	}
+	if ((rc = rtests_report(j->src->db, &rtests, err)) != 0)
 		goto out;
 	report = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:o}",
 	    "schema", HUB_SCHEMA_REPORT,
-	    "host_id", src->cfg->host_id,
+	    "host_id", j->src->cfg->host_id,
 	    "agent_version", FELHOM_VERSION,
 	    "reported_at", time_json(now),
 	    "host", host,
@@ -672,11 +939,11 @@ collect_report(const struct collect_source *src, json_t **out,
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = storage_sections(src, report, stats, err)) != 0 ||
-	    (rc = agent_sections(src, now, report, stats, err)) != 0)
+	if ((rc = job_storage_json(j, report, err)) != 0 ||
+	    (rc = agent_sections(j->src, now, report, &j->stats, err)) != 0)
 		goto out;
-	if ((cf = collect_cloudflared(src->probe, src->abort_flag)) == NULL ||
-	    json_object_set_new(report, "cloudflared", cf) != 0) {
+	if ((cf = collect_cloudflared(j->src->probe, j->src->abort_flag)) ==
+	    NULL || json_object_set_new(report, "cloudflared", cf) != 0) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -684,9 +951,12 @@ collect_report(const struct collect_source *src, json_t **out,
 	report = NULL;
 	rc = 0;
 out:
+	if (stats != NULL)
+		*stats = j->stats;
 	json_decref(host);
 	json_decref(guests);
 	json_decref(report);
+	collect_cancel(j);
 	return rc;
 }
 
@@ -762,4 +1032,27 @@ collect_minimal(const struct collect_source *src, json_t **out,
 out:
 	json_decref(report);
 	return rc;
+}
+
+int
+collect_report(const struct collect_source *src, json_t **out,
+    struct collect_stats *stats, struct err *err)
+{
+	struct collect_job *j = NULL;
+	struct err e;
+	int rc;
+
+	if (stats != NULL)
+		memset(stats, 0, sizeof(*stats));
+	if ((rc = collect_start(src, &j, err)) != 0)
+		return rc;
+	/* The blocking form: the same steps, waiting on the multi. */
+	while (!collect_step(j)) {
+		err_init(&e);
+		if (https_multi_run(pve_client_multi(src->pve), 100, &e) < 0) {
+			collect_cancel(j);
+			return err_copy(err, &e);
+		}
+	}
+	return collect_finish(j, out, stats, err);
 }

@@ -102,6 +102,25 @@ int	collect_minimal(const struct collect_source *src, json_t **out,
 	    struct collect_stats *stats, struct err *err);
 
 /*
+ * The same collection without blocking (issue 17): collect_start()
+ * submits the first reads on the PVE client's https multi; the caller
+ * runs that multi (the daemon's loop) and calls collect_step(), which
+ * never waits, until it returns 1; then collect_finish() builds the
+ * report exactly as collect_report() would (and frees the job), or
+ * collect_cancel() drops it.  collect_report() is start + step + run
+ * until done.  The database sections, the helper's health reads and the
+ * cloudflared probe run in collect_finish(): local, bounded, not PVE.
+ */
+struct collect_job;
+
+int	collect_start(const struct collect_source *src,
+	    struct collect_job **out, struct err *err);
+int	collect_step(struct collect_job *j);
+int	collect_finish(struct collect_job *j, json_t **out,
+	    struct collect_stats *stats, struct err *err);
+void	collect_cancel(struct collect_job *j);
+
+/*
  * The cloudflared section {installed, active, version} through probe
  * (NULL = collect_run).  Never fails but on allocation failure (NULL).
  */

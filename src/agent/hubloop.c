@@ -26,6 +26,8 @@
 #include "base/log.h"
 #include "base/loglimit.h"
 #include "hub/hub.h"
+#include "net/https.h"
+#include "pve/pve.h"
 #include "store/audit.h"
 #include "store/db.h"
 #include "store/desired.h"
@@ -40,6 +42,14 @@ struct file_id {
 	ino_t		 ino;
 	off_t		 size;
 	struct timespec	 mtime;
+};
+
+enum cyc_state {
+	CYC_IDLE,
+	CYC_COLLECT,		/* the report's PVE reads */
+	CYC_REPORT,		/* POST /report */
+	CYC_DESIRED,		/* GET /desired */
+	CYC_SIGNED_OPS,		/* GET /signed-ops */
 };
 
 struct hubloop {
@@ -58,6 +68,18 @@ struct hubloop {
 	struct heartbeat	 hb;		/* agent.health (v1.1) */
 	int64_t			 seq_mem;	/* highest seq sent uncommitted */
 	struct loglimit		 fail_log;	/* repeating failures */
+	/* The cycle in progress (issue 17: a state machine, never a wait). */
+	enum cyc_state		 cs;
+	struct collect_job	*job;
+	struct hub_req		*req;
+	struct hubloop_report_info info;
+	char			*body;		/* the report as sent */
+	enum hubloop_outcome	 o;
+	long			 ra;
+	int64_t			 rejected;	/* desired_rejected before */
+	int			 poked;		/* a poke during the cycle */
+	int			 rc;		/* the cycle's result */
+	struct err		 err;
 };
 
 static const char *const phase_names[HUBLOOP_PHASE__COUNT] = {
@@ -288,9 +310,14 @@ hubloop_new(const struct hubloop_deps *deps, struct hubloop **out,
 	return 0;
 }
 
+static void cycle_drop(struct hubloop *hl);
+
 void
 hubloop_free(struct hubloop *hl)
 {
+	if (hl == NULL)
+		return;
+	cycle_drop(hl);
 	free(hl);
 }
 
@@ -317,6 +344,11 @@ hubloop_poke(struct hubloop *hl)
 {
 	int64_t now, at;
 
+	/* A report being built may have missed it: after this cycle. */
+	if (hl->cs != CYC_IDLE) {
+		hl->poked = 1;
+		return;
+	}
 	/* Never earlier than a backoff, Retry-After or auth wait. */
 	if (!hl->d.cfg->hub_on || hl->last_outcome != HUBLOOP_OK)
 		return;
@@ -386,11 +418,11 @@ fail:
 	return rc;
 }
 
+/* GET /desired with the stored ETag, submitted. */
 static int
-fetch_desired(struct hubloop *hl, struct err *err)
+desired_submit(struct hubloop *hl, struct hub_req **out, struct err *err)
 {
-	json_t *doc = NULL;
-	char *etag = NULL, *tag = NULL;
+	char *etag = NULL;
 	int rc;
 
 	rc = kv_get(hl->d.db, KV_DESIRED_ETAG, &etag, err);
@@ -398,10 +430,22 @@ fetch_desired(struct hubloop *hl, struct err *err)
 		etag = NULL;
 		rc = 0;
 	}
-	if (rc != 0)
-		goto out;
-	rc = hub_get_desired(hl->d.hub, etag != NULL && etag[0] != '\0' ?
-	    etag : NULL, &doc, &tag, err);
+	if (rc == 0)
+		rc = hub_submit_desired(hl->d.hub, etag != NULL &&
+		    etag[0] != '\0' ? etag : NULL, out, err);
+	free(etag);
+	return rc;
+}
+
+/* The answer of GET /desired, stored when it is a new document. */
+static int
+desired_answer(struct hubloop *hl, struct hub_req *r, struct err *err)
+{
+	json_t *doc = NULL;
+	char *tag = NULL;
+	int rc;
+
+	rc = hub_finish_desired(hl->d.hub, r, &doc, &tag, err);
 	if (rc == HUB_NOT_MODIFIED || rc == HUB_NO_CONTENT) {
 		hl->st.desired_unchanged++;
 		log_debug("hub: desired state unchanged (%s)", rc ==
@@ -414,7 +458,6 @@ fetch_desired(struct hubloop *hl, struct err *err)
 	rc = desired_store(hl, doc, tag, "hub desired state", err);
 out:
 	json_decref(doc);
-	free(etag);
 	free(tag);
 	return rc;
 }
@@ -428,7 +471,7 @@ out:
  * committed is the next report's agent.signed_ops_ack_seq.
  */
 static int
-fetch_signed_ops(struct hubloop *hl, struct err *err)
+signed_ops_answer(struct hubloop *hl, struct hub_req *r, struct err *err)
 {
 	struct hub_signed_ops so = { NULL, 0 };
 	struct inbox_entry e;
@@ -437,7 +480,7 @@ fetch_signed_ops(struct hubloop *hl, struct err *err)
 	size_t i, taken = 0, held = 0;
 	int rc, found;
 
-	rc = hub_get_signed_ops(hl->d.hub, &so, err);
+	rc = hub_finish_signed_ops(hl->d.hub, r, &so, err);
 	if (rc == HUB_NO_CONTENT)
 		return 0;
 	if (rc != 0)
@@ -667,39 +710,46 @@ give_back_seq(struct hubloop *hl, int64_t seq)
 }
 
 /*
- * One report: collected, numbered, sent, its envelope applied.  With
- * degrade (the loop; not the self-test) a report that cannot be built
- * or numbered in full is still sent, degraded (hub-contract v1.1): the
- * minimal report when the collection failed, a seq kept in memory when
- * the database cannot commit — info->degraded, the cause in
- * info->cause.  Returns 0 when the hub took the report.
+ * A report that could not be collected: with degrade (the loop; not the
+ * self-test) and a cause the heartbeat can name, the minimal report
+ * instead (hub-contract v1.1): info->degraded, the cause in info->cause.
+ * cerr is the collection's failure.  Returns 0 when there is a report.
  */
 static int
-report_send(struct hubloop *hl, int degrade,
-    struct hubloop_report_info *info, struct err *err)
+report_fallback(struct hubloop *hl, int degrade, int crc,
+    const struct err *cerr, struct hubloop_report_info *info,
+    struct err *err)
 {
-	const char *cause = NULL;
-	struct err serr;
-	char *body = NULL;
 	int rc;
 
-	memset(info, 0, sizeof(*info));
-	err_init(&info->cause);
-	if (!hl->d.cfg->hub_on)
-		return err_set(err, ERR_CONFIG, "hub.mode is \"off\": there is "
-		    "no hub to report to");
-	if ((rc = collect_report(hl->d.collect, &info->report, &info->stats,
-	    &info->cause)) != 0) {
-		hl->st.collect_failed++;
-		info->collect_failed = 1;
-		if (!degrade || (cause = heartbeat_cause_of(&info->cause)) ==
-		    NULL)
-			return err_copy(err, &info->cause);
-		if ((rc = collect_minimal(hl->d.collect, &info->report,
-		    &info->stats, err)) != 0)
-			return rc;
-		info->degraded = 1;
+	hl->st.collect_failed++;
+	info->collect_failed = 1;
+	(void) err_copy(&info->cause, cerr);
+	if (!degrade || heartbeat_cause_of(&info->cause) == NULL) {
+		(void) err_copy(err, cerr);
+		return crc;
 	}
+	if ((rc = collect_minimal(hl->d.collect, &info->report,
+	    &info->stats, err)) != 0)
+		return rc;
+	info->degraded = 1;
+	return 0;
+}
+
+/*
+ * After a built (or minimal) report: its seq taken and committed — or,
+ * with degrade when the database cannot commit, kept in memory — its
+ * agent.health set, *body its text.
+ */
+static int
+report_prepare(struct hubloop *hl, int degrade,
+    struct hubloop_report_info *info, char **body, struct err *err)
+{
+	const char *cause = info->degraded ?
+	    heartbeat_cause_of(&info->cause) : NULL;
+	struct err serr;
+	int rc;
+
 	info->built = 1;
 	err_init(&serr);
 	if ((rc = next_seq(hl, &info->seq, &serr)) != 0) {
@@ -722,10 +772,25 @@ report_send(struct hubloop *hl, int degrade,
 		return rc;
 	if (json_object_set_new(info->report, "seq",
 	    json_integer(info->seq)) != 0 ||
-	    (body = jsonx_dump(info->report)) == NULL)
+	    (*body = jsonx_dump(info->report)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	info->bytes = strlen(body);
-	rc = hub_post_report(hl->d.hub, body, info->bytes, &info->env, err);
+	info->bytes = strlen(*body);
+	return 0;
+}
+
+/*
+ * After POST /report answered (rc, err): the seq given back when the hub
+ * certainly does not have it, else the envelope applied.  With degrade,
+ * an envelope the database cannot keep is held in memory and the report
+ * counts as degraded.  Returns 0 when the hub took the report.
+ */
+static int
+report_posted(struct hubloop *hl, int degrade,
+    struct hubloop_report_info *info, const char *body, int rc,
+    struct err *err)
+{
+	struct err serr;
+
 	info->delivery = hub_last_delivery(hl->d.hub);
 	if (rc != 0) {
 		if (info->delivery == HUB_DELIVERY_NONE) {
@@ -735,7 +800,6 @@ report_send(struct hubloop *hl, int degrade,
 			else if (hl->seq_mem == info->seq)
 				hl->seq_mem--;
 		}
-		free(body);
 		return rc;
 	}
 	hl->st.last_seq = info->seq;
@@ -743,7 +807,6 @@ report_send(struct hubloop *hl, int degrade,
 	err_init(&serr);
 	rc = apply_envelope(hl, &info->env, info->stats.audit_max_seq, body,
 	    &serr);
-	free(body);
 	if (rc != 0 && degrade && heartbeat_db_cannot_commit(&serr)) {
 		/*
 		 * The hub took the report; its answer cannot be kept.  Held
@@ -771,7 +834,28 @@ int
 hubloop_report_once(struct hubloop *hl, struct hubloop_report_info *info,
     struct err *err)
 {
-	return report_send(hl, 0, info, err);
+	struct err cerr;
+	char *body = NULL;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	err_init(&info->cause);
+	if (!hl->d.cfg->hub_on)
+		return err_set(err, ERR_CONFIG, "hub.mode is \"off\": there is "
+		    "no hub to report to");
+	err_init(&cerr);
+	if ((rc = collect_report(hl->d.collect, &info->report, &info->stats,
+	    &cerr)) != 0 &&
+	    (rc = report_fallback(hl, 0, rc, &cerr, info, err)) != 0)
+		return rc;
+	if ((rc = report_prepare(hl, 0, info, &body, err)) != 0) {
+		free(body);
+		return rc;
+	}
+	rc = hub_post_report(hl->d.hub, body, info->bytes, &info->env, err);
+	rc = report_posted(hl, 0, info, body, rc, err);
+	free(body);
+	return rc;
 }
 
 /*
@@ -851,98 +935,272 @@ log_recovered(struct hubloop *hl)
 		    hl->st.last_seq);
 }
 
-static int
-cycle_hub(struct hubloop *hl, struct err *err)
+/* Drops the cycle in progress (no outcome, nothing scheduled). */
+static void
+cycle_drop(struct hubloop *hl)
 {
-	struct hubloop_report_info info;
+	collect_cancel(hl->job);
+	hl->job = NULL;
+	hub_req_cancel(hl->req);
+	hl->req = NULL;
+	json_decref(hl->info.report);
+	hl->info.report = NULL;
+	free(hl->body);
+	hl->body = NULL;
+	hl->cs = CYC_IDLE;
+}
+
+/*
+ * The cycle ends: the next one scheduled, the outcome kept.  A degraded
+ * cycle has its failure backoff already (unless the hub asked for more)
+ * and ends with its cause.
+ */
+static void
+cycle_end(struct hubloop *hl)
+{
+	if (!hl->info.degraded || hl->o != HUBLOOP_FAILED)
+		schedule(hl, hl->o, hl->ra);
+	if (hl->info.degraded)
+		hl->rc = err_copy(&hl->err, &hl->info.cause);
+	cycle_drop(hl);
+	if (hl->poked) {
+		hl->poked = 0;
+		hubloop_poke(hl);
+	}
+}
+
+/* The report was not built or not taken: hl->rc/hl->err say why. */
+static void
+cycle_report_failed(struct hubloop *hl)
+{
+	const struct err *err = &hl->err;
+	int built = hl->info.built;
+
+	/* What made the report degraded fails the cycle first (--once). */
+	if (hl->info.degraded)
+		note_failure(hl, hl->info.collect_failed ?
+		    HUBLOOP_PHASE_COLLECT : HUBLOOP_PHASE_REPORT,
+		    &hl->info.cause);
+	hl->st.reports_failed++;
+	/*
+	 * A report that could not be built is PVE's failure: its reason
+	 * is a pve_ one, never the hub's auth wait.
+	 */
+	hl->st.last_reason = built ? err->reason : HUB_E_NONE;
+	hl->o = built ? hubloop_outcome_of(err) : HUBLOOP_FAILED;
+	if (hl->o == HUBLOOP_RETRY_AFTER)
+		hl->ra = hub_retry_after_s(hl->d.hub);
+	schedule(hl, hl->o, hl->ra);
+	if (!built || err->reason != HUB_E_ABORTED)
+		log_failure(hl, err, hl->o, built, &hl->info);
+	note_failure(hl, built ? HUBLOOP_PHASE_REPORT :
+	    HUBLOOP_PHASE_COLLECT, err);
+	cycle_drop(hl);
+	/* The backoff decides when the next report goes. */
+	hl->poked = 0;
+}
+
+/* A follow-up fetch failed: logged; Retry-After and auth still count. */
+static void
+follow_up_failed(struct hubloop *hl, enum hubloop_phase phase,
+    const char *what, const struct err *ferr)
+{
+	enum hubloop_outcome fo;
+
+	hl->st.follow_up_failed++;
+	log_warn("hub %s: %s", what, err_msg(ferr));
+	note_failure(hl, phase, ferr);
+	if ((fo = hubloop_outcome_of(ferr)) != HUBLOOP_FAILED) {
+		hl->o = fo;
+		hl->ra = hub_retry_after_s(hl->d.hub);
+	}
+}
+
+/* GET /signed-ops when the envelope says so, else the cycle ends. */
+static void
+cycle_signed_ops(struct hubloop *hl)
+{
 	struct err ferr;
-	enum hubloop_outcome o = HUBLOOP_OK, fo;
-	int64_t rejected;
-	long ra = -1;
+
+	err_init(&ferr);
+	/* A degraded report the hub took: its signed ops are still read. */
+	if (hl->info.env.has_signed_ops && (hl->o == HUBLOOP_OK ||
+	    (hl->info.degraded && hl->o == HUBLOOP_FAILED))) {
+		if (hub_submit_signed_ops(hl->d.hub, &hl->req, &ferr) == 0) {
+			hl->cs = CYC_SIGNED_OPS;
+			return;
+		}
+		follow_up_failed(hl, HUBLOOP_PHASE_SIGNED_OPS, "signed-ops",
+		    &ferr);
+	}
+	cycle_end(hl);
+}
+
+/* After the report: GET /desired when the hub has a newer one. */
+static void
+cycle_follow_ups(struct hubloop *hl)
+{
+	struct err ferr;
+
+	err_init(&ferr);
+	if (hl->info.env.has_desired_generation &&
+	    hl->info.env.desired_generation > hl->st.desired_generation) {
+		hl->rejected = hl->st.desired_rejected;
+		if (desired_submit(hl, &hl->req, &ferr) == 0) {
+			hl->cs = CYC_DESIRED;
+			return;
+		}
+		follow_up_failed(hl, HUBLOOP_PHASE_DESIRED, "desired state",
+		    &ferr);
+	}
+	cycle_signed_ops(hl);
+}
+
+/*
+ * The collection ended (crc, cerr): the report — or the degraded one —
+ * numbered and POSTed, or the cycle failed.
+ */
+static void
+cycle_submit_report(struct hubloop *hl, int crc, const struct err *cerr)
+{
 	int rc;
 
-	hl->last_start_ms = clock_mono_ms(hl->d.clock);
-	rc = report_send(hl, 1, &info, err);
-	json_decref(info.report);
-	/* What made the report degraded fails the cycle first (--once). */
-	if (info.degraded)
-		note_failure(hl, info.collect_failed ? HUBLOOP_PHASE_COLLECT :
-		    HUBLOOP_PHASE_REPORT, &info.cause);
-	if (rc != 0) {
-		hl->st.reports_failed++;
-		/*
-		 * A report that could not be built is PVE's failure: its
-		 * reason is a pve_ one, never the hub's auth wait.
-		 */
-		hl->st.last_reason = info.built ? err->reason : HUB_E_NONE;
-		o = info.built ? hubloop_outcome_of(err) : HUBLOOP_FAILED;
-		if (o == HUBLOOP_RETRY_AFTER)
-			ra = hub_retry_after_s(hl->d.hub);
-		schedule(hl, o, ra);
-		if (!info.built || err->reason != HUB_E_ABORTED)
-			log_failure(hl, err, o, info.built, &info);
-		note_failure(hl, info.built ? HUBLOOP_PHASE_REPORT :
-		    HUBLOOP_PHASE_COLLECT, err);
-		return rc;
+	if (crc != 0 && (rc = report_fallback(hl, 1, crc, cerr, &hl->info,
+	    &hl->err)) != 0) {
+		hl->rc = rc;
+		cycle_report_failed(hl);
+		return;
 	}
+	if ((rc = report_prepare(hl, 1, &hl->info, &hl->body,
+	    &hl->err)) != 0 ||
+	    (rc = hub_submit_report(hl->d.hub, hl->body, hl->info.bytes,
+	    &hl->req, &hl->err)) != 0) {
+		hl->rc = rc;
+		cycle_report_failed(hl);
+		return;
+	}
+	hl->cs = CYC_REPORT;
+}
+
+/*
+ * The hub took the report.  A degraded one: the hub knows why, the full
+ * report is tried again on the failure backoff, and nothing is fetched
+ * that could not be kept (a seq held in memory ends the cycle here).
+ */
+static void
+cycle_report_taken(struct hubloop *hl)
+{
+	struct hubloop_report_info *info = &hl->info;
+
 	hl->st.reports_ok++;
-	log_debug("hub: report seq %" PRId64 " sent (%zu bytes)", info.seq,
-	    info.bytes);
+	log_debug("hub: report seq %" PRId64 " sent (%zu bytes)", info->seq,
+	    info->bytes);
 	(void) snprintf(hl->st.health_cause, sizeof(hl->st.health_cause), "%s",
-	    info.degraded ? hl->hb.cause : "");
-	if (info.degraded) {
-		/*
-		 * The hub knows why; the full report is tried again on the
-		 * failure backoff.  Nothing is fetched that could not be
-		 * kept.
-		 */
-		hl->st.reports_degraded++;
-		hl->st.last_reason = HUB_E_NONE;
-		schedule(hl, HUBLOOP_FAILED, -1);
-		log_degraded(hl, &info);
-		if (info.seq_in_memory)
-			return err_copy(err, &info.cause);
-		o = HUBLOOP_FAILED;
-	} else
+	    info->degraded ? hl->hb.cause : "");
+	if (!info->degraded) {
 		log_recovered(hl);
-	/* Follow-ups: failures are logged; Retry-After and auth still count. */
-	if (info.env.has_desired_generation &&
-	    info.env.desired_generation > hl->st.desired_generation) {
+		cycle_follow_ups(hl);
+		return;
+	}
+	note_failure(hl, info->collect_failed ? HUBLOOP_PHASE_COLLECT :
+	    HUBLOOP_PHASE_REPORT, &info->cause);
+	hl->st.reports_degraded++;
+	hl->st.last_reason = HUB_E_NONE;
+	schedule(hl, HUBLOOP_FAILED, -1);
+	log_degraded(hl, info);
+	hl->o = HUBLOOP_FAILED;
+	hl->ra = -1;
+	hl->poked = 0;		/* the backoff decides the next one */
+	if (info->seq_in_memory) {
+		cycle_end(hl);
+		return;
+	}
+	cycle_follow_ups(hl);
+}
+
+/* One move of the cycle in progress; returns without waiting. */
+static void
+cycle_advance(struct hubloop *hl)
+{
+	struct hub_req *r;
+	struct err ferr;
+	int rc;
+
+	switch (hl->cs) {
+	case CYC_IDLE:
+		return;
+	case CYC_COLLECT:
+		if (!collect_step(hl->job))
+			return;
 		err_init(&ferr);
-		rejected = hl->st.desired_rejected;
-		if (fetch_desired(hl, &ferr) != 0) {
-			hl->st.follow_up_failed++;
-			log_warn("hub desired state: %s", err_msg(&ferr));
-			note_failure(hl, hl->st.desired_rejected > rejected ?
-			    HUBLOOP_PHASE_DESIRED_INVALID :
-			    HUBLOOP_PHASE_DESIRED, &ferr);
-			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
-				o = fo;
-				ra = hub_retry_after_s(hl->d.hub);
-			}
+		rc = collect_finish(hl->job, &hl->info.report,
+		    &hl->info.stats, &ferr);
+		hl->job = NULL;
+		cycle_submit_report(hl, rc, &ferr);
+		return;
+	case CYC_REPORT:
+		if (!hub_req_done(hl->req))
+			return;
+		r = hl->req;
+		hl->req = NULL;
+		rc = hub_finish_report(hl->d.hub, r, &hl->info.env, &hl->err);
+		if ((rc = report_posted(hl, 1, &hl->info, hl->body, rc,
+		    &hl->err)) != 0) {
+			hl->rc = rc;
+			cycle_report_failed(hl);
+			return;
 		}
-	}
-	if (info.env.has_signed_ops && (o == HUBLOOP_OK || (info.degraded &&
-	    o == HUBLOOP_FAILED))) {
+		cycle_report_taken(hl);
+		return;
+	case CYC_DESIRED:
+		if (!hub_req_done(hl->req))
+			return;
+		r = hl->req;
+		hl->req = NULL;
 		err_init(&ferr);
-		if (fetch_signed_ops(hl, &ferr) != 0) {
-			hl->st.follow_up_failed++;
-			log_warn("hub signed-ops: %s", err_msg(&ferr));
-			note_failure(hl, HUBLOOP_PHASE_SIGNED_OPS, &ferr);
-			if ((fo = hubloop_outcome_of(&ferr)) != HUBLOOP_FAILED) {
-				o = fo;
-				ra = hub_retry_after_s(hl->d.hub);
-			}
-		}
+		if (desired_answer(hl, r, &ferr) != 0)
+			follow_up_failed(hl, hl->st.desired_rejected >
+			    hl->rejected ? HUBLOOP_PHASE_DESIRED_INVALID :
+			    HUBLOOP_PHASE_DESIRED, "desired state", &ferr);
+		cycle_signed_ops(hl);
+		return;
+	case CYC_SIGNED_OPS:
+		if (!hub_req_done(hl->req))
+			return;
+		r = hl->req;
+		hl->req = NULL;
+		err_init(&ferr);
+		if (signed_ops_answer(hl, r, &ferr) != 0)
+			follow_up_failed(hl, HUBLOOP_PHASE_SIGNED_OPS,
+			    "signed-ops", &ferr);
+		cycle_end(hl);
+		return;
 	}
-	if (info.degraded) {
-		/* Backoff scheduled above, unless the hub asked for more. */
-		if (o != HUBLOOP_FAILED)
-			schedule(hl, o, ra);
-		return err_copy(err, &info.cause);
+}
+
+/* Starts a hub-mode cycle: the report's collection. */
+static void
+cycle_start(struct hubloop *hl)
+{
+	struct err cerr;
+	int rc;
+
+	hl->fail_phase = HUBLOOP_PHASE_NONE;
+	err_init(&hl->fail);
+	err_init(&hl->err);
+	memset(&hl->info, 0, sizeof(hl->info));
+	err_init(&hl->info.cause);
+	hl->o = HUBLOOP_OK;
+	hl->ra = -1;
+	hl->rc = 0;
+	hl->last_start_ms = clock_mono_ms(hl->d.clock);
+	err_init(&cerr);
+	if ((rc = collect_start(hl->d.collect, &hl->job, &cerr)) != 0) {
+		hl->job = NULL;
+		cycle_submit_report(hl, rc, &cerr);
+		return;
 	}
-	schedule(hl, o, ra);
-	return 0;
+	hl->cs = CYC_COLLECT;
 }
 
 /* ---- standalone mode: desired_file ---------------------------------- */
@@ -1000,12 +1258,80 @@ out:
 	return rc;
 }
 
+enum hubloop_progress
+hubloop_tick(struct hubloop *hl, int force, int *rc_out, struct err *err)
+{
+	int rc;
+
+	if (hl->cs == CYC_IDLE) {
+		if (!force && hl->next_due_ms > clock_mono_ms(hl->d.clock))
+			return HUBLOOP_IDLE;
+		if (!hl->d.cfg->hub_on) {
+			hl->fail_phase = HUBLOOP_PHASE_NONE;
+			err_init(&hl->fail);
+			rc = cycle_file(hl, err);
+			if (rc_out != NULL)
+				*rc_out = rc;
+			return HUBLOOP_ENDED;
+		}
+		cycle_start(hl);
+	}
+	/* Each step may complete several exchanges already done. */
+	for (;;) {
+		enum cyc_state before = hl->cs;
+
+		cycle_advance(hl);
+		if (hl->cs == CYC_IDLE || hl->cs == before)
+			break;
+	}
+	if (hl->cs != CYC_IDLE)
+		return HUBLOOP_RUNNING;
+	if (rc_out != NULL)
+		*rc_out = hl->rc;
+	if (hl->rc != 0)
+		(void) err_copy(err, &hl->err);
+	return HUBLOOP_ENDED;
+}
+
+int
+hubloop_busy(const struct hubloop *hl)
+{
+	return hl->cs != CYC_IDLE;
+}
+
+/* Moves the transfers of the cycle's clients (one multi, or two). */
+static void
+cycle_wait(struct hubloop *hl)
+{
+	struct https_multi *pm = pve_client_multi(hl->d.collect->pve);
+	struct https_multi *hm = hub_client_multi(hl->d.hub);
+	struct err e;
+
+	err_init(&e);
+	if (https_multi_run(pm, hm == pm ? 100 : 10, &e) < 0)
+		log_warn("hub cycle: %s", err_msg(&e));
+	err_init(&e);
+	if (hm != pm && https_multi_run(hm, 10, &e) < 0)
+		log_warn("hub cycle: %s", err_msg(&e));
+}
+
 int
 hubloop_cycle(struct hubloop *hl, struct err *err)
 {
-	hl->fail_phase = HUBLOOP_PHASE_NONE;
-	err_init(&hl->fail);
-	if (!hl->d.cfg->hub_on)
-		return cycle_file(hl, err);
-	return cycle_hub(hl, err);
+	struct err e;
+	int rc = 0;
+
+	/* A cycle in progress ends first; then a new one, to its end. */
+	while (hl->cs != CYC_IDLE) {
+		err_init(&e);
+		cycle_wait(hl);
+		(void) hubloop_tick(hl, 0, NULL, &e);
+	}
+	if (hubloop_tick(hl, 1, &rc, err) == HUBLOOP_ENDED)
+		return rc;
+	for (;;) {
+		cycle_wait(hl);
+		if (hubloop_tick(hl, 0, &rc, err) == HUBLOOP_ENDED)
+			return rc;
+	}
 }

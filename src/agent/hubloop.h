@@ -160,9 +160,32 @@ int64_t	hubloop_next_due_ms(const struct hubloop *hl);
 int	hubloop_cycle(struct hubloop *hl, struct err *err);
 
 /*
+ * The same cycle without blocking (issue 17).  hubloop_tick() starts a
+ * cycle when one is due (or force) and moves the one in progress as far
+ * as the exchanges completed so far allow — the report's PVE reads, the
+ * POST, the follow-up GETs run as requests on the PVE client's https
+ * multi, which the caller's loop polls (the hub client runs on the same
+ * multi).  HUBLOOP_ENDED: the cycle ended in this call, *rc_out (may be
+ * NULL) and err as hubloop_cycle() returns them.  hubloop_cycle() is a
+ * forced tick run to its end.  hub.mode "off": the desired_file check,
+ * local and short, ends within the tick.
+ */
+enum hubloop_progress {
+	HUBLOOP_IDLE,		/* nothing due, nothing in progress */
+	HUBLOOP_RUNNING,	/* waiting for an exchange */
+	HUBLOOP_ENDED,
+};
+
+enum hubloop_progress hubloop_tick(struct hubloop *hl, int force,
+	    int *rc_out, struct err *err);
+/* 1 while a cycle is in progress. */
+int	hubloop_busy(const struct hubloop *hl);
+
+/*
  * An op ended or entered pending_signature: report soon — not before
  * debounce_ms after the last report started, and never earlier than a
- * backoff, Retry-After or auth wait already scheduled.
+ * backoff, Retry-After or auth wait already scheduled.  During a cycle
+ * in progress it applies when that cycle ends.
  */
 void	hubloop_poke(struct hubloop *hl);
 

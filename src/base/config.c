@@ -45,6 +45,7 @@ static const struct ckey ckeys[] = {
 	{ "pve",	"ca_file",		CKEY_STRING,	0 },
 	{ "pve",	"insecure",		CKEY_BOOL,	0 },
 	{ "pve",	"timeout_s",		CKEY_INT,	0 },
+	{ "pve",	"max_concurrent",	CKEY_INT,	0 },
 	{ "hub",	"mode",			CKEY_STRING,	0 },
 	{ "hub",	"url",			CKEY_STRING,	0 },
 	{ "hub",	"token",		CKEY_STRING,	1 },
@@ -524,7 +525,9 @@ validate(const json_t *root, struct config *c, struct err *err)
 	    (rc = get_str(pve, "pve", "ca_file", NULL, &c->pve_ca_file,
 	    err)) != 0 ||
 	    (rc = get_int(pve, "pve", "timeout_s", 1, 600, 30,
-	    &c->pve_timeout_s, err)) != 0)
+	    &c->pve_timeout_s, err)) != 0 ||
+	    (rc = get_int(pve, "pve", "max_concurrent", 1, 64, 4,
+	    &c->pve_max_concurrent, err)) != 0)
 		return rc;
 	c->pve_insecure = 0;
 	if (pve != NULL && (rc = jsonx_opt_bool(pve, "pve", "insecure",
@@ -794,7 +797,7 @@ json_t *
 config_to_json(const struct config *c)
 {
 	return json_pack("{s:{s:o,s:o},s:o,"
-	    "s:{s:o,s:o,s:o,s:o,s:o,s:b,s:I},"
+	    "s:{s:o,s:o,s:o,s:o,s:o,s:b,s:I,s:I},"
 	    "s:{s:s,s:o,s:o,s:o},s:o,s:I,"
 	    "s:{s:o,s:o,s:I,s:I,s:I},"
 	    "s:{s:s,s:o,s:o,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:o},"
@@ -809,6 +812,7 @@ config_to_json(const struct config *c)
 		"ca_file", str_or_null(c->pve_ca_file),
 		"insecure", c->pve_insecure,
 		"timeout_s", (json_int_t)c->pve_timeout_s,
+		"max_concurrent", (json_int_t)c->pve_max_concurrent,
 	    "hub", "mode", c->hub_on ? "on" : "off",
 		"url", str_or_null(c->hub_url),
 		"token", secret(c->hub_token),

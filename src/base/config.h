@@ -38,6 +38,7 @@ struct config {
 	char	*pve_ca_file;		/* NULL when fingerprint/insecure */
 	int	 pve_insecure;
 	long	 pve_timeout_s;
+	long	 pve_max_concurrent;	/* PVE requests at once (issue 17) */
 	int	 hub_on;		/* hub.mode == "on" */
 	char	*hub_url;
 	char	*hub_token;		/* secret */

@@ -181,6 +181,8 @@ helper_call(struct exec_pve *x, const json_t *req, struct err *err)
 	rc = priv_call(exec_priv_client(x->priv), req,
 	    EXEC_PRIV_SET_TIMEOUT_MS, &res, &ce);
 	json_decref(res);
+	/* Issue 15: the helper changed a config behind the client. */
+	pve_config_changed(x->client);
 	if (rc != 0 && strstr(err_msg(&ce), " is locked") != NULL)
 		ce.code = rc = ERR_LOCKED;
 	return rc != 0 ? err_copy(err, &ce) : 0;
@@ -565,6 +567,9 @@ x_poll(void *ctx, const char *upid, enum exec_task_state *out,
 	    strlen(EXEC_PRIV_UPID_PREFIX)) == 0) {
 		rc = x->priv != NULL ? exec_priv_poll(x->priv, upid, out,
 		    exit_out, err) : ERR_NOT_FOUND;
+		/* Issue 15: a helper job that ended changed a config. */
+		if (rc == 0 && *out != EXEC_TASK_RUNNING)
+			pve_config_changed(x->client);
 		if (rc != ERR_NOT_FOUND)
 			return rc;
 		if (err != NULL)

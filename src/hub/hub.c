@@ -105,6 +105,7 @@ hub_client_new(const struct hub_options *opt, struct hub_client **out,
 	ho.body_cap = HUB_BODY_CAP;
 	ho.user_agent = "felhom-agent/" FELHOM_VERSION;
 	ho.abort_flag = opt->abort_flag;
+	ho.multi = opt->multi;
 	if ((rc = https_client_new(&ho, &c->https, err)) != 0)
 		goto out;
 	*out = c;
@@ -185,26 +186,34 @@ hub_message(const struct https_response *resp, char *out, size_t n)
 	json_decref(doc);
 }
 
-/*
- * Performs METHOD base+path and maps what is not a 200/204/304 into a
- * typed error.  0 with *resp filled for those three.
- */
+/* One request in flight (the hub client runs one at a time). */
+struct hub_req {
+	struct https_xfer	*x;
+	enum hub_req_kind	 kind;
+	const char		*method, *path;	/* static strings */
+};
+
+/* Submits METHOD base+path. */
 static int
-hub_request(struct hub_client *c, const char *method, const char *path,
-    const char *body, size_t len, const char *etag,
-    struct https_response *resp, struct err *err)
+hub_submit(struct hub_client *c, enum hub_req_kind kind, const char *method,
+    const char *path, const char *body, size_t len, const char *etag,
+    struct hub_req **out, struct err *err)
 {
 	struct https_request req;
-	struct err herr;
-	char url[2048], msg[HUB_MESSAGE_MAX * 4 + 1];
-	long st, ra;
-	int rc, reason;
+	struct hub_req *r;
+	char url[2048];
+	int rc;
 
 	c->retry_after_s = -1;
 	c->delivery = HUB_DELIVERY_NONE;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >=
 	    sizeof(url))
 		return err_set(err, ERR_CONFIG, "hub.url: too long");
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	r->kind = kind;
+	r->method = method;
+	r->path = path;
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.url = url;
@@ -216,8 +225,33 @@ hub_request(struct hub_client *c, const char *method, const char *path,
 		req.body = body;
 		req.body_len = len;
 	}
+	if ((rc = https_submit(c->https, &req, HTTPS_PRIO_HIGH, &r->x,
+	    err)) != 0) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/*
+ * The answer of r (freed) mapped: 0 with *resp filled for a 200, 204 or
+ * 304, else a typed error.
+ */
+static int
+hub_answer(struct hub_client *c, struct hub_req *r,
+    struct https_response *resp, struct err *err)
+{
+	const char *method = r->method, *path = r->path;
+	struct err herr;
+	char msg[HUB_MESSAGE_MAX * 4 + 1];
+	long st, ra;
+	int rc, reason;
+
 	err_init(&herr);
-	if ((rc = https_do(c->https, &req, resp, &herr)) != 0) {
+	rc = https_xfer_finish(r->x, resp, &herr);
+	free(r);
+	if (rc != 0) {
 		/* Before the request went out, the hub cannot have it. */
 		if (rc != ERR_TOO_LARGE && (herr.reason == HTTPS_R_DNS ||
 		    herr.reason == HTTPS_R_CONNECT ||
@@ -259,6 +293,33 @@ hub_request(struct hub_client *c, const char *method, const char *path,
 		    "%s %s: HTTP %ld: %s", method, path, st, msg);
 	return err_setr(err, ERR_PROTOCOL, HUB_E_PROTOCOL, st,
 	    "%s %s: unexpected HTTP status %ld", method, path, st);
+}
+
+struct https_multi *
+hub_client_multi(const struct hub_client *c)
+{
+	return https_client_multi(c->https);
+}
+
+int
+hub_req_done(const struct hub_req *r)
+{
+	return https_xfer_done(r->x);
+}
+
+void
+hub_req_cancel(struct hub_req *r)
+{
+	if (r == NULL)
+		return;
+	https_xfer_cancel(r->x);
+	free(r);
+}
+
+enum hub_req_kind
+hub_req_kind(const struct hub_req *r)
+{
+	return r->kind;
 }
 
 /* Checks a 200 answer: content type, JSON, schema.  *out: the document. */
@@ -338,7 +399,15 @@ hub_envelope_parse(const json_t *doc, struct hub_envelope *out,
 }
 
 int
-hub_post_report(struct hub_client *c, const char *body, size_t len,
+hub_submit_report(struct hub_client *c, const char *body, size_t len,
+    struct hub_req **out, struct err *err)
+{
+	return hub_submit(c, HUB_REQ_REPORT, "POST", "/report", body, len,
+	    NULL, out, err);
+}
+
+int
+hub_finish_report(struct hub_client *c, struct hub_req *r,
     struct hub_envelope *env, struct err *err)
 {
 	struct https_response resp;
@@ -346,8 +415,7 @@ hub_post_report(struct hub_client *c, const char *body, size_t len,
 	int rc;
 
 	https_response_init(&resp);
-	if ((rc = hub_request(c, "POST", "/report", body, len, NULL, &resp,
-	    err)) != 0)
+	if ((rc = hub_answer(c, r, &resp, err)) != 0)
 		goto out;
 	if (resp.status != 200) {
 		rc = err_setr(err, ERR_PROTOCOL, HUB_E_PROTOCOL, resp.status,
@@ -366,7 +434,28 @@ out:
 }
 
 int
-hub_get_desired(struct hub_client *c, const char *etag, json_t **doc_out,
+hub_post_report(struct hub_client *c, const char *body, size_t len,
+    struct hub_envelope *env, struct err *err)
+{
+	struct hub_req *r = NULL;
+	int rc;
+
+	if ((rc = hub_submit_report(c, body, len, &r, err)) != 0)
+		return rc;
+	https_xfer_wait(r->x);
+	return hub_finish_report(c, r, env, err);
+}
+
+int
+hub_submit_desired(struct hub_client *c, const char *etag,
+    struct hub_req **out, struct err *err)
+{
+	return hub_submit(c, HUB_REQ_DESIRED, "GET", "/desired", NULL, 0, etag,
+	    out, err);
+}
+
+int
+hub_finish_desired(struct hub_client *c, struct hub_req *r, json_t **doc_out,
     char **etag_out, struct err *err)
 {
 	struct https_response resp;
@@ -375,8 +464,7 @@ hub_get_desired(struct hub_client *c, const char *etag, json_t **doc_out,
 	int rc;
 
 	https_response_init(&resp);
-	if ((rc = hub_request(c, "GET", "/desired", NULL, 0, etag, &resp,
-	    err)) != 0)
+	if ((rc = hub_answer(c, r, &resp, err)) != 0)
 		goto out;
 	if (resp.status == 304) {
 		rc = HUB_NOT_MODIFIED;
@@ -401,6 +489,19 @@ out:
 	json_decref(doc);
 	https_response_reset(&resp);
 	return rc;
+}
+
+int
+hub_get_desired(struct hub_client *c, const char *etag, json_t **doc_out,
+    char **etag_out, struct err *err)
+{
+	struct hub_req *r = NULL;
+	int rc;
+
+	if ((rc = hub_submit_desired(c, etag, &r, err)) != 0)
+		return rc;
+	https_xfer_wait(r->x);
+	return hub_finish_desired(c, r, doc_out, etag_out, err);
 }
 
 static int
@@ -595,8 +696,16 @@ hub_signed_ops_reset(struct hub_signed_ops *s)
 }
 
 int
-hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
+hub_submit_signed_ops(struct hub_client *c, struct hub_req **out,
     struct err *err)
+{
+	return hub_submit(c, HUB_REQ_SIGNED_OPS, "GET", "/signed-ops", NULL, 0,
+	    NULL, out, err);
+}
+
+int
+hub_finish_signed_ops(struct hub_client *c, struct hub_req *r,
+    struct hub_signed_ops *out, struct err *err)
 {
 	struct https_response resp;
 	json_t *doc = NULL;
@@ -605,8 +714,7 @@ hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
 	out->ops = NULL;
 	out->n = 0;
 	https_response_init(&resp);
-	if ((rc = hub_request(c, "GET", "/signed-ops", NULL, 0, NULL, &resp,
-	    err)) != 0)
+	if ((rc = hub_answer(c, r, &resp, err)) != 0)
 		goto out;
 	if (resp.status == 204) {
 		rc = HUB_NO_CONTENT;
@@ -626,4 +734,19 @@ out:
 	json_decref(doc);
 	https_response_reset(&resp);
 	return rc;
+}
+
+int
+hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
+    struct err *err)
+{
+	struct hub_req *r = NULL;
+	int rc;
+
+	out->ops = NULL;
+	out->n = 0;
+	if ((rc = hub_submit_signed_ops(c, &r, err)) != 0)
+		return rc;
+	https_xfer_wait(r->x);
+	return hub_finish_signed_ops(c, r, out, err);
 }

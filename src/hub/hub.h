@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "net/https.h"
 
 #define HUB_BODY_CAP		(4u * 1024u * 1024u)	/* response bodies */
 #define HUB_RETRY_AFTER_MAX_S	3600	/* Retry-After is capped at this */
@@ -95,6 +96,7 @@ struct hub_options {
 	long			 timeout_ms;		/* 0 = 30000 */
 	/* Raised by the signal handler: calls stop within ~100 ms. */
 	volatile sig_atomic_t	*abort_flag;
+	struct https_multi	*multi;		/* NULL: a private one */
 };
 
 struct hub_client;
@@ -128,6 +130,35 @@ int	hub_get_desired(struct hub_client *c, const char *etag,
  */
 int	hub_get_signed_ops(struct hub_client *c, struct hub_signed_ops *out,
 	    struct err *err);
+
+/*
+ * The same three exchanges without blocking (issue 17): submit, let the
+ * loop run the client's https multi, then finish once hub_req_done().
+ * finish frees the request and answers exactly as the blocking call
+ * (which is submit + wait + finish); one request at a time per client.
+ */
+enum hub_req_kind { HUB_REQ_REPORT, HUB_REQ_DESIRED, HUB_REQ_SIGNED_OPS };
+
+struct hub_req;
+
+int	hub_submit_report(struct hub_client *c, const char *body, size_t len,
+	    struct hub_req **out, struct err *err);
+int	hub_finish_report(struct hub_client *c, struct hub_req *r,
+	    struct hub_envelope *env, struct err *err);
+int	hub_submit_desired(struct hub_client *c, const char *etag,
+	    struct hub_req **out, struct err *err);
+int	hub_finish_desired(struct hub_client *c, struct hub_req *r,
+	    json_t **doc_out, char **etag_out, struct err *err);
+int	hub_submit_signed_ops(struct hub_client *c, struct hub_req **out,
+	    struct err *err);
+int	hub_finish_signed_ops(struct hub_client *c, struct hub_req *r,
+	    struct hub_signed_ops *out, struct err *err);
+int	hub_req_done(const struct hub_req *r);
+/* The https multi the client runs on. */
+struct https_multi *hub_client_multi(const struct hub_client *c);
+enum hub_req_kind hub_req_kind(const struct hub_req *r);
+/* Stops and frees; NULL is fine. */
+void	hub_req_cancel(struct hub_req *r);
 
 /* Whether the last request's body may have reached the hub. */
 enum hub_delivery {

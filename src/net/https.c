@@ -13,8 +13,10 @@
  * In PIN mode that digest must equal the pin (the chain is not CA-checked,
  * as PVE's own client does with pinned fingerprints); in CA modes the
  * callback records the digest and runs OpenSSL's normal verification; in
- * INSECURE mode it only records.  The session-ID cache is off so every
- * new connection presents its certificate again.
+ * INSECURE mode it only records.  TLS sessions are resumed (a curl share
+ * per client): a resumed session skips the certificate, which was
+ * checked when the session was made; a server with a new certificate
+ * (a restart) cannot resume and is checked again.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -34,6 +37,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "net/https.h"
+#include "net/https_int.h"
 
 /*
  * The pin check hooks OpenSSL's verification through the SSL_CTX that
@@ -41,11 +45,9 @@
  * libcurl4-openssl-dev).  With another TLS backend PIN mode is refused
  * and the fingerprint is simply not recorded in the other modes.
  */
-#define HTTPS_FP_LEN		(32 * 3)	/* "AA:" x 32, last ':' = NUL */
 #define HTTPS_DEFAULT_CONNECT_MS 10000
 #define HTTPS_DEFAULT_TIMEOUT_MS 30000
 #define HTTPS_DEFAULT_CAP	(4u * 1024 * 1024)
-#define HTTPS_POLL_MS		100
 
 static const char *const https_reason_names[HTTPS_R__COUNT] = {
 	[HTTPS_R_NONE] = "none",
@@ -64,40 +66,6 @@ _Static_assert(sizeof(https_reason_names) / sizeof(https_reason_names[0]) ==
 /* Process state, set once by https_global_init(). */
 static int https_inited;	/* curl_global_init done */
 static int https_ctx_ok;	/* OpenSSL backend and libssl hooks present */
-
-struct https_client;
-
-/* One reusable easy handle and the state of the transfer it runs. */
-struct https_slot {
-	struct https_client	*c;
-	CURL			*easy;
-	struct curl_slist	*headers;	/* wiped before free */
-	struct https_response	*resp;		/* caller's, during a call */
-	const char		*method, *url;	/* caller's, during a call */
-	size_t			 idx;		/* request index in the batch */
-	size_t			 body_alloc;	/* allocated bytes of body */
-	int			 busy;		/* added to the multi */
-	int			 too_large;	/* body over the cap */
-	int			 pin_mismatch;	/* presented != pin */
-	char			 presented[HTTPS_FP_LEN];
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
-struct https_client {
-	enum https_trust_mode	 trust;
-	char			*ca_file;
-	char			*pin;		/* normalized "AA:BB:.." */
-	unsigned char		 pin_raw[32];
-	char			*user_agent;
-	long			 connect_timeout_ms;
-	long			 timeout_ms;
-	size_t			 body_cap;
-	volatile sig_atomic_t	*abort_flag;
-	CURLM			*multi;
-	struct https_slot	**slots;
-	size_t			 nslots;
-	char			 last_fp[HTTPS_FP_LEN];
-};
 
 const char *
 https_reason_name(int reason)
@@ -225,8 +193,8 @@ ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 	return CURLE_OK;
 }
 
-static char *
-dup_or_null(const char *s, int *fail)
+char *
+https_dup_or_null(const char *s, int *fail)
 {
 	char *d;
 
@@ -260,10 +228,10 @@ https_client_new(const struct https_options *opt, struct https_client **out,
 	    HTTPS_DEFAULT_TIMEOUT_MS;
 	c->body_cap = opt->body_cap > 0 ? opt->body_cap : HTTPS_DEFAULT_CAP;
 	c->abort_flag = opt->abort_flag;
-	c->ca_file = dup_or_null(opt->ca_file, &fail);
+	c->ca_file = https_dup_or_null(opt->ca_file, &fail);
 	c->user_agent = opt->user_agent != NULL ?
-	    dup_or_null(opt->user_agent, &fail) :
-	    dup_or_null("felhom-agent/" FELHOM_VERSION, &fail);
+	    https_dup_or_null(opt->user_agent, &fail) :
+	    https_dup_or_null("felhom-agent/" FELHOM_VERSION, &fail);
 	if (fail) {
 		rc = err_set(err, ERR_NOMEM, "https: out of memory");
 		goto out;
@@ -291,12 +259,25 @@ https_client_new(const struct https_options *opt, struct https_client **out,
 		}
 		fp_format(c->pin_raw, c->pin);
 	}
-	if ((c->multi = curl_multi_init()) == NULL) {
-		rc = err_set(err, ERR_NOMEM, "https: curl_multi_init failed");
+	c->cap = opt->max_in_flight;
+	if (opt->multi != NULL)
+		c->m = opt->multi;
+	else {
+		struct https_multi_options mo = { -1 };
+
+		if ((rc = https_multi_new(&mo, &c->own, err)) != 0)
+			goto out;
+		c->m = c->own;
+	}
+	/* Issue 15: TLS sessions are resumed, no full handshake per
+	 * reconnect.  A resumed session was verified (pin or CA) when it
+	 * was made; the share is the client's own, so its trust mode. */
+	if ((c->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		rc = err_set(err, ERR_NOMEM, "https: curl_share_init failed");
 		goto out;
 	}
-	(void) curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
-	    (long)CURLPIPE_NOTHING);
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -305,8 +286,8 @@ out:
 	return rc;
 }
 
-static void
-slot_wipe_headers(struct https_slot *s)
+void
+https_slot_wipe_headers(struct https_slot *s)
 {
 	struct curl_slist *h;
 
@@ -320,23 +301,32 @@ slot_wipe_headers(struct https_slot *s)
 void
 https_client_free(struct https_client *c)
 {
+	struct https_xfer *x;
 	size_t i;
 
 	if (c == NULL)
 		return;
+	/* Transfers still held by their owners end now and forget us. */
+	while ((x = c->xfers) != NULL) {
+		if (x->state != XFER_DONE)
+			https_xfer_stop(x, ERR_TRANSPORT, HTTPS_R_ABORTED,
+			    "aborted (the client was closed)");
+		c->xfers = x->next;
+		x->next = x->prev = NULL;
+		x->c = NULL;
+	}
 	for (i = 0; i < c->nslots; i++) {
 		struct https_slot *s = c->slots[i];
 
-		if (s->busy && c->multi != NULL)
-			(void) curl_multi_remove_handle(c->multi, s->easy);
 		curl_easy_cleanup(s->easy);
 		s->easy = NULL;
-		slot_wipe_headers(s);
+		https_slot_wipe_headers(s);
 	}
-	if (c->multi != NULL)
-		(void) curl_multi_cleanup(c->multi);
+	https_multi_free(c->own);
+	if (c->share != NULL)
+		(void) curl_share_cleanup(c->share);
 	/* Slots outlive the connections whose verify callback points at
-	 * them. */
+	 * them (a connection's handshake runs while its transfer does). */
 	for (i = 0; i < c->nslots; i++)
 		free(c->slots[i]);
 	free(c->slots);
@@ -527,29 +517,29 @@ slot_add_header(struct https_slot *s, const char *name, const char *value)
 	return 0;
 }
 
-static int
-slot_setup(struct https_slot *s, const struct https_request *req,
-    struct https_response *resp, size_t idx, struct err *err)
+int
+https_slot_setup(struct https_slot *s, struct https_xfer *x, struct err *err)
 {
 	struct https_client *c = s->c;
+	const struct https_request *req = &x->req;
 	struct curl_slist *h;
 	CURL *e = s->easy;
 	CURLcode cc = CURLE_OK;
 	static const char empty[] = "";
 	const void *body = req->body != NULL ? req->body : empty;
 
-	https_response_init(resp);
+	https_response_init(&x->resp);
 	curl_easy_reset(e);
-	s->resp = resp;
+	s->x = x;
+	s->resp = &x->resp;
 	s->method = req->method;
 	s->url = req->url;
-	s->idx = idx;
 	s->body_alloc = 0;
 	s->too_large = 0;
 	s->pin_mismatch = 0;
 	s->presented[0] = '\0';
 	s->errbuf[0] = '\0';
-	slot_wipe_headers(s);
+	https_slot_wipe_headers(s);
 	if (req->method == NULL || req->url == NULL ||
 	    strncmp(req->url, "https://", 8) != 0)
 		return err_set(err, ERR_INVALID, "https: %s %s: only https:// "
@@ -591,7 +581,8 @@ slot_setup(struct https_slot *s, const struct https_request *req,
 	SETOPT(CURLOPT_PRIVATE, s);
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->body_cap);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 1L);
+	SETOPT(CURLOPT_SHARE, c->share);
 	switch (c->trust) {
 	case HTTPS_TRUST_SYSTEM:
 		SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -638,8 +629,8 @@ slot_setup(struct https_slot *s, const struct https_request *req,
 }
 
 /* Translates the outcome of a finished transfer (CURLcode, once, here). */
-static int
-slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
+int
+https_slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
 {
 	struct https_client *c = s->c;
 	struct https_response *r = s->resp;
@@ -649,7 +640,13 @@ slot_finish(struct https_slot *s, CURLcode cc, struct err *err)
 	int rc = 0, reason;
 	long status = 0;
 
-	slot_wipe_headers(s);
+	https_slot_wipe_headers(s);
+	if (curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &status) ==
+	    CURLE_OK && status > 0) {
+		c->connects += (uint64_t)status;
+		c->m->connects += (uint64_t)status;
+	}
+	status = 0;
 	if (cc == CURLE_OK) {
 		(void) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
 		    &status);
@@ -731,164 +728,3 @@ out:
 	return rc;
 }
 
-static int
-pool_reserve(struct https_client *c, size_t want, struct err *err)
-{
-	struct https_slot **ns;
-	struct https_slot *s;
-
-	if (want <= c->nslots)
-		return 0;
-	if ((ns = realloc(c->slots, want * sizeof(*ns))) == NULL)
-		return err_set(err, ERR_NOMEM, "https: out of memory");
-	c->slots = ns;
-	while (c->nslots < want) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return err_set(err, ERR_NOMEM, "https: out of memory");
-		s->c = c;
-		if ((s->easy = curl_easy_init()) == NULL) {
-			free(s);
-			return err_set(err, ERR_NOMEM,
-			    "https: curl_easy_init failed");
-		}
-		c->slots[c->nslots++] = s;
-	}
-	return 0;
-}
-
-static struct https_slot *
-pool_free_slot(struct https_client *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nslots; i++)
-		if (!c->slots[i]->busy)
-			return c->slots[i];
-	return NULL;
-}
-
-/*
- * Stops every transfer in flight and fails it, and every request not yet
- * started, with code/reason ("why" in the message).
- */
-static void
-fail_rest(struct https_client *c, const struct https_request *reqs,
-    size_t n, size_t next, struct https_response *resps, int *rcs,
-    struct err *errs, int code, int reason, const char *why)
-{
-	struct https_slot *s;
-	size_t i;
-
-	for (i = 0; i < c->nslots; i++) {
-		s = c->slots[i];
-		if (!s->busy)
-			continue;
-		(void) curl_multi_remove_handle(c->multi, s->easy);
-		s->busy = 0;
-		slot_wipe_headers(s);
-		https_response_reset(s->resp);
-		rcs[s->idx] = err_setr(&errs[s->idx], code, reason, 0,
-		    "https: %s %s: %s", reqs[s->idx].method, reqs[s->idx].url,
-		    why);
-	}
-	for (i = next; i < n; i++) {
-		https_response_init(&resps[i]);
-		rcs[i] = err_setr(&errs[i], code, reason, 0, "https: %s %s: %s",
-		    reqs[i].method, reqs[i].url, why);
-	}
-}
-
-int
-https_do_many(struct https_client *c, const struct https_request *reqs,
-    size_t n, size_t max_in_flight, struct https_response *resps, int *rcs,
-    struct err *errs, struct err *err)
-{
-	size_t next = 0, active = 0, done = 0, want;
-	struct https_slot *s;
-	CURLMcode mc;
-	CURLMsg *m;
-	int running, left, rc;
-
-	if (n == 0)
-		return 0;
-	if (max_in_flight == 0)
-		max_in_flight = 1;
-	want = n < max_in_flight ? n : max_in_flight;
-	if ((rc = pool_reserve(c, want, err)) != 0)
-		return rc;
-	while (done < n) {
-		if (c->abort_flag != NULL && *c->abort_flag) {
-			fail_rest(c, reqs, n, next, resps, rcs, errs,
-			    ERR_TRANSPORT, HTTPS_R_ABORTED,
-			    "aborted (shutting down)");
-			break;
-		}
-		while (active < want && next < n) {
-			s = pool_free_slot(c);
-			if ((rc = slot_setup(s, &reqs[next], &resps[next],
-			    next, &errs[next])) != 0) {
-				slot_wipe_headers(s);
-				rcs[next++] = rc;
-				done++;
-				continue;
-			}
-			if ((mc = curl_multi_add_handle(c->multi, s->easy)) !=
-			    CURLM_OK) {
-				slot_wipe_headers(s);
-				rcs[next] = err_set(&errs[next], ERR_INTERNAL,
-				    "https: curl_multi_add_handle: %s",
-				    curl_multi_strerror(mc));
-				next++;
-				done++;
-				continue;
-			}
-			s->busy = 1;
-			active++;
-			next++;
-		}
-		if (active == 0)
-			continue;
-		if ((mc = curl_multi_perform(c->multi, &running)) != CURLM_OK)
-			goto fatal;
-		while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
-			CURL *easy = m->easy_handle;
-			CURLcode cc = m->data.result;
-			char *priv = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			(void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-			s = (struct https_slot *)(void *)priv;
-			(void) curl_multi_remove_handle(c->multi, easy);
-			s->busy = 0;
-			rcs[s->idx] = slot_finish(s, cc, &errs[s->idx]);
-			active--;
-			done++;
-		}
-		if (done < n && active > 0 &&
-		    (mc = curl_multi_poll(c->multi, NULL, 0, HTTPS_POLL_MS,
-		    NULL)) != CURLM_OK)
-			goto fatal;
-	}
-	return 0;
-fatal:
-	fail_rest(c, reqs, n, next, resps, rcs, errs, ERR_INTERNAL, 0,
-	    curl_multi_strerror(mc));
-	return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
-	    curl_multi_strerror(mc));
-}
-
-int
-https_do(struct https_client *c, const struct https_request *req,
-    struct https_response *resp, struct err *err)
-{
-	struct err one;
-	int rc, rc_one = 0;
-
-	err_init(&one);
-	if ((rc = https_do_many(c, req, 1, 1, resp, &rc_one, &one, err)) != 0)
-		return rc;
-	if (rc_one != 0)
-		return err_copy(err, &one);
-	return 0;
-}

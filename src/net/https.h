@@ -17,15 +17,31 @@
  * The Authorization header value is a secret: it never appears in any
  * message this module produces.
  *
- * One client owns one reusable curl easy handle (keep-alive across
- * calls) and, for https_do_many(), a multi handle with its own pool.
- * Not thread-safe; one client per thread.
+ * Transfers run on a struct https_multi: one curl multi handle that
+ * several clients may share (the daemon's loop has one, polled once per
+ * turn with its timers, so no exchange blocks the loop), or a private
+ * one per client.  Asynchronous use: https_submit() queues a request,
+ * https_multi_run() moves every transfer of the multi, https_xfer_done()
+ * / https_xfer_finish() take the outcome.  https_do() and
+ * https_do_many() are the blocking forms: they wait by driving the same
+ * multi, so other clients' transfers progress meanwhile (their outcomes
+ * wait for their owners), and a write to the multi's wake fd or the
+ * abort flag ends the wait at once.
+ *
+ * A client may cap its concurrent requests (max_in_flight, the PVE
+ * host's worker count): queued requests start in priority order; a
+ * HTTPS_PRIO_LOW request never takes the last free place (it is kept
+ * for the HIGH ones), so a lane's request never waits behind a report's
+ * fan-out.  Connections are kept in the multi's pool (no shrinking after
+ * a fan-out) and TLS sessions are resumed through a curl share.
+ * Not thread-safe; one multi and its clients per thread.
  */
 #ifndef FELHOM_NET_HTTPS_H
 #define FELHOM_NET_HTTPS_H
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 
@@ -65,6 +81,11 @@ struct https_options {
 	/* When non-NULL and set non-zero, calls in flight stop within ~100 ms
 	 * with ERR_TRANSPORT/HTTPS_R_ABORTED (clean SIGTERM). */
 	volatile sig_atomic_t	*abort_flag;
+	/* The multi to run on (borrowed, outlives the client); NULL: the
+	 * client makes a private one. */
+	struct https_multi	*multi;
+	/* At most this many requests of this client at once; 0: no cap. */
+	size_t			 max_in_flight;
 };
 
 struct https_request {
@@ -97,6 +118,80 @@ struct https_client;
 int	https_client_new(const struct https_options *opt,
 	    struct https_client **out, struct err *err);
 void	https_client_free(struct https_client *c);
+
+/* ---- the multi: one poll for every transfer ---------------------------- */
+
+struct https_multi;
+
+struct https_multi_options {
+	/* Readable = wake up (a signal handler's self-pipe); -1: none.
+	 * The multi drains it. */
+	int	wake_fd;
+};
+
+int	https_multi_new(const struct https_multi_options *opt,
+	    struct https_multi **out, struct err *err);
+/* After every client that uses it. */
+void	https_multi_free(struct https_multi *m);
+/* Sets the wake fd (see https_multi_options); -1: none. */
+void	https_multi_set_wake_fd(struct https_multi *m, int fd);
+
+/*
+ * Moves every transfer: waits up to timeout_ms (0: not at all) for
+ * network activity, a transfer's timer or the wake fd, and returns as
+ * soon as any of them fires.  The number of transfers that completed
+ * (>= 0), or an ERR_* when the multi itself failed.
+ */
+int	https_multi_run(struct https_multi *m, long timeout_ms,
+	    struct err *err);
+
+/* New connections (TCP+TLS) opened by the multi's transfers so far. */
+uint64_t https_multi_connects(const struct https_multi *m);
+
+/* The multi a client runs on (its own private one or the shared one). */
+struct https_multi *https_client_multi(const struct https_client *c);
+/* New connections opened by this client's transfers so far. */
+uint64_t https_client_connects(const struct https_client *c);
+
+/* ---- asynchronous requests ------------------------------------------ */
+
+enum https_prio {
+	HTTPS_PRIO_HIGH,	/* lanes, the hub, blocking calls */
+	HTTPS_PRIO_LOW,		/* report collection: never the last place */
+	HTTPS_PRIO__COUNT
+};
+
+struct https_xfer;
+
+/*
+ * Queues one request (copied, secrets wiped when done) and starts it
+ * when the client's cap allows.  *out is the caller's until
+ * https_xfer_finish() or https_xfer_cancel().  ERR_INVALID for a
+ * request that can never be sent (not https://), ERR_NOMEM.
+ */
+int	https_submit(struct https_client *c, const struct https_request *req,
+	    enum https_prio prio, struct https_xfer **out, struct err *err);
+
+/* 1 once the transfer ended (answer, failure, cancel by the client). */
+int	https_xfer_done(const struct https_xfer *x);
+
+/*
+ * The outcome of a done transfer, as https_do() returns it, and frees
+ * it.  A transfer not done yet is cancelled (ERR_TRANSPORT, aborted).
+ */
+int	https_xfer_finish(struct https_xfer *x, struct https_response *resp,
+	    struct err *err);
+
+/* Stops (when running) and frees; NULL is fine. */
+void	https_xfer_cancel(struct https_xfer *x);
+
+/*
+ * Blocks until x is done, driving the whole multi meanwhile; the abort
+ * flag (or the wake fd) ends it, x then done as aborted.
+ */
+void	https_xfer_wait(struct https_xfer *x);
+
+/* ---- blocking forms -------------------------------------------------- */
 
 /*
  * Performs one request.  0 with *resp filled (any HTTP status), or an

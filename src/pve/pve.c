@@ -258,6 +258,11 @@ pve_client_new(const struct pve_client_options *o, struct pve_client **out,
 	ho.timeout_ms = (o->timeout_s > 0 ? o->timeout_s : 30) * 1000;
 	ho.body_cap = c->body_cap;
 	ho.abort_flag = o->abort_flag;
+	ho.multi = o->multi;
+	/* pveproxy serves few requests at a time (3 workers by default). */
+	ho.max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : 4;
+	c->config_ttl_ms = o->config_ttl_ms > 0 ? o->config_ttl_ms :
+	    PVE_CONFIG_TTL_MS;
 	if ((rc = https_client_new(&ho, &c->https, err)) != 0)
 		goto out;
 	*out = c;
@@ -293,6 +298,8 @@ pve_client_from_config(const struct config *cfg,
 	}
 	o.timeout_s = cfg->pve_timeout_s;
 	o.abort_flag = abort_flag;
+	o.max_in_flight = cfg->pve_max_concurrent > 0 ?
+	    (size_t)cfg->pve_max_concurrent : 0;
 	return pve_client_new(&o, out, err);
 }
 
@@ -302,6 +309,8 @@ pve_client_free(struct pve_client *c)
 	if (c == NULL)
 		return;
 	https_client_free(c->https);
+	pve_config_changed(c);
+	free(c->cache);
 	if (c->auth != NULL) {
 		explicit_bzero(c->auth, strlen(c->auth));
 		free(c->auth);

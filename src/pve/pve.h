@@ -100,6 +100,9 @@ struct pve_client_options {
 	long			 connect_timeout_s; /* 0 = 10 */
 	size_t			 body_cap;	/* 0 = 8 MiB */
 	volatile sig_atomic_t	*abort_flag;	/* see https_options */
+	struct https_multi	*multi;		/* NULL: a private one */
+	size_t			 max_in_flight;	/* requests at once; 0: 4 */
+	long			 config_ttl_ms;	/* cache; 0: PVE_CONFIG_TTL_MS */
 };
 
 struct pve_client;
@@ -568,6 +571,73 @@ int	pve_lxc_configs(struct pve_client *c, const char *node,
 	    const long *vmids, size_t n, size_t max_in_flight,
 	    struct pve_lxc_config *results, int *rcs, struct err *errs,
 	    struct err *err);
+
+/* ---- asynchronous reads (issue 17) ---------------------------------- */
+
+/*
+ * The reads of a report, as requests on the client's https multi (the
+ * daemon's loop polls it): submit, let the loop run, finish when done.
+ * Each read's answer is parsed into the struct of its kind: pve_version,
+ * pve_node_status, pve_guests, pve_lxc_config, pve_storages, pve_backups
+ * (content=backup), pve_storage_cfgs.  Per-request faults are not kept
+ * in pve_last_fault().
+ */
+enum pve_read_kind {
+	PVE_READ_VERSION,
+	PVE_READ_NODE_STATUS,
+	PVE_READ_LXC_LIST,
+	PVE_READ_LXC_CONFIG,
+	PVE_READ_STORAGES,
+	PVE_READ_BACKUPS,
+	PVE_READ_STORAGE_CFGS,
+	PVE_READ__COUNT
+};
+
+struct pve_read_args {
+	const char	*node;
+	long		 vmid;		/* LXC_CONFIG */
+	const char	*storage;	/* BACKUPS */
+	const char	*type;		/* STORAGE_CFGS; NULL = all */
+};
+
+struct pve_req;
+
+int	pve_read_submit(struct pve_client *c, enum pve_read_kind kind,
+	    const struct pve_read_args *a, enum https_prio prio,
+	    struct pve_req **out, struct err *err);
+int	pve_req_done(const struct pve_req *r);
+/* The typed result into *out (as the blocking read would); frees r. */
+int	pve_read_finish(struct pve_client *c, struct pve_req *r, void *out,
+	    struct err *err);
+/* Stops and frees; NULL is fine. */
+void	pve_req_cancel(struct pve_req *r);
+
+/* The https multi the client runs on (the loop polls it). */
+struct https_multi *pve_client_multi(const struct pve_client *c);
+
+/*
+ * Issue 15: configs read by the report or the reconcile are kept for
+ * config_ttl_ms, shared by both.  Any mutation sent through the client
+ * or task seen ending forgets them all; pve_config_changed() does it
+ * for changes made elsewhere (the privileged helper).
+ */
+#define PVE_CONFIG_TTL_MS	60000
+
+/* 1 with *out (reset it) when vmid's config is cached and fresh. */
+int	pve_config_cached(struct pve_client *c, long vmid,
+	    struct pve_lxc_config *out);
+void	pve_config_changed(struct pve_client *c);
+/* Forgets the cached configs of guests not in keep (they are gone). */
+void	pve_config_forget(struct pve_client *c, const long *keep, size_t n);
+
+struct pve_client_stats {
+	uint64_t	config_reads;	/* config GETs answered */
+	uint64_t	config_hits;	/* served from the cache */
+	uint64_t	connects;	/* new TCP+TLS connections */
+};
+
+void	pve_client_stats(const struct pve_client *c,
+	    struct pve_client_stats *st);
 
 /* ---- mutations (R-03, R-04) ----------------------------------------- */
 

@@ -16,8 +16,20 @@
 
 #define PVE_DEFAULT_CAP		(8u * 1024 * 1024)
 
+/* One cached config (async.c). */
+struct pve_cached {
+	long		 vmid;
+	json_t		*data;		/* the "data" object */
+	int64_t		 at_ms;		/* monotonic, when read */
+};
+
 struct pve_client {
 	struct https_client	*https;
+	struct pve_cached	*cache;		/* configs, issue 15 */
+	size_t			 ncache, acache;
+	uint64_t		 cfg_gen;	/* bumped by every change */
+	int64_t			 config_ttl_ms;
+	uint64_t		 config_reads, config_hits;
 	char			*base;		/* URL, no trailing '/' */
 	char			*token_id;	/* not secret */
 	char			*auth;		/* header value; secret */
@@ -25,6 +37,13 @@ struct pve_client {
 	volatile sig_atomic_t	*abort_flag;
 	struct pve_fault	 fault;		/* of the last failed call */
 };
+
+/*
+ * Caches vmid's config "data" read while the change generation was gen
+ * (not when a change happened since).
+ */
+void	pve_config_store(struct pve_client *c, long vmid, uint64_t gen,
+	    json_t *data);
 
 /* Starts a call: forgets the previous fault. */
 void	pve_fault_clear(struct pve_client *c);

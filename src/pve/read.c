@@ -183,6 +183,7 @@ pve_lxc_config(struct pve_client *c, const char *node, long vmid, int current,
     struct pve_lxc_config *out, struct err *err)
 {
 	char *path = NULL;
+	uint64_t gen;
 	int rc;
 
 	if ((rc = pve_check_node(node, err)) != 0 ||
@@ -190,8 +191,14 @@ pve_lxc_config(struct pve_client *c, const char *node, long vmid, int current,
 		return rc;
 	if (pve_asprintf(&path, "/nodes/%s/lxc/%ld/config", node, vmid) != 0)
 		return err_set(err, ERR_NOMEM, "pve: out of memory");
+	gen = c->cfg_gen;
 	rc = get_parsed(c, path, current ? "current=1" : NULL, 0, p_lxc_config,
 	    out, err);
+	/* Issue 15: a fresh read serves the report and reconcile too. */
+	if (rc == 0 && !current) {
+		c->config_reads++;
+		pve_config_store(c, vmid, gen, out->raw);
+	}
 	free(path);
 	return rc;
 }
@@ -455,6 +462,7 @@ pve_lxc_configs(struct pve_client *c, const char *node, const long *vmids,
 	char **urls = NULL, **paths = NULL;
 	size_t *map = NULL, i, j, m = 0;
 	int *brcs = NULL, rc;
+	uint64_t gen;
 	json_t *root;
 
 	pve_fault_clear(c);
@@ -476,9 +484,13 @@ pve_lxc_configs(struct pve_client *c, const char *node, const long *vmids,
 		rc = err_set(err, ERR_NOMEM, "pve: out of memory");
 		goto out;
 	}
+	gen = c->cfg_gen;
 	for (i = 0; i < n; i++) {
 		https_response_init(&resps[i]);
 		if ((rcs[i] = pve_check_vmid(vmids[i], &errs[i])) != 0)
+			continue;
+		/* Issue 15: read at most once a TTL, shared with the report. */
+		if (pve_config_cached(c, vmids[i], &results[i]))
 			continue;
 		if (pve_asprintf(&paths[m], "/nodes/%s/lxc/%ld/config", node,
 		    vmids[i]) != 0 ||
@@ -506,6 +518,10 @@ pve_lxc_configs(struct pve_client *c, const char *node, const long *vmids,
 		if (rcs[i] == 0 && (rcs[i] = pve_parse_lxc_config(
 		    pve_data(root), &results[i], &errs[i])) != 0)
 			(void) err_prefix(&errs[i], "pve: GET %s: ", paths[j]);
+		else if (rcs[i] == 0) {
+			c->config_reads++;
+			pve_config_store(c, vmids[i], gen, pve_data(root));
+		}
 		json_decref(root);
 	}
 	rc = 0;

@@ -46,7 +46,9 @@ pve_task_status_once(struct pve_client *c, const char *upid,
 	if ((rc = pve_parse_task_status(pve_data(root), out, err)) != 0) {
 		c->fault.reason = PVE_E_PROTOCOL;
 		(void) err_prefix(err, "pve: GET %s: ", path);
-	}
+	} else if (!out->running)
+		/* Issue 15: its worker changed the config as it ended. */
+		pve_config_changed(c);
 out:
 	json_decref(root);
 	free(enc);

@@ -383,6 +383,64 @@ START_TEST(audit_after_ack_only)
 }
 END_TEST
 
+/*
+ * Issue 15: in steady state a report opens no connection (the pool keeps
+ * its connections, TLS sessions resume) and reads no config a minute
+ * after the last read; a change made through the client reads them all
+ * again.
+ */
+START_TEST(steady_state_report_opens_no_connection_and_reads_configs_once)
+{
+	struct pve_client_stats a, b;
+	struct pve_param p[1] = { { "description", "changed by the test" } };
+	struct pve_submit sub;
+	struct collect_stats st;
+	struct err err;
+	int cycle;
+
+	json_decref(collect(&st));
+	ck_assert_uint_gt(st.guests, 0);
+	/* Full fan-outs (every config read): the pool keeps its places. */
+	for (cycle = 0; cycle < 3; cycle++) {
+		pve_config_changed(env.pvec);
+		pve_client_stats(env.pvec, &a);
+		json_decref(collect(&st));
+		pve_client_stats(env.pvec, &b);
+		fprintf(stderr, "fan-out cycle %d: %llu new connections, %llu "
+		    "config reads\n", cycle,
+		    (unsigned long long)(b.connects - a.connects),
+		    (unsigned long long)(b.config_reads - a.config_reads));
+		ck_assert_uint_eq(b.config_reads - a.config_reads, st.guests);
+		ck_assert_uint_eq(b.connects - a.connects, 0);
+	}
+	for (cycle = 0; cycle < 3; cycle++) {
+		pve_client_stats(env.pvec, &a);
+		json_decref(collect(&st));
+		pve_client_stats(env.pvec, &b);
+		fprintf(stderr, "steady cycle %d: %llu new connections, %llu "
+		    "config reads, %llu from the cache (%zu guests)\n", cycle,
+		    (unsigned long long)(b.connects - a.connects),
+		    (unsigned long long)(b.config_reads - a.config_reads),
+		    (unsigned long long)(b.config_hits - a.config_hits),
+		    st.guests);
+		ck_assert_uint_eq(b.connects - a.connects, 0);
+		ck_assert_uint_eq(b.config_reads - a.config_reads, 0);
+		ck_assert_uint_eq(b.config_hits - a.config_hits, st.guests);
+		ck_assert_uint_eq(st.spec_null, 0);
+	}
+	/* A mutation through the client: every config is read again. */
+	err_init(&err);
+	ck_assert_msg(pve_lxc_set_config(env.pvec, env.cfg->host_node, 101, p,
+	    1, &sub, &err) == 0, "%s", err.msg);
+	pve_client_stats(env.pvec, &a);
+	json_decref(collect(&st));
+	pve_client_stats(env.pvec, &b);
+	ck_assert_uint_eq(b.config_reads - a.config_reads, st.guests);
+	ck_assert_int_eq(tu_sim_call(&env.pve, "POST", "/_sim/reset",
+	    "{\"world\":true}", NULL), 200);
+}
+END_TEST
+
 START_TEST(node_status_unreadable_means_no_report)
 {
 	json_t *r = NULL;
@@ -584,6 +642,8 @@ collect_suite(void)
 	tcase_add_test(tc, backups_of_every_storage_with_verification);
 	tcase_add_test(tc, report_values_follow_the_contract);
 	tcase_add_test(tc, audit_after_ack_only);
+	tcase_add_test(tc,
+	    steady_state_report_opens_no_connection_and_reads_configs_once);
 	tcase_add_test(tc, node_status_unreadable_means_no_report);
 	tcase_add_test(tc, guest_config_unreadable_keeps_status_spec_null);
 	tcase_add_test(tc, storage_backups_unreadable_is_skipped);

@@ -23,6 +23,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "hubtest.h"
+#include "net/https.h"
 #include "store/audit.h"
 #include "store/desired.h"
 #include "store/inbox.h"
@@ -981,6 +982,40 @@ START_TEST(poke_reports_early_debounced)
 }
 END_TEST
 
+/*
+ * Issue 17: an op that ends while a report is being built (the cycle in
+ * progress, not blocking) still brings the next report forward once
+ * that cycle ended — the report in flight may have missed it.
+ */
+START_TEST(poke_during_a_cycle_in_progress_counts_after_it)
+{
+	struct https_multi *m = pve_client_multi(env.pvec);
+	struct https_multi *hm = hub_client_multi(env.hubc);
+	struct err err;
+	int64_t t0;
+	int rc = -1, ended = 0, i;
+
+	cycle_ok();
+	fc.mono_ms += 30000;
+	t0 = fc.mono_ms;
+	err_init(&err);
+	/* Started, not ended: its PVE reads are in flight. */
+	ck_assert_int_eq(hubloop_tick(hl, 1, &rc, &err), HUBLOOP_RUNNING);
+	ck_assert_int_eq(hubloop_busy(hl), 1);
+	hubloop_poke(hl);
+	for (i = 0; i < 600 && !ended; i++) {
+		err_init(&err);
+		(void) https_multi_run(m, 50, &err);
+		(void) https_multi_run(hm, 50, &err);
+		ended = hubloop_tick(hl, 0, &rc, &err) == HUBLOOP_ENDED;
+	}
+	ck_assert_int_eq(ended, 1);
+	ck_assert_int_eq(rc, 0);
+	/* Debounced from the start of the cycle, not the interval. */
+	ck_assert_int_eq(hubloop_next_due_ms(hl), t0 + 10000);
+}
+END_TEST
+
 static void
 write_desired(const char *text)
 {
@@ -1434,6 +1469,7 @@ hubloop_suite(void)
 	tcase_add_test(tc,
 	    signed_ops_served_again_are_taken_once_and_acknowledged);
 	tcase_add_test(tc, poke_reports_early_debounced);
+	tcase_add_test(tc, poke_during_a_cycle_in_progress_counts_after_it);
 	tcase_add_test(tc, token_never_reaches_a_log_line_or_an_error);
 	tcase_add_test(tc, crash_after_report_before_envelope_keeps_seq);
 	tcase_add_test(tc, crash_inside_desired_transaction_stores_nothing);

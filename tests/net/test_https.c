@@ -629,6 +629,175 @@ START_TEST(authorization_never_reaches_messages_or_debug_log)
 }
 END_TEST
 
+/* ---- the asynchronous interface (issue 17) --------------------------- */
+
+static long
+ms_since(const struct timespec *a)
+{
+	struct timespec b;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) /
+	    1000000;
+}
+
+static struct https_xfer *
+submit(struct https_client *c, const char *path, enum https_prio prio)
+{
+	struct https_request req;
+	struct https_xfer *x = NULL;
+	struct err err;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url(path);
+	req.authorization = SECRET;
+	err_init(&err);
+	ck_assert_msg(https_submit(c, &req, prio, &x, &err) == 0, "%s",
+	    err.msg);
+	return x;
+}
+
+/*
+ * A capped client: LOW requests (a report's fan-out) never take the last
+ * place, so a HIGH one (a lane's) submitted behind six of them starts at
+ * once and ends after one answer's time, not after the fan-out.
+ */
+START_TEST(cap_keeps_a_place_for_high_priority)
+{
+	struct https_options o;
+	struct https_client *c = NULL;
+	struct https_xfer *low[6], *high;
+	struct https_response r;
+	struct timespec a;
+	struct err err;
+	long high_ms = -1, all_ms, maxc;
+	size_t i, done = 0;
+	json_t *s;
+
+	memset(&o, 0, sizeof(o));
+	err_init(&err);
+	o.trust = HTTPS_TRUST_CA_FILE;
+	o.ca_file = tu_sim_str(&peer, "ca_file");
+	o.max_in_flight = 3;
+	ck_assert_int_eq(https_client_new(&o, &c, &err), 0);
+	reset_stats();
+	(void) clock_gettime(CLOCK_MONOTONIC, &a);
+	for (i = 0; i < 6; i++)
+		low[i] = submit(c, "/slow?ms=400", HTTPS_PRIO_LOW);
+	high = submit(c, "/slow?ms=400", HTTPS_PRIO_HIGH);
+	while (done < 7) {
+		err_init(&err);
+		ck_assert_int_ge(https_multi_run(https_client_multi(c), 1000,
+		    &err), 0);
+		if (high != NULL && https_xfer_done(high)) {
+			high_ms = ms_since(&a);
+			err_init(&err);
+			ck_assert_msg(https_xfer_finish(high, &r, &err) == 0,
+			    "%s", err.msg);
+			ck_assert_int_eq(r.status, 200);
+			https_response_reset(&r);
+			high = NULL;
+			done++;
+		}
+		for (i = 0; i < 6; i++)
+			if (low[i] != NULL && https_xfer_done(low[i])) {
+				err_init(&err);
+				ck_assert_msg(https_xfer_finish(low[i], &r,
+				    &err) == 0, "%s", err.msg);
+				https_response_reset(&r);
+				low[i] = NULL;
+				done++;
+			}
+	}
+	all_ms = ms_since(&a);
+	s = stats();
+	maxc = (long)json_integer_value(json_object_get(s, "max_concurrent"));
+	json_decref(s);
+	fprintf(stderr, "cap 3: high priority done in %ld ms, 6 low in %ld "
+	    "ms, max concurrent %ld\n", high_ms, all_ms, maxc);
+	ck_assert_int_le(maxc, 3);
+	/* One answer's time (400 ms), not behind the low ones (1200 ms). */
+	ck_assert_int_lt(high_ms, 800);
+	/* The low ones shared two places: three rounds. */
+	ck_assert_int_ge(all_ms, 1150);
+	https_client_free(c);
+}
+END_TEST
+
+/* Issue 15: after a fan-out the pool keeps its connections. */
+START_TEST(fan_out_keeps_its_connections)
+{
+	struct https_client *c = client(HTTPS_TRUST_PIN,
+	    tu_sim_str(&peer, "fingerprint"), 0, 0);
+	struct https_request reqs[12];
+	struct https_response resps[12];
+	struct err errs[12], err;
+	int rcs[12], round;
+	uint64_t before;
+	size_t i;
+
+	for (round = 0; round < 3; round++) {
+		memset(reqs, 0, sizeof(reqs));
+		for (i = 0; i < 12; i++) {
+			reqs[i].method = "GET";
+			reqs[i].url = url("/slow?ms=100");
+			reqs[i].authorization = SECRET;
+			err_init(&errs[i]);
+		}
+		before = https_client_connects(c);
+		err_init(&err);
+		ck_assert_int_eq(https_do_many(c, reqs, 12, 4, resps, rcs,
+		    errs, &err), 0);
+		for (i = 0; i < 12; i++) {
+			ck_assert_msg(rcs[i] == 0, "%s", errs[i].msg);
+			https_response_reset(&resps[i]);
+		}
+		/* A single call between fan-outs must not shrink the pool. */
+		err_init(&err);
+		ck_assert_int_eq(get(c, "/echo", &resps[0], &err), 0);
+		https_response_reset(&resps[0]);
+		fprintf(stderr, "fan-out round %d: %llu new connections\n",
+		    round, (unsigned long long)(https_client_connects(c) -
+		    before));
+		if (round == 0)
+			ck_assert_uint_ge(https_client_connects(c) - before, 2);
+		else
+			ck_assert_uint_eq(https_client_connects(c) - before, 0);
+	}
+	https_client_free(c);
+}
+END_TEST
+
+/* A write to the wake fd (the signal handler's) ends the wait at once. */
+START_TEST(wake_fd_ends_the_multi_wait_at_once)
+{
+	struct https_multi_options mo;
+	struct https_multi *m = NULL;
+	struct timespec a;
+	struct err err;
+	int p[2];
+	long ms;
+
+	ck_assert_int_eq(pipe(p), 0);
+	mo.wake_fd = p[0];
+	err_init(&err);
+	ck_assert_int_eq(https_multi_new(&mo, &m, &err), 0);
+	(void) clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(https_multi_run(m, 200, &err), 0);
+	ms = ms_since(&a);
+	ck_assert_int_ge(ms, 150);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	(void) clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(https_multi_run(m, 5000, &err), 0);
+	ms = ms_since(&a);
+	ck_assert_int_lt(ms, 100);
+	https_multi_free(m);
+	(void) close(p[0]);
+	(void) close(p[1]);
+}
+END_TEST
+
 START_TEST(reason_names_cover_every_reason)
 {
 	int i;
@@ -667,6 +836,9 @@ https_suite(void)
 	tcase_add_test(tc, do_many_bounds_concurrency_and_reuses_handles);
 	tcase_add_test(tc, do_many_keeps_outcomes_apart);
 	tcase_add_test(tc, authorization_never_reaches_messages_or_debug_log);
+	tcase_add_test(tc, cap_keeps_a_place_for_high_priority);
+	tcase_add_test(tc, fan_out_keeps_its_connections);
+	tcase_add_test(tc, wake_fd_ends_the_multi_wait_at_once);
 	tcase_add_test(tc, reason_names_cover_every_reason);
 	suite_add_tcase(s, tc);
 	return s;

@@ -123,6 +123,8 @@ measure(struct collect_source *src, size_t in_flight, double *secs,
 
 	src->in_flight = in_flight;
 	err_init(&err);
+	/* Every run reads every config (not the minute's cache). */
+	pve_config_changed(src->pve);
 	t0 = clock_mono_ms(NULL);
 	if (collect_report(src, &r, &st, &err) != 0) {
 		fprintf(stderr, "bench-collect: %s\n", err_msg(&err));

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -481,6 +482,39 @@ class HubSimTest(unittest.TestCase):
         self.fault(endpoint="report", kind="slow", delay_ms=1500)
         with self.assertRaises((socket.timeout, TimeoutError)):
             self.report(timeout=0.3)
+
+    def test_fault_hang_until_cleared(self):
+        self.fault(endpoint="report", kind="hang")
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            self.report(timeout=0.5)
+        # the request was held, not processed
+        self.assertEqual(self.sim.ctl("GET", "/reports"), [])
+        # a held request ends (no answer) once the faults are cleared
+        self.fault(endpoint="report", kind="hang", count=-1)
+        out = {}
+
+        def held():
+            try:
+                self.report(timeout=10)
+                out["answer"] = True
+            except (http.client.RemoteDisconnected, ConnectionError,
+                    http.client.IncompleteRead, ssl.SSLError) as e:
+                out["closed"] = e
+        t = threading.Thread(target=held)
+        t.start()
+        time.sleep(0.3)
+        self.assertTrue(t.is_alive())
+        t0 = time.monotonic()
+        self.sim.ctl("DELETE", "/fault")
+        t.join(5)
+        self.assertFalse(t.is_alive())
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertIn("closed", out)
+        self.assertEqual(self.report()[0], 200)
+        self.fault(endpoint="report", kind="hang", max_s=0.2)
+        with self.assertRaises((http.client.RemoteDisconnected,
+                                ConnectionError, ssl.SSLError)):
+            self.report(timeout=5)
 
     def test_fault_drop(self):
         for ep, method in (("/report", "POST"), ("/desired", "GET"),
