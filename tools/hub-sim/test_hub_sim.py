@@ -248,6 +248,16 @@ class HubSimTest(unittest.TestCase):
                           (self.golden["host_id"], 200)])
         self.sim.api("GET", "/desired")
         self.assertIsNone(self.sim.ctl("GET", "/requests")[-1]["host_id"])
+        # a fault for one host: the others pass, that one gets it once
+        self.fault(endpoint="report", kind="503", retry_after=3,
+                   host_id="pve-77")
+        self.assertEqual(self.report()[0], 200)
+        self.assertEqual(self.report(other)[0], 503)
+        self.assertEqual(self.report(other)[0], 200)
+        st, _, _ = self.sim.request("POST", "/_sim/fault", {
+            "endpoint": "desired", "kind": "503", "host_id": "pve-77"},
+            auth=False)
+        self.assertEqual(st, 400)
         self.sim.ctl("POST", "/reset", {})
         self.assertEqual(self.sim.ctl("GET", "/reports?received=1"), [])
 
