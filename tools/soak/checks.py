@@ -67,6 +67,12 @@ class Checker:
         ok = a.sql("PRAGMA integrity_check")
         if ok != [("ok",)]:
             raise Violation("%s: PRAGMA integrity_check: %r" % (when, ok))
+        # Nothing here restores a database: a restore verdict
+        # is a false alarm that moves the nonce floor and holds ops.
+        restored = a.sql("SELECT detail FROM audit WHERE code = 'restored'")
+        if restored:
+            raise Violation("%s: the agent took its database for a "
+                            "restored one: %s" % (when, restored[0][0]))
         ops = a.sql("SELECT id, uid, vmid, kind, state, upid, attempt, "
                     "intent_at, ended_at, nonce FROM ops ORDER BY id")
         journal = collections.defaultdict(list)
