@@ -56,14 +56,7 @@ world_says_done(const struct lane_ctx *e, const struct ops_row *op,
 	return exists;
 }
 
-/*
- * An op in submitting whose request's fate is unknown (a crash, a lost
- * answer): look before retrying (R-04, R-34).  Never sends a mutation.
- * An unknown outcome stays unknown: "not sent" is concluded only when
- * the unknown-outcome window has closed without the request's effect
- * showing (its task, the config it wrote), or when the config changed
- * under a write that carries the old digest (it can never apply now).
- */
+/* lane_int.h */
 int
 lane_claimed(const struct lane_ctx *e, const struct ops_row *op,
     int64_t since, const char *also, json_t **arr, const char ***list,
@@ -92,6 +85,14 @@ lane_claimed(const struct lane_ctx *e, const struct ops_row *op,
 	return 0;
 }
 
+/*
+ * An op in submitting whose request's fate is unknown (a crash, a lost
+ * answer): look before retrying (R-04, R-34).  Never sends a mutation.
+ * An unknown outcome stays unknown: "not sent" is concluded only when
+ * the unknown-outcome window has closed without the request's effect
+ * showing (its task, the config it wrote), or when the config changed
+ * under a write that carries the old digest (it can never apply now).
+ */
 int
 lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
     struct engine_recovery *rec, struct tick *tk, enum adv *adv,
@@ -156,9 +157,9 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 		left = 0;
 	} else {
 		since = op->intent_at - e->cfg->find_slack_s;
-		/* Never a task some op already holds (the slack reaches back). */
-		if ((rc = lane_claimed(e, op, since, NULL, &claimed_arr, &claimed,
-		    err)) != 0)
+		/* Never a task some op holds (the slack reaches back). */
+		if ((rc = lane_claimed(e, op, since, NULL, &claimed_arr,
+		    &claimed, err)) != 0)
 			return rc;
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
 		    op->vmid, since, claimed, &upid, &xe);
