@@ -813,7 +813,7 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	struct sigaction sa;
 	struct agent a;
 	struct err err;
-	int lockfd = -1, rc, status;
+	int lockfd = -1, rc, status, start_failed = 0, opened;
 
 	if (ao->selftest != NULL && strcmp(ao->selftest, "read") == 0)
 		return selftest_read(cfg);
@@ -866,6 +866,7 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	}
 	if ((rc = agent_start(&a, &err)) != 0) {
 		log_error("start-up: %s", err_msg(&err));
+		start_failed = 1;
 		/* ERR_INVALID here is a setting the clients refused. */
 		status = rc == ERR_INVALID ? EX_CONFIG : exitcode_of(rc);
 		/* Asked to stop while starting: not a failure. */
@@ -893,7 +894,23 @@ agent_main(const struct config *cfg, const struct agent_options *ao)
 	if (db_lock_mark(lockfd, "stopped", a.db_id, &err) != 0)
 		log_warn("%s", err_msg(&err));
 out:
+	opened = a.db != NULL;
 	agent_reset(&a);
+	/*
+	 * A start-up that failed after it opened the database closed it in
+	 * order (SQLite checkpoints and removes the write-ahead log; the
+	 * check after an unclean stop, if due, was done): no unclean stop,
+	 * or the next start takes the missing log for lost commits and
+	 * holds every destructive op (found by tools/soak: a start on a
+	 * full disk).  Before the database was opened, an earlier crash
+	 * still wants its check.
+	 */
+	if (start_failed && opened && lockfd >= 0) {
+		err_init(&err);
+		if (db_lock_mark(lockfd, "stopped", a.db_id[0] != '\0' ?
+		    a.db_id : a.lock.db_id, &err) != 0)
+			log_warn("%s", err_msg(&err));
+	}
 	notify_reset(&a.nt);
 	agent_wake_fd = -1;
 	(void) close(a.wake[0]);

@@ -336,3 +336,12 @@ exec_error_code(const struct err *err)
 		return err_name(err->code);
 	}
 }
+
+int
+exec_upid_listed(const char *const *list, const char *upid)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(*list, upid) == 0)
+			return 1;
+	return 0;
+}

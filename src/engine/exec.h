@@ -158,11 +158,12 @@ struct exec_ops {
 	/*
 	 * Recovery: the oldest task of this type on vmid started by our
 	 * own token at or after `since` (running or finished, source=all),
-	 * other than `exclude` (a UPID, may be NULL); ERR_NOT_FOUND when
-	 * there is none.
+	 * other than those in `exclude` (a NULL-terminated list of UPIDs
+	 * some op already holds, may be NULL); ERR_NOT_FOUND when there is
+	 * none.
 	 */
 	int	(*find_task)(void *ctx, const char *type, int64_t vmid,
-		    int64_t since, const char *exclude, char **upid_out,
+		    int64_t since, const char *const *exclude, char **upid_out,
 		    struct err *err);
 	/* The guest's config (`data` of GET .../config), or ERR_NOT_FOUND. */
 	int	(*read_config)(void *ctx, int64_t vmid, json_t **out,
@@ -297,5 +298,8 @@ int	exec_exit_retryable(const char *exitstatus);
 const char *exec_exit_error_code(const char *exitstatus);
 /* Short machine name of an error for ops.error_code ("permission", ...). */
 const char *exec_error_code(const struct err *err);
+
+/* 1 when upid is in the NULL-terminated list (NULL: empty). */
+int	exec_upid_listed(const char *const *list, const char *upid);
 
 #endif

@@ -481,8 +481,8 @@ exec_priv_upid_parse(const char *upid, struct exec_priv_upid *out)
 
 int
 exec_priv_find_root_task(struct pve_client *c, const char *node,
-    const char *type, int64_t vmid, int64_t since, const char *exclude,
-    char **upid_out, struct err *err)
+    const char *type, int64_t vmid, int64_t since,
+    const char *const *exclude, char **upid_out, struct err *err)
 {
 	struct pve_task_filter f;
 	struct pve_tasks tasks;
@@ -504,7 +504,7 @@ exec_priv_find_root_task(struct pve_client *c, const char *node,
 		if (t->type == NULL || strcmp(t->type, type) != 0 ||
 		    t->starttime < since || t->user == NULL ||
 		    strcmp(t->user, "root@pam") != 0 || t->tokenid != NULL ||
-		    (exclude != NULL && strcmp(t->upid_str, exclude) == 0))
+		    exec_upid_listed(exclude, t->upid_str))
 			continue;
 		if (best == NULL || t->starttime <= best->starttime)
 			best = t;

@@ -86,11 +86,11 @@ int	exec_priv_poll(struct exec_priv *xp, const char *upid,
 /*
  * Recovery of helper steps through PVE: the oldest task of root@pam
  * (pct, run by the helper) of type on vmid started at or after since,
- * other than exclude; ERR_NOT_FOUND when none.
+ * other than those in exclude; ERR_NOT_FOUND when none.
  */
 int	exec_priv_find_root_task(struct pve_client *c, const char *node,
-	    const char *type, int64_t vmid, int64_t since, const char *exclude,
-	    char **upid_out, struct err *err);
+	    const char *type, int64_t vmid, int64_t since,
+	    const char *const *exclude, char **upid_out, struct err *err);
 /*
  * A pseudo UPID whose job this process does not hold: *root_out (caller
  * frees) the root task to poll in its place; or NULL with *state_out

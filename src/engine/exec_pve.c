@@ -614,7 +614,7 @@ poll_task(struct exec_pve *x, const char *upid, enum exec_task_state *out,
 
 static int
 x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
-    const char *exclude, char **upid_out, struct err *err)
+    const char *const *exclude, char **upid_out, struct err *err)
 {
 	struct exec_pve *x = ctx;
 	struct pve_task_filter f;
@@ -648,7 +648,7 @@ x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
 		t = &tasks.items[i];
 		if (t->type == NULL || strcmp(t->type, type) != 0 ||
 		    t->starttime < since || !pve_task_is_ours(t, token) ||
-		    (exclude != NULL && strcmp(t->upid_str, exclude) == 0))
+		    exec_upid_listed(exclude, t->upid_str))
 			continue;
 		if (best == NULL || t->starttime <= best->starttime)
 			best = t;

@@ -597,9 +597,9 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	struct exec_target t;
 	struct sm_args a;
 	struct err xe;
-	json_t *failed = NULL;
+	json_t *failed = NULL, *claimed_arr = NULL;
 	char *upid = NULL, *exitstatus = NULL;
-	const char *exclude = NULL;
+	const char *exclude = NULL, **claimed = NULL;
 	int64_t left;
 	int rc;
 
@@ -632,9 +632,16 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if (journal_last_detail(e->db, op->id, "task_failed_undo", &failed,
 	    NULL) == 0)
 		exclude = json_string_value(json_object_get(failed, "upid"));
+	if ((rc = lane_claimed(e, op, op->intent_at, exclude, &claimed_arr,
+	    &claimed, err)) != 0) {
+		json_decref(failed);
+		return rc;
+	}
 	rc = e->exec->ops->find_task(e->exec->ctx,
 	    exec_undo_task_type(op->safety),
-	    op->vmid, op->intent_at, exclude, &upid, &xe);
+	    op->vmid, op->intent_at, claimed, &upid, &xe);
+	free(claimed);
+	json_decref(claimed_arr);
 	json_decref(failed);
 	if (rc == 0) {
 		*adv = ADV_MOVED;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/err.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
@@ -50,6 +52,17 @@ void	lane_pve_ok(const struct lane_ctx *e);
 
 /* Wake up in ms at the latest (a wait that has not ended). */
 void	lane_wake(struct tick *tk, int64_t ms);
+
+/*
+ * What a search for op's lost request must skip: every UPID an op on its
+ * vmid recorded since `since` (its own earlier steps and attempts, other
+ * ops' tasks of the same type started in the same moments), plus `also`
+ * (may be NULL); *list is NULL-terminated, its strings owned by *arr.
+ * Caller frees *list and decrefs *arr.
+ */
+int	lane_claimed(const struct lane_ctx *e, const struct ops_row *op,
+	    int64_t since, const char *also, json_t **arr,
+	    const char ***list, struct err *err);
 
 /* ms left of op's unknown-outcome window (armed at first sight). */
 int	lane_window_left(const struct lane_ctx *e, const struct ops_row *op,

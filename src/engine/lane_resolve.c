@@ -19,6 +19,7 @@
 #include "engine/norm.h"
 #include "engine/sm.h"
 #include "engine/timer.h"
+#include "store/journal.h"
 #include "store/ops.h"
 
 /*
@@ -55,6 +56,35 @@ world_says_done(const struct lane_ctx *e, const struct ops_row *op,
 	return exists;
 }
 
+/* lane_int.h */
+int
+lane_claimed(const struct lane_ctx *e, const struct ops_row *op,
+    int64_t since, const char *also, json_t **arr, const char ***list,
+    struct err *err)
+{
+	const char **l;
+	size_t i, n;
+	int rc;
+
+	*list = NULL;
+	*arr = NULL;
+	/* A row is written after its task started: a minute covers skew. */
+	if ((rc = journal_claimed_upids(e->db, op->vmid, since - 60, arr,
+	    err)) != 0)
+		return rc;
+	n = json_array_size(*arr);
+	if ((l = calloc(n + 2, sizeof(*l))) == NULL) {
+		json_decref(*arr);
+		*arr = NULL;
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		l[i] = json_string_value(json_array_get(*arr, i));
+	l[n] = also;
+	*list = l;
+	return 0;
+}
+
 /*
  * An op in submitting whose request's fate is unknown (a crash, a lost
  * answer): look before retrying (R-04, R-34).  Never sends a mutation.
@@ -74,8 +104,10 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 	json_t *config = NULL;
 	struct sm_args a;
 	struct err xe;
+	const char **claimed = NULL;
+	json_t *claimed_arr = NULL;
 	char *upid = NULL;
-	int64_t left;
+	int64_t left, since;
 	size_t n;
 	int rc, changed = 0;
 
@@ -124,22 +156,26 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 		/* The helper's step: synchronous, idempotent, sent again. */
 		left = 0;
 	} else {
+		since = op->intent_at - e->cfg->find_slack_s;
+		/* Never a task some op holds (the slack reaches back). */
+		if ((rc = lane_claimed(e, op, since, NULL, &claimed_arr,
+		    &claimed, err)) != 0)
+			return rc;
 		rc = e->exec->ops->find_task(e->exec->ctx, si->task_type,
-		    op->vmid, op->intent_at - e->cfg->find_slack_s, NULL, &upid,
-		    &xe);
+		    op->vmid, since, claimed, &upid, &xe);
 		/* §5.8: an HA resource's start/stop is a hastart/hastop. */
 		if (rc == ERR_NOT_FOUND && si->ha_task_type != NULL)
 			rc = e->exec->ops->find_task(e->exec->ctx,
-			    si->ha_task_type, op->vmid,
-			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
+			    si->ha_task_type, op->vmid, since, claimed, &upid,
 			    &xe);
 		/* R-31 (gate): a safety step may have been a vzdump. */
 		if (rc == ERR_NOT_FOUND &&
 		    steps[op->step] == EXEC_STEP_SAFETY_SNAPSHOT)
 			rc = e->exec->ops->find_task(e->exec->ctx,
-			    EXEC_SAFETY_BACKUP_TASK_TYPE, op->vmid,
-			    op->intent_at - e->cfg->find_slack_s, NULL, &upid,
-			    &xe);
+			    EXEC_SAFETY_BACKUP_TASK_TYPE, op->vmid, since,
+			    claimed, &upid, &xe);
+		free(claimed);
+		json_decref(claimed_arr);
 		if (rc == 0) {
 			a.upid = upid;
 			*adv = ADV_MOVED;

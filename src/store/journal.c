@@ -24,6 +24,10 @@ static const char SQL_MAX_ID[] = "SELECT coalesce(max(id), 0) FROM journal";
 static const char SQL_LAST_DETAIL[] =
     "SELECT detail FROM journal WHERE op_id = ?1 AND event = ?2 "
     "ORDER BY id DESC LIMIT 1";
+static const char SQL_CLAIMED[] =
+    "SELECT DISTINCT json_extract(j.detail, '$.upid') FROM journal j "
+    "JOIN ops o ON o.id = j.op_id WHERE o.vmid = ?1 AND j.at >= ?2 "
+    "AND json_extract(j.detail, '$.upid') IS NOT NULL";
 
 int
 journal_append(struct db *db, const struct journal_entry *e, int64_t *id_out,
@@ -162,4 +166,39 @@ journal_last_detail(struct db *db, int64_t op_id, const char *event,
 		rc = db_error(db, rc, "read journal", err);
 	(void) sqlite3_reset(st);
 	return rc;
+}
+
+int
+journal_claimed_upids(struct db *db, int64_t vmid, int64_t since,
+    json_t **out, struct err *err)
+{
+	json_t *arr;
+	sqlite3_stmt *st;
+	const char *u;
+	int rc;
+
+	if ((arr = json_array()) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = db_prepare(db, SQL_CLAIMED, &st, err)) != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	(void) sqlite3_bind_int64(st, 1, vmid);
+	(void) sqlite3_bind_int64(st, 2, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((u = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			continue;
+		if (json_array_append_new(arr, json_string(u)) != 0) {
+			(void) sqlite3_reset(st);
+			json_decref(arr);
+			return err_set(err, ERR_NOMEM, "out of memory");
+		}
+	}
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return db_error(db, rc, "read journal", err);
+	}
+	*out = arr;
+	return 0;
 }

@@ -49,6 +49,14 @@ int	journal_last_detail(struct db *db, int64_t op_id, const char *event,
  */
 int	journal_max_id(struct db *db, int64_t *out, struct err *err);
 
+/*
+ * The UPIDs any op on vmid recorded in rows from `since` (unix seconds)
+ * on, as a JSON array of strings (caller decrefs *out): tasks that are
+ * some op's, which a search for a lost answer must never adopt again.
+ */
+int	journal_claimed_upids(struct db *db, int64_t vmid, int64_t since,
+	    json_t **out, struct err *err);
+
 /* Number of rows of op_id (0: all). */
 int	journal_count(struct db *db, int64_t op_id, int64_t *out,
 	    struct err *err);

@@ -450,7 +450,7 @@ f_poll(void *ctx, const char *upid, enum exec_task_state *out,
 
 static int
 f_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
-    const char *exclude, char **upid_out, struct err *err)
+    const char *const *exclude, char **upid_out, struct err *err)
 {
 	struct fake *f = ctx;
 	const struct fake_task *best = NULL;
@@ -463,7 +463,7 @@ f_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
 
 		if (t->vmid != vmid || strcmp(t->type, type) != 0 ||
 		    t->start < since ||
-		    (exclude != NULL && strcmp(exclude, t->upid) == 0))
+		    exec_upid_listed(exclude, t->upid))
 			continue;
 		if (best == NULL || t->start < best->start)
 			best = t;

@@ -561,6 +561,49 @@ START_TEST(recovery_adopts_a_task_that_shows_up_late)
 }
 END_TEST
 
+/*
+ * Found by tools/soak: two ops of one kind on one guest in the same
+ * moments (two snapshot deletes).  The first one's task is recorded;
+ * the second one's answer is lost.  The search for it must never adopt
+ * the first one's task (it would claim an outcome it did not have and
+ * leave its own task an orphan), but wait for its own.
+ */
+START_TEST(a_lost_answer_never_adopts_a_task_another_op_holds)
+{
+	struct engine_recovery rec;
+	struct fake_task *t1, *t2;
+	struct sm_args a;
+	struct ops_row *op;
+	int64_t first, second;
+
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	t1 = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t1->what = EXEC_STEP_START;
+	first = op_running(101, t1->upid, "first");
+	memset(&a, 0, sizeof(a));
+	a.now = fk.now;
+	etu_step(db, first, SM_RUNNING, SM_EV_TASK_OK, &a);
+	second = op_submitting(101, OPS_KIND_START, NULL, "second", 0);
+	rec = recover();
+	ck_assert_uint_eq(rec.adopted, 0);
+	ck_assert_uint_eq(rec.waiting, 1);
+	ck_assert_int_eq(etu_state(db, second), SM_SUBMITTING);
+	tick_seconds(3);
+	/* Its own request reaches PVE late. */
+	t2 = fake_task_add(&fk, 101, "vzstart", fk.now, 1);
+	t2->what = EXEC_STEP_START;
+	(void) run(200);
+	op = op_get(second);
+	ck_assert_str_eq(op->state, "succeeded");
+	ck_assert_str_eq(op->upid, t2->upid);
+	ops_row_free(op);
+	op = op_get(first);
+	ck_assert_str_eq(op->upid, t1->upid);
+	ops_row_free(op);
+	ck_assert_int_eq(fk.submits, 0);
+}
+END_TEST
+
 START_TEST(recovery_fails_a_step_whose_attempts_are_used)
 {
 	struct engine_recovery rec;
@@ -1253,6 +1296,7 @@ engine_suite(void)
 	tcase_add_test(t, recovery_adopts_the_task_a_crash_left_unrecorded);
 	tcase_add_test(t, recovery_retries_a_step_only_after_the_unknown_window);
 	tcase_add_test(t, recovery_adopts_a_task_that_shows_up_late);
+	tcase_add_test(t, a_lost_answer_never_adopts_a_task_another_op_holds);
 	tcase_add_test(t, recovery_fails_a_step_whose_attempts_are_used);
 	tcase_add_test(t, recovery_reads_a_synchronous_set_config_back);
 	tcase_add_test(t, recovery_leaves_ops_alone_when_pve_is_unreachable);

@@ -492,6 +492,36 @@ START_TEST(an_unclean_stop_runs_the_full_integrity_check)
 }
 END_TEST
 
+/*
+ * Found by tools/soak: a start that fails after it opened the database
+ * (here its marker cannot be written, as on a full disk) closes SQLite
+ * in order, which checkpoints and removes the write-ahead log.  That is
+ * no unclean stop: the next start must not take the missing log for lost
+ * commits, move the nonce floor and hold every destructive op.
+ */
+START_TEST(a_start_that_failed_after_opening_is_no_restore)
+{
+	char tmp[4200], *err = NULL;
+	struct stat sb;
+
+	accept_once();
+	(void) snprintf(tmp, sizeof(tmp), "%s.marker.tmp", dbpath);
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	ck_assert_int_ne(agent_once(&err), 0);
+	ck_assert_ptr_nonnull(strstr(err, "marker"));
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(rmdir(tmp), 0);
+	(void) snprintf(tmp, sizeof(tmp), "%s-wal", dbpath);
+	ck_assert_int_ne(stat(tmp, &sb), 0);
+	ck_assert_int_eq(agent_once(&err), 0);
+	ck_assert_ptr_null(strstr(err, "uncleanly"));
+	free(err);
+	ck_assert(!audited("restored"));
+	ck_assert_int_eq(snapshots(), 1);
+}
+END_TEST
+
 static Suite *
 dbloss_suite(void)
 {
@@ -508,6 +538,7 @@ dbloss_suite(void)
 	    a_cp_taken_while_running_then_restored_moves_the_floor);
 	tcase_add_test(t, a_db_backup_restored_moves_the_floor);
 	tcase_add_test(t, an_unclean_stop_runs_the_full_integrity_check);
+	tcase_add_test(t, a_start_that_failed_after_opening_is_no_restore);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -220,6 +220,48 @@ class HubSimTest(unittest.TestCase):
         self.assertTrue(log[-1]["authorized"])
         self.assertIsInstance(log[-1]["t"], float)
 
+    def test_report_receive_times_and_host_ids(self):
+        """Fleet tests: each report's receive time, and whose report
+        each request was, also a refused one."""
+        t0 = time.time()
+        self.fault(endpoint="report", kind="503", retry_after=7)
+        other = dict(self.golden, host_id="pve-77")
+        st, resp, _ = self.report(other)
+        self.assertEqual(st, 503)
+        self.assertEqual(resp.getheader("Retry-After"), "7")
+        st, _, _ = self.report(other)
+        self.assertEqual(st, 200)
+        st, _, _ = self.report()
+        self.assertEqual(st, 200)
+        t1 = time.time()
+        got = self.sim.ctl("GET", "/reports?received=1")
+        self.assertEqual([g["report"]["host_id"] for g in got],
+                         ["pve-77", self.golden["host_id"]])
+        self.assertTrue(t0 <= got[0]["received_at"] <= got[1]["received_at"]
+                        <= t1)
+        # without the query: the reports alone, as before
+        self.assertEqual(self.sim.ctl("GET", "/reports"),
+                         [g["report"] for g in got])
+        log = [e for e in self.sim.ctl("GET", "/requests")
+               if e["path"].endswith("/report")]
+        self.assertEqual([(e["host_id"], e["status"]) for e in log],
+                         [("pve-77", 503), ("pve-77", 200),
+                          (self.golden["host_id"], 200)])
+        self.sim.api("GET", "/desired")
+        self.assertIsNone(self.sim.ctl("GET", "/requests")[-1]["host_id"])
+        # a fault for one host: the others pass, that one gets it once
+        self.fault(endpoint="report", kind="503", retry_after=3,
+                   host_id="pve-77")
+        self.assertEqual(self.report()[0], 200)
+        self.assertEqual(self.report(other)[0], 503)
+        self.assertEqual(self.report(other)[0], 200)
+        st, _, _ = self.sim.request("POST", "/_sim/fault", {
+            "endpoint": "desired", "kind": "503", "host_id": "pve-77"},
+            auth=False)
+        self.assertEqual(st, 400)
+        self.sim.ctl("POST", "/reset", {})
+        self.assertEqual(self.sim.ctl("GET", "/reports?received=1"), [])
+
     def test_report_bad_bodies(self):
         st, _, data = self.sim.api("POST", "/report", b"{not json")
         self.assertEqual(st, 400)

@@ -561,6 +561,18 @@ class PveSimTest(unittest.TestCase):
         self.sim.ctl("POST", "/_sim/config", {"latency_ms": 0})
         self.run_ok("POST", N + "/lxc/105/status/stop", {}, "vzstop", 105)
 
+    def test_fault_clear_keeps_counters(self):
+        N = self.N
+        self.sim.ctl("POST", "/_sim/fault", {"method": "PUT", "path": "/config$", "count": 5,
+                                             "status": 500, "message": "storm"})
+        self.assertEqual(self.sim.api("PUT", N + "/lxc/104/config", {"cores": 2})[0], 500)
+        self.assertEqual(self.sim.ctl("DELETE", "/_sim/faults")[1], {"cleared": 1})
+        self.assertEqual(self.sim.ctl("GET", "/_sim/faults")[1]["faults"], [])
+        self.assertEqual(self.sim.api("PUT", N + "/lxc/104/config", {"cores": 2})[0], 200)
+        c = self.sim.ctl("GET", "/_sim/counters?detail=1")[1]
+        self.assertEqual(c["104:config"], {"total": 2, "accepted": 1, "refused": 0, "faulted": 1})
+        self.assertEqual(self.sim.ctl("DELETE", "/_sim/fault")[1], {"cleared": 0})
+
     def test_task_faults(self):
         N = self.N
         self.sim.ctl("POST", "/_sim/task-fault", {"vmid": 104, "kind": "start", "count": 1,

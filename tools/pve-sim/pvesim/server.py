@@ -546,6 +546,13 @@ class Handler(BaseHTTPRequestHandler):
             with sim.lock:
                 sim.faults.append(f)
             return {"ok": True, "id": f.id}
+        if path in ("/_sim/fault", "/_sim/faults") and method == "DELETE":
+            # Only the request faults: counters, task faults and hung
+            # tasks stay (a soak lifts its faults and goes on counting).
+            with sim.lock:
+                n = sum(1 for f in sim.faults if f.count > 0)
+                sim.faults = []
+            return {"cleared": n}
         if path == "/_sim/faults" and method == "GET":
             with sim.lock:
                 return {"faults": [f.to_json() for f in sim.faults],
