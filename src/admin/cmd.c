@@ -461,3 +461,36 @@ cmd_filter_resolve(struct cmd_ctx *ctx, struct db *db, struct cmd_filter *o)
 	ops_row_free(op);
 	return 0;
 }
+
+int
+cmd_filter_list(struct cmd_ctx *ctx, struct cmd_filter *o,
+    const struct cmd_listing *l)
+{
+	struct db *db = NULL;
+	struct err err;
+	json_t *arr = NULL;
+	int ret;
+
+	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
+		return ret;
+	err_init(&err);
+	if ((ret = cmd_filter_resolve(ctx, db, o)) != 0)
+		goto out;
+	if (l->query(db, &o->f, &arr, &err) != 0) {
+		ret = cmd_fail_err(ctx, &err);
+		goto out;
+	}
+	if (ctx->json) {
+		ret = cmd_done(cmd_print_json(arr));
+		arr = NULL;
+	} else if (json_array_size(arr) == 0) {
+		printf("%s\n", l->empty);
+		ret = cmd_done(0);
+	} else
+		ret = cmd_done(cmd_print_rows(arr, l->ncols, l->hdr, l->keys,
+		    l->capped, l->cap) == 0 ? 0 : EX_SOFTWARE);
+out:
+	json_decref(arr);
+	db_close(db);
+	return ret;
+}

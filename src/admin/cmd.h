@@ -217,6 +217,26 @@ int	cmd_filter_opt(struct cmd_ctx *ctx, int ch, struct cmd_filter *o,
 int	cmd_filter_resolve(struct cmd_ctx *ctx, struct db *db,
 	    struct cmd_filter *o);
 
+/* What a log command lists, and how (journal, audit). */
+struct cmd_listing {
+	int		  (*query)(struct db *, const struct adminq_filter *,
+			    json_t **, struct err *);
+	const char	   *empty;	/* printed when nothing matches */
+	size_t		    ncols;
+	const char *const  *hdr;
+	const char *const  *keys;
+	size_t		    capped;	/* the column cut at cap characters */
+	size_t		    cap;
+};
+
+/*
+ * The end of a log command once its options are read: the database
+ * opened read-only, --op resolved, the rows queried and printed as JSON
+ * or a table.  Returns the exit status.
+ */
+int	cmd_filter_list(struct cmd_ctx *ctx, struct cmd_filter *o,
+	    const struct cmd_listing *l);
+
 /* A non-negative integer argument; -1 when it is not one. */
 int64_t	cmd_parse_count(const char *s);
 

@@ -61,10 +61,9 @@ cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 	    "CODE", "OP", "VMID", "ACTOR", "DETAIL" };
 	static const char *const keys[] = { "seq", "at", "event", "decision",
 	    "code", "op_id", "vmid", "actor", "detail" };
+	static const struct cmd_listing listing = { adminq_audit,
+	    "(no audit events)", 9, hdr, keys, 8, 60 };
 	struct cmd_filter o;
-	struct db *db = NULL;
-	struct err err;
-	json_t *arr = NULL;
 	int64_t v;
 	int ch, ret;
 
@@ -93,26 +92,5 @@ cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cmd_usage_fail(ctx, audit_usage);
-	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
-		return ret;
-	err_init(&err);
-	if ((ret = cmd_filter_resolve(ctx, db, &o)) != 0)
-		goto out;
-	if (adminq_audit(db, &o.f, &arr, &err) != 0) {
-		ret = cmd_fail_err(ctx, &err);
-		goto out;
-	}
-	if (ctx->json) {
-		ret = cmd_done(cmd_print_json(arr));
-		arr = NULL;
-	} else if (json_array_size(arr) == 0) {
-		printf("(no audit events)\n");
-		ret = cmd_done(0);
-	} else
-		ret = cmd_done(cmd_print_rows(arr, 9, hdr, keys, 8, 60) == 0 ?
-		    0 : EX_SOFTWARE);
-out:
-	json_decref(arr);
-	db_close(db);
-	return ret;
+	return cmd_filter_list(ctx, &o, &listing);
 }

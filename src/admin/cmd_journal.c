@@ -56,10 +56,9 @@ cmd_journal(struct cmd_ctx *ctx, int argc, char **argv)
 	    "FROM", "EVENT", "TO", "STEP", "DETAIL" };
 	static const char *const keys[] = { "id", "at", "op_id", "vmid", "op",
 	    "from", "event", "to", "step", "detail" };
+	static const struct cmd_listing listing = { adminq_journal,
+	    "(no journal rows)", 10, hdr, keys, 9, 60 };
 	struct cmd_filter o;
-	struct db *db = NULL;
-	struct err err;
-	json_t *arr = NULL;
 	int ch, ret;
 
 	memset(&o, 0, sizeof(o));
@@ -74,27 +73,6 @@ cmd_journal(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cmd_usage_fail(ctx, journal_usage);
-	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
-		return ret;
-	err_init(&err);
-	if ((ret = cmd_filter_resolve(ctx, db, &o)) != 0)
-		goto out;
-	if (adminq_journal(db, &o.f, &arr, &err) != 0) {
-		ret = cmd_fail_err(ctx, &err);
-		goto out;
-	}
-	if (ctx->json) {
-		ret = cmd_done(cmd_print_json(arr));
-		arr = NULL;
-	} else if (json_array_size(arr) == 0) {
-		printf("(no journal rows)\n");
-		ret = cmd_done(0);
-	} else
-		ret = cmd_done(cmd_print_rows(arr, 10, hdr, keys, 9, 60) == 0 ?
-		    0 : EX_SOFTWARE);
-out:
-	json_decref(arr);
-	db_close(db);
-	return ret;
+	return cmd_filter_list(ctx, &o, &listing);
 }
 
