@@ -253,22 +253,6 @@ content_array(const char *s)
 	return arr;
 }
 
-static int
-has_content(const char *list, const char *what)
-{
-	size_t n = strlen(what);
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-			return 1;
-		p = strchr(p, ',');
-		if (p != NULL)
-			p++;
-	}
-	return 0;
-}
-
 /*
  * The storage configuration of PBS storage id, or NULL.  pve-api.md
  * §5.13: the node's storage list never carries a PBS storage's server,
@@ -656,8 +640,7 @@ job_storage(struct collect_job *j)
 		if (s->type != NULL && strcmp(s->type, "pbs") == 0)
 			pbs = 1;
 		/* Only active storages that hold backups can list them. */
-		if (s->active != 1 || s->content == NULL ||
-		    !has_content(s->content, "backup"))
+		if (s->active != 1 || !pve_storage_has_content(s, "backup"))
 			continue;
 		j->bks[n].s = s;
 		if (job_read(j, PVE_READ_BACKUPS, 0, s->storage, NULL,

@@ -134,23 +134,6 @@ rows_add(struct priv_rows *rs, const char *priv, const char *alt,
 	rs->n++;
 }
 
-/* 1 when the comma list has `what`. */
-static int
-has_content(const char *list, const char *what)
-{
-	size_t n = strlen(what);
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-			return 1;
-		p = strchr(p, ',');
-		if (p != NULL)
-			p++;
-	}
-	return 0;
-}
-
 /*
  * Per storage the token can see: Datastore.AllocateSpace where backups
  * go or are listed (without it the backup list is silently empty,
@@ -175,14 +158,13 @@ storage_rows(struct pve_client *pve, const struct config *cfg,
 	}
 	for (i = 0; i < st.n; i++) {
 		const struct pve_storage *s = &st.items[i];
-		const char *c = s->content != NULL ? s->content : "";
 
 		(void) snprintf(path, sizeof(path), "/storage/%s", s->storage);
-		if (has_content(c, "backup"))
+		if (pve_storage_has_content(s, "backup"))
 			rows_add(rs, "Datastore.AllocateSpace", NULL, path,
 			    "safety backups and listing backups there "
 			    "(5.10, 5.13)");
-		if (has_content(c, "rootdir"))
+		if (pve_storage_has_content(s, "rootdir"))
 			rows_add(rs, "Datastore.AllocateSpace", NULL, path,
 			    "restored and created guest volumes there (5.11)");
 		if (s->type != NULL && strcmp(s->type, "pbs") == 0)

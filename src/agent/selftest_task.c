@@ -407,22 +407,6 @@ guest_running(struct tt *t, int *running)
 	return 0;
 }
 
-static int
-has_content(const struct pve_storage *s, const char *what)
-{
-	const char *p = s->content;
-	size_t n = strlen(what);
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-			return 1;
-		p = strchr(p, ',');
-		if (p != NULL)
-			p++;
-	}
-	return 0;
-}
-
 /*
  * What the scratch guest is made of: the first (by id) active storage
  * for container volumes, and the first template (by volid) on any
@@ -447,10 +431,10 @@ scratch_parts(struct tt *t, char **storage_out, char **template_out)
 		s = &ss.items[i];
 		if (!s->enabled || !s->active)
 			continue;
-		if (has_content(s, "rootdir") && (root == NULL ||
+		if (pve_storage_has_content(s, "rootdir") && (root == NULL ||
 		    strcmp(s->storage, root->storage) < 0))
 			root = s;
-		if (!has_content(s, "vztmpl"))
+		if (!pve_storage_has_content(s, "vztmpl"))
 			continue;
 		memset(&tm, 0, sizeof(tm));
 		if ((rc = pve_storage_templates(t->pve, t->cfg->host_node,

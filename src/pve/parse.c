@@ -473,6 +473,22 @@ pve_parse_guest_status(json_t *data, struct pve_guest_status *out,
 
 /* ---- storage -------------------------------------------------------- */
 
+int
+pve_storage_has_content(const struct pve_storage *s, const char *what)
+{
+	const char *p = s->content;
+	size_t n = strlen(what);
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p = strchr(p, ',');
+		if (p != NULL)
+			p++;
+	}
+	return 0;
+}
+
 void
 pve_storages_reset(struct pve_storages *v)
 {

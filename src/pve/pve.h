@@ -461,6 +461,9 @@ void	pve_guests_reset(struct pve_guests *v);
 void	pve_guest_status_reset(struct pve_guest_status *v);
 void	pve_lxc_config_reset(struct pve_lxc_config *v);
 void	pve_storages_reset(struct pve_storages *v);
+/* 1 when the storage's content list holds what ("backup", "rootdir"). */
+int	pve_storage_has_content(const struct pve_storage *s,
+	    const char *what);
 void	pve_storage_cfgs_reset(struct pve_storage_cfgs *v);
 void	pve_backups_reset(struct pve_backups *v);
 void	pve_snapshots_reset(struct pve_snapshots *v);
