@@ -15,9 +15,21 @@
 #define RETAIN_BUSY_MS		250
 #define RETAIN_IDLE_MS		60000
 
+/* A long move says how far it got at most this often (ms). */
+#define RETAIN_PROGRESS_MS	60000
+
 struct retain {
 	int64_t		due_ms;		/* monotonic; 0: at once */
 	int		failing;	/* the last step failed (logged once) */
+	/*
+	 * The move in progress, logged once when the backlog is done (and
+	 * at most once a RETAIN_PROGRESS_MS while it goes on), not once a
+	 * step: a backlog of 100,000 ops is 6,250 steps.
+	 */
+	size_t		ops, journal, audit, steps;
+	int64_t		longest_ms;	/* the longest step */
+	int64_t		logged_ms;	/* monotonic: the last progress line */
+	char		file[256];	/* where the last step moved rows */
 };
 
 /*

@@ -33,6 +33,7 @@
 
 #include "authz_tu.h"
 #include "base/err.h"
+#include "store/archive.h"
 #include "store/db.h"
 #include "store/journal.h"
 #include "store/ops.h"
@@ -305,6 +306,19 @@ await_log(const char *s, int64_t ms)
 		(void) pump(50);
 	}
 	free(text);
+}
+
+/* How many times agent.log holds s. */
+static int
+count_log(const char *s)
+{
+	char *text = tu_read_file(logpath, NULL), *p;
+	int n = 0;
+
+	for (p = text; p != NULL && (p = strstr(p, s)) != NULL; p++)
+		n++;
+	free(text);
+	return n;
 }
 
 /* Waits for the agent to exit (ms); its status, or -1 when it did not. */
@@ -591,14 +605,20 @@ START_TEST(the_daemon_archives_old_ops_from_its_idle_time)
 	ck_assert_int_eq(tu_db_init(dbpath), 0);
 	ck_assert_int_eq(db_open(dbpath, 0, &db, NULL), 0);
 	ck_assert_int_eq(db_begin(db, NULL), 0);
-	for (i = 0; i < 5; i++)
+	/* More than one step's worth (ARCHIVE_BATCH): still one line. */
+	for (i = 0; i < ARCHIVE_BATCH + 4; i++)
 		ended_op(db, i, old + i);
-	ended_op(db, 5, now - 60);
+	ended_op(db, ARCHIVE_BATCH + 4, now - 60);
 	ck_assert_int_eq(db_commit(db, NULL), 0);
 	db_close(db);
 	(void) agent_start(0, NULL);
 	(void) await_msg(0, "READY=1", 10000);
-	await_log("retention: 5 op(s), 10 journal and 0 audit row(s)", 10000);
+	(void) snprintf(path, sizeof(path), "retention: %d op(s), %d journal "
+	    "and 0 audit row(s) older than 90 days moved to ",
+	    ARCHIVE_BATCH + 4, 2 * (ARCHIVE_BATCH + 4));
+	await_log(path, 10000);
+	await_log("(2 step(s), the longest ", 1000);
+	ck_assert_int_eq(count_log("retention: "), 1);
 	ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
 	ck_assert_uint_gt(strftime(month, sizeof(month), "%Y-%m", &tm), 0);
 	(void) snprintf(path, sizeof(path), "%s/archive-%s.db", dir, month);
@@ -608,12 +628,14 @@ START_TEST(the_daemon_archives_old_ops_from_its_idle_time)
 	    NULL), SQLITE_OK);
 	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM ops WHERE "
 	    "idem_key LIKE 'old/%'"), 1);
+	/* One audit row per step (each is its own move). */
 	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM audit WHERE "
-	    "event = 'retention' AND decision = 'archived'"), 1);
+	    "event = 'retention' AND decision = 'archived'"), 2);
 	sqlite3_close(h);
 	ck_assert_int_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
-	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM v_journal"), 10);
+	ck_assert_int_eq(db_count(h, "SELECT count(*) FROM v_journal"),
+	    2 * (ARCHIVE_BATCH + 4));
 	sqlite3_close(h);
 	ck_assert_int_eq(kill(agent_pid, SIGTERM), 0);
 	ck_assert_int_eq(await_exit(5000), 0);
