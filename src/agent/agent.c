@@ -339,6 +339,8 @@ agent_start(struct agent *a, struct err *err)
 	    DB_OPEN_CHECK : 0), &a->db, err)) != 0 ||
 	    (rc = db_schema_version(a->db, &version, err)) != 0)
 		return err_prefix(err, "database: ");
+	/* Another writer holding it cannot hold up a stop (issue 17). */
+	db_set_abort(a->db, &agent_stop);
 	log_info("felhom-agent %s: database %s at schema %d", FELHOM_VERSION,
 	    a->cfg->database, version);
 	now = clock_now(NULL);

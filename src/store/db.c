@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -21,6 +23,7 @@
 #include "store/migrations.h"
 
 #define DB_BUSY_TIMEOUT_MS	5000
+#define DB_BUSY_STOPPING_MS	1000	/* the wait once asked to stop */
 #define DB_STMT_CACHE		64
 
 struct db_stmt {
@@ -35,6 +38,8 @@ struct db {
 	int		 in_txn;
 	int		 archive_move;	/* 1: during an archive move */
 	int64_t		 vm_steps;	/* test hook: VM steps run */
+	int		 busy_ms;	/* how long a writer waits */
+	volatile sig_atomic_t *abort_flag;	/* set: stopping */
 	struct db_stmt	 cache[DB_STMT_CACHE];
 	size_t		 ncache;
 };
@@ -88,6 +93,49 @@ db_error(struct db *db, int rc, const char *what, struct err *err)
 	default:
 		return err_set(err, ERR_IO, "%s: %s: %s", path, what, msg);
 	}
+}
+
+/*
+ * Waits for another writer's lock: SQLite's own schedule
+ * (sqliteDefaultBusyCallback: 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50,
+ * then 100 ms steps) up to busy_ms.  Once the abort flag is set, a
+ * statement waits at most DB_BUSY_STOPPING_MS in all: a daemon asked to
+ * stop while another connection holds the database exits in seconds
+ * (issue 17: SIGTERM within 5 s in every state) instead of waiting out
+ * each of its last writes.  A signal ends a sleep early; the flag is
+ * read at each step.
+ */
+static int
+busy_wait(void *ctx, int count)
+{
+	static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50,
+	    50, 100 };
+	const int n = (int)(sizeof(delays) / sizeof(delays[0]));
+	struct db *db = ctx;
+	struct timespec ts;
+	int delay, prior = 0, limit = db->busy_ms, i;
+
+	if (db->abort_flag != NULL && *db->abort_flag != 0 &&
+	    limit > DB_BUSY_STOPPING_MS)
+		limit = DB_BUSY_STOPPING_MS;
+	if (count < n) {
+		delay = delays[count];
+		for (i = 0; i < count; i++)
+			prior += delays[i];
+	} else {
+		delay = delays[n - 1];
+		for (i = 0; i < n - 1; i++)
+			prior += delays[i];
+		prior += delay * (count - (n - 1));
+	}
+	if (prior >= limit)
+		return 0;
+	if (prior + delay > limit)
+		delay = limit - prior;
+	ts.tv_sec = delay / 1000;
+	ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+	(void) nanosleep(&ts, NULL);
+	return 1;
 }
 
 int
@@ -376,7 +424,8 @@ db_open(const char *path, int flags, struct db **out, struct err *err)
 		goto out;
 	}
 	(void) sqlite3_extended_result_codes(db->h, 1);
-	(void) sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	db->busy_ms = DB_BUSY_TIMEOUT_MS;
+	(void) sqlite3_busy_handler(db->h, busy_wait, db);
 #ifdef FELHOM_TESTING
 	if (getenv("FELHOM_TEST_VM_STEPS") != NULL)
 		(void) sqlite3_trace_v2(db->h, SQLITE_TRACE_PROFILE, vm_trace,
@@ -485,7 +534,13 @@ db_handle(struct db *db)
 void
 db_set_busy_timeout(struct db *db, int ms)
 {
-	(void) sqlite3_busy_timeout(db->h, ms);
+	db->busy_ms = ms > 0 ? ms : 0;
+}
+
+void
+db_set_abort(struct db *db, volatile sig_atomic_t *flag)
+{
+	db->abort_flag = flag;
 }
 
 const char *

@@ -10,6 +10,7 @@
 #ifndef FELHOM_STORE_DB_H
 #define FELHOM_STORE_DB_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -44,6 +45,12 @@ void	db_close(struct db *db);
 sqlite3	*db_handle(struct db *db);
 /* Changes how long a writer waits for the lock (default 5000 ms). */
 void	db_set_busy_timeout(struct db *db, int ms);
+/*
+ * Once *flag is set (the daemon's stop signal), a writer waits at most
+ * 1 s for another connection's lock, then fails ERR_BUSY: a stop is not
+ * held up by each last write.  The flag outlives the db.
+ */
+void	db_set_abort(struct db *db, volatile sig_atomic_t *flag);
 const char *db_path(const struct db *db);
 /*
  * issue 15: while on, this connection's DELETEs of journal and audit

@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -412,6 +414,46 @@ START_TEST(db_sqlite_errors_are_typed)
 }
 END_TEST
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Issue 17: a daemon asked to stop does not wait out another writer's
+ * lock for the whole busy timeout (5 s) at each of its last writes: about
+ * a second, then ERR_BUSY.  With the lock free it still writes.
+ */
+START_TEST(db_a_stopping_writer_waits_for_the_lock_about_a_second)
+{
+	struct db *db = open_new(), *db2 = NULL;
+	volatile sig_atomic_t stopping = 1;
+	struct err err;
+	int64_t t0, took;
+
+	ck_assert_int_eq(db_open(dbpath, 0, &db2, NULL), 0);
+	db_set_abort(db2, &stopping);
+	ck_assert_int_eq(db_begin(db, NULL), 0);
+	err_init(&err);
+	t0 = mono_ms();
+	ck_assert_int_eq(db_begin(db2, &err), ERR_BUSY);
+	took = mono_ms() - t0;
+	/* It did wait (a short write of the other side would pass). */
+	ck_assert_msg(took >= 900 && took < 4000, "waited %lld ms",
+	    (long long)took);
+	db_rollback(db);
+	ck_assert_int_eq(db_begin(db2, NULL), 0);
+	ck_assert_int_eq(kv_set(db2, "stop", "saved", NULL), 0);
+	ck_assert_int_eq(db_commit(db2, NULL), 0);
+	db_close(db2);
+	db_close(db);
+}
+END_TEST
+
 /* schema/schema.sql documents exactly what the migrations build. */
 START_TEST(db_schema_file_matches_migrations)
 {
@@ -521,6 +563,8 @@ main(void)
 	tcase_add_test(tc, db_state_files_are_private_whatever_the_umask);
 	tcase_add_test(tc, db_txn_rolls_back_all_or_nothing);
 	tcase_add_test(tc, db_sqlite_errors_are_typed);
+	tcase_add_test(tc,
+	    db_a_stopping_writer_waits_for_the_lock_about_a_second);
 	tcase_add_test(tc, db_schema_file_matches_migrations);
 	tcase_add_test(tc, db_views_work_with_sqlite3_readonly);
 #ifdef FELHOM_TESTING
