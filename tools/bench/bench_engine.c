@@ -17,9 +17,10 @@
  * taken, and the median of N rounds is printed with its spread (min and
  * max of the per-round ratios).
  *
- *   bench-engine [-q] [-d DIR] [-r ROUNDS] [-m PER_ROUND] [-g GUESTS]
+ *   bench-engine [-q] [-p] [-d DIR] [-r ROUNDS] [-m PER_ROUND] [-g GUESTS]
  *
- * -q is the quick mode (a smoke run: few rounds, few guests).  DIR
+ * -q is the quick mode (a smoke run: few rounds, few guests); -p runs
+ * the plan alone (for profiling it: perf record bench-engine -p).  DIR
  * (default $TMPDIR or /tmp) holds the scratch files; it is the file
  * system measured.  Each figure is also printed as one line
  * "BENCH<TAB>name<TAB>figure<TAB>unit<TAB>reference<TAB>ratio<TAB>
@@ -648,15 +649,18 @@ main(int argc, char **argv)
 	struct durable_result dr;
 	struct plan_result pr;
 	char dir[4096], method[256];
-	int c, quick = 0, rounds = 15, m = 40, gticks = 8, guests = 2000;
+	int c, quick = 0, plan_only = 0, rounds = 15, m = 40, gticks = 8, guests = 2000;
 	int prounds = 25;
 
 	if (base == NULL || base[0] == '\0')
 		base = "/tmp";
-	while ((c = getopt(argc, argv, "qd:r:m:g:")) != -1) {
+	while ((c = getopt(argc, argv, "qpd:r:m:g:")) != -1) {
 		switch (c) {
 		case 'q':
 			quick = 1;
+			break;
+		case 'p':
+			plan_only = 1;
 			break;
 		case 'd':
 			base = optarg;
@@ -671,7 +675,7 @@ main(int argc, char **argv)
 			guests = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: bench-engine [-q] [-d DIR] "
+			fprintf(stderr, "usage: bench-engine [-q] [-p] [-d DIR] "
 			    "[-r ROUNDS] [-m PER_ROUND] [-g GUESTS]\n");
 			return 64;
 		}
@@ -692,6 +696,16 @@ main(int argc, char **argv)
 	if (mkdtemp(dir) == NULL) {
 		fprintf(stderr, "bench-engine: %s: %s\n", dir, strerror(errno));
 		return 1;
+	}
+	if (plan_only) {
+		plan_bench(dir, guests, prounds, &pr);
+		(void) rmdir(dir);
+		printf("plan %d guests, all drift: p50 %.2f ms  p90 %.2f ms  "
+		    "(min %.2f, max %.2f; %d rounds)\n  phases (median): load "
+		    "%.2f ms, compute %.2f ms, create %.2f ms, commit %.2f ms\n",
+		    guests, pr.p50, pr.p90, pr.min, pr.max, prounds, pr.ph.load,
+		    pr.ph.compute, pr.ph.create, pr.ph.commit);
+		return 0;
 	}
 	durable_bench(dir, rounds, m, gticks, &dr);
 	plan_bench(dir, guests, prounds, &pr);
