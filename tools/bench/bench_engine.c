@@ -527,8 +527,9 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 
 	err_init(&err);
 	t0 = now_s();
-	if (desired_load(db, &d, &err) != 0 || actual_load(db, &a, &err) != 0
-	    || ops_list_active(db, &ops, &nops, &err) != 0)
+	if (desired_load(db, &d, &err) != 0 ||
+	    actual_load_specs(db, &a, &err) != 0 ||
+	    ops_list_active(db, &ops, &nops, &err) != 0)
 		die("load", &err);
 	ph->load = (now_s() - t0) * 1000.0;
 	busy = busy_of(ops, nops, &nbusy);
