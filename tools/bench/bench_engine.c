@@ -554,6 +554,7 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 		on.source = OPS_SOURCE_DESIRED;
 		on.class = p->actions[i].class;
 		on.params = p->actions[i].params;
+		on.params_text = p->actions[i].params_text;
 		on.why = p->actions[i].why;
 		on.idem_key = key;
 		on.generation = d->generation;
