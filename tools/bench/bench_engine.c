@@ -505,9 +505,12 @@ busy_of(struct ops_row **ops, size_t n, size_t *nout)
  * One planning cycle from the database: what engine_plan() does (load,
  * compute, create in one transaction) with ops_create per action.
  */
-/* Milliseconds of each phase of one cycle: load, compute, create, commit. */
+/*
+ * Milliseconds of each phase of one cycle: load, compute, create,
+ * commit, and free (what was loaded and computed, released).
+ */
 struct plan_phases {
-	double	load, compute, create, commit;
+	double	load, compute, create, commit, release;
 };
 
 static double
@@ -573,6 +576,8 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 	ops_rows_free(ops, nops);
 	actual_set_free(a);
 	desired_set_free(d);
+	ph->release = (now_s() - t0) * 1000.0 - ph->load - ph->compute -
+	    ph->create - ph->commit;
 	return (now_s() - t0) * 1000.0;
 }
 
@@ -594,11 +599,13 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	    *pl = calloc((size_t)rounds, sizeof(double)),
 	    *pc = calloc((size_t)rounds, sizeof(double)),
 	    *pn = calloc((size_t)rounds, sizeof(double)),
-	    *pm = calloc((size_t)rounds, sizeof(double));
+	    *pm = calloc((size_t)rounds, sizeof(double)),
+	    *pf = calloc((size_t)rounds, sizeof(double));
 	struct plan_phases ph;
 	int r;
 
-	if (t == NULL || pl == NULL || pc == NULL || pn == NULL || pm == NULL)
+	if (t == NULL || pl == NULL || pc == NULL || pn == NULL || pm == NULL ||
+	    pf == NULL)
 		exit(1);
 	(void) snprintf(tmpl, sizeof(tmpl), "%s/plan-template.db", dir);
 	(void) snprintf(work, sizeof(work), "%s/plan.db", dir);
@@ -625,6 +632,7 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 		pc[r] = ph.compute;
 		pn[r] = ph.create;
 		pm[r] = ph.commit;
+		pf[r] = ph.release;
 		db_close(db);
 	}
 	unlink_db(work);
@@ -637,11 +645,13 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	out->ph.compute = quantile(pc, rounds, 0.5);
 	out->ph.create = quantile(pn, rounds, 0.5);
 	out->ph.commit = quantile(pm, rounds, 0.5);
+	out->ph.release = quantile(pf, rounds, 0.5);
 	free(t);
 	free(pl);
 	free(pc);
 	free(pn);
 	free(pm);
+	free(pf);
 }
 
 int
@@ -704,9 +714,10 @@ main(int argc, char **argv)
 		(void) rmdir(dir);
 		printf("plan %d guests, all drift: p50 %.2f ms  p90 %.2f ms  "
 		    "(min %.2f, max %.2f; %d rounds)\n  phases (median): load "
-		    "%.2f ms, compute %.2f ms, create %.2f ms, commit %.2f ms\n",
-		    guests, pr.p50, pr.p90, pr.min, pr.max, prounds, pr.ph.load,
-		    pr.ph.compute, pr.ph.create, pr.ph.commit);
+		    "%.2f ms, compute %.2f ms, create %.2f ms, commit %.2f ms, "
+		    "free %.2f ms\n", guests, pr.p50, pr.p90, pr.min, pr.max,
+		    prounds, pr.ph.load, pr.ph.compute, pr.ph.create,
+		    pr.ph.commit, pr.ph.release);
 		return 0;
 	}
 	durable_bench(dir, rounds, m, gticks, &dr);
@@ -733,8 +744,8 @@ main(int argc, char **argv)
 	    "(min %.2f, max %.2f; %d rounds)  target p90 < 20 ms\n", guests,
 	    pr.nactions, pr.p50, pr.p90, pr.min, pr.max, prounds);
 	printf("  phases (median): load %.2f ms, compute %.2f ms, create %.2f "
-	    "ms, commit %.2f ms\n", pr.ph.load, pr.ph.compute, pr.ph.create,
-	    pr.ph.commit);
+	    "ms, commit %.2f ms, free %.2f ms\n", pr.ph.load, pr.ph.compute,
+	    pr.ph.create, pr.ph.commit, pr.ph.release);
 
 	(void) snprintf(method, sizeof(method), "interleaved, median of %d "
 	    "rounds, ratio spread %.2f..%.2f", rounds, dr.rmin, dr.rmax);
