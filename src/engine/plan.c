@@ -461,7 +461,8 @@ plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
 {
 	size_t i;
 
-	for (i = first_action(plan, vmid); i < plan->nactions && plan->actions[i].vmid == vmid; i++)
+	for (i = first_action(plan, vmid);
+	    i < plan->nactions && plan->actions[i].vmid == vmid; i++)
 		if (plan->actions[i].kind == kind &&
 		    strcmp(plan->actions[i].digest, digest) == 0)
 			return &plan->actions[i];

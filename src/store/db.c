@@ -530,9 +530,10 @@ fk_check(struct db *db, struct err *err)
 		return db_error(db, rc, "foreign key check", err);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		rc = err_set(err, ERR_CORRUPT, "table %s row %lld refers to a "
-		    "missing row of %s", (const char *)sqlite3_column_text(st,
-		    0), (long long)sqlite3_column_int64(st, 1),
+		rc = err_set(err, ERR_CORRUPT, "table %s row %lld would refer "
+		    "to a missing row of %s (rolled back, nothing changed)",
+		    (const char *)sqlite3_column_text(st, 0),
+		    (long long)sqlite3_column_int64(st, 1),
 		    (const char *)sqlite3_column_text(st, 2));
 	else if (rc == SQLITE_DONE)
 		rc = 0;
