@@ -3,7 +3,7 @@
 -- tools/schema-dump.sh; tests/store/test_db.c checks that it
 -- matches.  Do not edit by hand: add a migration, then regenerate.
 -- PRAGMA application_id = 1179140423 ('FHAG')
--- PRAGMA user_version = 6
+-- PRAGMA user_version = 7
 
 CREATE TABLE actual_guests (
 	vmid		INTEGER PRIMARY KEY,
@@ -79,20 +79,26 @@ CREATE TABLE nonces (
 	accepted_at	INTEGER NOT NULL,
 	expires_at	INTEGER NOT NULL		-- not_after + clock skew
 ) WITHOUT ROWID;
-CREATE TABLE ops (
+CREATE TABLE "ops" (
 	id		INTEGER PRIMARY KEY,
 	uid		TEXT NOT NULL UNIQUE,		-- "op-" + 16 hex, shown to operators
 	vmid		INTEGER CHECK (vmid IS NULL OR vmid BETWEEN 100 AND 999999999),
-	kind		TEXT NOT NULL CHECK (kind IN ('start', 'stop', 'set_config',
-			    'snapshot', 'delete_snapshot', 'rollback', 'backup', 'restore',
-			    'destroy', 'provision', 'rotate_signers')),
-	source		TEXT NOT NULL CHECK (source IN ('desired', 'signed', 'request',
-			    'admin', 'internal')),
-	class		TEXT NOT NULL CHECK (class IN ('benign', 'destructive')),
-	state		TEXT NOT NULL CHECK (state IN ('new', 'pending_signature',
-			    'authorized', 'submitting', 'running', 'succeeded', 'failed',
-			    'rejected', 'expired', 'superseded', 'cancelled',
-			    'rolling_back', 'rolled_back')),
+	kind		TEXT NOT NULL CHECK (kind = 'start' OR kind = 'stop' OR
+			    kind = 'set_config' OR kind = 'snapshot' OR
+			    kind = 'delete_snapshot' OR kind = 'rollback' OR
+			    kind = 'backup' OR kind = 'restore' OR kind = 'destroy' OR
+			    kind = 'provision' OR kind = 'rotate_signers'),
+	source		TEXT NOT NULL CHECK (source = 'desired' OR source = 'signed' OR
+			    source = 'request' OR source = 'admin' OR
+			    source = 'internal'),
+	class		TEXT NOT NULL CHECK (class = 'benign' OR class = 'destructive'),
+	state		TEXT NOT NULL CHECK (state = 'new' OR
+			    state = 'pending_signature' OR state = 'authorized' OR
+			    state = 'submitting' OR state = 'running' OR
+			    state = 'succeeded' OR state = 'failed' OR
+			    state = 'rejected' OR state = 'expired' OR
+			    state = 'superseded' OR state = 'cancelled' OR
+			    state = 'rolling_back' OR state = 'rolled_back'),
 	step		INTEGER NOT NULL DEFAULT 0 CHECK (step >= 0),
 	params		TEXT NOT NULL DEFAULT '{}',	-- op parameters (JSON)
 	why		TEXT,				-- human reason it exists
@@ -113,9 +119,10 @@ CREATE TABLE ops (
 	updated_at	INTEGER NOT NULL,
 	ended_at	INTEGER,
 	error_code	TEXT,				-- typed error of the last failure
-	error		TEXT				-- its message
-, config_digest TEXT, wait_ms INTEGER NOT NULL DEFAULT 0
-    CHECK (wait_ms >= 0));
+	error		TEXT,				-- its message
+	config_digest	TEXT,				-- config a set_config write was computed from
+	wait_ms		INTEGER NOT NULL DEFAULT 0 CHECK (wait_ms >= 0)
+);
 CREATE TABLE provenance (
 	id		INTEGER PRIMARY KEY,
 	kind		TEXT NOT NULL CHECK (kind IN ('guest', 'snapshot', 'backup')),

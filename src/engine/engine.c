@@ -701,6 +701,7 @@ apply_plan(struct db *db, void *vctx, struct err *err)
 		on.source = OPS_SOURCE_DESIRED;
 		on.class = pa->class;
 		on.params = pa->params;
+		on.params_text = pa->params_text;
 		on.why = pa->why;
 		on.idem_key = key;
 		on.generation = c->desired->generation;

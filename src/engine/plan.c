@@ -158,7 +158,13 @@ add_action(struct builder *b, int64_t vmid, enum ops_kind kind,
 	a->class = class;
 	a->params = params;
 	(void) snprintf(a->why, sizeof(a->why), "%s", why);
-	if ((rc = plan_digest(params, a->digest, err)) != 0) {
+	/* One dump: hashed here, stored as is by ops_create (issue 15). */
+	if ((a->params_text = jsonx_dump(params)) == NULL) {
+		json_decref(params);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	if ((rc = plan_digest_text(a->params_text, a->digest, err)) != 0) {
+		free(a->params_text);
 		json_decref(params);
 		return rc;
 	}
@@ -408,8 +414,10 @@ plan_free(struct plan *plan)
 
 	if (plan == NULL)
 		return;
-	for (i = 0; i < plan->nactions; i++)
+	for (i = 0; i < plan->nactions; i++) {
 		json_decref(plan->actions[i].params);
+		free(plan->actions[i].params_text);
+	}
 	free(plan->actions);
 	free(plan->considered);
 	free(plan->notes);
@@ -422,24 +430,12 @@ plan_considers(const struct plan *plan, int64_t vmid)
 	return in_sorted(plan->considered, plan->nconsidered, vmid);
 }
 
-int
-plan_has_actions(const struct plan *plan, int64_t vmid)
+/* Actions are in vmid order (the desired set's): the first of vmid. */
+static size_t
+first_action(const struct plan *plan, int64_t vmid)
 {
-	size_t i;
+	size_t lo = 0, hi = plan->nactions, mid;
 
-	for (i = 0; i < plan->nactions; i++)
-		if (plan->actions[i].vmid == vmid)
-			return 1;
-	return 0;
-}
-
-const struct plan_action *
-plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
-    const char *digest)
-{
-	size_t lo = 0, hi = plan->nactions, mid, i;
-
-	/* Actions are in vmid order (the desired set's); find the first. */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (plan->actions[mid].vmid < vmid)
@@ -447,7 +443,26 @@ plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
 		else
 			hi = mid;
 	}
-	for (i = lo; i < plan->nactions && plan->actions[i].vmid == vmid; i++)
+	return lo;
+}
+
+int
+plan_has_actions(const struct plan *plan, int64_t vmid)
+{
+	size_t i = first_action(plan, vmid);
+
+	/* A binary search: the engine asks for every guest considered. */
+	return i < plan->nactions && plan->actions[i].vmid == vmid;
+}
+
+const struct plan_action *
+plan_find(const struct plan *plan, int64_t vmid, enum ops_kind kind,
+    const char *digest)
+{
+	size_t i;
+
+	for (i = first_action(plan, vmid);
+	    i < plan->nactions && plan->actions[i].vmid == vmid; i++)
 		if (plan->actions[i].kind == kind &&
 		    strcmp(plan->actions[i].digest, digest) == 0)
 			return &plan->actions[i];

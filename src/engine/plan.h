@@ -53,6 +53,9 @@ struct plan_action {
 	enum ops_kind	 kind;
 	enum ops_class	 class;
 	json_t		*params;		/* owned */
+	char		*params_text;	/* owned: their compact, key-sorted
+					   JSON, hashed into digest and
+					   stored as ops.params */
 	char		 digest[PLAN_DIGEST_LEN];	/* of the params */
 	char		 why[96];		/* human reason */
 };

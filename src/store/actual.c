@@ -35,6 +35,13 @@ static const char SQL_DELETE_ONE[] =
 static const char SQL_SELECT[] =
     "SELECT vmid, observed_at, name, status, lock, template, spec, config "
     "FROM actual_guests ORDER BY vmid";
+/*
+ * issue 15: what the plan compares, the normalized spec stored when the
+ * guest was observed; the raw config (NULL here) is not parsed again.
+ */
+static const char SQL_SELECT_SPECS[] =
+    "SELECT vmid, observed_at, name, status, lock, template, spec, NULL "
+    "FROM actual_guests ORDER BY vmid";
 
 struct actual_set *
 actual_set_new(void)
@@ -313,8 +320,9 @@ col_json(sqlite3_stmt *st, int col, json_t **out)
 	    ERR_CORRUPT : 0;
 }
 
-int
-actual_load(struct db *db, struct actual_set **out, struct err *err)
+static int
+load(struct db *db, const char *sql, struct actual_set **out,
+    struct err *err)
 {
 	struct actual_set *set;
 	struct actual_guest g;
@@ -323,7 +331,7 @@ actual_load(struct db *db, struct actual_set **out, struct err *err)
 
 	if ((set = actual_set_new()) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	if ((rc = db_prepare(db, SQL_SELECT, &st, err)) != 0)
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&g, 0, sizeof(g));
@@ -358,4 +366,16 @@ actual_load(struct db *db, struct actual_set **out, struct err *err)
 out:
 	actual_set_free(set);
 	return rc;
+}
+
+int
+actual_load(struct db *db, struct actual_set **out, struct err *err)
+{
+	return load(db, SQL_SELECT, out, err);
+}
+
+int
+actual_load_specs(struct db *db, struct actual_set **out, struct err *err)
+{
+	return load(db, SQL_SELECT_SPECS, out, err);
 }

@@ -65,5 +65,12 @@ int	actual_vmids(struct db *db, int64_t **out, size_t *nout,
 	    struct err *err);
 /* Loads the stored observation (caller frees). */
 int	actual_load(struct db *db, struct actual_set **out, struct err *err);
+/*
+ * The same without the raw configs (each guest's config is NULL; spec is
+ * the normalized spec stored when it was observed, NULL where the config
+ * was not read or not understood): all a plan compares (issue 15).
+ */
+int	actual_load_specs(struct db *db, struct actual_set **out,
+	    struct err *err);
 
 #endif

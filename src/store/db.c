@@ -567,12 +567,73 @@ backup_copy(struct db *db, int from, struct err *err)
 	return rc;
 }
 
+/*
+ * PRAGMA foreign_key_check inside a migration's transaction: a migration
+ * that rebuilds a table others refer to runs with foreign keys off
+ * (SQLite's documented procedure), so nothing else would notice a row it
+ * left without its parent.
+ */
+static int
+fk_check(struct db *db, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA foreign_key_check", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK)
+		return db_error(db, rc, "foreign key check", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = err_set(err, ERR_CORRUPT, "table %s row %lld would refer "
+		    "to a missing row of %s (rolled back, nothing changed)",
+		    (const char *)sqlite3_column_text(st, 0),
+		    (long long)sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 2));
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = db_error(db, rc, "foreign key check", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The pending migrations, with foreign keys off (see fk_check). */
+static int
+migrate_steps(struct db *db, int *version, struct err *err)
+{
+	char setv[64];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+
+		if (m->version <= *version)
+			continue;
+		if ((rc = db_begin(db, err)) != 0)
+			return rc;
+		(void) snprintf(setv, sizeof(setv), "PRAGMA user_version=%d",
+		    m->version);
+		if ((rc = db_exec(db, m->sql, m->name, err)) != 0 ||
+		    (rc = fk_check(db, err)) != 0 ||
+		    (rc = db_exec(db, setv, m->name, err)) != 0) {
+			db_rollback(db);
+			return err_prefix(err, "migration %s: ", m->name);
+		}
+		crash_point("db.migrate.before_commit");
+		if ((rc = db_commit(db, err)) != 0)
+			return rc;
+		*version = m->version;
+	}
+	return 0;
+}
+
 int
 db_migrate(struct db *db, int *version_out, struct err *err)
 {
-	char setv[64];
+	struct err xe;
 	int version, ntables, rc;
-	size_t i;
 
 	if ((rc = db_schema_version(db, &version, err)) != 0 ||
 	    (rc = has_tables(db, &ntables, err)) != 0)
@@ -585,24 +646,23 @@ db_migrate(struct db *db, int *version_out, struct err *err)
 	    !(db->flags & DB_OPEN_NO_BACKUP) &&
 	    (rc = backup_copy(db, version, err)) != 0)
 		return rc;
-	for (i = 0; i < migrations_count; i++) {
-		const struct migration *m = &migrations[i];
-
-		if (m->version <= version)
-			continue;
-		if ((rc = db_begin(db, err)) != 0)
+	if (version < db_schema_latest()) {
+		/*
+		 * SQLite's "Making Other Kinds Of Table Schema Changes": a
+		 * table others refer to is rebuilt with foreign keys off (the
+		 * pragma does nothing inside a transaction), checked with
+		 * foreign_key_check before each commit, and on again after.
+		 */
+		if ((rc = db_exec(db, "PRAGMA foreign_keys=OFF", "migrations",
+		    err)) != 0)
 			return rc;
-		(void) snprintf(setv, sizeof(setv), "PRAGMA user_version=%d",
-		    m->version);
-		if ((rc = db_exec(db, m->sql, m->name, err)) != 0 ||
-		    (rc = db_exec(db, setv, m->name, err)) != 0) {
-			db_rollback(db);
-			return err_prefix(err, "migration %s: ", m->name);
-		}
-		crash_point("db.migrate.before_commit");
-		if ((rc = db_commit(db, err)) != 0)
+		rc = migrate_steps(db, &version, err);
+		err_init(&xe);
+		if (db_exec(db, "PRAGMA foreign_keys=ON", "migrations",
+		    &xe) != 0 && rc == 0)
+			rc = err_copy(err, &xe);
+		if (rc != 0)
 			return rc;
-		version = m->version;
 	}
 	if (version_out != NULL)
 		*version_out = version;

@@ -293,7 +293,8 @@ ops_create(struct db *db, const struct ops_new *n, int64_t *id_out,
 		if (!json_is_object(n->params))
 			return err_set(err, ERR_INVALID, "ops_create: params "
 			    "must be an object");
-		if ((params = jsonx_dump(n->params)) == NULL)
+		if (n->params_text == NULL &&
+		    (params = jsonx_dump(n->params)) == NULL)
 			return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	if (!db_in_txn(db)) {
@@ -321,8 +322,9 @@ ops_create(struct db *db, const struct ops_new *n, int64_t *id_out,
 	    SQLITE_STATIC);
 	(void) sqlite3_bind_text(st, 5, class_names[n->class], -1,
 	    SQLITE_STATIC);
-	(void) sqlite3_bind_text(st, 6, params != NULL ? params : "{}", -1,
-	    SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 6, params != NULL ? params :
+	    n->params != NULL && n->params_text != NULL ? n->params_text :
+	    "{}", -1, SQLITE_STATIC);
 	if (n->why != NULL)
 		(void) sqlite3_bind_text(st, 7, n->why, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_text(st, 8, n->idem_key, -1, SQLITE_STATIC);

@@ -106,6 +106,8 @@ struct ops_new {
 	enum ops_source	 source;
 	enum ops_class	 class;
 	const json_t	*params;	/* NULL = {} */
+	const char	*params_text;	/* NULL, or jsonx_dump(params) made
+					   already (a plan action's) */
 	const char	*why;		/* may be NULL */
 	const char	*idem_key;	/* desired key or nonce */
 	int64_t		 generation;	/* 0: none */

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "base/json.h"
 #include "engine/norm.h"
 #include "engine/plan.h"
 #include "store/actual.h"
@@ -260,8 +261,10 @@ START_TEST(plan_cases)
 	struct plan_input in;
 	struct plan *plan = NULL;
 	struct err err;
-	char got[1024] = "", notes[1024] = "";
-	size_t i, len;
+	char got[1024] = "", notes[1024] = "", digest[PLAN_DIGEST_LEN];
+	char *text;
+	size_t i, j, len;
+	int has;
 
 	memset(&in, 0, sizeof(in));
 	in.desired = d;
@@ -282,7 +285,24 @@ START_TEST(plan_cases)
 		    ops_kind_name(plan->actions[i].kind),
 		    ops_class_name(plan->actions[i].class));
 		ck_assert_uint_eq(strlen(plan->actions[i].digest), 64);
+		/* What ops_create stores is what the digest hashed. */
+		ck_assert_ptr_nonnull(text = jsonx_dump(
+		    plan->actions[i].params));
+		ck_assert_str_eq(plan->actions[i].params_text, text);
+		ck_assert_int_eq(plan_digest(plan->actions[i].params, digest,
+		    NULL), 0);
+		ck_assert_str_eq(plan->actions[i].digest, digest);
+		free(text);
 	}
+	/* plan_has_actions (a binary search) agrees with the list. */
+	for (i = 0; i < plan->nconsidered; i++) {
+		for (j = 0, has = 0; j < plan->nactions; j++)
+			has |= plan->actions[j].vmid == plan->considered[i];
+		ck_assert_int_eq(plan_has_actions(plan, plan->considered[i]),
+		    has);
+	}
+	ck_assert(!plan_has_actions(plan, 99));
+	ck_assert(!plan_has_actions(plan, 1000000000));
 	for (i = 0; i < plan->nnotes; i++) {
 		len = strlen(notes);
 		(void) snprintf(notes + len, sizeof(notes) - len, "%s%lld:%s",

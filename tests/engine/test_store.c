@@ -203,6 +203,47 @@ START_TEST(actual_round_trips_and_is_found_by_vmid)
 }
 END_TEST
 
+/*
+ * issue 15: the plan's load reads the normalized spec stored with each
+ * guest and leaves the raw config unparsed; a guest whose config was not
+ * understood (spec NULL) loads as one, not compared.
+ */
+START_TEST(actual_specs_load_without_the_raw_configs)
+{
+	struct actual_set *set = actual_set_new(), *back = NULL;
+	struct actual_guest g;
+	int64_t vmid;
+
+	set->observed_at = T0;
+	for (vmid = 100; vmid <= 102; vmid++) {
+		memset(&g, 0, sizeof(g));
+		g.vmid = vmid;
+		g.status = strdup("running");
+		g.config = json_pack("{s:i,s:s}", "memory", 512, "hostname",
+		    "ct");
+		if (vmid != 101)
+			g.spec = json_pack("{s:i}", "memory_mib", (int)vmid);
+		ck_assert_int_eq(actual_set_add(set, &g, NULL), 0);
+	}
+	ck_assert_int_eq(actual_replace(db, set, NULL), 0);
+	ck_assert_int_eq(actual_load_specs(db, &back, NULL), 0);
+	ck_assert_uint_eq(back->nguests, 3);
+	ck_assert_int_eq(back->observed_at, T0);
+	ck_assert_str_eq(actual_find(back, 101)->status, "running");
+	ck_assert_ptr_null(actual_find(back, 100)->config);
+	ck_assert_ptr_null(actual_find(back, 101)->spec);
+	ck_assert_int_eq(json_integer_value(json_object_get(actual_find(back,
+	    102)->spec, "memory_mib")), 102);
+	actual_set_free(back);
+	/* The whole observation still has them. */
+	ck_assert_int_eq(actual_load(db, &back, NULL), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(actual_find(back,
+	    101)->config, "memory")), 512);
+	actual_set_free(back);
+	actual_set_free(set);
+}
+END_TEST
+
 START_TEST(an_idempotency_key_survives_a_reopen)
 {
 	struct ops_new n;
@@ -319,6 +360,7 @@ store_suite(void)
 	tcase_add_test(t, desired_replace_replaces_everything_or_nothing);
 	tcase_add_test(t, desired_empty_when_nothing_stored);
 	tcase_add_test(t, actual_round_trips_and_is_found_by_vmid);
+	tcase_add_test(t, actual_specs_load_without_the_raw_configs);
 	tcase_add_test(t, an_idempotency_key_survives_a_reopen);
 	tcase_add_test(t, ops_round_trip_every_column);
 	tcase_add_test(t, the_journal_is_append_only);

@@ -515,6 +515,435 @@ START_TEST(db_views_work_with_sqlite3_readonly)
 }
 END_TEST
 
+/*
+ * issue 15, migration 0007: the ops table's CHECKs are as strict as
+ * before.  The schema before 0007 (migrations up to 0006, in a scratch
+ * database) and the current one are given the same values, column by
+ * column, on INSERT and on UPDATE: each is refused by both or by
+ * neither.
+ */
+enum cv_type { CV_NULL, CV_TEXT, CV_INT, CV_REAL, CV_BLOB };
+
+struct cv {
+	enum cv_type	 type;
+	const char	*s;	/* CV_TEXT, CV_BLOB */
+	int		 len;	/* bytes of s; -1: NUL-terminated */
+	long long	 i;
+	double		 d;
+};
+
+static const char *const ops_names[] = {
+	/* kind */
+	"start", "stop", "set_config", "snapshot", "delete_snapshot",
+	"rollback", "backup", "restore", "destroy", "provision",
+	"rotate_signers",
+	/* source */
+	"desired", "signed", "request", "admin", "internal",
+	/* class */
+	"benign", "destructive",
+	/* state */
+	"new", "pending_signature", "authorized", "submitting", "running",
+	"succeeded", "failed", "rejected", "expired", "superseded",
+	"cancelled", "rolling_back", "rolled_back",
+};
+#define NNAMES (sizeof(ops_names) / sizeof(ops_names[0]))
+
+static void
+cv_bind(sqlite3_stmt *st, int i, const struct cv *v)
+{
+	switch (v->type) {
+	case CV_NULL:
+		(void) sqlite3_bind_null(st, i);
+		break;
+	case CV_TEXT:
+		(void) sqlite3_bind_text(st, i, v->s, v->len, SQLITE_TRANSIENT);
+		break;
+	case CV_INT:
+		(void) sqlite3_bind_int64(st, i, v->i);
+		break;
+	case CV_REAL:
+		(void) sqlite3_bind_double(st, i, v->d);
+		break;
+	case CV_BLOB:
+		(void) sqlite3_bind_blob(st, i, v->s, (int)strlen(v->s),
+		    SQLITE_TRANSIENT);
+		break;
+	}
+}
+
+/* One schema's statements, prepared once (the test runs thousands). */
+struct ops_tryer {
+	sqlite3		*h;
+	sqlite3_stmt	*ins;
+	sqlite3_stmt	*upd;
+	const char	*updcol;	/* the column upd sets */
+};
+
+static void
+tryer_done(struct ops_tryer *t)
+{
+	sqlite3_finalize(t->ins);
+	sqlite3_finalize(t->upd);
+	t->ins = t->upd = NULL;
+}
+
+/* The step's result code: SQLITE_DONE, or SQLITE_CONSTRAINT (refused). */
+static int
+ops_try(struct ops_tryer *t, const char *col, const struct cv *v, int n,
+    int update)
+{
+	static const char *const cols[] = { "vmid", "kind", "source", "class",
+	    "state", "step", "attempt", "max_attempts", "wait_ms" };
+	struct cv defaults[] = {
+		{ .type = CV_INT, .i = 101 }, { .type = CV_TEXT, .s = "start",
+		.len = -1 }, { .type = CV_TEXT, .s = "desired", .len = -1 },
+		{ .type = CV_TEXT, .s = "benign", .len = -1 },
+		{ .type = CV_TEXT, .s = "new", .len = -1 },
+		{ .type = CV_INT, .i = 0 }, { .type = CV_INT, .i = 0 },
+		{ .type = CV_INT, .i = 5 }, { .type = CV_INT, .i = 0 },
+	};
+	char sql[256], key[32];
+	size_t i;
+	int rc;
+
+	if (t->ins == NULL)
+		ck_assert_int_eq(sqlite3_prepare_v2(t->h, "INSERT INTO ops "
+		    "(uid, idem_key, vmid, kind, source, class, state, step, "
+		    "attempt, max_attempts, wait_ms, created_at, updated_at) "
+		    "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, 1)",
+		    -1, &t->ins, NULL), SQLITE_OK);
+	(void) snprintf(key, sizeof(key), "k%d", n);
+	(void) sqlite3_bind_text(t->ins, 1, key, -1, SQLITE_TRANSIENT);
+	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		cv_bind(t->ins, (int)i + 2, !update &&
+		    strcmp(cols[i], col) == 0 ? v : &defaults[i]);
+	rc = sqlite3_step(t->ins) & 0xff;	/* extended codes on one only */
+	(void) sqlite3_reset(t->ins);
+	if (!update)
+		return rc;
+	/*
+	 * No ck_assert in these loops: in fork mode each one writes its
+	 * location to the parent, thousands of writes (seconds under ASan).
+	 */
+	if (rc != SQLITE_DONE)
+		ck_abort_msg("%s: the valid row was refused (%d)", col, rc);
+	if (t->upd == NULL || strcmp(t->updcol, col) != 0) {
+		sqlite3_finalize(t->upd);
+		(void) snprintf(sql, sizeof(sql), "UPDATE ops SET %s = ?1 "
+		    "WHERE uid = ?2", col);
+		ck_assert_int_eq(sqlite3_prepare_v2(t->h, sql, -1, &t->upd,
+		    NULL), SQLITE_OK);
+		t->updcol = col;
+	}
+	cv_bind(t->upd, 1, v);
+	(void) sqlite3_bind_text(t->upd, 2, key, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(t->upd) & 0xff;
+	(void) sqlite3_reset(t->upd);
+	return rc;
+}
+
+START_TEST(db_ops_checks_as_strict)
+{
+	static const char *const text_cols[] = { "kind", "source", "class",
+	    "state" };
+	/* Where each column's names are in ops_names, and how many. */
+	static const size_t own[] = { 0, 11, 16, 18 }, nown[] = { 11, 5, 2,
+	    13 };
+	static const struct {
+		const char	*col;
+		struct cv	 v[10];
+		int		 nv;
+	} num[] = {
+		{ "vmid", { { .type = CV_NULL }, { .type = CV_INT, .i = 99 },
+		    { .type = CV_INT, .i = 100 }, { .type = CV_INT,
+		    .i = 999999999 }, { .type = CV_INT, .i = 1000000000 },
+		    { .type = CV_INT, .i = -1 }, { .type = CV_TEXT, .s = "100",
+		    .len = -1 }, { .type = CV_TEXT, .s = "abc", .len = -1 },
+		    { .type = CV_REAL, .d = 100.5 }, { .type = CV_BLOB,
+		    .s = "100" } }, 10 },
+		{ "step", { { .type = CV_NULL }, { .type = CV_INT, .i = -1 },
+		    { .type = CV_INT, .i = 0 }, { .type = CV_INT, .i = 3 },
+		    { .type = CV_TEXT, .s = "x", .len = -1 } }, 5 },
+		{ "attempt", { { .type = CV_NULL }, { .type = CV_INT, .i = -1 },
+		    { .type = CV_INT, .i = 0 }, { .type = CV_INT, .i = 2 } },
+		    4 },
+		{ "max_attempts", { { .type = CV_NULL }, { .type = CV_INT,
+		    .i = -1 }, { .type = CV_INT, .i = 0 }, { .type = CV_INT,
+		    .i = 1 } }, 4 },
+		{ "wait_ms", { { .type = CV_NULL }, { .type = CV_INT, .i = -1 },
+		    { .type = CV_INT, .i = 0 }, { .type = CV_INT,
+		    .i = 60000 } }, 4 },
+	};
+	sqlite3 *old, *cur;
+	struct ops_tryer to = { 0 }, tc = { 0 };
+	struct cv vals[NNAMES * 8 + 8];
+	char var[NNAMES * 5][40];
+	size_t i, j, nv = 0, nvar = 0, k;
+	int n = 0, u, a, b, refused, accepted;
+
+	/*
+	 * The schema as it was before 0007 and as it is now, in memory (no
+	 * disk: thousands of statements; db_migrate's own run of 0007 is
+	 * db_ops_rebuild_keeps_rows_and_references).
+	 */
+	ck_assert_int_eq(sqlite3_open(":memory:", &old), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(":memory:", &cur), SQLITE_OK);
+	for (i = 0; i < migrations_count; i++) {
+		if (migrations[i].version < 7)
+			ck_assert_int_eq(sqlite3_exec(old, migrations[i].sql,
+			    NULL, NULL, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_exec(cur, migrations[i].sql, NULL,
+		    NULL, NULL), SQLITE_OK);
+	}
+	to.h = old;
+	tc.h = cur;
+	for (i = 0; i < sizeof(text_cols) / sizeof(text_cols[0]); i++) {
+		/*
+		 * Every name (of all four columns) as text; near misses of
+		 * the column's own names; values of other types.
+		 */
+		nv = nvar = 0;
+		for (j = 0; j < NNAMES; j++)
+			vals[nv++] = (struct cv){ .type = CV_TEXT,
+			    .s = ops_names[j], .len = -1 };
+		for (j = own[i]; j < own[i] + nown[i]; j++) {
+			const char *s = ops_names[j];
+			size_t len = strlen(s);
+
+			vals[nv++] = (struct cv){ .type = CV_BLOB, .s = s };
+			/* A NUL and more after it: only the bytes count. */
+			vals[nv++] = (struct cv){ .type = CV_TEXT, .s = s,
+			    .len = (int)len + 1 };
+			(void) snprintf(var[nvar], sizeof(var[0]), "%s ", s);
+			(void) snprintf(var[nvar + 1], sizeof(var[0]), " %s",
+			    s);
+			(void) snprintf(var[nvar + 2], sizeof(var[0]), "%.*s",
+			    (int)len - 1, s);
+			(void) snprintf(var[nvar + 3], sizeof(var[0]), "%sx",
+			    s);
+			(void) snprintf(var[nvar + 4], sizeof(var[0]), "%s", s);
+			var[nvar + 4][0] = (char)(var[nvar + 4][0] - 'a' + 'A');
+			for (k = 0; k < 5; k++)
+				vals[nv++] = (struct cv){ .type = CV_TEXT,
+				    .s = var[nvar + k], .len = -1 };
+			nvar += 5;
+		}
+		vals[nv++] = (struct cv){ .type = CV_NULL };
+		vals[nv++] = (struct cv){ .type = CV_TEXT, .s = "", .len = -1 };
+		vals[nv++] = (struct cv){ .type = CV_INT, .i = 0 };
+		vals[nv++] = (struct cv){ .type = CV_INT, .i = 1 };
+		vals[nv++] = (struct cv){ .type = CV_REAL, .d = 1.5 };
+		refused = accepted = 0;
+		for (j = 0; j < nv; j++)
+			for (u = 0; u < 2; u++) {
+				n++;
+				a = ops_try(&to, text_cols[i], &vals[j], n, u);
+				b = ops_try(&tc, text_cols[i], &vals[j], n, u);
+				if (a != b)
+					ck_abort_msg("%s %s value %zu: before "
+					    "0007 %d, now %d", text_cols[i], u ?
+					    "UPDATE" : "INSERT", j, a, b);
+				if (b != SQLITE_DONE && b != SQLITE_CONSTRAINT)
+					ck_abort_msg("%s: %d", text_cols[i], b);
+				if (b == SQLITE_DONE)
+					accepted++;
+				else
+					refused++;
+			}
+		/* Only the column's own names, as text, on both paths. */
+		ck_assert_int_eq(accepted, 2 * (int)nown[i]);
+		ck_assert_int_eq(refused, 2 * (int)nv - accepted);
+	}
+	for (i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
+		refused = 0;
+		for (j = 0; j < (size_t)num[i].nv; j++)
+			for (u = 0; u < 2; u++) {
+				n++;
+				a = ops_try(&to, num[i].col, &num[i].v[j], n,
+				    u);
+				b = ops_try(&tc, num[i].col, &num[i].v[j], n,
+				    u);
+				if (a != b)
+					ck_abort_msg("%s %s value %zu: before "
+					    "0007 %d, now %d", num[i].col, u ?
+					    "UPDATE" : "INSERT", j, a, b);
+				refused += b != SQLITE_DONE;
+			}
+		ck_assert_msg(refused > 0, "%s: nothing refused", num[i].col);
+	}
+	tryer_done(&to);
+	tryer_done(&tc);
+	sqlite3_close(old);
+	sqlite3_close(cur);
+}
+END_TEST
+
+/* The number of OpenEphemeral instructions in sql's program. */
+static int
+ephemerals(sqlite3 *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	char *q;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(q = sqlite3_mprintf("EXPLAIN %s", sql));
+	ck_assert_int_eq(sqlite3_prepare_v2(h, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n += strcmp((const char *)sqlite3_column_text(st, 1),
+		    "OpenEphemeral") == 0;
+	sqlite3_finalize(st);
+	sqlite3_free(q);
+	return n;
+}
+
+/*
+ * issue 15, migration 0007 on a database with data: every row of ops
+ * kept, the tables that refer to it still refer to it (foreign keys on
+ * again and enforced), the append-only triggers and the views there,
+ * and an insert or a state change builds no ephemeral table any more.
+ */
+START_TEST(db_ops_rebuild_keeps_rows_and_references)
+{
+	static const char ins[] = "INSERT INTO ops (uid, vmid, kind, source, "
+	    "class, state, params, why, idem_key, generation, max_attempts, "
+	    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6, "
+	    "?7, ?8, ?9, ?10, ?11, ?11)";
+	static const char upd[] = "UPDATE ops SET state = ?3, updated_at = ?4 "
+	    "WHERE id = ?1 AND state = ?2";
+	static const char dump[] = "SELECT group_concat(quote(id) || uid || "
+	    "quote(vmid) || kind || source || class || state || step || params "
+	    "|| quote(why) || idem_key || quote(blob) || quote(signer) || "
+	    "attempt || max_attempts || quote(ended_at) || "
+	    "quote(config_digest) || wait_ms, ';') FROM (SELECT * FROM ops "
+	    "ORDER BY id)";
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	struct db *db;
+	struct err err;
+	char sql[160], *before;
+	size_t i;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	for (i = 0; i < migrations_count && migrations[i].version < 7; i++)
+		ck_assert_int_eq(sqlite3_exec(h, migrations[i].sql, NULL, NULL,
+		    NULL), SQLITE_OK);
+	(void) snprintf(sql, sizeof(sql), "PRAGMA user_version=6; PRAGMA "
+	    "application_id=%d", DB_APPLICATION_ID);
+	ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(ephemerals(h, ins), 3);	/* what 0007 removes */
+	ck_assert_int_eq(ephemerals(h, upd), 1);
+	ck_assert_int_eq(sqlite3_exec(h, "PRAGMA foreign_keys=ON;"
+	    "INSERT INTO ops (id, uid, vmid, kind, source, class, state, "
+	    "idem_key, blob, signer, ended_at, config_digest, wait_ms, "
+	    "created_at, updated_at) VALUES "
+	    "(3, 'op-3', 101, 'destroy', 'signed', 'destructive', "
+	    "'succeeded', 'k3', x'00ff', 'ops SHA256:x', 9, 'd1', 0, 1, 9),"
+	    "(7, 'op-7', NULL, 'rotate_signers', 'admin', 'benign', 'new', "
+	    "'k7', NULL, NULL, NULL, NULL, 1500, 2, 2);"
+	    "INSERT INTO journal (op_id, at, from_state, event, to_state) "
+	    "VALUES (3, 1, 'new', 'e', 'authorized'), (7, 2, 'new', 'e', "
+	    "'new');"
+	    "INSERT INTO audit (at, event, code, op_id) VALUES (1, 'gate', "
+	    "'accepted', 3);"
+	    "INSERT INTO nonces VALUES ('" "0123456789abcdef0123456789abcdef"
+	    "', 3, 'ops', 1, 99);"
+	    "INSERT INTO converge (vmid, op_id, updated_at) VALUES (101, 3, 1)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, dump, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	before = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+
+	db = open_new();
+	h = db_handle(db);
+	ck_assert_int_eq(scalar(db, "PRAGMA user_version"), db_schema_latest());
+	ck_assert_int_eq(scalar(db, "PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, dump, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), before);
+	sqlite3_finalize(st);
+	free(before);
+	ck_assert_int_eq(ephemerals(h, ins), 0);
+	ck_assert_int_eq(ephemerals(h, upd), 0);
+	/* The references: a parent still needed is kept, a missing one is
+	 * refused. */
+	err_init(&err);
+	ck_assert_int_eq(db_exec(db, "DELETE FROM ops WHERE id = 3", "t",
+	    &err), ERR_CONFLICT);
+	err_init(&err);
+	ck_assert_int_eq(db_exec(db, "INSERT INTO journal (op_id, at, "
+	    "from_state, event, to_state) VALUES (99, 1, 'a', 'b', 'c')", "t",
+	    &err), ERR_CONFLICT);
+	err_init(&err);
+	ck_assert_int_eq(db_exec(db, "INSERT INTO converge (vmid, op_id, "
+	    "updated_at) VALUES (102, 99, 1)", "t", &err), ERR_CONFLICT);
+	err_init(&err);
+	ck_assert_int_eq(db_exec(db, "DELETE FROM journal", "t", &err),
+	    ERR_CONFLICT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "journal is append-only"));
+	err_init(&err);
+	ck_assert_int_eq(db_exec(db, "UPDATE audit SET code = 'x'", "t", &err),
+	    ERR_CONFLICT);
+	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM v_journal"), 2);
+	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM v_audit WHERE "
+	    "op = 'op-3'"), 1);
+	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM v_ops"), 2);
+	ck_assert_int_eq(scalar(db, "SELECT count(*) FROM v_pending"), 0);
+	/* New ids continue after the kept ones. */
+	ck_assert_int_eq(db_exec(db, "INSERT INTO ops (uid, kind, source, "
+	    "class, state, idem_key, created_at, updated_at) VALUES ('op-8', "
+	    "'start', 'desired', 'benign', 'new', 'k8', 3, 3)", "t", NULL), 0);
+	ck_assert_int_eq(scalar(db, "SELECT max(id) FROM ops"), 8);
+	db_close(db);
+}
+END_TEST
+
+/*
+ * A migration runs with foreign keys off; one that would leave a row
+ * without its parent is refused (PRAGMA foreign_key_check) and the
+ * database stays at its version.
+ */
+START_TEST(db_migration_breaking_a_reference_is_refused)
+{
+	sqlite3 *h;
+	struct db *db = NULL;
+	struct err err;
+	char sql[160];
+	size_t i;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	for (i = 0; i < migrations_count && migrations[i].version < 7; i++)
+		ck_assert_int_eq(sqlite3_exec(h, migrations[i].sql, NULL, NULL,
+		    NULL), SQLITE_OK);
+	(void) snprintf(sql, sizeof(sql), "PRAGMA user_version=6; PRAGMA "
+	    "application_id=%d", DB_APPLICATION_ID);
+	ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	/* A journal row whose op is gone (foreign keys off here). */
+	ck_assert_int_eq(sqlite3_exec(h, "INSERT INTO journal (op_id, at, "
+	    "from_state, event, to_state) VALUES (42, 1, 'a', 'b', 'c')", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	err_init(&err);
+	ck_assert_int_ne(db_open(dbpath, DB_OPEN_MIGRATE | DB_OPEN_NO_BACKUP,
+	    &db, &err), 0);
+	ck_assert_msg(strstr(err.msg, "0007_ops_checks") != NULL &&
+	    strstr(err.msg, "journal") != NULL && strstr(err.msg, "ops") !=
+	    NULL, "%s", err.msg);
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA user_version",
+		    -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 6);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(h);
+}
+END_TEST
+
 #ifdef FELHOM_TESTING
 /* A crash inside a migration's transaction leaves the previous schema. */
 START_TEST(db_crash_mid_migration_resumes_cleanly)
@@ -567,6 +996,9 @@ main(void)
 	    db_a_stopping_writer_waits_for_the_lock_about_a_second);
 	tcase_add_test(tc, db_schema_file_matches_migrations);
 	tcase_add_test(tc, db_views_work_with_sqlite3_readonly);
+	tcase_add_test(tc, db_ops_checks_as_strict);
+	tcase_add_test(tc, db_ops_rebuild_keeps_rows_and_references);
+	tcase_add_test(tc, db_migration_breaking_a_reference_is_refused);
 #ifdef FELHOM_TESTING
 	tcase_add_test(tc, db_crash_mid_migration_resumes_cleanly);
 #endif

@@ -17,9 +17,10 @@
  * taken, and the median of N rounds is printed with its spread (min and
  * max of the per-round ratios).
  *
- *   bench-engine [-q] [-d DIR] [-r ROUNDS] [-m PER_ROUND] [-g GUESTS]
+ *   bench-engine [-q] [-p] [-d DIR] [-r ROUNDS] [-m PER_ROUND] [-g GUESTS]
  *
- * -q is the quick mode (a smoke run: few rounds, few guests).  DIR
+ * -q is the quick mode (a smoke run: few rounds, few guests); -p runs
+ * the plan alone (for profiling it: perf record bench-engine -p).  DIR
  * (default $TMPDIR or /tmp) holds the scratch files; it is the file
  * system measured.  Each figure is also printed as one line
  * "BENCH<TAB>name<TAB>figure<TAB>unit<TAB>reference<TAB>ratio<TAB>
@@ -450,6 +451,16 @@ build_actual(int n)
 	return a;
 }
 
+/* CPU seconds of this (single-threaded) process: less moved by load. */
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
 copy_file(const char *src, const char *dst)
 {
@@ -504,9 +515,13 @@ busy_of(struct ops_row **ops, size_t n, size_t *nout)
  * One planning cycle from the database: what engine_plan() does (load,
  * compute, create in one transaction) with ops_create per action.
  */
-/* Milliseconds of each phase of one cycle: load, compute, create, commit. */
+/*
+ * Milliseconds of each phase of one cycle: load, compute, create,
+ * commit, and free (what was loaded and computed, released).
+ */
 struct plan_phases {
-	double	load, compute, create, commit;
+	double	load, compute, create, commit, release;
+	double	cpu;	/* the whole cycle's CPU time */
 };
 
 static double
@@ -522,12 +537,14 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 	int64_t *busy, id;
 	char key[96];
 	size_t nops = 0, nbusy, i;
-	double t0;
+	double t0, c0;
 
 	err_init(&err);
+	c0 = cpu_s();
 	t0 = now_s();
-	if (desired_load(db, &d, &err) != 0 || actual_load(db, &a, &err) != 0
-	    || ops_list_active(db, &ops, &nops, &err) != 0)
+	if (desired_load(db, &d, &err) != 0 ||
+	    actual_load_specs(db, &a, &err) != 0 ||
+	    ops_list_active(db, &ops, &nops, &err) != 0)
 		die("load", &err);
 	ph->load = (now_s() - t0) * 1000.0;
 	busy = busy_of(ops, nops, &nbusy);
@@ -552,6 +569,7 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 		on.source = OPS_SOURCE_DESIRED;
 		on.class = p->actions[i].class;
 		on.params = p->actions[i].params;
+		on.params_text = p->actions[i].params_text;
 		on.why = p->actions[i].why;
 		on.idem_key = key;
 		on.generation = d->generation;
@@ -570,6 +588,9 @@ plan_once(struct db *db, size_t *nactions, struct plan_phases *ph)
 	ops_rows_free(ops, nops);
 	actual_set_free(a);
 	desired_set_free(d);
+	ph->release = (now_s() - t0) * 1000.0 - ph->load - ph->compute -
+	    ph->create - ph->commit;
+	ph->cpu = (cpu_s() - c0) * 1000.0;
 	return (now_s() - t0) * 1000.0;
 }
 
@@ -591,11 +612,14 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	    *pl = calloc((size_t)rounds, sizeof(double)),
 	    *pc = calloc((size_t)rounds, sizeof(double)),
 	    *pn = calloc((size_t)rounds, sizeof(double)),
-	    *pm = calloc((size_t)rounds, sizeof(double));
+	    *pm = calloc((size_t)rounds, sizeof(double)),
+	    *pf = calloc((size_t)rounds, sizeof(double)),
+	    *pu = calloc((size_t)rounds, sizeof(double));
 	struct plan_phases ph;
 	int r;
 
-	if (t == NULL || pl == NULL || pc == NULL || pn == NULL || pm == NULL)
+	if (t == NULL || pl == NULL || pc == NULL || pn == NULL || pm == NULL ||
+	    pf == NULL || pu == NULL)
 		exit(1);
 	(void) snprintf(tmpl, sizeof(tmpl), "%s/plan-template.db", dir);
 	(void) snprintf(work, sizeof(work), "%s/plan.db", dir);
@@ -622,6 +646,8 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 		pc[r] = ph.compute;
 		pn[r] = ph.create;
 		pm[r] = ph.commit;
+		pf[r] = ph.release;
+		pu[r] = ph.cpu;
 		db_close(db);
 	}
 	unlink_db(work);
@@ -634,11 +660,15 @@ plan_bench(const char *dir, int n, int rounds, struct plan_result *out)
 	out->ph.compute = quantile(pc, rounds, 0.5);
 	out->ph.create = quantile(pn, rounds, 0.5);
 	out->ph.commit = quantile(pm, rounds, 0.5);
+	out->ph.release = quantile(pf, rounds, 0.5);
+	out->ph.cpu = quantile(pu, rounds, 0.5);
 	free(t);
 	free(pl);
 	free(pc);
 	free(pn);
 	free(pm);
+	free(pf);
+	free(pu);
 }
 
 int
@@ -648,15 +678,18 @@ main(int argc, char **argv)
 	struct durable_result dr;
 	struct plan_result pr;
 	char dir[4096], method[256];
-	int c, quick = 0, rounds = 15, m = 40, gticks = 8, guests = 2000;
+	int c, quick = 0, plan_only = 0, rounds = 15, m = 40, gticks = 8, guests = 2000;
 	int prounds = 25;
 
 	if (base == NULL || base[0] == '\0')
 		base = "/tmp";
-	while ((c = getopt(argc, argv, "qd:r:m:g:")) != -1) {
+	while ((c = getopt(argc, argv, "qpd:r:m:g:")) != -1) {
 		switch (c) {
 		case 'q':
 			quick = 1;
+			break;
+		case 'p':
+			plan_only = 1;
 			break;
 		case 'd':
 			base = optarg;
@@ -671,7 +704,7 @@ main(int argc, char **argv)
 			guests = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: bench-engine [-q] [-d DIR] "
+			fprintf(stderr, "usage: bench-engine [-q] [-p] [-d DIR] "
 			    "[-r ROUNDS] [-m PER_ROUND] [-g GUESTS]\n");
 			return 64;
 		}
@@ -692,6 +725,18 @@ main(int argc, char **argv)
 	if (mkdtemp(dir) == NULL) {
 		fprintf(stderr, "bench-engine: %s: %s\n", dir, strerror(errno));
 		return 1;
+	}
+	if (plan_only) {
+		plan_bench(dir, guests, prounds, &pr);
+		(void) rmdir(dir);
+		printf("plan %d guests, all drift: p50 %.2f ms  p90 %.2f ms  "
+		    "(min %.2f, max %.2f; %d rounds)\n  phases (median): load "
+		    "%.2f ms, compute %.2f ms, create %.2f ms, commit %.2f ms, "
+		    "free %.2f ms\n  CPU time of a cycle (median): %.2f ms\n",
+		    guests, pr.p50, pr.p90, pr.min, pr.max, prounds,
+		    pr.ph.load, pr.ph.compute, pr.ph.create, pr.ph.commit,
+		    pr.ph.release, pr.ph.cpu);
+		return 0;
 	}
 	durable_bench(dir, rounds, m, gticks, &dr);
 	plan_bench(dir, guests, prounds, &pr);
@@ -717,8 +762,9 @@ main(int argc, char **argv)
 	    "(min %.2f, max %.2f; %d rounds)  target p90 < 20 ms\n", guests,
 	    pr.nactions, pr.p50, pr.p90, pr.min, pr.max, prounds);
 	printf("  phases (median): load %.2f ms, compute %.2f ms, create %.2f "
-	    "ms, commit %.2f ms\n", pr.ph.load, pr.ph.compute, pr.ph.create,
-	    pr.ph.commit);
+	    "ms, commit %.2f ms, free %.2f ms\n  CPU time of a cycle "
+	    "(median): %.2f ms\n", pr.ph.load, pr.ph.compute, pr.ph.create,
+	    pr.ph.commit, pr.ph.release, pr.ph.cpu);
 
 	(void) snprintf(method, sizeof(method), "interleaved, median of %d "
 	    "rounds, ratio spread %.2f..%.2f", rounds, dr.rmin, dr.rmax);
@@ -734,8 +780,8 @@ main(int argc, char **argv)
 	bench_line("WAL pages per transition", dr.pages_lane, "pages", 7.0,
 	    dr.pages_lane / 7.0, "<7", dr.pages_lane < 7.0, method);
 	(void) snprintf(method, sizeof(method), "%d guests, %d rounds, p50 "
-	    "%.2f, spread %.2f..%.2f ms", guests, prounds, pr.p50, pr.min,
-	    pr.max);
+	    "%.2f, spread %.2f..%.2f ms, CPU p50 %.2f ms", guests, prounds,
+	    pr.p50, pr.min, pr.max, pr.ph.cpu);
 	bench_line("plan p90, all drift", pr.p90, "ms", 20.0, pr.p90 / 20.0,
 	    "<20ms", pr.p90 < 20.0, method);
 	return 0;
