@@ -22,6 +22,15 @@
 -- dropped before and recreated after, word for word; journal, audit,
 -- nonces and converge keep their REFERENCES ops (id), which then name
 -- the new table.  Their append-only triggers do not name ops and stay.
+--
+-- One change besides the CHECKs: ids are AUTOINCREMENT.  Retention
+-- (0006) moves old ops to archive files; once the op with the highest
+-- id was moved, a plain INTEGER PRIMARY KEY handed that id (max + 1 of
+-- the live rows) out again, and the archive's op, its journal, and the
+-- idempotency and provenance rows that still name it would have shared
+-- it with a new op.  The sequence starts past every id any live table
+-- still names.  It costs no page per insert: sqlite_sequence's page is
+-- written by the journal row of the same transaction anyway.
 
 DROP VIEW v_ops;
 DROP VIEW v_journal;
@@ -29,7 +38,7 @@ DROP VIEW v_audit;
 DROP VIEW v_pending;
 
 CREATE TABLE ops_0007 (
-	id		INTEGER PRIMARY KEY,
+	id		INTEGER PRIMARY KEY AUTOINCREMENT,
 	uid		TEXT NOT NULL UNIQUE,		-- "op-" + 16 hex, shown to operators
 	vmid		INTEGER CHECK (vmid IS NULL OR vmid BETWEEN 100 AND 999999999),
 	kind		TEXT NOT NULL CHECK (kind = 'start' OR kind = 'stop' OR
@@ -86,6 +95,19 @@ FROM ops ORDER BY id;
 DROP TABLE ops;
 ALTER TABLE ops_0007 RENAME TO ops;
 CREATE INDEX ops_ended ON ops (ended_at);
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'ops', 0 WHERE NOT EXISTS
+    (SELECT 1 FROM sqlite_sequence WHERE name = 'ops');
+UPDATE sqlite_sequence SET seq = max(seq,
+    (SELECT coalesce(max(id), 0) FROM ops),
+    (SELECT coalesce(max(op_id), 0) FROM journal),
+    (SELECT coalesce(max(op_id), 0) FROM audit),
+    (SELECT coalesce(max(op_id), 0) FROM nonces),
+    (SELECT coalesce(max(op_id), 0) FROM idempotency),
+    (SELECT coalesce(max(op_id), 0) FROM provenance),
+    (SELECT coalesce(max(op_id), 0) FROM restore_test_runs),
+    (SELECT coalesce(max(op_id), 0) FROM converge))
+WHERE name = 'ops';
 
 CREATE VIEW v_ops AS
 SELECT o.id, o.uid, o.vmid, o.kind, o.source, o.class, o.state, o.step,

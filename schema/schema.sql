@@ -80,7 +80,7 @@ CREATE TABLE nonces (
 	expires_at	INTEGER NOT NULL		-- not_after + clock skew
 ) WITHOUT ROWID;
 CREATE TABLE "ops" (
-	id		INTEGER PRIMARY KEY,
+	id		INTEGER PRIMARY KEY AUTOINCREMENT,
 	uid		TEXT NOT NULL UNIQUE,		-- "op-" + 16 hex, shown to operators
 	vmid		INTEGER CHECK (vmid IS NULL OR vmid BETWEEN 100 AND 999999999),
 	kind		TEXT NOT NULL CHECK (kind = 'start' OR kind = 'stop' OR

@@ -517,6 +517,51 @@ START_TEST(nothing_due_writes_nothing)
 }
 END_TEST
 
+/*
+ * An op moved to an archive keeps its id for good: a new op never gets
+ * it again, even when the moved op had the highest id (its journal, its
+ * idempotency and provenance rows name it).
+ */
+START_TEST(a_moved_ops_id_is_never_handed_out_again)
+{
+	sqlite3_stmt *st;
+	sqlite3 *h;
+	int64_t id;
+	int narch;
+
+	/* The highest id, ended long ago; a live op has the newest row. */
+	x("BEGIN");
+	xf("INSERT INTO ops (id, uid, vmid, kind, source, class, state, "
+	    "idem_key, created_at, updated_at, ended_at) VALUES (%d, "
+	    "'op-%016x', 150, 'start', 'desired', 'benign', 'succeeded', "
+	    "'key/last', %lld, %lld, %lld)", NOPS + 1, NOPS + 1,
+	    (long long)(NOW - 120 * DAY), (long long)(NOW - 120 * DAY),
+	    (long long)(NOW - 120 * DAY));
+	xf("INSERT INTO journal (op_id, at, from_state, event, to_state) "
+	    "VALUES (%d, %lld, 'new', 'done', 'succeeded')", NOPS + 1,
+	    (long long)(NOW - 120 * DAY));
+	xf("INSERT INTO journal (op_id, at, from_state, event, to_state) "
+	    "VALUES (2, %lld, 'a', 'b', 'c')", (long long)(NOW - DAY));
+	x("COMMIT");
+	(void) drain(INT64_MAX);
+	h = reader(&narch);
+	ck_assert_int_eq(count(h, "SELECT count(*) FROM main.ops WHERE id = "
+	    "41"), 0);
+	ck_assert_int_eq(count(h, "SELECT count(*) FROM all_ops WHERE id = "
+	    "41"), 1);
+	sqlite3_close(h);
+	/* A new op, as ops_create inserts it (no id given). */
+	ck_assert_int_eq(sqlite3_prepare_v2(db_handle(db), "INSERT INTO ops "
+	    "(uid, vmid, kind, source, class, state, idem_key, created_at, "
+	    "updated_at) VALUES ('op-new', 151, 'start', 'desired', 'benign', "
+	    "'new', 'key/new', 1, 1) RETURNING id", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	id = sqlite3_column_int64(st, 0);
+	ck_assert_int_eq(sqlite3_finalize(st), SQLITE_OK);
+	ck_assert_int_gt(id, NOPS + 1);
+}
+END_TEST
+
 static Suite *
 archive_suite(void)
 {
@@ -534,6 +579,7 @@ archive_suite(void)
 	tcase_add_test(tc, nonces_and_keys_still_refuse_replays);
 	tcase_add_test(tc, audit_the_hub_has_not_acked_stays);
 	tcase_add_test(tc, nothing_due_writes_nothing);
+	tcase_add_test(tc, a_moved_ops_id_is_never_handed_out_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
