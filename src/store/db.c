@@ -614,6 +614,32 @@ db_in_txn(struct db *db)
 }
 
 int
+db_savepoint(struct db *db, struct err *err)
+{
+	if (!db->in_txn)
+		return err_set(err, ERR_INTERNAL, "savepoint outside a "
+		    "transaction");
+	return db_exec(db, "SAVEPOINT part", "open a savepoint", err);
+}
+
+int
+db_savepoint_release(struct db *db, struct err *err)
+{
+	return db_exec(db, "RELEASE part", "release a savepoint", err);
+}
+
+int
+db_savepoint_undo(struct db *db, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_exec(db, "ROLLBACK TO part", "roll back to a savepoint",
+	    err)) != 0)
+		return rc;
+	return db_exec(db, "RELEASE part", "release a savepoint", err);
+}
+
+int
 db_txn(struct db *db, db_txn_fn fn, void *ctx, struct err *err)
 {
 	int rc;
