@@ -836,6 +836,13 @@ report_prepare(struct hubloop *hl, int degrade,
 			cause = heartbeat_cause_of(&serr);
 			info->degraded = 1;
 		}
+	} else if (degrade && !info->degraded &&
+	    heartbeat_probe_db(db_path(hl->d.db), &serr) != 0) {
+		/* A seq from the block: nothing committed, so asked. */
+		(void) err_copy(&info->cause, &serr);
+		cause = heartbeat_cause_of(&serr);
+		info->degraded = 1;
+		info->db_unwritable = 1;
 	}
 	if (info->degraded)
 		heartbeat_degraded(&hl->hb, cause, err_msg(&info->cause),
@@ -1185,7 +1192,8 @@ cycle_report_taken(struct hubloop *hl)
 	hl->o = HUBLOOP_FAILED;
 	hl->ra = -1;
 	hl->poked = 0;		/* the backoff decides the next one */
-	if (info->seq_in_memory) {
+	/* Nothing is fetched that could not be kept. */
+	if (info->seq_in_memory || info->db_unwritable) {
 		cycle_end(hl);
 		return;
 	}

@@ -237,6 +237,8 @@ struct hubloop_report_info {
 	int			 collect_failed; /* the full report failed */
 	int			 degraded;	/* sent degraded (the loop) */
 	int			 seq_in_memory;	/* the database cannot commit */
+	int			 db_unwritable;	/* its file system full or
+						   read-only (statvfs) */
 	struct err		 cause;		/* why degraded */
 	struct collect_stats	 stats;
 	struct hub_envelope	 env;		/* as received */
