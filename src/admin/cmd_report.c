@@ -30,6 +30,7 @@
 #include "pve/pve.h"
 #include "store/db.h"
 #include "store/kv.h"
+#include "store/lastrep.h"
 
 static void
 usage(FILE *f)
@@ -147,58 +148,52 @@ static int
 report_last(struct cmd_ctx *ctx, const char *sections)
 {
 	struct db *db = NULL;
+	struct lastrep lr;
 	struct err err;
-	json_t *report = NULL, *env = NULL, *doc;
-	char *rtext = NULL, *etext = NULL, t[CLOCK_RFC3339_LEN];
-	int64_t at = 0, seq;
+	json_t *doc;
+	char t[CLOCK_RFC3339_LEN];
 	int rc, ret;
 
+	memset(&lr, 0, sizeof(lr));
 	if ((ret = cmd_db_open(ctx, DB_OPEN_READONLY, &db)) != 0)
 		return ret;
 	err_init(&err);
-	rc = kv_get(db, KV_LAST_REPORT, &rtext, &err);
+	rc = lastrep_read(db_path(db), &lr, &err);
 	if (rc == ERR_NOT_FOUND) {
 		ret = cmd_fail(ctx, EX_NOINPUT, "no report was sent yet (the "
 		    "agent keeps the last one the hub took)");
 		goto out;
 	}
-	if (rc != 0 || (rc = kv_get(db, KV_LAST_ENVELOPE, &etext,
-	    &err)) != 0 || (rc = kv_get_int(db, KV_LAST_REPORT_AT, 0, &at,
-	    &err)) != 0) {
-		ret = cmd_fail_err(ctx, &err);
-		goto out;
-	}
-	if ((report = json_loads(rtext, 0, NULL)) == NULL ||
-	    (env = json_loads(etext, 0, NULL)) == NULL) {
+	if (rc == ERR_FORMAT) {
 		ret = cmd_fail(ctx, EX_DATAERR, "the stored last report does "
-		    "not parse");
+		    "not parse: %s", err_msg(&err));
 		goto out;
 	}
-	seq = json_integer_value(json_object_get(report, "seq"));
-	if (sections != NULL && (rc = keep_sections(report, sections,
+	if (rc != 0) {
+		ret = cmd_fail_err(ctx, &err);
+		goto out;
+	}
+	if (sections != NULL && (rc = keep_sections(lr.report, sections,
 	    &err)) != 0) {
 		ret = cmd_fail_err(ctx, &err);
 		goto out;
 	}
-	cmd_time(at, t, sizeof(t));
+	cmd_time(lr.sent_at, t, sizeof(t));
 	if (ctx->json) {
-		doc = json_pack("{s:s,s:O,s:O}", "sent_at", t, "report", report,
-		    "envelope", env);
+		doc = json_pack("{s:s,s:O,s:O}", "sent_at", t, "report",
+		    lr.report, "envelope", lr.envelope);
 		ret = cmd_done(cmd_print_json(doc));
 		goto out;
 	}
-	printf("last report sent at %s, seq %" PRId64 "\n", t, seq);
-	(void) json_object_del(report, "seq");
-	ret = print_report(report) == 0 ? 0 : EX_SOFTWARE;
+	printf("last report sent at %s, seq %" PRId64 "\n", t, lr.seq);
+	(void) json_object_del(lr.report, "seq");
+	ret = print_report(lr.report) == 0 ? 0 : EX_SOFTWARE;
 	if (ret == 0 && sections == NULL)
-		ret = print_section("envelope (the hub's answer)", env) == 0 ?
-		    0 : EX_SOFTWARE;
+		ret = print_section("envelope (the hub's answer)",
+		    lr.envelope) == 0 ? 0 : EX_SOFTWARE;
 	ret = cmd_done(ret);
 out:
-	json_decref(report);
-	json_decref(env);
-	free(rtext);
-	free(etext);
+	lastrep_reset(&lr);
 	db_close(db);
 	return ret;
 }

@@ -30,6 +30,7 @@
 #include "store/db.h"
 #include "store/desired.h"
 #include "store/kv.h"
+#include "store/lastrep.h"
 #include "store/reportq.h"
 
 #define STATUS_ERRORS	5
@@ -98,6 +99,27 @@ kv_json_text(struct db *db, const char *key, struct err *err, int *rc)
 	return j;
 }
 
+/*
+ * The last report the hub took (store/lastrep.h): when and its seq, null
+ * when none was kept or the file cannot be read (status never fails on
+ * a diagnostic copy).
+ */
+static void
+last_report(struct db *db, json_t **at_out, json_t **seq_out)
+{
+	char t[CLOCK_RFC3339_LEN];
+	struct lastrep lr;
+
+	*at_out = json_null();
+	*seq_out = json_null();
+	if (lastrep_read(db_path(db), &lr, NULL) != 0)
+		return;
+	clock_format_rfc3339(lr.sent_at, t, sizeof(t));
+	*at_out = json_string(t);
+	*seq_out = json_integer(lr.seq);
+	lastrep_reset(&lr);
+}
+
 /* The agent process: from the lock, never from the database. */
 static json_t *
 agent_json(const char *dbpath, int64_t now)
@@ -127,14 +149,16 @@ build(struct db *db, const struct config *cfg, int64_t now, json_t **out,
 {
 	json_t *doc = NULL, *hub = NULL, *states = NULL, *errors = NULL;
 	json_t *inbox = NULL, *signers = NULL, *diff = NULL, *agent;
+	json_t *last_at, *last_seq;
 	int64_t op = 0, rec = 0, bytes = 0;
 	int version = 0, rc = 0;
 
+	last_report(db, &last_at, &last_seq);
 	hub = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 	    "mode", cfg == NULL ? json_null() : json_string(cfg->hub_on ?
 	    "on" : "off"),
-	    "last_report_at", kv_json_time(db, KV_LAST_REPORT_AT, err, &rc),
-	    "report_seq", kv_json_int(db, KV_REPORT_SEQ, 1, err, &rc),
+	    "last_report_at", last_at,
+	    "report_seq", last_seq,
 	    "last_error", kv_json_text(db, KV_HUB_LAST_ERROR, err, &rc),
 	    "last_error_at", kv_json_time(db, KV_HUB_LAST_ERROR_AT, err, &rc),
 	    "blocked", json_boolean(0),

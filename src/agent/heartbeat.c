@@ -1,9 +1,13 @@
 /*
  * heartbeat — agent.health: the cause of a degraded report (issue 17).
  */
+#include <sys/statvfs.h>
+
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -67,6 +71,27 @@ heartbeat_db_cannot_commit(const struct err *err)
 	return err->code == ERR_FULL || err->code == ERR_READONLY ||
 	    err->code == ERR_BUSY || err->code == ERR_LOCKED ||
 	    err->code == ERR_IO;
+}
+
+int
+heartbeat_probe_db(const char *dbpath, struct err *err)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (statvfs(dbpath, &sv) != 0)
+		return 0;
+	if ((sv.f_flag & ST_RDONLY) != 0)
+		return err_set(err, ERR_READONLY, "the database's file system "
+		    "is mounted read-only");
+	/* root may use the blocks reserved for it, others may not. */
+	avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) *
+	    (uint64_t)sv.f_frsize;
+	if (avail < HEARTBEAT_DB_FREE_MIN)
+		return err_set(err, ERR_FULL, "the database's file system is "
+		    "full: %" PRIu64 " bytes free, a commit needs room for its "
+		    "write-ahead log (free space there)", avail);
+	return 0;
 }
 
 void

@@ -58,6 +58,19 @@ const char *heartbeat_cause_of(const struct err *err);
  * busy, I/O): a seq is then kept in memory. */
 int	heartbeat_db_cannot_commit(const struct err *err);
 
+/* Below this many free bytes the database's file system counts as full. */
+#define HEARTBEAT_DB_FREE_MIN	(1024 * 1024)
+
+/*
+ * Whether the database's file system could take a commit, asked without
+ * writing (issue 15: a steady report cycle commits nothing, so a full or
+ * read-only disk would otherwise show only at the next commit):
+ * ERR_READONLY when it is mounted read-only, ERR_FULL when less than
+ * HEARTBEAT_DB_FREE_MIN bytes are free to the agent; 0 otherwise, also
+ * when statvfs cannot answer.
+ */
+int	heartbeat_probe_db(const char *dbpath, struct err *err);
+
 /* Healthy, nothing seen yet. */
 void	heartbeat_init(struct heartbeat *hb);
 

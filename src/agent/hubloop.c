@@ -33,6 +33,7 @@
 #include "store/desired.h"
 #include "store/inbox.h"
 #include "store/kv.h"
+#include "store/lastrep.h"
 
 #define DESIRED_FILE_CAP	HUB_BODY_CAP
 
@@ -67,6 +68,9 @@ struct hubloop {
 	struct err		 fail;		/* its first failure */
 	struct heartbeat	 hb;		/* agent.health (v1.1) */
 	int64_t			 seq_mem;	/* highest seq sent uncommitted */
+	int64_t			 seq_hwm;	/* report_seq this loop stored */
+	int64_t			 seq_last;	/* last seq taken, <= seq_hwm */
+	int			 lastrep_failed; /* last write failed, logged */
 	struct loglimit		 fail_log;	/* repeating failures */
 	/* The cycle in progress (issue 17: a state machine, never a wait). */
 	enum cyc_state		 cs;
@@ -148,6 +152,7 @@ hubloop_params_default(struct hubloop_params *p)
 	p->debounce_ms = 10 * 1000;
 	p->file_check_ms = 5 * 1000;
 	p->jitter_pct = 10;
+	p->seq_block = 1000;
 #ifdef FELHOM_TESTING
 	{
 		const char *v;
@@ -311,6 +316,7 @@ hubloop_new(const struct hubloop_deps *deps, struct hubloop **out,
 }
 
 static void cycle_drop(struct hubloop *hl);
+static void seq_release(struct hubloop *hl);
 
 void
 hubloop_free(struct hubloop *hl)
@@ -318,6 +324,7 @@ hubloop_free(struct hubloop *hl)
 	if (hl == NULL)
 		return;
 	cycle_drop(hl);
+	seq_release(hl);
 	free(hl);
 }
 
@@ -588,13 +595,36 @@ out:
 }
 
 /*
- * Persists the envelope's effects in one transaction, with the report
- * (body) and envelope as the last sent (R-36: felhom-admin report
- * --last).
+ * The last report the hub took and its envelope, beside the database
+ * (R-36: felhom-admin report --last; issue 15: not a commit per cycle).
+ * Best effort: a failure is logged once until a write succeeds again.
+ */
+static void
+keep_last_report(struct hubloop *hl, int64_t seq, const char *body,
+    const char *etext)
+{
+	struct err err;
+
+	err_init(&err);
+	if (lastrep_write(db_path(hl->d.db), seq, clock_now(hl->d.clock),
+	    body, etext, &err) == 0) {
+		hl->lastrep_failed = 0;
+		return;
+	}
+	if (!hl->lastrep_failed)
+		log_warn("hub: the last report could not be kept for "
+		    "felhom-admin: %s", err_msg(&err));
+	hl->lastrep_failed = 1;
+}
+
+/*
+ * Persists the envelope's effects in one transaction — each value only
+ * when it changed (kv_set), so a steady cycle commits nothing — then
+ * keeps the report (body) and envelope as the last sent.
  */
 static int
 apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
-    int64_t sent_max_seq, const char *body, struct err *err)
+    int64_t seq, int64_t sent_max_seq, const char *body, struct err *err)
 {
 	int64_t ack, limit, interval_ms;
 	int rc, blocked = hl->st.blocked;
@@ -605,10 +635,10 @@ apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
 		blocked = env->blocked;
 	if ((etext = envelope_text(env)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
-	if ((rc = db_begin(hl->d.db, err)) != 0) {
-		free(etext);
+	keep_last_report(hl, seq, body, etext);
+	free(etext);
+	if ((rc = db_begin(hl->d.db, err)) != 0)
 		return rc;
-	}
 	if ((rc = kv_get_int(hl->d.db, KV_AUDIT_ACK_SEQ, 0, &ack, err)) != 0)
 		goto fail;
 	if (env->has_audit_ack_seq) {
@@ -623,13 +653,8 @@ apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
 	    (rc = kv_set_int(hl->d.db, KV_POLL_INTERVAL, interval_ms / 1000,
 	    err)) != 0 ||
 	    (rc = kv_set_int(hl->d.db, KV_AUDIT_ACK_SEQ, ack, err)) != 0 ||
-	    (rc = kv_set(hl->d.db, KV_LAST_REPORT, body, err)) != 0 ||
-	    (rc = kv_set(hl->d.db, KV_LAST_ENVELOPE, etext, err)) != 0 ||
-	    (rc = kv_set_int(hl->d.db, KV_LAST_REPORT_AT,
-	    clock_now(hl->d.clock), err)) != 0 ||
 	    (rc = db_commit(hl->d.db, err)) != 0)
 		goto fail;
-	free(etext);
 	if (blocked != hl->st.blocked) {
 		if (blocked)
 			log_warn("hub: this host is blocked: no mutation until "
@@ -642,28 +667,49 @@ apply_envelope(struct hubloop *hl, const struct hub_envelope *env,
 	return 0;
 fail:
 	db_rollback(hl->d.db);
-	free(etext);
 	return rc;
 }
 
-static int
-next_seq(struct hubloop *hl, int64_t *seq, struct err *err)
+static int64_t
+max64(int64_t a, int64_t b)
 {
+	return a > b ? a : b;
+}
+
+/*
+ * The next seq (hub-contract: strictly increasing across restarts).
+ * Taken from the block this loop reserved while the stored mark is still
+ * its own — no write; otherwise a new block of `block` seqs past every
+ * seq stored, taken or sent is reserved: its last seq committed as
+ * report_seq before any of them is sent.
+ */
+static int
+next_seq(struct hubloop *hl, int64_t block, int64_t *seq, struct err *err)
+{
+	int64_t stored, next;
 	int rc;
 
-	/* Committed before sending: strictly increasing across restarts. */
+	next = max64(max64(hl->seq_last, hl->seq_mem), hl->st.last_seq) + 1;
+	if ((rc = kv_get_int(hl->d.db, KV_REPORT_SEQ, 0, &stored, err)) != 0)
+		return rc;
+	if (hl->seq_hwm > 0 && stored == hl->seq_hwm && next <= hl->seq_hwm) {
+		*seq = hl->seq_last = next;
+		return 0;
+	}
 	if ((rc = db_begin(hl->d.db, err)) != 0)
 		return rc;
-	if ((rc = kv_next(hl->d.db, KV_REPORT_SEQ, seq, err)) != 0)
+	/* Read again under the write lock: another writer may have moved it. */
+	if ((rc = kv_get_int(hl->d.db, KV_REPORT_SEQ, 0, &stored, err)) != 0)
 		goto fail;
-	/* Past every seq sent while the database could not commit. */
-	if (*seq <= hl->seq_mem) {
-		*seq = hl->seq_mem + 1;
-		if ((rc = kv_set_int(hl->d.db, KV_REPORT_SEQ, *seq, err)) != 0)
-			goto fail;
-	}
+	/* Past every seq sent while the database could not commit, too. */
+	next = max64(next, stored + 1);
+	if ((rc = kv_set_int(hl->d.db, KV_REPORT_SEQ, next + (block > 1 ?
+	    block : 1) - 1, err)) != 0)
+		goto fail;
 	if ((rc = db_commit(hl->d.db, err)) != 0)
 		goto fail;
+	hl->seq_hwm = next + (block > 1 ? block : 1) - 1;
+	*seq = hl->seq_last = next;
 	return 0;
 fail:
 	db_rollback(hl->d.db);
@@ -683,22 +729,28 @@ seq_in_memory(struct hubloop *hl)
 
 	if (kv_get_int(hl->d.db, KV_REPORT_SEQ, 0, &stored, NULL) != 0)
 		stored = 0;
-	if (stored > hl->seq_mem)
-		hl->seq_mem = stored;
-	if (hl->st.last_seq > hl->seq_mem)
-		hl->seq_mem = hl->st.last_seq;
+	hl->seq_mem = max64(max64(hl->seq_mem, stored), max64(hl->seq_last,
+	    hl->st.last_seq));
 	return ++hl->seq_mem;
 }
 
 /*
  * The hub certainly does not have seq: give it back, unless a newer one
  * was taken meanwhile (then it stays a gap, which the contract allows).
+ * Inside a reserved block that is memory only; the block's last seq is
+ * given back in the database too (the stored mark moves back one).
  */
 static int
 give_back_seq(struct hubloop *hl, int64_t seq)
 {
 	int swapped = 0;
 
+	if (seq != hl->seq_last)
+		return 0;
+	if (seq < hl->seq_hwm) {
+		hl->seq_last--;
+		return 1;
+	}
 	if (db_begin(hl->d.db, NULL) != 0)
 		return 0;
 	if (kv_cas_int(hl->d.db, KV_REPORT_SEQ, seq, seq - 1, &swapped,
@@ -706,7 +758,28 @@ give_back_seq(struct hubloop *hl, int64_t seq)
 		db_rollback(hl->d.db);
 		return 0;
 	}
+	if (swapped)
+		hl->seq_hwm = hl->seq_last = seq - 1;
 	return swapped;
+}
+
+/*
+ * A clean stop: the unused rest of the reserved block given back (the
+ * stored mark back to the last seq taken), so only a crash leaves a gap.
+ */
+static void
+seq_release(struct hubloop *hl)
+{
+	int swapped = 0;
+
+	if (hl->seq_hwm <= 0 || hl->seq_last >= hl->seq_hwm)
+		return;
+	if (db_begin(hl->d.db, NULL) != 0)
+		return;
+	if (kv_cas_int(hl->d.db, KV_REPORT_SEQ, hl->seq_hwm, max64(
+	    hl->seq_last, hl->seq_mem), &swapped, NULL) != 0 ||
+	    db_commit(hl->d.db, NULL) != 0)
+		db_rollback(hl->d.db);
 }
 
 /*
@@ -752,7 +825,8 @@ report_prepare(struct hubloop *hl, int degrade,
 
 	info->built = 1;
 	err_init(&serr);
-	if ((rc = next_seq(hl, &info->seq, &serr)) != 0) {
+	if ((rc = next_seq(hl, degrade ? hl->p.seq_block : 1, &info->seq,
+	    &serr)) != 0) {
 		if (!degrade || !heartbeat_db_cannot_commit(&serr))
 			return err_copy(err, &serr);
 		info->seq = seq_in_memory(hl);
@@ -762,6 +836,13 @@ report_prepare(struct hubloop *hl, int degrade,
 			cause = heartbeat_cause_of(&serr);
 			info->degraded = 1;
 		}
+	} else if (degrade && !info->degraded &&
+	    heartbeat_probe_db(db_path(hl->d.db), &serr) != 0) {
+		/* A seq from the block: nothing committed, so asked. */
+		(void) err_copy(&info->cause, &serr);
+		cause = heartbeat_cause_of(&serr);
+		info->degraded = 1;
+		info->db_unwritable = 1;
 	}
 	if (info->degraded)
 		heartbeat_degraded(&hl->hb, cause, err_msg(&info->cause),
@@ -805,8 +886,8 @@ report_posted(struct hubloop *hl, int degrade,
 	hl->st.last_seq = info->seq;
 	crash_point("hub.mid_report");
 	err_init(&serr);
-	rc = apply_envelope(hl, &info->env, info->stats.audit_max_seq, body,
-	    &serr);
+	rc = apply_envelope(hl, &info->env, info->seq,
+	    info->stats.audit_max_seq, body, &serr);
 	if (rc != 0 && degrade && heartbeat_db_cannot_commit(&serr)) {
 		/*
 		 * The hub took the report; its answer cannot be kept.  Held
@@ -1111,7 +1192,8 @@ cycle_report_taken(struct hubloop *hl)
 	hl->o = HUBLOOP_FAILED;
 	hl->ra = -1;
 	hl->poked = 0;		/* the backoff decides the next one */
-	if (info->seq_in_memory) {
+	/* Nothing is fetched that could not be kept. */
+	if (info->seq_in_memory || info->db_unwritable) {
 		cycle_end(hl);
 		return;
 	}

@@ -13,7 +13,15 @@
  * changed, the cycle still sends a report — minimal when the collection
  * failed — with agent.health degraded and its cause (agent/heartbeat.h);
  * its seq is kept in memory when the database cannot commit, and the
- * next committed seq jumps past it.  A degraded cycle is retried on the
+ * next committed seq jumps past it.
+ * Quiet when nothing changes (issue 15): seqs are reserved in blocks —
+ * kv report_seq is a high-water mark committed before any seq up to it
+ * is sent, and a new process (or this one after another writer such as
+ * --selftest=hub moved the mark) numbers on past the stored mark, so a
+ * crash only skips seqs, never reuses one; a clean stop gives the unused
+ * rest back.  The envelope's effects are written only when they change,
+ * and the last report the hub took goes to "<db>.last-report"
+ * (store/lastrep.h), not the database: a steady cycle commits nothing.  A degraded cycle is retried on the
  * failure backoff and logged on change, then once a minute
  * (base/loglimit.h).
  * With hub.mode "off" a cycle re-reads desired_file when it changed
@@ -62,6 +70,7 @@ struct hubloop_params {
 	int64_t	debounce_ms;		/* 10000: pokes at most this often */
 	int64_t	file_check_ms;		/* 5000: desired_file stat period */
 	int	jitter_pct;		/* 10: regular interval ±% */
+	int64_t	seq_block;		/* 1000: seqs reserved per commit */
 };
 
 /*
@@ -228,6 +237,8 @@ struct hubloop_report_info {
 	int			 collect_failed; /* the full report failed */
 	int			 degraded;	/* sent degraded (the loop) */
 	int			 seq_in_memory;	/* the database cannot commit */
+	int			 db_unwritable;	/* its file system full or
+						   read-only (statvfs) */
 	struct err		 cause;		/* why degraded */
 	struct collect_stats	 stats;
 	struct hub_envelope	 env;		/* as received */

@@ -63,12 +63,11 @@ mark(struct db *db, int64_t id, const char *state, const char *code,
 	return inbox_mark(db, id, state, result, err);
 }
 
-/* Audits the refusal and marks the entry rejected, in one transaction. */
+/* Audits the refusal and marks the entry rejected: the caller's transaction. */
 static int
-record_refusal(struct gate *g, const struct inbox_row *e,
+refusal_in_txn(struct gate *g, const struct inbox_row *e,
     const struct refusal *r, struct err *err)
 {
-	struct db *db = gate_db(g);
 	json_t *data;
 	int rc;
 
@@ -79,20 +78,32 @@ record_refusal(struct gate *g, const struct inbox_row *e,
 		json_decref(data);
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
-	if ((rc = db_begin(db, err)) != 0)
-		goto out;
 	if ((rc = gate_reject_in_txn(g, r->op_id, r->code, r->msg,
-	    INTAKE_ACTOR, data, err)) != 0 ||
-	    (rc = mark(db, e->id, INBOX_REJECTED, r->code, r->msg, err)) != 0 ||
+	    INTAKE_ACTOR, data, err)) == 0)
+		rc = mark(gate_db(g), e->id, INBOX_REJECTED, r->code, r->msg,
+		    err);
+	json_decref(data);
+	return rc;
+}
+
+/* The same in one transaction of its own, logged. */
+static int
+record_refusal(struct gate *g, const struct inbox_row *e,
+    const struct refusal *r, struct err *err)
+{
+	struct db *db = gate_db(g);
+	int rc;
+
+	if ((rc = db_begin(db, err)) != 0)
+		return rc;
+	if ((rc = refusal_in_txn(g, e, r, err)) != 0 ||
 	    (rc = db_commit(db, err)) != 0) {
 		db_rollback(db);
-		goto out;
+		return rc;
 	}
 	log_warn("signed-ops entry %" PRId64 " rejected: %s: %s", e->id,
 	    r->code, r->msg);
-out:
-	json_decref(data);
-	return rc;
+	return 0;
 }
 
 /* ---- approvals ------------------------------------------------------- */
@@ -263,112 +274,204 @@ accept_benign(struct gate *g, int64_t op_id, const struct verify_result *res,
 	return 0;
 }
 
+/*
+ * A signed job of a group (issue 15: the signed jobs the hub delivered
+ * together are decided in one transaction, one commit).  Verified and
+ * classified before the transaction; its verdict written inside it,
+ * under a savepoint of its own; logged and counted after the commit.
+ */
+struct sjob {
+	const struct inbox_row	*e;
+	struct verify_result	 res;
+	struct job		 j;
+	struct refusal		 ref;
+	int			 refused;	/* ref is the verdict */
+	enum { SJ_NONE, SJ_ACCEPTED, SJ_GATE_REFUSED, SJ_REFUSED } out;
+	char			 code[GATE_CODE_MAX];
+};
+
+/* Before the transaction: verification and classification. */
 static int
-take_signed_job(struct gate *g, const struct inbox_row *e,
-    struct intake_stats *st, struct err *err)
+sjob_prepare(struct gate *g, struct sjob *sj, struct err *err)
+{
+	struct err lerr;
+	int rc;
+
+	err_init(&lerr);
+	rc = gate_verify(g, sj->e->blob, sj->e->blob_len, sj->e->signature,
+	    strlen(sj->e->signature), NULL, &sj->res, &lerr);
+	if (rc == ERR_REJECTED) {
+		refuse(&sj->ref, authz_code_name(sj->res.code), "%s",
+		    sj->res.msg);
+		sj->refused = 1;
+		return 0;
+	}
+	if (rc != 0)
+		return err_copy(err, &lerr);
+	return job_classify(g, sj->res.blob, &sj->j, err);
+}
+
+/* Inside the group's transaction: the refusal recorded (savepoint open). */
+static int
+sjob_refuse(struct gate *g, struct sjob *sj, struct err *err)
+{
+	if (sj->ref.data == NULL &&
+	    (sj->ref.data = gate_pipeline_data(&sj->res)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	sj->out = SJ_REFUSED;
+	return refusal_in_txn(g, sj->e, &sj->ref, err);
+}
+
+/*
+ * Inside the group's transaction, under the savepoint: the op made and
+ * accepted, or the entry refused.  A failure of this entry alone (a
+ * replay found meanwhile) undoes its part and records the refusal.
+ */
+static int
+sjob_decide(struct gate *g, struct sjob *sj, struct err *err)
 {
 	struct db *db = gate_db(g);
-	struct verify_result res;
+	const struct verify_result *res = &sj->res;
 	struct gate_classify_opts opts;
 	struct gate_result r;
-	struct refusal ref;
-	struct job j;
 	struct err lerr;
 	int64_t op_id = 0;
 	int rc, seen;
 
-	verify_result_init(&res);
-	memset(&ref, 0, sizeof(ref));
-	err_init(&lerr);
-	rc = gate_verify(g, e->blob, e->blob_len, e->signature,
-	    strlen(e->signature), NULL, &res, &lerr);
-	if (rc == ERR_REJECTED) {
-		refuse(&ref, authz_code_name(res.code), "%s", res.msg);
-		goto refused;
-	}
-	if (rc != 0) {
-		rc = err_copy(err, &lerr);
-		goto out;
-	}
-	if ((rc = job_classify(g, res.blob, &j, err)) != 0)
-		goto out;
-	if ((rc = db_begin(db, err)) != 0)
-		goto out;
+	if (sj->refused)
+		return sjob_refuse(g, sj, err);
 	/* The op's idempotency key is its nonce (signed-ops.md). */
-	if ((rc = nonce_seen(db, res.blob->nonce, res.blob->nonce, &seen,
+	if ((rc = nonce_seen(db, res->blob->nonce, res->blob->nonce, &seen,
 	    err)) != 0)
-		goto fail;
+		return rc;
 	if (seen) {
-		db_rollback(db);
-		refuse(&ref, authz_code_name(AUTHZ_REPLAY), "nonce %.16s... "
-		    "was already used", res.blob->nonce);
-		goto refused;
+		refuse(&sj->ref, authz_code_name(AUTHZ_REPLAY), "nonce "
+		    "%.16s... was already used", res->blob->nonce);
+		return sjob_refuse(g, sj, err);
 	}
 	err_init(&lerr);
-	if ((rc = job_create(g, &j, OPS_SOURCE_SIGNED, res.blob->nonce,
+	if ((rc = job_create(g, &sj->j, OPS_SOURCE_SIGNED, res->blob->nonce,
 	    "signed job", &op_id, &lerr)) != 0)
 		goto fail_local;
 	memset(&opts, 0, sizeof(opts));
-	opts.request = e->blob;
-	opts.request_len = e->blob_len;
-	opts.not_after = res.blob->not_after;
+	opts.request = sj->e->blob;
+	opts.request_len = sj->e->blob_len;
+	opts.not_after = res->blob->not_after;
 	opts.signed_job = 1;
 	opts.actor = INTAKE_ACTOR;
 	gate_result_init(&r);
-	if ((rc = gate_classify_in_txn(g, op_id, j.kind, j.vmid,
-	    res.blob->params, &j.v, &opts, &r, &lerr)) != 0)
+	if ((rc = gate_classify_in_txn(g, op_id, sj->j.kind, sj->j.vmid,
+	    res->blob->params, &sj->j.v, &opts, &r, &lerr)) != 0)
 		goto fail_local;
-	if (j.v.class == GATE_REFUSED) {
+	(void) snprintf(sj->code, sizeof(sj->code), "%s", r.code);
+	if (sj->j.v.class == GATE_REFUSED) {
 		/* Rejected with its code; the signature buys nothing. */
-		if ((rc = mark(db, e->id, INBOX_REJECTED, r.code, j.v.why,
-		    err)) != 0 || (rc = db_commit(db, err)) != 0)
-			goto fail;
-		st->rejected++;
-		log_warn("signed-ops entry %" PRId64 ": %s of guest %" PRId64
-		    " refused: %s: %s", e->id, ops_kind_name(j.kind), j.vmid,
-		    r.code, j.v.why);
-		goto out;
+		sj->out = SJ_GATE_REFUSED;
+		return mark(db, sj->e->id, INBOX_REJECTED, r.code,
+		    sj->j.v.why, err);
 	}
-	if (j.v.class == GATE_BENIGN)
-		rc = accept_benign(g, op_id, &res, &lerr);
+	if (sj->j.v.class == GATE_BENIGN)
+		rc = accept_benign(g, op_id, res, &lerr);
 	else
-		rc = gate_accept_in_txn(g, op_id, &res, e->signature,
+		rc = gate_accept_in_txn(g, op_id, res, sj->e->signature,
 		    INTAKE_ACTOR, &lerr);
 	if (rc != 0)
 		goto fail_local;
-	if ((rc = mark(db, e->id, INBOX_TAKEN, "accepted", res.signer,
-	    err)) != 0 || (rc = db_commit(db, err)) != 0)
-		goto fail;
-	st->authorized++;
-	log_info("signed-ops entry %" PRId64 ": %s of guest %" PRId64
-	    " signed by %s accepted (%s), authorized", e->id,
-	    ops_kind_name(j.kind), j.vmid, res.signer,
-	    gate_class_name((int)j.v.class));
-	goto out;
+	sj->out = SJ_ACCEPTED;
+	return mark(db, sj->e->id, INBOX_TAKEN, "accepted", res->signer, err);
 fail_local:
-	db_rollback(db);
 	/* A nonce or key that turned up meanwhile is a replay too. */
 	if ((rc == ERR_REJECTED && lerr.reason == AUTHZ_REPLAY) ||
 	    rc == ERR_CONFLICT) {
-		refuse(&ref, authz_code_name(AUTHZ_REPLAY), "%s",
+		if ((rc = db_savepoint_undo(db, err)) != 0 ||
+		    (rc = db_savepoint(db, err)) != 0)
+			return rc;
+		refuse(&sj->ref, authz_code_name(AUTHZ_REPLAY), "%s",
 		    err_msg(&lerr));
-		goto refused;
+		return sjob_refuse(g, sj, err);
 	}
-	rc = err_copy(err, &lerr);
-	goto out;
-refused:
-	if (ref.data == NULL && (ref.data = gate_pipeline_data(&res)) == NULL) {
-		rc = err_set(err, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = record_refusal(g, e, &ref, err)) == 0)
+	return err_copy(err, &lerr);
+}
+
+/* After the commit: what was decided, said and counted. */
+static void
+sjob_report(const struct sjob *sj, struct intake_stats *st)
+{
+	const struct job *j = &sj->j;
+
+	switch (sj->out) {
+	case SJ_ACCEPTED:
+		st->authorized++;
+		log_info("signed-ops entry %" PRId64 ": %s of guest %" PRId64
+		    " signed by %s accepted (%s), authorized", sj->e->id,
+		    ops_kind_name(j->kind), j->vmid, sj->res.signer,
+		    gate_class_name((int)j->v.class));
+		break;
+	case SJ_GATE_REFUSED:
 		st->rejected++;
-	goto out;
-fail:
-	db_rollback(db);
-out:
-	json_decref(ref.data);
-	verify_result_reset(&res);
+		log_warn("signed-ops entry %" PRId64 ": %s of guest %" PRId64
+		    " refused: %s: %s", sj->e->id, ops_kind_name(j->kind),
+		    j->vmid, sj->code, j->v.why);
+		break;
+	case SJ_REFUSED:
+		st->rejected++;
+		log_warn("signed-ops entry %" PRId64 " rejected: %s: %s",
+		    sj->e->id, sj->ref.code, sj->ref.msg);
+		break;
+	case SJ_NONE:
+		return;
+	}
+	st->entries++;
+}
+
+/*
+ * The signed jobs rows[0..n): verified and classified one by one, then
+ * decided in one transaction — nothing runs before it commits (the ops
+ * are only authorized; their lanes act on them afterwards), so a crash
+ * before the commit leaves every entry new, decided again after the
+ * restart.  A failure that is not a verdict leaves entries new: one
+ * while verifying stops the group before that entry (the ones before it
+ * are decided), one inside the transaction undoes the whole group.
+ */
+static int
+take_signed_jobs(struct gate *g, const struct inbox_row *rows, size_t n,
+    struct intake_stats *st, struct err *err)
+{
+	struct db *db = gate_db(g);
+	struct sjob *sj;
+	struct err perr;
+	size_t i, ready;
+	int rc = 0, prc = 0;
+
+	if ((sj = calloc(n, sizeof(*sj))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	err_init(&perr);
+	for (i = 0; i < n; i++) {
+		sj[i].e = &rows[i];
+		verify_result_init(&sj[i].res);
+	}
+	for (ready = 0; ready < n; ready++)
+		if ((prc = sjob_prepare(g, &sj[ready], &perr)) != 0)
+			break;
+	if (ready > 0 && (rc = db_begin(db, err)) == 0) {
+		for (i = 0; i < ready && rc == 0; i++)
+			if ((rc = db_savepoint(db, err)) == 0 &&
+			    (rc = sjob_decide(g, &sj[i], err)) == 0)
+				rc = db_savepoint_release(db, err);
+		if (rc == 0)
+			rc = db_commit(db, err);
+		else
+			db_rollback(db);
+		for (i = 0; i < ready && rc == 0; i++)
+			sjob_report(&sj[i], st);
+	}
+	if (rc == 0 && prc != 0)
+		rc = err_copy(err, &perr);
+	for (i = 0; i < n; i++) {
+		json_decref(sj[i].ref.data);
+		verify_result_reset(&sj[i].res);
+	}
+	free(sj);
 	return rc;
 }
 
@@ -509,7 +612,7 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 {
 	struct intake_stats st;
 	struct inbox_row *rows = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, k;
 	int64_t pruned = 0;
 	int rc = 0;
 
@@ -520,10 +623,19 @@ intake_run(struct gate *g, int blocked, struct intake_stats *out,
 		    err)) != 0)
 			break;
 		for (i = 0; i < n && rc == 0; i++) {
+			if (rows[i].op_ref == NULL && rows[i].signature !=
+			    NULL) {
+				/* The signed jobs that arrived together. */
+				for (k = i + 1; k < n && rows[k].op_ref ==
+				    NULL && rows[k].signature != NULL; k++)
+					;
+				rc = take_signed_jobs(g, &rows[i], k - i, &st,
+				    err);
+				i = k - 1;
+				continue;
+			}
 			if (rows[i].op_ref != NULL)
 				rc = take_approval(g, &rows[i], &st, err);
-			else if (rows[i].signature != NULL)
-				rc = take_signed_job(g, &rows[i], &st, err);
 			else
 				rc = take_request(g, &rows[i], &st, err);
 			if (rc == 0)

@@ -20,7 +20,13 @@
  * Each entry is independent: a bad one is rejected and audited with its
  * code (the nonce table unchanged), marked rejected, and the rest go on.
  * An entry is marked taken or rejected in the transaction that records
- * its verdict, so a crash re-reads it and decides it once.
+ * its verdict, so a crash re-reads it and decides it once.  Signed jobs
+ * that arrived together (consecutive in the inbox) are decided in one
+ * transaction — a group commit, one fsync for the delivery (issue 15):
+ * each is verified before it, decided under a savepoint of its own
+ * inside it (a replay within the same delivery is still refused), and
+ * logged after the commit; nothing runs before the commit (the ops are
+ * only authorized), and a crash before it leaves the whole group new.
  *
  * While the hub says `blocked`, intake does nothing: entries wait in the
  * inbox and are decided once the block is lifted (hub-contract.md: "no

@@ -151,6 +151,35 @@ db_exec(struct db *db, const char *sql, const char *what, struct err *err)
 	return 0;
 }
 
+/*
+ * A statement without rows through the statement cache: the transaction
+ * statements run once or more per transaction, and parsing them again
+ * each time (sqlite3_exec) cost about a tenth of a signed job's accept
+ * path (issue 15).  sql must be a static string (the cache's key).
+ */
+static int
+exec_cached(struct db *db, const char *sql, const char *what,
+    struct err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st, err)) != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	(void) sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_error(db, rc, what, err);
+	return 0;
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_DEFERRED[] = "BEGIN DEFERRED";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT part";
+static const char SQL_RELEASE[] = "RELEASE part";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO part";
+
 int
 db_scalar_i64(struct db *db, const char *sql, const char *what,
     int64_t *out, struct err *err)
@@ -676,7 +705,7 @@ db_begin(struct db *db, struct err *err)
 
 	if (db->in_txn)
 		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = db_exec(db, "BEGIN IMMEDIATE", "begin transaction",
+	if ((rc = exec_cached(db, SQL_BEGIN, "begin transaction",
 	    err)) != 0)
 		return rc;
 	db->in_txn = 1;
@@ -690,7 +719,7 @@ db_begin_deferred(struct db *db, struct err *err)
 
 	if (db->in_txn)
 		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = db_exec(db, "BEGIN DEFERRED", "begin transaction",
+	if ((rc = exec_cached(db, SQL_BEGIN_DEFERRED, "begin transaction",
 	    err)) != 0)
 		return rc;
 	db->in_txn = 1;
@@ -704,7 +733,7 @@ db_commit(struct db *db, struct err *err)
 
 	if (!db->in_txn)
 		return err_set(err, ERR_INTERNAL, "no transaction to commit");
-	if ((rc = db_exec(db, "COMMIT", "commit", err)) != 0) {
+	if ((rc = exec_cached(db, SQL_COMMIT, "commit", err)) != 0) {
 		db_rollback(db);
 		return rc;
 	}
@@ -726,6 +755,32 @@ int
 db_in_txn(struct db *db)
 {
 	return db->in_txn;
+}
+
+int
+db_savepoint(struct db *db, struct err *err)
+{
+	if (!db->in_txn)
+		return err_set(err, ERR_INTERNAL, "savepoint outside a "
+		    "transaction");
+	return exec_cached(db, SQL_SAVEPOINT, "open a savepoint", err);
+}
+
+int
+db_savepoint_release(struct db *db, struct err *err)
+{
+	return exec_cached(db, SQL_RELEASE, "release a savepoint", err);
+}
+
+int
+db_savepoint_undo(struct db *db, struct err *err)
+{
+	int rc;
+
+	if ((rc = exec_cached(db, SQL_ROLLBACK_TO, "roll back to a savepoint",
+	    err)) != 0)
+		return rc;
+	return exec_cached(db, SQL_RELEASE, "release a savepoint", err);
 }
 
 int

@@ -89,6 +89,15 @@ void	db_rollback(struct db *db);
 int	db_in_txn(struct db *db);
 
 /*
+ * Inside a transaction: a savepoint (one level), so that one part of a
+ * group commit can be undone alone.  db_savepoint_undo() rolls back to
+ * it and releases it; the transaction stays open either way.
+ */
+int	db_savepoint(struct db *db, struct err *err);
+int	db_savepoint_release(struct db *db, struct err *err);
+int	db_savepoint_undo(struct db *db, struct err *err);
+
+/*
  * Runs fn(db, ctx, err) inside one transaction: commit when fn returns 0,
  * roll back otherwise, returning fn's code.
  */

@@ -11,6 +11,10 @@
 #include "store/db.h"
 
 /* Well-known keys. */
+/*
+ * The highest report seq reserved: every seq sent is at most this, and
+ * committed before it is sent (hub-contract; agent/hubloop.h).
+ */
 #define KV_REPORT_SEQ		"report_seq"
 #define KV_DESIRED_GENERATION	"desired_generation"
 #define KV_DESIRED_ETAG		"desired_etag"
@@ -19,10 +23,6 @@
 #define KV_POLL_INTERVAL	"poll_interval_seconds"
 #define KV_SIGNERS_SEEDED	"signers_seeded"
 #define KV_SIGNED_OPS_ACK_SEQ	"signed_ops_ack_seq"	/* v1.1 ack */
-/* The last report the hub took, as sent, its envelope and when. */
-#define KV_LAST_REPORT		"last_report"
-#define KV_LAST_ENVELOPE	"last_envelope"
-#define KV_LAST_REPORT_AT	"last_report_at"
 /* The last hub failure (message) and when; cleared by nothing. */
 #define KV_HUB_LAST_ERROR	"hub_last_error"
 #define KV_HUB_LAST_ERROR_AT	"hub_last_error_at"

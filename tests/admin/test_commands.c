@@ -71,6 +71,85 @@ has_row(const json_t *arr, const char *key, const char *value)
 	return 0;
 }
 
+/* Reports the hub received so far. */
+static size_t
+hub_reports(json_int_t *last_seq)
+{
+	json_t *r = tu_sim_json(&at.hub, "GET", "/_sim/reports", NULL);
+	size_t n;
+
+	ck_assert_ptr_nonnull(r);
+	n = json_array_size(r);
+	if (last_seq != NULL)
+		*last_seq = n == 0 ? 0 : json_integer_value(json_object_get(
+		    json_array_get(r, n - 1), "seq"));
+	json_decref(r);
+	return n;
+}
+
+/* PRAGMA data_version seen from h, and the WAL's size. */
+static void
+db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
+{
+	char path[4200];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	(void) snprintf(path, sizeof(path), "%s-wal", at.db);
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+/*
+ * issue 15: the daemon with the hub on, nothing changing — a report
+ * every second, the reconcile every 200 ms — commits nothing (no seq,
+ * no last report, no envelope value written), while the hub sees every
+ * report and `report --last` the newest.
+ */
+START_TEST(a_steady_daemon_with_the_hub_commits_nothing)
+{
+	const char *last[] = { "report", "--last", NULL };
+	int64_t dv0, wal0, dv, wal;
+	json_int_t seq0, seq;
+	size_t n0, n;
+	sqlite3 *h = NULL;
+	json_t *doc;
+	pid_t pid;
+	int i, st;
+
+	at_sim(&at.hub, "/_sim/envelope", "{\"poll_interval_seconds\":1}");
+	(void) setenv("FELHOM_TEST_RECONCILE_MS", "200", 1);
+	pid = at_agent_start();
+	(void) unsetenv("FELHOM_TEST_RECONCILE_MS");
+	for (i = 0; i < 150 && hub_reports(NULL) < 3; i++)
+		(void) usleep(100000);
+	ck_assert_uint_ge(hub_reports(NULL), 3);
+	ck_assert_int_eq(sqlite3_open_v2(at.db, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	db_marks(h, &dv0, &wal0);
+	n0 = hub_reports(&seq0);
+	(void) usleep(3500000);
+	db_marks(h, &dv, &wal);
+	n = hub_reports(&seq);
+	sqlite3_close(h);
+	ck_assert_msg(n >= n0 + 2, "%zu reports in 3.5 s", n - n0);
+	ck_assert_int_gt(seq, seq0);
+	ck_assert_msg(dv == dv0, "the steady daemon committed (data_version "
+	    "%lld -> %lld)", (long long)dv0, (long long)dv);
+	ck_assert_int_eq(wal, wal0);
+	doc = at_admin_json(last, &st);
+	ck_assert_int_eq(st, 0);
+	ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(
+	    doc, "report"), "seq")), seq);
+	json_decref(doc);
+	ck_assert_int_eq(at_agent_stop(pid), 0);
+}
+END_TEST
+
 /* ---- status ------------------------------------------------------------ */
 
 START_TEST(status_shows_agent_hub_ops_and_signers)
@@ -938,6 +1017,7 @@ commands_suite(void)
 	tcase_add_checked_fixture(tc, at_setup, at_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, status_shows_agent_hub_ops_and_signers);
+	tcase_add_test(tc, a_steady_daemon_with_the_hub_commits_nothing);
 	tcase_add_test(tc,
 	    report_live_has_no_seq_and_last_is_what_the_hub_took);
 	tcase_add_test(tc, journal_filters_by_op_vmid_and_since);

@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "authz/codes.h"
 #include "authz/opblob.h"
@@ -523,6 +524,63 @@ START_TEST(intake_each_entry_is_independent)
 }
 END_TEST
 
+/* Commits seen on h (its WAL hook; the autocheckpoint is put back). */
+static int
+count_commit(void *ctx, sqlite3 *h, const char *name, int pages)
+{
+	(void) h;
+	(void) name;
+	(void) pages;
+	(*(int *)ctx)++;
+	return SQLITE_OK;
+}
+
+/*
+ * issue 15: the signed jobs the hub delivered together are decided in
+ * one transaction, one commit — each with its own verdict: a replay
+ * inside the same delivery is still refused (its nonce is seen in the
+ * transaction), a bad signature still rejected and audited, and the
+ * ones accepted are authorized, not run, before the commit.
+ */
+START_TEST(intake_signed_jobs_delivered_together_commit_once)
+{
+	char *d = blob_now("destroy", 103, "{\"purge\":true}");
+	char *ds = sign("alice", d);
+	char *e = blob_now("destroy", 101, "{\"purge\":true}");
+	char *es = sign("eve", e);
+	char *b = blob_now("start", 101, "{}");
+	char *bs = sign("alice", b);
+	struct intake_stats st;
+	int commits = 0;
+
+	inbox_put(NULL, d, strlen(d), ds);
+	inbox_put(NULL, e, strlen(e), es);
+	inbox_put(NULL, d, strlen(d), ds);	/* served twice: a replay */
+	inbox_put(NULL, b, strlen(b), bs);
+	(void) sqlite3_wal_hook(db_handle(db), count_commit, &commits);
+	st = run();
+	(void) sqlite3_wal_autocheckpoint(db_handle(db), 1000);
+	ck_assert_int_eq(commits, 1);
+	ck_assert_uint_eq(st.entries, 4);
+	ck_assert_uint_eq(st.authorized, 2);
+	ck_assert_uint_eq(st.rejected, 2);
+	ck_assert(audited("verify", "replay"));
+	ck_assert(audited("verify", "unknown_signer"));
+	ck_assert_int_eq(nonces(), 2);
+	ck_assert_int_eq(count_ops("authorized"), 2);
+	ck_assert_int_eq(count_ops(NULL), 2);
+	ck_assert_int_eq(inbox_in(INBOX_TAKEN), 2);
+	ck_assert_int_eq(inbox_in(INBOX_REJECTED), 2);
+	ck_assert_int_eq(fk.submits, 0);	/* nothing ran */
+	free(d);
+	free(ds);
+	free(e);
+	free(es);
+	free(b);
+	free(bs);
+}
+END_TEST
+
 START_TEST(intake_waits_while_blocked)
 {
 	char *b = blob_now("start", 101, "{}");
@@ -893,6 +951,7 @@ intake_suite(void)
 	tcase_add_loop_test(tc, intake_signed_job_rejections, 0,
 	    (int)(sizeof(rcases) / sizeof(rcases[0])));
 	tcase_add_test(tc, intake_each_entry_is_independent);
+	tcase_add_test(tc, intake_signed_jobs_delivered_together_commit_once);
 	tcase_add_test(tc, intake_waits_while_blocked);
 	tcase_add_test(tc,
 	    intake_unsigned_destructive_job_waits_with_its_own_blob);

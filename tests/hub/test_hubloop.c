@@ -17,6 +17,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "agent/hubloop.h"
 #include "base/clock.h"
@@ -28,6 +29,7 @@
 #include "store/desired.h"
 #include "store/inbox.h"
 #include "store/kv.h"
+#include "store/lastrep.h"
 #include "testutil.h"
 
 /* ---- seams ------------------------------------------------------------ */
@@ -75,6 +77,11 @@ params(void)
 	P.retry_floor_ms = 1000;
 	P.debounce_ms = 10000;
 	P.file_check_ms = 5000;
+	/*
+	 * A seq reserved (committed) per report, as the seq tests below
+	 * count it; the blocks of the default are tested on their own.
+	 */
+	P.seq_block = 1;
 }
 
 /* ---- timer math ------------------------------------------------------ */
@@ -682,22 +689,21 @@ END_TEST
  */
 START_TEST(the_last_report_taken_and_the_last_failure_are_kept)
 {
-	json_t *r, *mine;
+	struct lastrep lr;
+	json_t *r;
 	char *text = NULL;
 	struct err err;
 
 	cycle_ok();
-	ck_assert_int_eq(kv_get(env.db, KV_LAST_REPORT, &text, NULL), 0);
-	mine = json_loads(text, 0, NULL);
-	free(text);
+	ck_assert_int_eq(lastrep_read(db_path(env.db), &lr, NULL), 0);
 	r = reports();
-	ck_assert(json_equal(mine, json_array_get(r, 0)));
-	json_decref(mine);
+	ck_assert(json_equal(lr.report, json_array_get(r, 0)));
 	json_decref(r);
-	ck_assert_int_eq(kv_get(env.db, KV_LAST_ENVELOPE, &text, NULL), 0);
-	ck_assert_ptr_nonnull(strstr(text, "\"poll_interval_seconds\":300"));
-	free(text);
-	ck_assert_int_eq(kvi(KV_LAST_REPORT_AT), fc.now_s);
+	ck_assert_int_eq(json_integer_value(json_object_get(lr.envelope,
+	    "poll_interval_seconds")), 300);
+	ck_assert_int_eq(lr.sent_at, fc.now_s);
+	ck_assert_int_eq(lr.seq, 1);
+	lastrep_reset(&lr);
 	sim("POST", "/_sim/fault", "{\"kind\":\"status\",\"status\":500}");
 	ck_assert_int_ne(cycle(&err), 0);
 	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 1);
@@ -1163,6 +1169,152 @@ START_TEST(crash_after_report_before_envelope_keeps_seq)
 }
 END_TEST
 
+/* PRAGMA data_version seen from h, and the WAL's size (issue 15). */
+static void
+db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
+{
+	char path[600];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	(void) snprintf(path, sizeof(path), "%s-wal", env.dbpath);
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+/* The loop again, with the default seq block. */
+static void
+loop_with_default_block(void)
+{
+	struct hubloop_params dflt;
+
+	hubloop_params_default(&dflt);
+	hubloop_free(hl);
+	P.seq_block = dflt.seq_block;
+	new_loop();
+}
+
+/* Seqs of the reports the hub received, in order; 1 if strictly rising. */
+static int
+seqs_rise(json_int_t *last_out)
+{
+	json_t *r = reports();
+	json_int_t prev = 0, s;
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < json_array_size(r); i++) {
+		s = json_integer_value(json_object_get(json_array_get(r, i),
+		    "seq"));
+		if (s <= prev)
+			ok = 0;
+		prev = s;
+	}
+	json_decref(r);
+	*last_out = prev;
+	return ok;
+}
+
+/*
+ * issue 15: with the hub on and nothing changing, report cycles commit
+ * nothing — the seqs come from a block reserved (committed) once, the
+ * envelope's values are the same — while the hub sees every seq rise
+ * and `felhom-admin report --last` the last report.
+ */
+START_TEST(steady_report_cycles_commit_nothing)
+{
+	int64_t dv0, wal0, dv, wal;
+	struct lastrep lr;
+	json_int_t last;
+	sqlite3 *h = NULL;
+	int i;
+
+	loop_with_default_block();
+	cycle_ok();			/* reserves the block, stores the envelope */
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), P.seq_block);
+	ck_assert_int_eq(sqlite3_open_v2(env.dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	db_marks(h, &dv0, &wal0);
+	for (i = 0; i < 10; i++) {
+		fc.mono_ms = hubloop_next_due_ms(hl);
+		fc.now_s += 300;
+		cycle_ok();
+	}
+	db_marks(h, &dv, &wal);
+	sqlite3_close(h);
+	ck_assert_msg(dv == dv0, "steady report cycles committed "
+	    "(data_version %lld -> %lld)", (long long)dv0, (long long)dv);
+	ck_assert_int_eq(wal, wal0);
+	ck_assert_int_eq(hubloop_status(hl)->reports_ok, 11);
+	ck_assert(seqs_rise(&last));
+	ck_assert_int_eq(last, 11);
+	ck_assert_int_eq(lastrep_read(env.dbpath, &lr, NULL), 0);
+	ck_assert_int_eq(lr.seq, 11);
+	ck_assert_int_eq(lr.sent_at, fc.now_s);
+	lastrep_reset(&lr);
+	/* A change the envelope brings is written at once. */
+	sim("POST", "/_sim/envelope", "{\"blocked\":true}");
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	ck_assert_int_eq(kvi(KV_HUB_BLOCKED), 1);
+}
+END_TEST
+
+/*
+ * The block's guarantee: a seq is never sent twice, across a crash (the
+ * rest of the block skipped), a clean stop (the rest given back) and
+ * another writer taking a seq meanwhile (--selftest=hub: the loop jumps
+ * past it).
+ */
+START_TEST(seq_blocks_never_reuse_a_seq)
+{
+	struct hubloop_report_info info;
+	struct hubloop_deps d;
+	struct hubloop *other = NULL;
+	json_int_t last;
+	struct err err;
+
+	loop_with_default_block();
+	cycle_ok();
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	/* A clean stop: the mark back to the last seq sent. */
+	hubloop_free(hl);
+	hl = NULL;
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 2);
+	/* A process that sends one report and dies (no clean stop). */
+	ck_assert_int_eq(cycle_in_child("none"), 0);
+	ck_assert_int_eq(kvi(KV_REPORT_SEQ), 2 + P.seq_block);
+	new_loop();
+	cycle_ok();
+	ck_assert(seqs_rise(&last));
+	ck_assert_int_eq(last, 3 + P.seq_block);	/* 4..1002 skipped */
+	/* --selftest=hub beside the running loop: one seq past the mark. */
+	memset(&d, 0, sizeof(d));
+	d.cfg = env.cfg;
+	d.db = env.db;
+	d.hub = env.hubc;
+	d.collect = &env.src;
+	d.clock = &fake;
+	d.params = &P;
+	err_init(&err);
+	ck_assert_int_eq(hubloop_new(&d, &other, &err), 0);
+	ck_assert_msg(hubloop_report_once(other, &info, &err) == 0, "%s",
+	    err.msg);
+	json_decref(info.report);
+	ck_assert_int_eq(info.seq, 2 + 2 * P.seq_block + 1);
+	hubloop_free(other);
+	fc.mono_ms = hubloop_next_due_ms(hl);
+	cycle_ok();
+	ck_assert(seqs_rise(&last));
+	ck_assert_int_eq(last, 2 + 2 * P.seq_block + 2);
+}
+END_TEST
+
 START_TEST(crash_inside_desired_transaction_stores_nothing)
 {
 	post_desired_fixture();
@@ -1473,6 +1625,8 @@ hubloop_suite(void)
 	tcase_add_test(tc, token_never_reaches_a_log_line_or_an_error);
 	tcase_add_test(tc, crash_after_report_before_envelope_keeps_seq);
 	tcase_add_test(tc, crash_inside_desired_transaction_stores_nothing);
+	tcase_add_test(tc, steady_report_cycles_commit_nothing);
+	tcase_add_test(tc, seq_blocks_never_reuse_a_seq);
 	tcase_add_test(tc, crash_between_fetch_and_inbox_commit_loses_no_entry);
 	tcase_add_test(tc, abort_flag_stops_a_slow_request);
 	tcase_add_test(tc, abort_flag_stops_a_slow_collection);
