@@ -837,8 +837,13 @@ report_prepare(struct hubloop *hl, int degrade,
 			info->degraded = 1;
 		}
 	} else if (degrade && !info->degraded &&
-	    heartbeat_probe_db(db_path(hl->d.db), &serr) != 0) {
-		/* A seq from the block: nothing committed, so asked. */
+	    (heartbeat_probe_db(db_path(hl->d.db), &serr) != 0 ||
+	    db_probe_write(hl->d.db, &serr) != 0)) {
+		/*
+		 * A seq from the block: nothing committed, so asked — the
+		 * file system (full, read-only), then the write lock
+		 * (busy: taken and given back, nothing written).
+		 */
 		(void) err_copy(&info->cause, &serr);
 		cause = heartbeat_cause_of(&serr);
 		info->degraded = 1;

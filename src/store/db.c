@@ -713,6 +713,17 @@ db_begin(struct db *db, struct err *err)
 }
 
 int
+db_probe_write(struct db *db, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_begin(db, err)) != 0)
+		return rc;
+	db_rollback(db);
+	return 0;
+}
+
+int
 db_begin_deferred(struct db *db, struct err *err)
 {
 	int rc;

@@ -79,6 +79,13 @@ int	db_migrate(struct db *db, int *version_out, struct err *err);
  */
 int	db_begin(struct db *db, struct err *err);
 /*
+ * Whether a write could commit now: takes the write lock (BEGIN
+ * IMMEDIATE, waiting as any writer does) and gives it back, writing
+ * nothing — no commit, no WAL frame, no fsync.  ERR_BUSY when another
+ * connection held it past the busy timeout.
+ */
+int	db_probe_write(struct db *db, struct err *err);
+/*
  * A transaction that takes each database's write lock only when it
  * first writes there: one that reads the live database and writes an
  * attached one never holds up the live database's writers (issue 15).
