@@ -127,7 +127,10 @@ int	engine_recover(struct engine *e, struct engine_recovery *out,
  * shrank without proof (the stored observation is then kept, and
  * engine_plan() skips this cycle).  Missing desired guests that would be
  * provisioned are read directly: "does not exist" is the only proof of
- * absence.
+ * absence.  With an executor whose passes never wait (exec_ops.pass_*,
+ * issue 17) it is ERR_PENDING while its reads are in flight: nothing is
+ * concluded then, and the caller calls it again (after the loop ran)
+ * until it is not.
  */
 int	engine_observe(struct engine *e, int *safe_out, struct err *err);
 
