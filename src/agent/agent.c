@@ -456,9 +456,9 @@ agent_start(struct agent *a, struct err *err)
 		return err_prefix(err, "recovery: ");
 	/*
 	 * Issue 17: from now on the lanes' and observe's PVE calls never
-	 * wait (recovery above did, before READY; --once keeps waiting).
+	 * wait (recovery above did, before READY), --once's too.
 	 */
-	exec_pve_set_async(a->xpve, !a->ao->once);
+	exec_pve_set_async(a->xpve, 1);
 	a->reconcile_due = clock_mono_ms(NULL);
 	a->reconcile_ms = reconcile_period_ms();
 	return 0;
@@ -763,8 +763,12 @@ agent_loop(struct agent *a)
 		if (next.more)
 			continue;
 		if (a->ao->once) {
-			/* Done when nothing can advance without outside input. */
-			if (next.delay_ms < 0 || blocked || agent_quiet(a))
+			/*
+			 * Done when nothing can advance without outside input
+			 * and no answer is awaited (issue 17).
+			 */
+			if (!a->observing && next.pending == 0 &&
+			    (next.delay_ms < 0 || blocked || agent_quiet(a)))
 				break;
 			now = clock_mono_ms(NULL);
 			if (now >= deadline) {
@@ -775,8 +779,9 @@ agent_loop(struct agent *a)
 				break;
 			}
 			/* Never past the deadline: --once-timeout holds. */
-			agent_wait(a, next.delay_ms < deadline - now ?
-			    next.delay_ms : deadline - now);
+			agent_wait(a, next.delay_ms >= 0 &&
+			    next.delay_ms < deadline - now ? next.delay_ms :
+			    deadline - now);
 			continue;
 		}
 		now = clock_mono_ms(NULL);

@@ -86,6 +86,8 @@ struct engine_next {
 	int64_t	 delay_ms;	/* else after this; -1: idle */
 	size_t	 transitions;	/* transitions made by this call */
 	size_t	 in_flight;	/* submitting, running, ... */
+	size_t	 pending;	/* issue 17: ops waiting for an answer
+				   (its completion wakes the loop) */
 };
 
 /* What engine_recover() found and did (also logged). */

@@ -813,6 +813,7 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 	if (rc == ERR_PENDING) {
 		/* Nothing changed: the answer's completion wakes the loop. */
 		err_init(err);
+		tk->pending++;
 		return 0;
 	}
 	if (rc == ERR_CONFLICT)
@@ -1012,6 +1013,7 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	}
 	out->transitions = tk.moved;
 	out->in_flight = tk.in_flight;
+	out->pending = tk.pending;
 	out->more = tk.moved > 0;
 	out->delay_ms = out->more ? 0 : -1;
 	if (!out->more && tk.poll)
