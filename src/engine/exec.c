@@ -366,3 +366,10 @@ exec_pass_end(const struct exec *x)
 {
 	return x->ops->pass_end != NULL && x->ops->pass_end(x->ctx);
 }
+
+void
+exec_pass_forget(const struct exec *x, const char *scope)
+{
+	if (x->ops->pass_forget != NULL)
+		x->ops->pass_forget(x->ctx, scope);
+}

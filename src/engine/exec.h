@@ -236,6 +236,8 @@ struct exec_ops {
 		    struct err *err);
 	int	(*pass_pending)(void *ctx);
 	int	(*pass_end)(void *ctx);
+	/* Drops what a scope that is never replayed (its op ended) kept. */
+	void	(*pass_forget)(void *ctx, const char *scope);
 };
 
 /*
@@ -321,6 +323,7 @@ int	exec_pass_begin(const struct exec *x, const char *scope,
 	    int background, struct err *err);
 int	exec_pass_pending(const struct exec *x);
 int	exec_pass_end(const struct exec *x);
+void	exec_pass_forget(const struct exec *x, const char *scope);
 
 /* 1 when upid is in the NULL-terminated list (NULL: empty). */
 int	exec_upid_listed(const char *const *list, const char *upid);

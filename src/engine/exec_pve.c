@@ -880,6 +880,14 @@ x_pass_end(void *ctx)
 	return pve_pass_end(x->client);
 }
 
+static void
+x_pass_forget(void *ctx, const char *scope)
+{
+	struct exec_pve *x = ctx;
+
+	pve_memo_forget(x->client, scope);
+}
+
 /*
  * A call of the pass pends: whatever the executor made of the answers
  * it had (a fallback, an error it tolerates), there is no result yet.
@@ -1088,6 +1096,7 @@ static const struct exec_ops exec_pve_ops = {
 	.pass_begin = x_pass_begin,
 	.pass_pending = x_pass_pending,
 	.pass_end = x_pass_end,
+	.pass_forget = x_pass_forget,
 };
 
 int

@@ -809,7 +809,16 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		rc = 0;
 		break;
 	}
-	(void) exec_pass_end(e->exec);
+	/*
+	 * What the pass left in flight is kept for its replay; the mark
+	 * says so, and an op that ends elsewhere has it dropped (keep_op).
+	 */
+	if (exec_pass_end(e->exec)) {
+		if (timer_arm(e->timers, TIMER_PASS, (*opp)->id, 0, 0,
+		    clock_mono_ms(e->clock)) != 0 && rc == 0)
+			rc = err_set(err, ERR_NOMEM, "out of memory");
+	} else
+		timer_drop(e->timers, TIMER_PASS, (*opp)->id);
 	if (rc == ERR_PENDING) {
 		/* Nothing changed: the answer's completion wakes the loop. */
 		err_init(err);
@@ -946,23 +955,32 @@ lane_head(struct ops_row **ops, size_t first, size_t last)
 }
 
 struct active {
-	struct ops_row	**ops;
-	size_t		  n;
+	const struct lane_ctx	 *e;
+	struct ops_row		**ops;
+	size_t			  n;
 };
 
-/* An op's timers live while it is not terminal. */
+/*
+ * An op's timers live while it is not terminal; so do the answers its
+ * passes keep (issue 17), dropped with its TIMER_PASS mark.
+ */
 static int
 keep_timer(void *ctx, enum timer_kind kind, int64_t id)
 {
 	const struct active *act = ctx;
+	char scope[40];
 	size_t i;
 
 	if (kind != TIMER_RETRY && kind != TIMER_UNKNOWN &&
-	    kind != TIMER_IN_FLIGHT)
+	    kind != TIMER_IN_FLIGHT && kind != TIMER_PASS)
 		return 1;
 	for (i = 0; i < act->n; i++)
 		if (act->ops[i]->id == id)
 			return 1;
+	if (kind == TIMER_PASS) {
+		(void) snprintf(scope, sizeof(scope), "op:%" PRId64, id);
+		exec_pass_forget(act->e->exec, scope);
+	}
 	return 0;
 }
 
@@ -982,6 +1000,7 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	tk.mono = clock_mono_ms(e->clock);
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
+	act.e = e;
 	act.ops = ops;
 	act.n = n;
 	timer_sweep(e->timers, keep_timer, &act);

@@ -26,6 +26,8 @@ enum timer_kind {
 	TIMER_IN_FLIGHT,	/* issue 17: an op's request whose answer a
 				   later pass takes (gen: its step and
 				   attempt); armed, never due */
+	TIMER_PASS,		/* issue 17: an op whose last pass waits for
+				   answers (gen 0); armed, never due */
 	TIMER__COUNT
 };
 

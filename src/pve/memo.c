@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "net/https.h"
@@ -26,7 +25,6 @@ struct pve_memo {
 	struct https_xfer	*x;		/* in flight, else NULL */
 	uint64_t		 used;		/* pass that last took it */
 	uint64_t		 gen;		/* cfg_gen when it left */
-	int64_t			 last_ms;	/* monotonic, last use */
 	int			 rc;		/* once answered */
 	struct err		 err;
 	struct https_response	 resp;
@@ -41,22 +39,16 @@ entry_free(struct pve_memo *e)
 	free(e->key);
 }
 
-/*
- * Drops scope's entries (scope non-NULL), or those last used before
- * older_than; the rest keep their order.
- */
+/* Drops scope's entries; the rest keep their order. */
 static void
-sweep(struct pve_client *c, const char *scope, int64_t older_than)
+sweep(struct pve_client *c, const char *scope)
 {
 	size_t i, o = 0;
 	struct pve_memo *e;
-	int drop;
 
 	for (i = 0; i < c->nmemo; i++) {
 		e = &c->memo[i];
-		drop = scope != NULL ? strcmp(e->scope, scope) == 0 :
-		    e->last_ms < older_than;
-		if (drop)
+		if (strcmp(e->scope, scope) == 0)
 			entry_free(e);
 		else
 			c->memo[o++] = *e;
@@ -157,6 +149,9 @@ pve_memo_call(struct pve_client *c, const struct https_request *req,
 			return err_set(err, ERR_NOMEM, "pve: out of memory");
 		}
 		e->key = key;
+		/* Issue 15: a mutation makes cached configs stale. */
+		if (strcmp(method, "GET") != 0)
+			pve_config_changed(c);
 		e->gen = c->cfg_gen;
 		log_debug("pve: %s %s", method, path);
 		if ((rc = https_submit(c->https, req, c->scope_prio, &e->x,
@@ -169,13 +164,15 @@ pve_memo_call(struct pve_client *c, const struct https_request *req,
 	}
 	free(key);
 	e->used = c->pass;
-	e->last_ms = clock_mono_ms(NULL);
 	if (e->x != NULL) {
 		if (!https_xfer_done(e->x))
 			return pending(c, method, path, err);
 		err_init(&e->err);
 		e->rc = https_xfer_finish(e->x, &e->resp, &e->err);
 		e->x = NULL;
+		/* It applied somewhen before its answer: stale again. */
+		if (strcmp(method, "GET") != 0)
+			pve_config_changed(c);
 	}
 	c->answer_gen = e->gen;
 	if (e->rc != 0)
@@ -190,8 +187,6 @@ pve_pass_begin(struct pve_client *c, const char *scope, enum https_prio prio,
 	if (c->scope != NULL)
 		return err_set(err, ERR_INTERNAL, "pve: pass %s begun inside "
 		    "pass %s", scope, c->scope);
-	/* Answers nobody came back for (their op ended elsewhere). */
-	sweep(c, NULL, clock_mono_ms(NULL) - PVE_MEMO_TTL_MS);
 	if ((c->scope = strdup(scope)) == NULL)
 		return err_set(err, ERR_NOMEM, "pve: out of memory");
 	c->scope_prio = prio;
@@ -221,7 +216,7 @@ pve_pass_end(struct pve_client *c)
 		return 0;
 	/* Complete: its answers were taken, the next pass asks anew. */
 	if (!p)
-		sweep(c, c->scope, 0);
+		sweep(c, c->scope);
 	free(c->scope);
 	c->scope = NULL;
 	c->pass_pending = 0;
@@ -231,7 +226,7 @@ pve_pass_end(struct pve_client *c)
 void
 pve_memo_forget(struct pve_client *c, const char *scope)
 {
-	sweep(c, scope, 0);
+	sweep(c, scope);
 }
 
 size_t

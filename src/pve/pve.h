@@ -626,12 +626,13 @@ void	pve_req_cancel(struct pve_req *r);
  * calls pends: every answer it took stays for the replays (the n-th
  * identical request of a pass is the n-th answer), so a sequence of k
  * calls costs k latencies, each request sent once.  A pass that ended
- * with nothing pending forgets its scope's answers; answers nobody took
- * for PVE_MEMO_TTL_MS are dropped.  Outside a pass calls block as
- * before.  prio: HTTPS_PRIO_HIGH for the lanes, LOW for background
- * reads.
+ * with nothing pending forgets its scope's answers; a scope that will
+ * not be replayed (its op ended) is dropped with pve_memo_forget().
+ * Nothing expires by itself: an answer is there for as long as its
+ * scope may come back for it, so a mutation is never sent twice.
+ * Outside a pass calls block as before.  prio: HTTPS_PRIO_HIGH for the
+ * lanes, LOW for background reads.
  */
-#define PVE_MEMO_TTL_MS		600000
 int	pve_pass_begin(struct pve_client *c, const char *scope,
 	    enum https_prio prio, struct err *err);
 /* 1 when a call of the current pass returned ERR_PENDING. */
