@@ -326,7 +326,7 @@ START_TEST(an_op_takes_k_latencies_while_a_report_is_collected)
 	reports = hub_reports();
 	pid = daemon_start();
 	/* The first report's collection runs from the start for ~13 L. */
-	(void) usleep(3 * L_MS * 1000);
+	(void) usleep((useconds_t)(3 * L_MS) * 1000);
 	ck_assert_int_eq(hub_reports(), reports);
 	from = log_size();
 	approve(uid, sig);
