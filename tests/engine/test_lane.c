@@ -3,7 +3,11 @@
  * after the client gave up is adopted or confirmed, never resent; a late,
  * stale config write is refused by its digest; a snapshot an earlier
  * attempt made counts as done; waits run on the monotonic clock, survive
- * a restart and a clock stepped back.  The fake executor, no network.
+ * a restart and a clock stepped back.  Issue 17: a request in flight
+ * (ERR_PENDING in a pass) changes nothing until its answer is taken,
+ * by the same call, never looked up while this process holds it; a
+ * crash meanwhile is recovered by the lookup.  The fake executor, no
+ * network.
  */
 #include <stdio.h>
 #include <stdlib.h>
