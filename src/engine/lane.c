@@ -763,6 +763,24 @@ send_undo(const struct lane_ctx *e, const struct ops_row *op, enum adv *adv,
 	return 0;
 }
 
+/*
+ * Ends op's pass (issue 17).  What it left in flight is kept for its
+ * replay: the TIMER_PASS mark says so, and an op that ends elsewhere has
+ * it dropped (keep_timer).  Returns rc (ERR_NOMEM if the mark fails).
+ */
+static int
+pass_end(const struct lane_ctx *e, int64_t id, int rc, struct err *err)
+{
+	if (!exec_pass_end(e->exec)) {
+		timer_drop(e->timers, TIMER_PASS, id);
+		return rc;
+	}
+	if (timer_arm(e->timers, TIMER_PASS, id, 0, 0,
+	    clock_mono_ms(e->clock)) != 0 && rc == 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return rc;
+}
+
 /* Advances the head of a lane by one transition (or one poll). */
 static int
 advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
@@ -809,16 +827,7 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		rc = 0;
 		break;
 	}
-	/*
-	 * What the pass left in flight is kept for its replay; the mark
-	 * says so, and an op that ends elsewhere has it dropped (keep_op).
-	 */
-	if (exec_pass_end(e->exec)) {
-		if (timer_arm(e->timers, TIMER_PASS, (*opp)->id, 0, 0,
-		    clock_mono_ms(e->clock)) != 0 && rc == 0)
-			rc = err_set(err, ERR_NOMEM, "out of memory");
-	} else
-		timer_drop(e->timers, TIMER_PASS, (*opp)->id);
+	rc = pass_end(e, (*opp)->id, rc, err);
 	if (rc == ERR_PENDING) {
 		/* Nothing changed: the answer's completion wakes the loop. */
 		err_init(err);
@@ -853,11 +862,20 @@ classify(const struct lane_ctx *e, const struct ops_row *op, struct tick *tk,
 {
 	struct sm_args a;
 	struct err local;
+	char scope[40];
 	int rc;
 
 	if (e->cfg->decide != NULL) {
 		err_init(&local);
+		/* Issue 17: its PVE read (a restore's) never waits. */
+		(void) snprintf(scope, sizeof(scope), "op:%" PRId64, op->id);
+		if ((rc = exec_pass_begin(e->exec, scope, 0, err)) != 0)
+			return rc;
 		rc = e->cfg->decide(e->cfg->decide_ctx, op, &local);
+		if ((rc = pass_end(e, op->id, rc, err)) == ERR_PENDING) {
+			tk->pending++;
+			return 0;
+		}
 		if (rc == 0) {
 			tk->moved++;
 			return 0;
