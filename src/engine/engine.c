@@ -439,6 +439,8 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	 * nothing concluded; called again, it takes them (the requests sent
 	 * once) and goes on.  Its reads go after the lanes'.
 	 */
+	if (e->obs_open && exec_pass_waiting(e->exec, "observe"))
+		return err_set(err, ERR_PENDING, "observe: PVE reads in flight");
 	if ((rc = exec_pass_begin(e->exec, "observe", 1, err)) != 0)
 		return rc;
 	e->obs_open = 1;

@@ -373,3 +373,10 @@ exec_pass_forget(const struct exec *x, const char *scope)
 	if (x->ops->pass_forget != NULL)
 		x->ops->pass_forget(x->ctx, scope);
 }
+
+int
+exec_pass_waiting(const struct exec *x, const char *scope)
+{
+	return x->ops->pass_waiting != NULL &&
+	    x->ops->pass_waiting(x->ctx, scope);
+}

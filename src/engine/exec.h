@@ -238,6 +238,12 @@ struct exec_ops {
 	int	(*pass_end)(void *ctx);
 	/* Drops what a scope that is never replayed (its op ended) kept. */
 	void	(*pass_forget)(void *ctx, const char *scope);
+	/*
+	 * 1 when replaying scope's pass now would only pend again (its
+	 * requests in flight, no answer came since): the pass may be
+	 * skipped.  NULL: never.
+	 */
+	int	(*pass_waiting)(void *ctx, const char *scope);
 };
 
 /*
@@ -324,6 +330,7 @@ int	exec_pass_begin(const struct exec *x, const char *scope,
 int	exec_pass_pending(const struct exec *x);
 int	exec_pass_end(const struct exec *x);
 void	exec_pass_forget(const struct exec *x, const char *scope);
+int	exec_pass_waiting(const struct exec *x, const char *scope);
 
 /* 1 when upid is in the NULL-terminated list (NULL: empty). */
 int	exec_upid_listed(const char *const *list, const char *upid);

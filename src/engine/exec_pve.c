@@ -888,6 +888,14 @@ x_pass_forget(void *ctx, const char *scope)
 	pve_memo_forget(x->client, scope);
 }
 
+static int
+x_pass_waiting(void *ctx, const char *scope)
+{
+	struct exec_pve *x = ctx;
+
+	return pve_memo_waiting(x->client, scope);
+}
+
 /*
  * A call of the pass pends: whatever the executor made of the answers
  * it had (a fallback, an error it tolerates), there is no result yet.
@@ -1097,6 +1105,7 @@ static const struct exec_ops exec_pve_ops = {
 	.pass_pending = x_pass_pending,
 	.pass_end = x_pass_end,
 	.pass_forget = x_pass_forget,
+	.pass_waiting = x_pass_waiting,
 };
 
 int

@@ -798,6 +798,15 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 	 * once) until it goes through.
 	 */
 	(void) snprintf(scope, sizeof(scope), "op:%" PRId64, (*opp)->id);
+	/* No answer came since its last pass: nothing to replay yet. */
+	if (timer_armed(e->timers, TIMER_PASS, (*opp)->id, 0) &&
+	    exec_pass_waiting(e->exec, scope)) {
+		if (sm_state_info(lane_op_state(*opp)) != NULL &&
+		    sm_state_info(lane_op_state(*opp))->in_flight)
+			tk->in_flight++;
+		tk->pending++;
+		return 0;
+	}
 	if ((rc = exec_pass_begin(e->exec, scope, 0, err)) != 0)
 		return rc;
 	switch (lane_op_state(*opp)) {

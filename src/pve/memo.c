@@ -223,6 +223,24 @@ pve_pass_end(struct pve_client *c)
 	return p;
 }
 
+int
+pve_memo_waiting(const struct pve_client *c, const char *scope)
+{
+	const struct pve_memo *e;
+	size_t i;
+	int flying = 0;
+
+	for (i = 0; i < c->nmemo; i++) {
+		e = &c->memo[i];
+		if (e->x == NULL || strcmp(e->scope, scope) != 0)
+			continue;
+		if (https_xfer_done(e->x))
+			return 0;	/* an answer to take */
+		flying = 1;
+	}
+	return flying;
+}
+
 void
 pve_memo_forget(struct pve_client *c, const char *scope)
 {

@@ -641,6 +641,11 @@ int	pve_pass_pending(const struct pve_client *c);
 int	pve_pass_active(const struct pve_client *c);
 /* Ends the pass; 1 when something of it is still in flight. */
 int	pve_pass_end(struct pve_client *c);
+/*
+ * 1 when a replay of scope's pass would learn nothing: something of it
+ * is in flight and no answer came since its last pass.
+ */
+int	pve_memo_waiting(const struct pve_client *c, const char *scope);
 /* Drops a scope's answers and requests (an op that ended elsewhere). */
 void	pve_memo_forget(struct pve_client *c, const char *scope);
 /* Requests in flight or answers kept (all scopes). */

@@ -508,8 +508,12 @@ START_TEST(pass_answers_belong_to_their_scope)
 	ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH, &err),
 	    ERR_INTERNAL);
 	ck_assert_int_eq(pve_pass_end(c), 1);
+	/* In flight, no answer yet: a replay now would learn nothing. */
+	ck_assert(pve_memo_waiting(c, "op:1"));
+	ck_assert(!pve_memo_waiting(c, "op:2"));
 	while (turns++ < 50)
 		(void) https_multi_run(pve_client_multi(c), 20, NULL);
+	ck_assert(!pve_memo_waiting(c, "op:1"));	/* answered */
 	/* op:2's same request is a request of its own. */
 	ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH, NULL), 0);
 	err_init(&err);
