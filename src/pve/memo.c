@@ -170,7 +170,7 @@ pve_memo_call(struct pve_client *c, const struct https_request *req,
 		err_init(&e->err);
 		e->rc = https_xfer_finish(e->x, &e->resp, &e->err);
 		e->x = NULL;
-		/* It applied somewhen before its answer: stale again. */
+		/* It applied at some point before its answer: stale again. */
 		if (strcmp(method, "GET") != 0)
 			pve_config_changed(c);
 	}
