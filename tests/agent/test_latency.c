@@ -14,7 +14,8 @@
  *  - with the hub hung (hub-sim fault "hang"), an op approved locally
  *    (felhom-admin approve) reaches PVE within 2 s, and SIGTERM ends the
  *    daemon with 0 within 5 s;
- *  - SIGTERM while a PVE call hangs ends it with 0 within 5 s.
+ *  - SIGTERM while a PVE call hangs ends it with 0 within 5 s, and
+ *    while recovery at start waits for PVE.
  *
  * FELHOM_TEST_LATENCY_MS=10000 runs the same at the issue's L = 10 s
  * (about 2 minutes; by hand).
@@ -508,6 +509,62 @@ START_TEST(sigterm_ends_a_hanging_pve_call)
 }
 END_TEST
 
+/*
+ * Recovery at start waits for its PVE calls (before READY), but SIGTERM
+ * ends it at once: a crash right after a submit leaves the op
+ * submitting; the restart looks its task up while the task list answers
+ * after 60 s, and is stopped meanwhile.
+ */
+START_TEST(sigterm_ends_a_recovery_waiting_for_pve)
+{
+	char *uid = pending_destroy(128), *sig = sign_pending(uid), *state;
+	char *log;
+	int64_t t0, ms;
+	pid_t pid;
+	int st = 0;
+
+	e2e_pve_ctl("/_sim/config", "{\"latency_ms\":0}");
+	(void) setenv("FELHOM_CRASHPOINT", "exec.after_post", 1);
+	pid = daemon_start();
+	(void) unsetenv("FELHOM_CRASHPOINT");
+	(void) usleep(500000);
+	approve(uid, sig);
+	t0 = mono_ms();
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		ck_assert_int_lt(mono_ms() - t0, 10000);
+		(void) usleep(20000);
+	}
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 137);
+	state = e2e_op_state(uid);
+	ck_assert_str_eq(state, "submitting");
+	free(state);
+	/* The task list (recovery's lookup) answers after 60 s. */
+	e2e_pve_ctl("/_sim/fault", "{\"method\":\"GET\",\"path\":"
+	    "\"/tasks$\",\"count\":5,\"delay_ms\":60000}");
+	pid = daemon_start();
+	(void) usleep(1500000);
+	(void) daemon_stop(pid, &ms);
+	fprintf(stderr, "recovery waiting for PVE: SIGTERM to exit %lld ms\n",
+	    (long long)ms);
+	ck_assert_int_ge(ms, 0);
+	ck_assert_int_lt(ms, 5000);
+	/* It was inside recovery's lookup, cut off by the signal. */
+	log = tu_read_file(logpath, NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_ptr_nonnull(strstr(log, "/tasks"));
+	ck_assert_ptr_nonnull(strstr(log, "0 adopted"));
+	ck_assert_ptr_nonnull(strstr(log, "1 unresolved"));
+	free(log);
+	/* Nothing was concluded: the next start looks again. */
+	state = e2e_op_state(uid);
+	ck_assert_str_eq(state, "submitting");
+	free(state);
+	(void) tu_sim_call(&e2e_pve, "POST", "/_sim/reset", "{}", NULL);
+	free(uid);
+	free(sig);
+}
+END_TEST
+
 static Suite *
 latency_suite(void)
 {
@@ -522,6 +579,7 @@ latency_suite(void)
 	tcase_add_test(tc, observe_holds_no_op);
 	tcase_add_test(tc, a_hung_hub_delays_neither_a_local_approval_nor_sigterm);
 	tcase_add_test(tc, sigterm_ends_a_hanging_pve_call);
+	tcase_add_test(tc, sigterm_ends_a_recovery_waiting_for_pve);
 	suite_add_tcase(s, tc);
 	return s;
 }
