@@ -408,6 +408,8 @@ start_pass(struct pve_client *c, struct pve_submit *sub,
 	for (i = 0; i < 3; i++) {
 		err_init(&err);
 		memset(&again, 0, sizeof(again));
+		if (i == 1)
+			pve_guest_status_reset(st);	/* a replay's */
 		t0 = clock_mono_ms(NULL);
 		rc = i == 0 ? pve_lxc_start(c, node(), 104, sub, &err) :
 		    pve_lxc_status(c, node(), 104, i == 1 ? st : &again, &err);
