@@ -409,7 +409,8 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 		/*
 		 * Issue 17: sent (or queued), its answer not there yet: the
 		 * op stays submitting and its lane comes back to this very
-		 * call (advance), never to the lookup of a lost answer.
+		 * call (advance), never to the lookup of a lost answer,
+		 * until a pass of the op goes through.
 		 */
 		if (timer_arm(e->timers, TIMER_IN_FLIGHT, op->id,
 		    timer_op_gen(op->step, op->attempt), 0,
@@ -417,7 +418,6 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 			return err_set(err, ERR_NOMEM, "out of memory");
 		return err_copy(err, &xe);
 	}
-	timer_drop(e->timers, TIMER_IN_FLIGHT, op->id);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		memset(&a, 0, sizeof(a));
@@ -738,7 +738,6 @@ send_undo(const struct lane_ctx *e, const struct ops_row *op, enum adv *adv,
 			return err_set(err, ERR_NOMEM, "out of memory");
 		return err_copy(err, &xe);
 	}
-	timer_drop(e->timers, TIMER_IN_FLIGHT, op->id);
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		a.upid = upid;
@@ -843,6 +842,11 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		tk->pending++;
 		return 0;
 	}
+	/*
+	 * The pass went through: a request it had in flight was answered
+	 * and what followed from the answer is done.
+	 */
+	timer_drop(e->timers, TIMER_IN_FLIGHT, (*opp)->id);
 	if (rc == ERR_CONFLICT)
 		rc = 0;
 	if (adv == ADV_MOVED)

@@ -88,6 +88,24 @@ find(struct pve_client *c, const char *key)
 	return NULL;
 }
 
+/*
+ * The scope's mutation already out, other than key: every step of the
+ * engine sends one at most, so a replay that would send a second one
+ * has diverged from the pass that sent the first.
+ */
+static const struct pve_memo *
+other_mutation(const struct pve_client *c, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmemo; i++)
+		if (strcmp(c->memo[i].scope, c->scope) == 0 &&
+		    strncmp(c->memo[i].key, "GET ", 4) != 0 &&
+		    strcmp(c->memo[i].key, key) != 0)
+			return &c->memo[i];
+	return NULL;
+}
+
 static int
 resp_copy(const struct https_response *src, struct https_response *dst,
     struct err *err)
@@ -129,7 +147,24 @@ pve_memo_call(struct pve_client *c, const struct https_request *req,
 	*handled = 1;
 	if ((key = request_key(req)) == NULL)
 		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	if ((e = find(c, key)) == NULL) {
+	if ((e = find(c, key)) == NULL && strcmp(method, "GET") != 0 &&
+	    other_mutation(c, key) != NULL) {
+		/*
+		 * Exactly once: never a second mutation while the first
+		 * one's answer is kept.  Taken as a lost answer: the engine
+		 * looks the first one's effect up (R-34).
+		 */
+		free(key);
+		log_error("pve: %s %s: not sent: another request that changes "
+		    "PVE left in this pass's scope (%s) and its answer is "
+		    "kept", method, path, c->scope);
+		c->fault.reason = PVE_E_OUTCOME_UNKNOWN;
+		return err_setr(err, ERR_TIMEOUT, PVE_E_OUTCOME_UNKNOWN, 0,
+		    "pve: %s %s: not sent while another change of %s is in "
+		    "flight; its outcome is looked up", method, path,
+		    c->scope);
+	}
+	if (e == NULL) {
 		if (c->nmemo == c->amemo) {
 			size_t na = c->amemo == 0 ? 8 : c->amemo * 2;
 

@@ -523,6 +523,31 @@ START_TEST(pass_answers_belong_to_their_scope)
 	    ERR_PENDING);
 	ck_assert_int_eq(pve_pass_end(c), 1);
 	ck_assert_uint_eq(pve_memo_size(c), 2);
+	/*
+	 * Exactly once: a scope's pass that would send a second, other
+	 * mutation while the first one's answer is kept is refused, as a
+	 * lost answer (looked up, never sent).
+	 */
+	{
+		struct pve_submit sub;
+
+		ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH,
+		    NULL), 0);
+		err_init(&err);
+		ck_assert_int_eq(pve_lxc_stop(c, node(), 101, &sub, &err),
+		    ERR_PENDING);
+		ck_assert_int_eq(pve_pass_end(c), 1);
+		ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH,
+		    NULL), 0);
+		err_init(&err);
+		rc = pve_lxc_shutdown(c, node(), 101, 10, 1, &sub, &err);
+		ck_assert_int_eq(rc, ERR_TIMEOUT);
+		ck_assert_int_eq(err.reason, PVE_E_OUTCOME_UNKNOWN);
+		ck_assert_int_eq(pve_last_fault(c)->reason,
+		    PVE_E_OUTCOME_UNKNOWN);
+		(void) pve_pass_end(c);
+		ck_assert_int_eq(counter("101:shutdown"), 0);
+	}
 	pve_memo_forget(c, "op:2");
 	ck_assert_uint_eq(pve_memo_size(c), 1);
 	/* op:1's answer came meanwhile: taken without a wait. */
