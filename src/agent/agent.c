@@ -164,6 +164,7 @@ struct agent {
 	struct https_multi	*multi;		/* every PVE and hub exchange */
 	int			 wake[2];	/* self-pipe, -1 when none */
 	int64_t			 reconcile_due;	/* monotonic ms */
+	int			 observing;	/* an observation pends */
 	int			 lockfd;
 	struct db_lock_info	 lock;		/* before this start */
 	int			 wal_missing;	/* <db>-wal gone at start */
@@ -455,6 +456,11 @@ agent_start(struct agent *a, struct err *err)
 	/* A restore test cut short by the crash is failed and cleaned up. */
 	if ((rc = rtest_recover(a->rtest, NULL, err)) != 0)
 		return err_prefix(err, "recovery: ");
+	/*
+	 * Issue 17: from now on the lanes' and observe's PVE calls never
+	 * wait (recovery above did, before READY), --once's too.
+	 */
+	exec_pve_set_async(a->xpve, 1);
 	a->reconcile_due = clock_mono_ms(NULL);
 	a->reconcile_ms = reconcile_period_ms();
 	return 0;
@@ -479,17 +485,23 @@ agent_note(struct agent *a)
 		(void) loglimit_end(&a->lim_note);
 }
 
-/* Observe PVE and plan; planning is skipped while blocked or unsafe. */
-static void
+/*
+ * Observe PVE and plan; planning is skipped while blocked or unsafe.
+ * 1 while the observation's reads are in flight (issue 17: called again
+ * on the loop's next turns until it is done), else 0.
+ */
+static int
 agent_reconcile(struct agent *a, int blocked)
 {
 	char key[LOGLIMIT_KEY_MAX];
 	struct err err;
 	size_t created = 0;
-	int safe = 0;
+	int safe = 0, rc;
 
 	err_init(&err);
-	if (engine_observe(a->engine, &safe, &err) != 0) {
+	if ((rc = engine_observe(a->engine, &safe, &err)) == ERR_PENDING)
+		return 1;
+	if (rc != 0) {
 		(void) log_limited(&a->lim_observe, clock_mono_ms(NULL),
 		    err_key(&err, key, sizeof(key)), LOG_LEVEL_WARN,
 		    "reconcile: cannot observe PVE: %s; planning skipped this "
@@ -497,15 +509,15 @@ agent_reconcile(struct agent *a, int blocked)
 		once_failed(a, exitcode_of(err.code) == EX_NOINPUT ?
 		    EX_UNAVAILABLE : exitcode_of(err.code), &err,
 		    "cannot observe PVE");
-		return;
+		return 0;
 	}
 	(void) loglimit_end(&a->lim_observe);
 	if (!safe || blocked)
-		return;
+		return 0;
 	if (engine_plan(a->engine, &created, &err) != 0) {
 		log_error("reconcile: planning failed: %s", err_msg(&err));
 		once_failed(a, exitcode_of(err.code), &err, "planning");
-		return;
+		return 0;
 	}
 	if (created > 0)
 		log_info("reconcile: %zu new operation(s)", created);
@@ -515,6 +527,7 @@ agent_reconcile(struct agent *a, int blocked)
 	/* The cycle's transient memory goes back to the kernel (issue 15). */
 	(void) malloc_trim(0);
 #endif
+	return 0;
 }
 
 /*
@@ -705,9 +718,12 @@ agent_loop(struct agent *a)
 		}
 		now = clock_mono_ms(NULL);
 		if (a->reconcile_due <= now && (!a->ao->once || !reconciled)) {
-			agent_reconcile(a, blocked);
-			reconciled = 1;
-			a->reconcile_due = now + a->reconcile_ms;
+			/* Issue 17: pending, it goes on at the next turns. */
+			a->observing = agent_reconcile(a, blocked);
+			if (!a->observing) {
+				reconciled = 1;
+				a->reconcile_due = now + a->reconcile_ms;
+			}
 		}
 		err_init(&err);
 		memset(&next, 0, sizeof(next));
@@ -749,8 +765,12 @@ agent_loop(struct agent *a)
 		if (next.more)
 			continue;
 		if (a->ao->once) {
-			/* Done when nothing can advance without outside input. */
-			if (next.delay_ms < 0 || blocked || agent_quiet(a))
+			/*
+			 * Done when nothing can advance without outside input
+			 * and no answer is awaited (issue 17).
+			 */
+			if (!a->observing && next.pending == 0 &&
+			    (next.delay_ms < 0 || blocked || agent_quiet(a)))
 				break;
 			now = clock_mono_ms(NULL);
 			if (now >= deadline) {
@@ -761,8 +781,9 @@ agent_loop(struct agent *a)
 				break;
 			}
 			/* Never past the deadline: --once-timeout holds. */
-			agent_wait(a, next.delay_ms < deadline - now ?
-			    next.delay_ms : deadline - now);
+			agent_wait(a, next.delay_ms >= 0 &&
+			    next.delay_ms < deadline - now ? next.delay_ms :
+			    deadline - now);
 			continue;
 		}
 		now = clock_mono_ms(NULL);
@@ -774,7 +795,8 @@ agent_loop(struct agent *a)
 		/* A cycle in progress wakes the loop by its completions. */
 		wake = hubloop_busy(a->hl) ? now + AGENT_IDLE_MAX_MS :
 		    hubloop_next_due_ms(a->hl);
-		if (a->reconcile_due < wake)
+		/* An observation in progress: its completions wake it. */
+		if (!a->observing && a->reconcile_due < wake)
 			wake = a->reconcile_due;
 		if (next.delay_ms >= 0 && now + next.delay_ms < wake)
 			wake = now + next.delay_ms;

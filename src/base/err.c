@@ -38,6 +38,7 @@ static const char *const err_names[ERR__COUNT] = {
 	[-ERR_UNSUPPORTED] = "unsupported",
 	[-ERR_FOREIGN] = "foreign",
 	[-ERR_INTERNAL] = "internal",
+	[-ERR_PENDING] = "pending",
 };
 _Static_assert(sizeof(err_names) / sizeof(err_names[0]) == ERR__COUNT,
     "err_names must name every code");

@@ -47,7 +47,9 @@ enum err_code {
 	ERR_UNSUPPORTED = -27,	/* known but not supported */
 	ERR_FOREIGN = -28,	/* file is not ours (application_id) */
 	ERR_INTERNAL = -29,	/* programmer error or unexpected state */
-	ERR__COUNT = 30
+	ERR_PENDING = -30,	/* issue 17: the answer is not there yet;
+				   the same call again later takes it */
+	ERR__COUNT = 31
 };
 
 #define ERR_MSG_MAX 512

@@ -52,6 +52,8 @@ struct engine {
 	size_t			 nproven;
 	int			 safe;		/* cur plannable */
 	int64_t			 obs_mark;	/* journal id before cur */
+	int			 obs_open;	/* an observation pends */
+	int64_t			 obs_open_mark;	/* its journal id */
 };
 
 static int64_t
@@ -167,7 +169,7 @@ push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
 
 /*
  * A direct read of a guest missing from the list: 1 proven absent,
- * 0 not proven (the list may be lying), negative on allocation failure.
+ * 0 not proven (the list may be lying), 2 the read is in flight.
  */
 static int
 prove_absent(struct engine *e, int64_t vmid)
@@ -182,6 +184,8 @@ prove_absent(struct engine *e, int64_t vmid)
 	exec_guest_reset(&g);
 	if (rc == ERR_NOT_FOUND)
 		return 1;
+	if (rc == ERR_PENDING)
+		return 2;	/* the observation is replayed (issue 17) */
 	if (rc == 0)
 		log_warn("guest %" PRId64 " exists but is not in the guest "
 		    "list: the list is incomplete", vmid);
@@ -287,8 +291,8 @@ prev_vmids(struct db *db, struct actual_set **out, struct err *err)
 	return 0;
 }
 
-int
-engine_observe(struct engine *e, int *safe_out, struct err *err)
+static int
+observe(struct engine *e, int64_t mark, int *safe_out, struct err *err)
 {
 	struct exec_guest *list = NULL;
 	json_t **configs = NULL;
@@ -302,11 +306,6 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 	size_t nlist = 0, nproven = 0, cap = 0, i;
 	int rc, safe = 1, p;
 
-	int64_t mark = 0;
-
-	/* What ended before this mark, the observation below has seen. */
-	if ((rc = journal_max_id(e->db, &mark, err)) != 0)
-		return rc;
 	if ((rc = e->exec->ops->list_guests(e->exec->ctx, &list, &nlist,
 	    err)) != 0)
 		return err_prefix(err, "list guests: ");
@@ -359,7 +358,7 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 				rc = err_set(err, ERR_NOMEM, "out of memory");
 				goto out;
 			}
-		} else
+		} else if (p == 0)
 			safe = 0;
 	}
 	/* Missing desired guests to provision: prove before creating. */
@@ -374,6 +373,11 @@ engine_observe(struct engine *e, int *safe_out, struct err *err)
 			rc = err_set(err, ERR_NOMEM, "out of memory");
 			goto out;
 		}
+	}
+	/* Issue 17: a read in flight: nothing is concluded yet. */
+	if (exec_pass_pending(e->exec)) {
+		rc = err_set(err, ERR_PENDING, "observe: PVE reads in flight");
+		goto out;
 	}
 	if (nproven > 1)
 		qsort(proven, nproven, sizeof(*proven), cmp_i64);
@@ -414,6 +418,36 @@ out:
 	actual_set_free(prev);
 	actual_set_free(cur);
 	free(proven);
+	return rc;
+}
+
+int
+engine_observe(struct engine *e, int *safe_out, struct err *err)
+{
+	int rc;
+
+	/*
+	 * What ended before this mark, the observation has seen: taken
+	 * before its first request, kept while it pends (issue 17).
+	 */
+	if (!e->obs_open && (rc = journal_max_id(e->db, &e->obs_open_mark,
+	    err)) != 0)
+		return rc;
+	/*
+	 * Issue 17: observe's reads never wait (in the daemon's loop): an
+	 * observation whose answers are not all there yet is ERR_PENDING,
+	 * nothing concluded; called again, it takes them (the requests sent
+	 * once) and goes on.  Its reads go after the lanes'.
+	 */
+	if (e->obs_open && exec_pass_waiting(e->exec, "observe"))
+		return err_set(err, ERR_PENDING, "observe: PVE reads in flight");
+	if ((rc = exec_pass_begin(e->exec, "observe", 1, err)) != 0)
+		return rc;
+	e->obs_open = 1;
+	rc = observe(e, e->obs_open_mark, safe_out, err);
+	(void) exec_pass_end(e->exec);
+	if (rc != ERR_PENDING)
+		e->obs_open = 0;
 	return rc;
 }
 

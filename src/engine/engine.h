@@ -86,6 +86,8 @@ struct engine_next {
 	int64_t	 delay_ms;	/* else after this; -1: idle */
 	size_t	 transitions;	/* transitions made by this call */
 	size_t	 in_flight;	/* submitting, running, ... */
+	size_t	 pending;	/* issue 17: ops waiting for an answer
+				   (its completion wakes the loop) */
 };
 
 /* What engine_recover() found and did (also logged). */
@@ -127,7 +129,10 @@ int	engine_recover(struct engine *e, struct engine_recovery *out,
  * shrank without proof (the stored observation is then kept, and
  * engine_plan() skips this cycle).  Missing desired guests that would be
  * provisioned are read directly: "does not exist" is the only proof of
- * absence.
+ * absence.  With an executor whose passes never wait (exec_ops.pass_*,
+ * issue 17) it is ERR_PENDING while its reads are in flight: nothing is
+ * concluded then, and the caller calls it again (after the loop ran)
+ * until it is not.
  */
 int	engine_observe(struct engine *e, int *safe_out, struct err *err);
 

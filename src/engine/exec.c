@@ -345,3 +345,38 @@ exec_upid_listed(const char *const *list, const char *upid)
 			return 1;
 	return 0;
 }
+
+int
+exec_pass_begin(const struct exec *x, const char *scope, int background,
+    struct err *err)
+{
+	if (x->ops->pass_begin == NULL)
+		return 0;
+	return x->ops->pass_begin(x->ctx, scope, background, err);
+}
+
+int
+exec_pass_pending(const struct exec *x)
+{
+	return x->ops->pass_pending != NULL && x->ops->pass_pending(x->ctx);
+}
+
+int
+exec_pass_end(const struct exec *x)
+{
+	return x->ops->pass_end != NULL && x->ops->pass_end(x->ctx);
+}
+
+void
+exec_pass_forget(const struct exec *x, const char *scope)
+{
+	if (x->ops->pass_forget != NULL)
+		x->ops->pass_forget(x->ctx, scope);
+}
+
+int
+exec_pass_waiting(const struct exec *x, const char *scope)
+{
+	return x->ops->pass_waiting != NULL &&
+	    x->ops->pass_waiting(x->ctx, scope);
+}

@@ -219,6 +219,31 @@ struct exec_ops {
 	 */
 	int	(*list_backups)(void *ctx, int64_t vmid,
 		    struct exec_backup **out, size_t *n_out, struct err *err);
+	/*
+	 * Issue 17, optional (NULL: every call waits for its answer).  The
+	 * calls between pass_begin and pass_end never wait: one whose
+	 * answer is not there yet returns ERR_PENDING (its request sent
+	 * once, at most), and the same sequence of calls made again in a
+	 * later pass of the same scope ("op:ID", "observe") takes the
+	 * answers in order, as the blocking calls would have returned them.
+	 * The caller replays a pass from its start until nothing pends and
+	 * changes nothing while anything does.  background: the requests
+	 * go after the lanes' (the collection's priority).  pass_pending: 1
+	 * when a call of the current pass returned ERR_PENDING.  pass_end:
+	 * 1 when something of the pass is still in flight.
+	 */
+	int	(*pass_begin)(void *ctx, const char *scope, int background,
+		    struct err *err);
+	int	(*pass_pending)(void *ctx);
+	int	(*pass_end)(void *ctx);
+	/* Drops what a scope that is never replayed (its op ended) kept. */
+	void	(*pass_forget)(void *ctx, const char *scope);
+	/*
+	 * 1 when replaying scope's pass now would only pend again (its
+	 * requests in flight, no answer came since): the pass may be
+	 * skipped.  NULL: never.
+	 */
+	int	(*pass_waiting)(void *ctx, const char *scope);
 };
 
 /*
@@ -298,6 +323,14 @@ int	exec_exit_retryable(const char *exitstatus);
 const char *exec_exit_error_code(const char *exitstatus);
 /* Short machine name of an error for ops.error_code ("permission", ...). */
 const char *exec_error_code(const struct err *err);
+
+/* The pass seam of x (exec_ops.pass_*), no-ops when x has none. */
+int	exec_pass_begin(const struct exec *x, const char *scope,
+	    int background, struct err *err);
+int	exec_pass_pending(const struct exec *x);
+int	exec_pass_end(const struct exec *x);
+void	exec_pass_forget(const struct exec *x, const char *scope);
+int	exec_pass_waiting(const struct exec *x, const char *scope);
 
 /* 1 when upid is in the NULL-terminated list (NULL: empty). */
 int	exec_upid_listed(const char *const *list, const char *upid);

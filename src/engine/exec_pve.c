@@ -699,8 +699,19 @@ x_read_configs(void *ctx, const int64_t *vmids, size_t n, json_t **out,
 		err_init(&errs[i]);
 		out[i] = NULL;
 	}
-	if ((rc = pve_lxc_configs(x->client, x->node, ids, n,
-	    EXEC_PVE_FANOUT, res, rcs, errs, err)) == 0) {
+	rc = 0;
+	if (pve_pass_active(x->client)) {
+		/* Issue 17: each a request of the pass, all at once. */
+		for (i = 0; i < n; i++)
+			if (!pve_config_cached(x->client, ids[i], &res[i]))
+				rcs[i] = pve_lxc_config(x->client, x->node,
+				    ids[i], 0, &res[i], &errs[i]);
+			else
+				rcs[i] = 0;
+	} else
+		rc = pve_lxc_configs(x->client, x->node, ids, n,
+		    EXEC_PVE_FANOUT, res, rcs, errs, err);
+	if (rc == 0) {
 		for (i = 0; i < n; i++)
 			if (rcs[i] == 0)
 				out[i] = json_incref(res[i].raw);
@@ -840,19 +851,261 @@ out:
 	return rc;
 }
 
+/* ---- issue 17: passes that never wait -------------------------------- */
+
+static int
+x_pass_begin(void *ctx, const char *scope, int background, struct err *err)
+{
+	struct exec_pve *x = ctx;
+
+	if (!x->async)
+		return 0;
+	return pve_pass_begin(x->client, scope, background ? HTTPS_PRIO_LOW :
+	    HTTPS_PRIO_HIGH, err);
+}
+
+static int
+x_pass_pending(void *ctx)
+{
+	struct exec_pve *x = ctx;
+
+	return pve_pass_pending(x->client);
+}
+
+static int
+x_pass_end(void *ctx)
+{
+	struct exec_pve *x = ctx;
+
+	return pve_pass_end(x->client);
+}
+
+static void
+x_pass_forget(void *ctx, const char *scope)
+{
+	struct exec_pve *x = ctx;
+
+	pve_memo_forget(x->client, scope);
+}
+
+static int
+x_pass_waiting(void *ctx, const char *scope)
+{
+	struct exec_pve *x = ctx;
+
+	return pve_memo_waiting(x->client, scope);
+}
+
+/*
+ * A call of the pass pends: whatever the executor made of the answers
+ * it had (a fallback, an error it tolerates), there is no result yet.
+ * 1 when so (err then says ERR_PENDING).
+ */
+static int
+pended(struct exec_pve *x, struct err *err)
+{
+	if (!pve_pass_pending(x->client))
+		return 0;
+	if (err != NULL)
+		err_init(err);
+	(void) err_set(err, ERR_PENDING, "a PVE request is in flight");
+	return 1;
+}
+
+static int
+w_submit(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	int rc = x_submit(ctx, t, upid_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		free(*upid_out);
+		*upid_out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_undo(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	int rc = exec_safe_undo(ctx, t, upid_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		free(*upid_out);
+		*upid_out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_undo_done(void *ctx, const struct exec_target *t, json_t **detail_out,
+    struct err *err)
+{
+	int rc = exec_safe_undo_done(ctx, t, detail_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		json_decref(*detail_out);
+		*detail_out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_poll(void *ctx, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	int rc = x_poll(ctx, upid, out, exit_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	free(*exit_out);
+	*exit_out = NULL;
+	return ERR_PENDING;
+}
+
+static int
+w_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
+    const char *const *exclude, char **upid_out, struct err *err)
+{
+	int rc = x_find_task(ctx, type, vmid, since, exclude, upid_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		free(*upid_out);
+		*upid_out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err)
+{
+	int rc = x_read_config(ctx, vmid, out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_read_configs(void *ctx, const int64_t *vmids, size_t n, json_t **out,
+    int *rcs, struct err *errs, struct err *err)
+{
+	int rc = x_read_configs(ctx, vmids, n, out, rcs, errs, err);
+	size_t i;
+
+	if (!pended(ctx, err))
+		return rc;
+	for (i = 0; rc == 0 && i < n; i++) {
+		json_decref(out[i]);
+		out[i] = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_list_guests(void *ctx, struct exec_guest **out, size_t *n_out,
+    struct err *err)
+{
+	int rc = x_list_guests(ctx, out, n_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		exec_guests_free(*out, *n_out);
+		*out = NULL;
+		*n_out = 0;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
+    struct err *err)
+{
+	int rc = x_guest_status(ctx, vmid, out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0)
+		exec_guest_reset(out);
+	return ERR_PENDING;
+}
+
+static int
+w_safety_copy(void *ctx, const struct exec_target *t, const char *upid,
+    json_t **out, struct err *err)
+{
+	int rc = exec_safe_copy(ctx, t, upid, out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return ERR_PENDING;
+}
+
+static int
+w_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
+    struct err *err)
+{
+	int rc = x_snapshot_exists(ctx, vmid, name, out, err);
+
+	return pended(ctx, err) ? ERR_PENDING : rc;
+}
+
+static int
+w_list_backups(void *ctx, int64_t vmid, struct exec_backup **out,
+    size_t *n_out, struct err *err)
+{
+	int rc = x_list_backups(ctx, vmid, out, n_out, err);
+
+	if (!pended(ctx, err))
+		return rc;
+	if (rc == 0) {
+		exec_backups_free(*out, *n_out);
+		*out = NULL;
+		*n_out = 0;
+	}
+	return ERR_PENDING;
+}
+
+/*
+ * Every call is wrapped (w_): inside a pass of the daemon's loop any
+ * request still in flight makes it ERR_PENDING (issue 17).
+ */
 static const struct exec_ops exec_pve_ops = {
-	.submit = x_submit,
-	.undo = exec_safe_undo,
-	.undo_done = exec_safe_undo_done,
-	.poll = x_poll,
-	.find_task = x_find_task,
-	.read_config = x_read_config,
-	.read_configs = x_read_configs,
-	.list_guests = x_list_guests,
-	.guest_status = x_guest_status,
-	.safety_copy = exec_safe_copy,
-	.snapshot_exists = x_snapshot_exists,
-	.list_backups = x_list_backups,
+	.submit = w_submit,
+	.undo = w_undo,
+	.undo_done = w_undo_done,
+	.poll = w_poll,
+	.find_task = w_find_task,
+	.read_config = w_read_config,
+	.read_configs = w_read_configs,
+	.list_guests = w_list_guests,
+	.guest_status = w_guest_status,
+	.safety_copy = w_safety_copy,
+	.snapshot_exists = w_snapshot_exists,
+	.list_backups = w_list_backups,
+	.pass_begin = x_pass_begin,
+	.pass_pending = x_pass_pending,
+	.pass_end = x_pass_end,
+	.pass_forget = x_pass_forget,
+	.pass_waiting = x_pass_waiting,
 };
 
 int
@@ -901,6 +1154,12 @@ exec_pve_set_priv(struct exec_pve *x, struct priv_client *client,
 	x->priv_helper.ctx = x;
 	x->helper = &x->priv_helper;
 	return 0;
+}
+
+void
+exec_pve_set_async(struct exec_pve *x, int on)
+{
+	x->async = on != 0;
 }
 
 void

@@ -43,6 +43,14 @@ void	exec_pve_bind(struct exec_pve *x, struct exec *out);
 void	exec_pve_set_helper(struct exec_pve *x, const struct exec_helper *h);
 
 /*
+ * Issue 17: on (the daemon's loop, after recovery), the engine's passes
+ * (exec_ops.pass_begin) never wait: a call whose answer is not there
+ * yet returns ERR_PENDING and the loop comes back for it.  Off (the
+ * default: recovery, --once, the self-tests): every call waits.
+ */
+void	exec_pve_set_async(struct exec_pve *x, int on);
+
+/*
  * §5.8: how long after an HA resource's hastart/hastop request the guest
  * may take to get there before the step fails (seconds; <= 0: default).
  */

@@ -23,6 +23,7 @@ struct exec_pve {
 	struct exec_priv	*priv;		/* the helper's jobs, NULL */
 	struct exec_helper	 priv_helper;	/* helper seam over priv */
 	long			 ha_wait_s;	/* HA request to guest state */
+	int			 async;		/* passes never wait (issue 17) */
 	struct exec_ops		 ops;		/* what exec_pve_bind hands */
 };
 

@@ -232,6 +232,9 @@ probe_guest(struct gate *g, int64_t vmid)
 		return GATE_EXISTS_YES;
 	if (rc == ERR_NOT_FOUND)
 		return GATE_EXISTS_NO;
+	/* Issue 17: in flight; gate_facts_load says so. */
+	if (rc == ERR_PENDING)
+		return GATE_EXISTS_UNKNOWN;
 	log_warn("guest %" PRId64 ": cannot tell whether it exists: %s; "
 	    "treated as existing", vmid, err_msg(&xe));
 	return GATE_EXISTS_UNKNOWN;
@@ -261,6 +264,13 @@ gate_facts_load(struct gate *g, const struct gate_subject *s,
 		return 0;
 	case OPBLOB_OP_RESTORE:
 		out->guest = probe_guest(g, s->vmid);
+		/*
+		 * Issue 17: inside the engine's pass the read may be in
+		 * flight: nothing is decided before its answer.
+		 */
+		if (g->exec != NULL && exec_pass_pending(g->exec))
+			return err_set(err, ERR_PENDING, "guest %" PRId64
+			    ": the existence read is in flight", s->vmid);
 		/* FALLTHROUGH */
 	case OPBLOB_OP_DESTROY:
 	case OPBLOB_OP_ROLLBACK:

@@ -152,6 +152,16 @@ lane_transition(const struct lane_ctx *e, const struct ops_row *op, enum sm_even
 		a.hook = e->cfg->transition_hook;
 	if (a.step_name == NULL)
 		a.step_name = step_name(op, ev);
+	/*
+	 * Issue 17: nothing changes while a call of the pass waits for its
+	 * answer (the pass is replayed once it came).
+	 */
+	if (exec_pass_pending(e->exec)) {
+		log_error("%s: %s attempted while a PVE request of the op is "
+		    "in flight; not taken", op->uid, sm_event_name(ev));
+		return err_set(err, ERR_PENDING, "%s: a PVE request is in "
+		    "flight", op->uid);
+	}
 	err_init(&local);
 	rc = sm_step(e->db, op->id, lane_op_state(op), ev, &a, NULL, &local);
 	if (rc == ERR_CONFLICT || rc == ERR_TRANSITION || rc == ERR_NOT_FOUND) {
@@ -296,7 +306,7 @@ lane_step_done(const struct lane_ctx *e, const struct ops_row *op, int sync,
 		if ((rc = e->exec->ops->safety_copy(e->exec->ctx, &t,
 		    op->upid, &safety, &xe)) != 0) {
 			json_decref(detail);
-			if (rc == ERR_NOMEM)
+			if (rc == ERR_NOMEM || rc == ERR_PENDING)
 				return err_copy(err, &xe);
 			log_warn("%s: cannot tell the safety copy made: %s; "
 			    "looking again next tick", op->uid, err_msg(&xe));
@@ -395,6 +405,19 @@ send_step(const struct lane_ctx *e, const struct ops_row *op, struct err *err)
 	if (steps[op->step] == EXEC_STEP_START_AGAIN)
 		t.was_running = was_running(e, op);
 	rc = e->exec->ops->submit(e->exec->ctx, &t, &upid, &xe);
+	if (rc == ERR_PENDING) {
+		/*
+		 * Issue 17: sent (or queued), its answer not there yet: the
+		 * op stays submitting and its lane comes back to this very
+		 * call (advance), never to the lookup of a lost answer,
+		 * until a pass of the op goes through.
+		 */
+		if (timer_arm(e->timers, TIMER_IN_FLIGHT, op->id,
+		    timer_op_gen(op->step, op->attempt), 0,
+		    clock_mono_ms(e->clock)) != 0)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		return err_copy(err, &xe);
+	}
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		memset(&a, 0, sizeof(a));
@@ -509,7 +532,7 @@ advance_authorized(const struct lane_ctx *e, struct ops_row **opp,
 	memset(&a, 0, sizeof(a));
 	if (steps[op->step] == EXEC_STEP_SET_CONFIG &&
 	    (rc = config_before_write(e, op, &digest, &applied, &xe)) != 0) {
-		if (rc == ERR_NOMEM)
+		if (rc == ERR_NOMEM || rc == ERR_PENDING)
 			return err_copy(err, &xe);
 		/* A guest that is not there (or a refusal) will not pass. */
 		if (exec_error_outcome(&xe) == EXEC_OUTCOME_FATAL)
@@ -566,7 +589,7 @@ undo_finished(const struct lane_ctx *e, const struct ops_row *op,
 		t.was_running = was_running(e, op);
 		err_init(&xe);
 		rc = e->exec->ops->undo_done(e->exec->ctx, &t, &detail, &xe);
-		if (rc == ERR_NOMEM)
+		if (rc == ERR_NOMEM || rc == ERR_PENDING)
 			return err_copy(err, &xe);
 		if (rc != 0 && exec_error_outcome(&xe) != EXEC_OUTCOME_FATAL &&
 		    xe.code != ERR_UNSUPPORTED) {
@@ -587,6 +610,9 @@ undo_finished(const struct lane_ctx *e, const struct ops_row *op,
 	return rc;
 }
 
+static int send_undo(const struct lane_ctx *e, const struct ops_row *op,
+    enum adv *adv, struct err *err);
+
 /* The undo of a failed step back to its safety copy. */
 static int
 advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
@@ -594,7 +620,6 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 {
 	struct ops_row *op = *opp;
 	enum exec_task_state ts;
-	struct exec_target t;
 	struct sm_args a;
 	struct err xe;
 	json_t *failed = NULL, *claimed_arr = NULL;
@@ -609,6 +634,8 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if (op->upid != NULL) {
 		rc = e->exec->ops->poll(e->exec->ctx, op->upid, &ts,
 		    &exitstatus, &xe);
+		if (rc == ERR_PENDING)
+			return err_copy(err, &xe);
 		if (rc != 0 && rc != ERR_NOT_FOUND) {
 			*adv = ADV_STUCK;
 			return 0;
@@ -628,6 +655,11 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 		free(exitstatus);
 		return rc;
 	}
+	/* Issue 17: our undo request is in flight; its answer tells. */
+	if (timer_armed(e->timers, TIMER_IN_FLIGHT, op->id, undo_gen(op))) {
+		*adv = ADV_MOVED;
+		return send_undo(e, op, adv, err);
+	}
 	/* No undo task known: ours may exist (a crash), else send it. */
 	if (journal_last_detail(e->db, op->id, "task_failed_undo", &failed,
 	    NULL) == 0)
@@ -643,6 +675,8 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	free(claimed);
 	json_decref(claimed_arr);
 	json_decref(failed);
+	if (rc == ERR_PENDING)
+		return err_copy(err, &xe);
 	if (rc == 0) {
 		*adv = ADV_MOVED;
 		a.upid = upid;
@@ -678,10 +712,32 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	if (timer_arm(e->timers, TIMER_UNKNOWN, op->id, undo_gen(op),
 	    e->cfg->unknown_window_ms, clock_mono_ms(e->clock)) != 0)
 		return err_set(err, ERR_NOMEM, "out of memory");
+	return send_undo(e, op, adv, err);
+}
+
+/* Sends the undo of op (its intent, undo_retry, is committed). */
+static int
+send_undo(const struct lane_ctx *e, const struct ops_row *op, enum adv *adv,
+    struct err *err)
+{
+	struct exec_target t;
+	struct sm_args a;
+	struct err xe;
+	char *upid = NULL;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
 	lane_target_init(&t, op, EXEC_STEP_ROLLBACK);
 	t.was_running = was_running(e, op);
 	err_init(&xe);
 	rc = e->exec->ops->undo(e->exec->ctx, &t, &upid, &xe);
+	if (rc == ERR_PENDING) {
+		/* Issue 17: the lane comes back to this call (advance). */
+		if (timer_arm(e->timers, TIMER_IN_FLIGHT, op->id, undo_gen(op),
+		    0, clock_mono_ms(e->clock)) != 0)
+			return err_set(err, ERR_NOMEM, "out of memory");
+		return err_copy(err, &xe);
+	}
 	if (rc == 0 && upid != NULL) {
 		crash_point("exec.after_post");
 		a.upid = upid;
@@ -706,20 +762,65 @@ advance_rolling_back(const struct lane_ctx *e, struct ops_row **opp,
 	return 0;
 }
 
+/*
+ * Ends op's pass (issue 17).  What it left in flight is kept for its
+ * replay: the TIMER_PASS mark says so, and an op that ends elsewhere has
+ * it dropped (keep_timer).  Returns rc (ERR_NOMEM if the mark fails).
+ */
+static int
+pass_end(const struct lane_ctx *e, int64_t id, int rc, struct err *err)
+{
+	if (!exec_pass_end(e->exec)) {
+		timer_drop(e->timers, TIMER_PASS, id);
+		return rc;
+	}
+	if (timer_arm(e->timers, TIMER_PASS, id, 0, 0,
+	    clock_mono_ms(e->clock)) != 0 && rc == 0)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return rc;
+}
+
 /* Advances the head of a lane by one transition (or one poll). */
 static int
 advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
     struct err *err)
 {
 	enum adv adv = ADV_WAIT;
+	char scope[40];
 	int rc;
 
+	/*
+	 * Issue 17: the op's calls never wait.  One whose answer is not
+	 * there yet ends the pass with ERR_PENDING and nothing changed; the
+	 * loop comes back when an answer completes, and the pass, replayed
+	 * from its start, takes the answers that came (each request sent
+	 * once) until it goes through.
+	 */
+	(void) snprintf(scope, sizeof(scope), "op:%" PRId64, (*opp)->id);
+	/* No answer came since its last pass: nothing to replay yet. */
+	if (timer_armed(e->timers, TIMER_PASS, (*opp)->id, 0) &&
+	    exec_pass_waiting(e->exec, scope)) {
+		if (sm_state_info(lane_op_state(*opp)) != NULL &&
+		    sm_state_info(lane_op_state(*opp))->in_flight)
+			tk->in_flight++;
+		tk->pending++;
+		return 0;
+	}
+	if ((rc = exec_pass_begin(e->exec, scope, 0, err)) != 0)
+		return rc;
 	switch (lane_op_state(*opp)) {
 	case SM_AUTHORIZED:
 		rc = advance_authorized(e, opp, tk, &adv, err);
 		break;
 	case SM_SUBMITTING:
 		tk->in_flight++;
+		/* Issue 17: our request's answer is on its way: take it. */
+		if (timer_armed(e->timers, TIMER_IN_FLIGHT, (*opp)->id,
+		    timer_op_gen((*opp)->step, (*opp)->attempt))) {
+			adv = ADV_MOVED;
+			rc = send_step(e, *opp, err);
+			break;
+		}
 		rc = lane_resolve_submitting(e, *opp, NULL, tk, &adv, err);
 		break;
 	case SM_RUNNING:
@@ -731,8 +832,21 @@ advance(const struct lane_ctx *e, struct ops_row **opp, struct tick *tk,
 		rc = advance_rolling_back(e, opp, &adv, err);
 		break;
 	default:
+		rc = 0;
+		break;
+	}
+	rc = pass_end(e, (*opp)->id, rc, err);
+	if (rc == ERR_PENDING) {
+		/* Nothing changed: the answer's completion wakes the loop. */
+		err_init(err);
+		tk->pending++;
 		return 0;
 	}
+	/*
+	 * The pass went through: a request it had in flight was answered
+	 * and what followed from the answer is done.
+	 */
+	timer_drop(e->timers, TIMER_IN_FLIGHT, (*opp)->id);
 	if (rc == ERR_CONFLICT)
 		rc = 0;
 	if (adv == ADV_MOVED)
@@ -761,11 +875,20 @@ classify(const struct lane_ctx *e, const struct ops_row *op, struct tick *tk,
 {
 	struct sm_args a;
 	struct err local;
+	char scope[40];
 	int rc;
 
 	if (e->cfg->decide != NULL) {
 		err_init(&local);
+		/* Issue 17: its PVE read (a restore's) never waits. */
+		(void) snprintf(scope, sizeof(scope), "op:%" PRId64, op->id);
+		if ((rc = exec_pass_begin(e->exec, scope, 0, err)) != 0)
+			return rc;
 		rc = e->cfg->decide(e->cfg->decide_ctx, op, &local);
+		if ((rc = pass_end(e, op->id, rc, err)) == ERR_PENDING) {
+			tk->pending++;
+			return 0;
+		}
 		if (rc == 0) {
 			tk->moved++;
 			return 0;
@@ -863,22 +986,32 @@ lane_head(struct ops_row **ops, size_t first, size_t last)
 }
 
 struct active {
-	struct ops_row	**ops;
-	size_t		  n;
+	const struct lane_ctx	 *e;
+	struct ops_row		**ops;
+	size_t			  n;
 };
 
-/* An op's timers live while it is not terminal. */
+/*
+ * An op's timers live while it is not terminal; so do the answers its
+ * passes keep (issue 17), dropped with its TIMER_PASS mark.
+ */
 static int
 keep_timer(void *ctx, enum timer_kind kind, int64_t id)
 {
 	const struct active *act = ctx;
+	char scope[40];
 	size_t i;
 
-	if (kind != TIMER_RETRY && kind != TIMER_UNKNOWN)
+	if (kind != TIMER_RETRY && kind != TIMER_UNKNOWN &&
+	    kind != TIMER_IN_FLIGHT && kind != TIMER_PASS)
 		return 1;
 	for (i = 0; i < act->n; i++)
 		if (act->ops[i]->id == id)
 			return 1;
+	if (kind == TIMER_PASS) {
+		(void) snprintf(scope, sizeof(scope), "op:%" PRId64, id);
+		exec_pass_forget(act->e->exec, scope);
+	}
 	return 0;
 }
 
@@ -898,6 +1031,7 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	tk.mono = clock_mono_ms(e->clock);
 	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
 		return rc;
+	act.e = e;
 	act.ops = ops;
 	act.n = n;
 	timer_sweep(e->timers, keep_timer, &act);
@@ -929,6 +1063,7 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	}
 	out->transitions = tk.moved;
 	out->in_flight = tk.in_flight;
+	out->pending = tk.pending;
 	out->more = tk.moved > 0;
 	out->delay_ms = out->more ? 0 : -1;
 	if (!out->more && tk.poll)

@@ -33,6 +33,7 @@ struct tick {
 	int	 poll;		/* something needs polling */
 	size_t	 moved;
 	size_t	 in_flight;
+	size_t	 pending;	/* passes waiting for an answer */
 };
 
 /*

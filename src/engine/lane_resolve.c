@@ -25,7 +25,8 @@
 /*
  * R-34: judged by the world where the op allows it — a snapshot step
  * whose task cannot be found succeeded when the snapshot is there under
- * its name.  1 yes, 0 no or cannot tell.
+ * its name.  1 yes, 0 no or cannot tell, ERR_PENDING: the read is in
+ * flight (issue 17).
  */
 static int
 world_says_done(const struct lane_ctx *e, const struct ops_row *op,
@@ -49,6 +50,8 @@ world_says_done(const struct lane_ctx *e, const struct ops_row *op,
 	err_init(&xe);
 	if (e->exec->ops->snapshot_exists(e->exec->ctx, op->vmid, name,
 	    &exists, &xe) != 0) {
+		if (xe.code == ERR_PENDING)
+			return ERR_PENDING;
 		log_warn("%s: cannot tell whether snapshot %s exists: %s",
 		    op->uid, name, err_msg(&xe));
 		return 0;
@@ -128,6 +131,8 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 		/* Synchronous: the config itself says whether it applied. */
 		rc = e->exec->ops->read_config(e->exec->ctx, op->vmid, &config,
 		    &xe);
+		if (rc == ERR_PENDING)
+			return err_copy(err, &xe);
 		if (rc != 0) {
 			log_warn("%s: cannot read the config of %" PRId64
 			    " back: %s; trying again later", op->uid, op->vmid,
@@ -176,6 +181,8 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			    claimed, &upid, &xe);
 		free(claimed);
 		json_decref(claimed_arr);
+		if (rc == ERR_PENDING)
+			return err_copy(err, &xe);
 		if (rc == 0) {
 			a.upid = upid;
 			*adv = ADV_MOVED;
@@ -206,9 +213,12 @@ lane_resolve_submitting(const struct lane_ctx *e, const struct ops_row *op,
 			rec->waiting++;
 		return 0;
 	}
+	if ((rc = world_says_done(e, op, steps[op->step])) == ERR_PENDING)
+		return err_set(err, ERR_PENDING, "%s: a PVE read is in "
+		    "flight", op->uid);
 	*adv = ADV_MOVED;
 	timer_drop(e->timers, TIMER_UNKNOWN, op->id);
-	if (world_says_done(e, op, steps[op->step])) {
+	if (rc == 1) {
 		if (rec != NULL)
 			rec->confirmed++;
 		log_info("%s: no task found, but the snapshot is there: the %s "
@@ -272,6 +282,8 @@ lane_poll_running(const struct lane_ctx *e, const struct ops_row *op,
 		return lane_fail(e, op, SM_EV_FATAL_ERROR, &xe, NULL, err);
 	}
 	rc = e->exec->ops->poll(e->exec->ctx, op->upid, &ts, &exitstatus, &xe);
+	if (rc == ERR_PENDING)
+		return err_copy(err, &xe);
 	if (rc == ERR_NOT_FOUND) {
 		*adv = ADV_MOVED;
 		if (rec != NULL)
@@ -309,8 +321,11 @@ lane_poll_running(const struct lane_ctx *e, const struct ops_row *op,
 			xe.code = ERR_LOCKED;
 			rc = lane_refused(e, op, op->attempt, &xe,
 			    SM_EV_RETRYABLE_ERROR, err);
-		} else if (earlier_attempt_made_it(e, op, steps[op->step],
-		    exitstatus)) {
+		} else if ((rc = earlier_attempt_made_it(e, op,
+		    steps[op->step], exitstatus)) == ERR_PENDING) {
+			rc = err_set(err, ERR_PENDING, "%s: a PVE read is in "
+			    "flight", op->uid);
+		} else if (rc == 1) {
 			log_info("%s: %s; an earlier attempt of this op made "
 			    "it: the step took effect", op->uid, err_msg(&xe));
 			rc = lane_step_done(e, op, 0, steps[op->step], n,

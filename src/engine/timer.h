@@ -23,6 +23,11 @@ enum timer_kind {
 	TIMER_RETRY,		/* an op's backoff before its next attempt */
 	TIMER_UNKNOWN,		/* an op's unknown-outcome window */
 	TIMER_CONVERGE,		/* a guest's backoff before re-planning */
+	TIMER_IN_FLIGHT,	/* issue 17: an op's request whose answer a
+				   later pass takes (gen: its step and
+				   attempt); armed, never due */
+	TIMER_PASS,		/* issue 17: an op whose last pass waits for
+				   answers (gen 0); armed, never due */
 	TIMER__COUNT
 };
 

@@ -103,8 +103,13 @@ submit(struct pve_client *c, const char *method, const char *path,
 	err_init(&e);
 	if ((rc = pve_form_encode(params, n, &form, err)) != 0)
 		goto out;
-	/* Issue 15: a cached config may be stale from now on. */
-	pve_config_changed(c);
+	/*
+	 * Issue 15: a cached config may be stale from now on (inside a
+	 * pass: when the request leaves and when its answer is taken,
+	 * memo.c, not at each replay).
+	 */
+	if (!pve_pass_active(c))
+		pve_config_changed(c);
 	if ((rc = pve_call(c, method, path, in_query ? form : NULL,
 	    in_query ? NULL : form, &root, &e)) != 0) {
 		if (outcome_unknown(&e)) {

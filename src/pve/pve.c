@@ -308,6 +308,7 @@ pve_client_free(struct pve_client *c)
 {
 	if (c == NULL)
 		return;
+	pve_memo_free(c);
 	https_client_free(c->https);
 	pve_config_changed(c);
 	free(c->cache);
@@ -614,7 +615,7 @@ pve_call(struct pve_client *c, const char *method, const char *path,
 	struct https_request req;
 	struct https_response resp;
 	char *url = NULL;
-	int rc;
+	int rc, handled = 0;
 
 	pve_fault_clear(c);
 	https_response_init(&resp);
@@ -629,8 +630,14 @@ pve_call(struct pve_client *c, const char *method, const char *path,
 		req.body = form;
 		req.body_len = strlen(form);
 	}
-	log_debug("pve: %s %s", method, path);
-	if ((rc = https_do(c->https, &req, &resp, err)) != 0)
+	/* Issue 17: inside a pass the request never waits (memo.c). */
+	if ((rc = pve_memo_call(c, &req, method, path, &resp, &handled,
+	    err)) == 0 && !handled) {
+		log_debug("pve: %s %s", method, path);
+		c->answer_gen = c->cfg_gen;
+		rc = https_do(c->https, &req, &resp, err);
+	}
+	if (rc != 0)
 		goto out;
 	rc = pve_answer(c, method, path, &resp, &c->fault, root_out, err);
 out:

@@ -615,6 +615,42 @@ int	pve_read_finish(struct pve_client *c, struct pve_req *r, void *out,
 /* Stops and frees; NULL is fine. */
 void	pve_req_cancel(struct pve_req *r);
 
+/*
+ * Issue 17: calls that never wait ("passes").  Between
+ * pve_pass_begin() and pve_pass_end() every call of the client (each
+ * goes through one request function) is non-blocking: a request not
+ * answered yet is sent once and the call returns ERR_PENDING; the same
+ * request made again in a later pass of the same scope ("op:12",
+ * "observe") takes its answer, as the blocking call would have returned
+ * it.  A pass is meant to be replayed from its start until none of its
+ * calls pends: every answer it took stays for the replays (the n-th
+ * identical request of a pass is the n-th answer), so a sequence of k
+ * calls costs k latencies, each request sent once.  A pass that ended
+ * with nothing pending forgets its scope's answers; a scope that will
+ * not be replayed (its op ended) is dropped with pve_memo_forget().
+ * Nothing expires by itself: an answer is there for as long as its
+ * scope may come back for it, so a mutation is never sent twice.
+ * Outside a pass calls block as before.  prio: HTTPS_PRIO_HIGH for the
+ * lanes, LOW for background reads.
+ */
+int	pve_pass_begin(struct pve_client *c, const char *scope,
+	    enum https_prio prio, struct err *err);
+/* 1 when a call of the current pass returned ERR_PENDING. */
+int	pve_pass_pending(const struct pve_client *c);
+/* 1 inside a pass. */
+int	pve_pass_active(const struct pve_client *c);
+/* Ends the pass; 1 when something of it is still in flight. */
+int	pve_pass_end(struct pve_client *c);
+/*
+ * 1 when a replay of scope's pass would learn nothing: something of it
+ * is in flight and no answer came since its last pass.
+ */
+int	pve_memo_waiting(const struct pve_client *c, const char *scope);
+/* Drops a scope's answers and requests (an op that ended elsewhere). */
+void	pve_memo_forget(struct pve_client *c, const char *scope);
+/* Requests in flight or answers kept (all scopes). */
+size_t	pve_memo_size(const struct pve_client *c);
+
 /* The https multi the client runs on (the loop polls it). */
 struct https_multi *pve_client_multi(const struct pve_client *c);
 

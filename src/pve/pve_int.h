@@ -23,8 +23,19 @@ struct pve_cached {
 	int64_t		 at_ms;		/* monotonic, when read */
 };
 
+/* One request of a pass and its answer (memo.c, issue 17). */
+struct pve_memo;
+
 struct pve_client {
 	struct https_client	*https;
+	struct pve_memo		*memo;		/* NULL: none kept */
+	size_t			 nmemo, amemo;
+	char			*scope;		/* the pass's, NULL: blocking */
+	enum https_prio		 scope_prio;
+	uint64_t		 pass;		/* passes begun */
+	int			 pass_pending;	/* a call of it pends */
+	uint64_t		 answer_gen;	/* cfg_gen when the last
+						   answer's request left */
 	struct pve_cached	*cache;		/* configs, issue 15 */
 	size_t			 ncache, acache;
 	uint64_t		 cfg_gen;	/* bumped by every change */
@@ -44,6 +55,17 @@ struct pve_client {
  */
 void	pve_config_store(struct pve_client *c, long vmid, uint64_t gen,
 	    json_t *data);
+
+/*
+ * Inside a pass (memo.c): the answer of this request if it came, else
+ * ERR_PENDING (the request sent once); *handled 0 when the caller must
+ * make the request itself (no pass).  Sets c->answer_gen.
+ */
+int	pve_memo_call(struct pve_client *c, const struct https_request *req,
+	    const char *method, const char *path, struct https_response *resp,
+	    int *handled, struct err *err);
+/* Frees every entry (pve_client_free). */
+void	pve_memo_free(struct pve_client *c);
 
 /* Starts a call: forgets the previous fault. */
 void	pve_fault_clear(struct pve_client *c);

@@ -191,9 +191,10 @@ pve_lxc_config(struct pve_client *c, const char *node, long vmid, int current,
 		return rc;
 	if (pve_asprintf(&path, "/nodes/%s/lxc/%ld/config", node, vmid) != 0)
 		return err_set(err, ERR_NOMEM, "pve: out of memory");
-	gen = c->cfg_gen;
 	rc = get_parsed(c, path, current ? "current=1" : NULL, 0, p_lxc_config,
 	    out, err);
+	/* When its request left (issue 17: a pass's answer came later). */
+	gen = c->answer_gen;
 	/* Issue 15: a fresh read serves the report and reconcile too. */
 	if (rc == 0 && !current) {
 		c->config_reads++;

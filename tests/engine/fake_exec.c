@@ -569,10 +569,189 @@ f_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 	return fill(g, out) == 0 ? 0 : err_set(err, ERR_NOMEM, "out of memory");
 }
 
+/* ---- issue 17: passes ------------------------------------------------- */
+
+static void
+held_free(struct fake_held *h)
+{
+	free(h->upid);
+	free(h->exit);
+	memset(h, 0, sizeof(*h));
+}
+
+void
+fake_drop_held(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nheld; i++)
+		held_free(&f->held[i]);
+	f->nheld = 0;
+}
+
+static int
+f_pass_begin(void *ctx, const char *scope, int background, struct err *err)
+{
+	struct fake *f = ctx;
+
+	(void) background;
+	(void) err;
+	if (f->passes)
+		(void) snprintf(f->scope, sizeof(f->scope), "%s", scope);
+	f->pass_pending = 0;
+	return 0;
+}
+
+static int
+f_pass_pending(void *ctx)
+{
+	struct fake *f = ctx;
+
+	return f->scope[0] != '\0' && f->pass_pending;
+}
+
+static void
+f_pass_forget(void *ctx, const char *scope)
+{
+	struct fake *f = ctx;
+	size_t i, o = 0;
+
+	for (i = 0; i < f->nheld; i++)
+		if (strcmp(f->held[i].scope, scope) == 0)
+			held_free(&f->held[i]);
+		else
+			f->held[o++] = f->held[i];
+	f->nheld = o;
+}
+
+static int
+f_pass_end(void *ctx)
+{
+	struct fake *f = ctx;
+	int p = f->pass_pending;
+
+	if (f->scope[0] != '\0' && !p)
+		f_pass_forget(f, f->scope);
+	f->scope[0] = '\0';
+	f->pass_pending = 0;
+	return p;
+}
+
+/* The kept answer of key in this pass's scope, or NULL. */
+static struct fake_held *
+held_find(struct fake *f, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < f->nheld; i++)
+		if (strcmp(f->held[i].scope, f->scope) == 0 &&
+		    strcmp(f->held[i].key, key) == 0)
+			return &f->held[i];
+	return NULL;
+}
+
+static struct fake_held *
+held_new(struct fake *f, const char *key)
+{
+	struct fake_held *h;
+
+	if (f->nheld == FAKE_MAX_HELD)
+		return NULL;
+	h = &f->held[f->nheld++];
+	memset(h, 0, sizeof(*h));
+	(void) snprintf(h->scope, sizeof(h->scope), "%s", f->scope);
+	(void) snprintf(h->key, sizeof(h->key), "%s", key);
+	err_init(&h->err);
+	return h;
+}
+
+static int
+pend(struct fake *f, struct err *err)
+{
+	f->pass_pending = 1;
+	f->pended++;
+	return err_set(err, ERR_PENDING, "fake: the answer is not there yet");
+}
+
+/* submit and undo: sent at the first call, answered at the next. */
+static int
+held_submit(struct fake *f, const char *what, const struct exec_target *t,
+    char **upid_out, struct err *err)
+{
+	struct fake_held *h;
+	char key[160];
+
+	(void) snprintf(key, sizeof(key), "%s %s %d %d", what, t->uid,
+	    t->step, t->was_running);
+	if ((h = held_find(f, key)) == NULL) {
+		if ((h = held_new(f, key)) == NULL)
+			return err_set(err, ERR_NOMEM, "fake: too many held");
+		h->rc = strcmp(what, "undo") == 0 ? f_undo(f, t, &h->upid,
+		    &h->err) : f_submit(f, t, &h->upid, &h->err);
+		return pend(f, err);
+	}
+	if (h->rc != 0)
+		return err_copy(err, &h->err);
+	if (h->upid != NULL && (*upid_out = strdup(h->upid)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+w_submit(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+
+	if (f->scope[0] == '\0')
+		return f_submit(f, t, upid_out, err);
+	return held_submit(f, "submit", t, upid_out, err);
+}
+
+static int
+w_undo(void *ctx, const struct exec_target *t, char **upid_out,
+    struct err *err)
+{
+	struct fake *f = ctx;
+
+	if (f->scope[0] == '\0')
+		return f_undo(f, t, upid_out, err);
+	return held_submit(f, "undo", t, upid_out, err);
+}
+
+static int
+w_poll(void *ctx, const char *upid, enum exec_task_state *out,
+    char **exit_out, struct err *err)
+{
+	struct fake *f = ctx;
+	struct fake_held *h;
+	char key[160];
+
+	if (f->scope[0] == '\0')
+		return f_poll(f, upid, out, exit_out, err);
+	(void) snprintf(key, sizeof(key), "poll %s", upid);
+	if ((h = held_find(f, key)) == NULL) {
+		if ((h = held_new(f, key)) == NULL)
+			return err_set(err, ERR_NOMEM, "fake: too many held");
+		h->rc = f_poll(f, upid, &h->ts, &h->exit, &h->err);
+		return pend(f, err);
+	}
+	if (h->rc != 0)
+		return err_copy(err, &h->err);
+	*out = h->ts;
+	if (h->exit != NULL && (*exit_out = strdup(h->exit)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
 static const struct exec_ops fake_ops = {
-	.submit = f_submit,
-	.undo = f_undo,
-	.poll = f_poll,
+	.submit = w_submit,
+	.undo = w_undo,
+	.poll = w_poll,
+	.pass_begin = f_pass_begin,
+	.pass_pending = f_pass_pending,
+	.pass_end = f_pass_end,
+	.pass_forget = f_pass_forget,
 	.find_task = f_find_task,
 	.read_config = f_read_config,
 	.list_guests = f_list_guests,
@@ -605,5 +784,6 @@ fake_reset(struct fake *f)
 		json_decref(f->tasks[i].params);
 	for (i = 0; i < f->nlate; i++)
 		json_decref(f->late[i].params);
+	fake_drop_held(f);
 	memset(f, 0, sizeof(*f));
 }

@@ -55,6 +55,24 @@ struct fake_late {
 	int		 done;
 };
 
+/*
+ * Issue 17: with `passes` set, a submit, undo or poll made inside a pass
+ * is done at once (the request reaches the world) but answers
+ * ERR_PENDING; the same call in a later pass of the scope takes the
+ * answer kept here, as the real executor's memo (pve/memo.c) does.
+ */
+#define FAKE_MAX_HELD	16
+
+struct fake_held {
+	char		 scope[32];
+	char		 key[160];	/* "submit uid step", "poll upid" */
+	int		 rc;
+	struct err	 err;
+	char		*upid;		/* submit/undo */
+	enum exec_task_state ts;	/* poll */
+	char		*exit;		/* poll */
+};
+
 struct fake {
 	int64_t		 now;		/* the clock (seconds) */
 	int64_t		 wall_skew;	/* added to the wall clock only */
@@ -79,7 +97,13 @@ struct fake {
 					   it in this many seconds later */
 	struct fake_late late[8];
 	size_t		 nlate;
+	int		 passes;	/* calls in a pass pend once */
+	char		 scope[32];	/* the pass's, "" none */
+	int		 pass_pending;
+	struct fake_held held[FAKE_MAX_HELD];
+	size_t		 nheld;
 	/* counters */
+	int		 pended;	/* calls answered ERR_PENDING */
 	int		 submits;
 	int		 submits_by[EXEC_STEP__COUNT];
 	int		 undos;
@@ -96,6 +120,8 @@ struct fake {
 /* Initializes f (zeroed storage) with an empty world at time now. */
 void	fake_init(struct fake *f, int64_t now);
 void	fake_reset(struct fake *f);
+/* Forgets every kept answer (the process holding them died). */
+void	fake_drop_held(struct fake *f);
 /* Adds a guest with a PVE config (JSON text, may be NULL: minimal). */
 struct fake_guest *fake_guest_add(struct fake *f, int64_t vmid,
 	    const char *status, const char *config_json);

@@ -3,7 +3,11 @@
  * after the client gave up is adopted or confirmed, never resent; a late,
  * stale config write is refused by its digest; a snapshot an earlier
  * attempt made counts as done; waits run on the monotonic clock, survive
- * a restart and a clock stepped back.  The fake executor, no network.
+ * a restart and a clock stepped back.  Issue 17: a request in flight
+ * (ERR_PENDING in a pass) changes nothing until its answer is taken,
+ * by the same call, never looked up while this process holds it; a
+ * crash meanwhile is recovered by the lookup.  The fake executor, no
+ * network.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +95,8 @@ run(int max)
 		err_init(&err);
 		ck_assert_msg(engine_step(eng, 0, &nx, &err) == 0,
 		    "engine_step: %s", err_msg(&err));
-		if (nx.more)
+		/* An answer awaited: the loop comes back at its completion. */
+		if (nx.more || nx.pending > 0)
 			continue;
 		/* Idle, or only a sign window left to lapse: done. */
 		if (nx.delay_ms < 0 || nx.delay_ms > 600000)
@@ -326,6 +331,121 @@ START_TEST(a_clean_stop_keeps_what_is_left_of_a_wait)
 }
 END_TEST
 
+/* One engine tick; *nx what it said. */
+static void
+tick(struct engine_next *nx)
+{
+	struct err err;
+
+	err_init(&err);
+	ck_assert_msg(engine_step(eng, 0, nx, &err) == 0, "engine_step: %s",
+	    err_msg(&err));
+}
+
+/*
+ * Issue 17: a submit whose answer is not there yet leaves its op in
+ * submitting, nothing else changed; the next tick takes the answer of
+ * that very request — never the lookup of a lost answer, never a second
+ * request.
+ */
+START_TEST(a_pending_submit_is_taken_not_looked_up)
+{
+	struct engine_next nx;
+	struct ops_row *op;
+	int64_t id;
+
+	fk.passes = 1;
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = op_authorized(101, OPS_KIND_START, NULL, "a");
+	tick(&nx);
+	/* DESIGN invariant 1: the intent is committed, the request sent. */
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(fk.pended, 1);
+	ck_assert_uint_eq(nx.pending, 1);
+	tick(&nx);
+	op = op_get(id);
+	ck_assert_str_eq(op->state, "running");
+	ck_assert_ptr_nonnull(strstr(op->upid, ":vzstart:101:"));
+	ops_row_free(op);
+	/* Its own answer: no task search, no second request. */
+	ck_assert_int_eq(fk.finds, 0);
+	ck_assert_int_eq(fk.submits, 1);
+	/* The poll pends too, and nothing moves meanwhile. */
+	tick(&nx);
+	ck_assert_int_eq(etu_state(db, id), SM_RUNNING);
+	ck_assert_uint_eq(nx.pending, 1);
+	ck_assert_uint_eq(nx.transitions, 0);
+	(void) run(50);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_int_eq(fk.finds, 0);
+	ck_assert_uint_eq(fk.ntasks, 1);
+	/* What the passes kept is gone with their completion. */
+	ck_assert_uint_eq(fk.nheld, 0);
+}
+END_TEST
+
+/*
+ * Issue 17: a crash while a submit is in flight leaves submitting (the
+ * intent committed before the request); the restarted agent looks the
+ * request up, as after any crash (R-34): adopted, never sent twice.
+ */
+START_TEST(a_crash_with_a_submit_in_flight_looks_it_up)
+{
+	struct engine_recovery rec;
+	struct engine_next nx;
+	struct err err;
+	int64_t id;
+
+	fk.passes = 1;
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	id = op_authorized(101, OPS_KIND_START, NULL, "a");
+	tick(&nx);
+	ck_assert_int_eq(etu_state(db, id), SM_SUBMITTING);
+	ck_assert_int_eq(fk.submits, 1);
+	/* The process dies with the answer: its memory is gone. */
+	fake_drop_held(&fk);
+	restart();
+	err_init(&err);
+	ck_assert_int_eq(engine_recover(eng, &rec, &err), 0);
+	ck_assert_uint_eq(rec.adopted, 1);
+	ck_assert_int_eq(fk.finds, 1);
+	(void) run(50);
+	ck_assert_int_eq(etu_state(db, id), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 1);
+	ck_assert_uint_eq(fk.ntasks, 1);
+}
+END_TEST
+
+/*
+ * Issue 17: two lanes' requests are in flight together: each tick sends
+ * both, neither waits for the other's answer.
+ */
+START_TEST(two_lanes_pend_side_by_side)
+{
+	struct engine_next nx;
+	int64_t a, b;
+
+	fk.passes = 1;
+	fake_guest_add(&fk, 101, "stopped", NULL);
+	fake_guest_add(&fk, 102, "stopped", NULL);
+	a = op_authorized(101, OPS_KIND_START, NULL, "a");
+	b = op_authorized(102, OPS_KIND_START, NULL, "b");
+	tick(&nx);
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_uint_eq(nx.pending, 2);
+	tick(&nx);
+	ck_assert_int_eq(etu_state(db, a), SM_RUNNING);
+	ck_assert_int_eq(etu_state(db, b), SM_RUNNING);
+	(void) run(50);
+	ck_assert_int_eq(etu_state(db, a), SM_SUCCEEDED);
+	ck_assert_int_eq(etu_state(db, b), SM_SUCCEEDED);
+	ck_assert_int_eq(fk.submits, 2);
+	ck_assert_int_eq(fk.finds, 0);
+}
+END_TEST
+
 static Suite *
 lane_suite(void)
 {
@@ -341,6 +461,9 @@ lane_suite(void)
 	tcase_add_test(t, a_clock_stepped_back_does_not_stall_a_retry);
 	tcase_add_test(t, a_restart_resumes_a_retry_wait_from_its_length);
 	tcase_add_test(t, a_clean_stop_keeps_what_is_left_of_a_wait);
+	tcase_add_test(t, a_pending_submit_is_taken_not_looked_up);
+	tcase_add_test(t, a_crash_with_a_submit_in_flight_looks_it_up);
+	tcase_add_test(t, two_lanes_pend_side_by_side);
 	suite_add_tcase(s, t);
 	return s;
 }

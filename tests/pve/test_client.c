@@ -387,6 +387,182 @@ START_TEST(lxc_configs_concurrency_measured)
 }
 END_TEST
 
+/* ---- passes that never wait (issue 17) -------------------------------- */
+
+/*
+ * One pass of "start 104, then read its status, twice": the calls
+ * return at once, ERR_PENDING until their answers came.  *ms_out the
+ * longest call; 0 when the pass went through.
+ */
+static int
+start_pass(struct pve_client *c, struct pve_submit *sub,
+    struct pve_guest_status *st, int64_t *ms_out)
+{
+	struct pve_guest_status again;
+	struct err err;
+	int64_t t0;
+	int rc, i;
+
+	ck_assert_int_eq(pve_pass_begin(c, "op:7", HTTPS_PRIO_HIGH, NULL), 0);
+	ck_assert(pve_pass_active(c));
+	for (i = 0; i < 3; i++) {
+		err_init(&err);
+		memset(&again, 0, sizeof(again));
+		if (i == 1)
+			pve_guest_status_reset(st);	/* a replay's */
+		t0 = clock_mono_ms(NULL);
+		rc = i == 0 ? pve_lxc_start(c, node(), 104, sub, &err) :
+		    pve_lxc_status(c, node(), 104, i == 1 ? st : &again, &err);
+		if (clock_mono_ms(NULL) - t0 > *ms_out)
+			*ms_out = clock_mono_ms(NULL) - t0;
+		if (rc == ERR_PENDING) {
+			ck_assert(pve_pass_pending(c));
+			ck_assert_ptr_nonnull(strstr(err.msg, "not there yet"));
+			break;
+		}
+		ck_assert_msg(rc == 0, "%s", err.msg);
+		if (i == 2) {
+			/* The 2nd identical read is its own answer. */
+			ck_assert_int_eq(again.guest.vmid, 104);
+			pve_guest_status_reset(&again);
+		}
+	}
+	return pve_pass_end(c) ? ERR_PENDING : 0;
+}
+
+START_TEST(passes_never_wait_and_send_each_request_once)
+{
+	struct pve_client *c = client();
+	struct pve_guest_status st;
+	struct pve_submit sub;
+	struct err err;
+	int64_t t0, longest = 0, took;
+	int passes = 0, rc;
+
+	reset_world();
+	ctl("/_sim/config", "{\"latency_ms\":300}");
+	memset(&st, 0, sizeof(st));
+	t0 = clock_mono_ms(NULL);
+	while ((rc = start_pass(c, &sub, &st, &longest)) == ERR_PENDING) {
+		passes++;
+		ck_assert_int_lt(passes, 200);
+		err_init(&err);
+		/* What the loop does between passes. */
+		ck_assert_int_ge(https_multi_run(pve_client_multi(c), 100,
+		    &err), 0);
+	}
+	took = clock_mono_ms(NULL) - t0;
+	ctl("/_sim/config", "{\"latency_ms\":0}");
+	fprintf(stderr, "passes: 3 calls at 300 ms, %d passes, %lld ms, the "
+	    "longest call %lld ms\n", passes, (long long)took,
+	    (long long)longest);
+	/* No call waited for an answer; the sequence took its 3 latencies,
+	 * one per call (the 2nd identical read is a request of its own). */
+	ck_assert_int_lt(longest, 150);
+	ck_assert_int_ge(took, 900);
+	ck_assert_int_lt(took, 1800);
+	ck_assert_int_ge(passes, 3);
+	/* The answers are those of the blocking calls. */
+	ck_assert_int_eq(sub.kind, PVE_SUBMIT_TASK);
+	ck_assert_str_eq(sub.parsed.type, "vzstart");
+	ck_assert_int_eq(st.guest.vmid, 104);
+	pve_guest_status_reset(&st);
+	/* Replayed many times, the start was sent once; nothing is kept. */
+	ck_assert_int_eq(counter("104:start"), 1);
+	ck_assert_uint_eq(pve_memo_size(c), 0);
+	ck_assert(!pve_pass_active(c));
+	/* A new pass asks anew: PVE now says it runs already. */
+	do {
+		ck_assert_int_eq(pve_pass_begin(c, "op:7", HTTPS_PRIO_HIGH,
+		    NULL), 0);
+		err_init(&err);
+		rc = pve_lxc_start(c, node(), 104, &sub, &err);
+		(void) pve_pass_end(c);
+		if (rc == ERR_PENDING)
+			ck_assert_int_ge(https_multi_run(pve_client_multi(c),
+			    100, NULL), 0);
+	} while (rc == ERR_PENDING);
+	ck_assert_int_eq(rc, ERR_CONFLICT);
+	ck_assert_int_eq(pve_last_fault(c)->reason, PVE_E_ALREADY_RUNNING);
+	/* Outside a pass a call waits for its answer, as before. */
+	OK(pve_lxc_status(c, node(), 104, &st, &e_));
+	pve_guest_status_reset(&st);
+	pve_client_free(c);
+}
+END_TEST
+
+/* A scope's answer is only its own; forgetting a scope cancels it. */
+START_TEST(pass_answers_belong_to_their_scope)
+{
+	struct pve_client *c = client();
+	struct pve_guest_status st;
+	struct err err;
+	int rc, turns = 0;
+
+	reset_world();
+	memset(&st, 0, sizeof(st));
+	ck_assert_int_eq(pve_pass_begin(c, "op:1", HTTPS_PRIO_HIGH, NULL), 0);
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_status(c, node(), 101, &st, &err),
+	    ERR_PENDING);
+	/* No nesting: one pass at a time. */
+	err_init(&err);
+	ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH, &err),
+	    ERR_INTERNAL);
+	ck_assert_int_eq(pve_pass_end(c), 1);
+	/* In flight, no answer yet: a replay now would learn nothing. */
+	ck_assert(pve_memo_waiting(c, "op:1"));
+	ck_assert(!pve_memo_waiting(c, "op:2"));
+	while (turns++ < 50)
+		(void) https_multi_run(pve_client_multi(c), 20, NULL);
+	ck_assert(!pve_memo_waiting(c, "op:1"));	/* answered */
+	/* op:2's same request is a request of its own. */
+	ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH, NULL), 0);
+	err_init(&err);
+	ck_assert_int_eq(pve_lxc_status(c, node(), 101, &st, &err),
+	    ERR_PENDING);
+	ck_assert_int_eq(pve_pass_end(c), 1);
+	ck_assert_uint_eq(pve_memo_size(c), 2);
+	/*
+	 * Exactly once: a scope's pass that would send a second, other
+	 * mutation while the first one's answer is kept is refused, as a
+	 * lost answer (looked up, never sent).
+	 */
+	{
+		struct pve_submit sub;
+
+		ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH,
+		    NULL), 0);
+		err_init(&err);
+		ck_assert_int_eq(pve_lxc_stop(c, node(), 101, &sub, &err),
+		    ERR_PENDING);
+		ck_assert_int_eq(pve_pass_end(c), 1);
+		ck_assert_int_eq(pve_pass_begin(c, "op:2", HTTPS_PRIO_HIGH,
+		    NULL), 0);
+		err_init(&err);
+		rc = pve_lxc_shutdown(c, node(), 101, 10, 1, &sub, &err);
+		ck_assert_int_eq(rc, ERR_TIMEOUT);
+		ck_assert_int_eq(err.reason, PVE_E_OUTCOME_UNKNOWN);
+		ck_assert_int_eq(pve_last_fault(c)->reason,
+		    PVE_E_OUTCOME_UNKNOWN);
+		(void) pve_pass_end(c);
+		ck_assert_int_eq(counter("101:shutdown"), 0);
+	}
+	pve_memo_forget(c, "op:2");
+	ck_assert_uint_eq(pve_memo_size(c), 1);
+	/* op:1's answer came meanwhile: taken without a wait. */
+	ck_assert_int_eq(pve_pass_begin(c, "op:1", HTTPS_PRIO_HIGH, NULL), 0);
+	err_init(&err);
+	rc = pve_lxc_status(c, node(), 101, &st, &err);
+	ck_assert_msg(rc == 0, "%s", err.msg);
+	ck_assert_int_eq(st.guest.vmid, 101);
+	ck_assert_int_eq(pve_pass_end(c), 0);
+	ck_assert_uint_eq(pve_memo_size(c), 0);
+	pve_guest_status_reset(&st);
+	pve_client_free(c);
+}
+END_TEST
+
 /* ---- mutations (R-03, R-04) ------------------------------------------ */
 
 START_TEST(power_actions_return_upids_and_finish)
@@ -1223,6 +1399,8 @@ client_suite(void)
 	    0, 4);
 	tcase_add_test(tc, lxc_configs_batch_keeps_per_guest_outcomes);
 	tcase_add_test(tc, lxc_configs_concurrency_measured);
+	tcase_add_test(tc, passes_never_wait_and_send_each_request_once);
+	tcase_add_test(tc, pass_answers_belong_to_their_scope);
 	tcase_add_test(tc, power_actions_return_upids_and_finish);
 	tcase_add_test(tc, snapshot_rollback_delete_round_trip);
 	tcase_add_test(tc, backup_restore_create_destroy);

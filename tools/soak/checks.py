@@ -64,6 +64,13 @@ class Checker:
         a = self.agent
         if not os.path.exists(a.db):
             return
+        # PVE first, then the database: the agent may be running.  By
+        # write-ahead, what PVE shows at this instant was preceded by a
+        # committed intent, which the later read of the database sees;
+        # read the other way round, a request sent in between would look
+        # like one without an intent.
+        counters = self.pve.call("GET", "/_sim/counters?detail=1") or {}
+        world = self.pve.call("GET", "/_sim/world")
         ok = a.sql("PRAGMA integrity_check")
         if ok != [("ok",)]:
             raise Violation("%s: PRAGMA integrity_check: %r" % (when, ok))
@@ -109,8 +116,8 @@ class Checker:
             if upid:
                 known_upids.add(upid)
         self.check_nonces(when, ops)
-        self.check_requests(when, ops, journal)
-        self.check_tasks(when, ops, known_upids, final)
+        self.check_requests(when, ops, journal, counters)
+        self.check_tasks(when, ops, known_upids, final, world)
         if final:
             self.check_final(when, ops)
 
@@ -133,10 +140,9 @@ class Checker:
             raise Violation("%s: nonce accepted more than once (audit): %r" %
                             (when, dup))
 
-    def check_requests(self, when, ops, journal):
+    def check_requests(self, when, ops, journal, counters):
         """PVE's mutating requests (any outcome) never outnumber the
         agent's write-ahead intents, per guest and kind."""
-        counters = self.pve.call("GET", "/_sim/counters?detail=1") or {}
         sent = collections.defaultdict(collections.Counter)
         for key, v in counters.items():
             vmid, _, kind = key.partition(":")
@@ -175,8 +181,7 @@ class Checker:
         self.sent = sum(sum(k.values()) for k in sent.values())
         self.intents = sum(total.values())
 
-    def check_tasks(self, when, ops, known, final):
-        world = self.pve.call("GET", "/_sim/world")
+    def check_tasks(self, when, ops, known, final, world):
         token = world.get("token_id")
         in_flight = {str(vmid) for (_, _, vmid, _, state, *_) in ops
                      if state in ("submitting", "rolling_back")}
