@@ -32,6 +32,8 @@ struct pve_client {
 	struct https_client	*https;
 	struct pve_cached	*cache;		/* configs, issue 15 */
 	size_t			 ncache, acache;
+	char			*cache_pool;	/* pve_config_compact */
+	size_t			 cache_pool_len;
 	uint64_t		 cfg_gen;	/* bumped by every change */
 	int64_t			 config_ttl_ms;
 	uint64_t		 config_reads, config_hits;
@@ -49,6 +51,13 @@ struct pve_client {
  */
 void	pve_config_store(struct pve_client *c, long vmid, uint64_t gen,
 	    json_t *data);
+
+/*
+ * Moves the cached texts into one block (issue 15: texts stored one by
+ * one among a fan-out's freed buffers kept their pages resident).
+ * Called after a batch of reads; out of memory: left as they are.
+ */
+void	pve_config_compact(struct pve_client *c);
 
 /* Starts a call: forgets the previous fault. */
 void	pve_fault_clear(struct pve_client *c);
