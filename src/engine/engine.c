@@ -341,6 +341,12 @@ observe(struct engine *e, int64_t mark, int *safe_out, struct err *err)
 				    g.vmid);
 				json_decref(g.spec);
 				g.spec = NULL;
+			} else if ((g.spec_text = jsonx_dump(g.spec)) !=
+			    NULL) {
+				/* Kept as text until the next cycle (issue
+				 * 15); out of memory: kept parsed. */
+				json_decref(g.spec);
+				g.spec = NULL;
 			}
 			g.config = config;
 		}

@@ -238,12 +238,24 @@ out:
 	return res;
 }
 
+/* a's spec, parsed from its text when kept as text (caller decrefs). */
+static int
+actual_spec(const struct actual_guest *a, json_t **out, struct err *err)
+{
+	if (a->spec != NULL) {
+		*out = json_incref(a->spec);
+		return 0;
+	}
+	return jsonx_parse(a->spec_text, strlen(a->spec_text), SIZE_MAX, 0,
+	    "observed spec", out, err);
+}
+
 static int
 plan_guest(struct builder *b, const struct plan_input *in,
     const struct desired_guest *g, struct err *err)
 {
 	const struct actual_guest *a = actual_find(in->actual, g->vmid);
-	json_t *flat = NULL, *params;
+	json_t *flat = NULL, *params, *aspec;
 	int running, rc;
 	char why[96];
 
@@ -314,13 +326,17 @@ plan_guest(struct builder *b, const struct plan_input *in,
 			return rc;
 	}
 	if (g->spec != NULL && json_object_size(g->spec) > 0) {
-		if (a->spec == NULL) {
+		if (a->spec == NULL && a->spec_text == NULL) {
 			if ((rc = add_note(b, g->vmid, PLAN_NOTE_NO_SPEC,
 			    err)) != 0)
 				return rc;
 		} else {
-			if ((rc = norm_spec_to_params(g->spec, a->spec, &flat,
-			    err)) != 0)
+			if ((rc = actual_spec(a, &aspec, err)) != 0)
+				return err_prefix(err, "guest %" PRId64 ": ",
+				    g->vmid);
+			rc = norm_spec_to_params(g->spec, aspec, &flat, err);
+			json_decref(aspec);
+			if (rc != 0)
 				return err_prefix(err, "guest %" PRId64 ": ",
 				    g->vmid);
 			if (json_object_size(flat) > 0) {

@@ -185,6 +185,9 @@ ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 	struct https_slot *s = userp;
 
 	(void) easy;
+	/* issue 15: an idle kept connection gives back its 2 x ~17 KiB
+	 * record buffers (allocated again on its next use). */
+	(void) SSL_CTX_set_mode(sslctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_cert_verify_callback(sslctx, verify_cb, s);
 	/* curl set VERIFY_NONE for PIN (verifypeer off): make a failed
 	 * callback abort the handshake. */

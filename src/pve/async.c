@@ -10,6 +10,7 @@
  * pve_config_changed() (the privileged helper's changes).  An answer is
  * cached only when no such change happened while it was in flight.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,17 @@ out:
 
 /* ---- the config cache ------------------------------------------------ */
 
+/* Frees a cached text unless it lives in the pool. */
+static void
+text_free(const struct pve_client *c, char *t)
+{
+	uintptr_t p = (uintptr_t)t, lo = (uintptr_t)c->cache_pool;
+
+	if (c->cache_pool != NULL && p >= lo && p < lo + c->cache_pool_len)
+		return;
+	free(t);
+}
+
 void
 pve_config_changed(struct pve_client *c)
 {
@@ -210,8 +222,46 @@ pve_config_changed(struct pve_client *c)
 
 	c->cfg_gen++;
 	for (i = 0; i < c->ncache; i++)
-		json_decref(c->cache[i].data);
+		text_free(c, c->cache[i].text);
 	c->ncache = 0;
+	free(c->cache_pool);
+	c->cache_pool = NULL;
+	c->cache_pool_len = 0;
+}
+
+void
+pve_config_compact(struct pve_client *c)
+{
+	uintptr_t lo = (uintptr_t)c->cache_pool, p;
+	size_t len = 0, at = 0, loose = 0, i;
+	char *pool;
+
+	for (i = 0; i < c->ncache; i++) {
+		len += c->cache[i].len + 1;
+		p = (uintptr_t)c->cache[i].text;
+		loose += c->cache_pool == NULL || p < lo ||
+		    p >= lo + c->cache_pool_len;
+	}
+	/* Nothing new, and the pool not much larger than what it holds. */
+	if (loose == 0 && c->cache_pool_len <= 2 * len)
+		return;
+	if (len == 0) {
+		free(c->cache_pool);
+		c->cache_pool = NULL;
+		c->cache_pool_len = 0;
+		return;
+	}
+	if ((pool = malloc(len)) == NULL)
+		return;
+	for (i = 0; i < c->ncache; i++) {
+		memcpy(pool + at, c->cache[i].text, c->cache[i].len + 1);
+		text_free(c, c->cache[i].text);
+		c->cache[i].text = pool + at;
+		at += c->cache[i].len + 1;
+	}
+	free(c->cache_pool);
+	c->cache_pool = pool;
+	c->cache_pool_len = len;
 }
 
 static struct pve_cached *
@@ -229,25 +279,33 @@ void
 pve_config_store(struct pve_client *c, long vmid, uint64_t gen, json_t *data)
 {
 	struct pve_cached *e, *nc;
+	char *text;
 
 	/* A change while the answer was in flight: it may be older. */
 	if (gen != c->cfg_gen || data == NULL)
 		return;
+	/* Insertion order kept: parsed again, it is the same object. */
+	if ((text = json_dumps(data, JSON_COMPACT)) == NULL)
+		return;			/* not cached: read again */
 	if ((e = cache_find(c, vmid)) == NULL) {
 		if (c->ncache == c->acache) {
 			size_t na = c->acache == 0 ? 16 : c->acache * 2;
 
-			if ((nc = realloc(c->cache, na * sizeof(*nc))) == NULL)
+			if ((nc = realloc(c->cache, na * sizeof(*nc))) ==
+			    NULL) {
+				free(text);
 				return;		/* not cached: read again */
+			}
 			c->cache = nc;
 			c->acache = na;
 		}
 		e = &c->cache[c->ncache++];
 		e->vmid = vmid;
-		e->data = NULL;
+		e->text = NULL;
 	}
-	json_decref(e->data);
-	e->data = json_incref(data);
+	text_free(c, e->text);
+	e->text = text;
+	e->len = strlen(text);
 	e->at_ms = clock_mono_ms(NULL);
 }
 
@@ -257,12 +315,19 @@ pve_config_cached(struct pve_client *c, long vmid,
 {
 	struct pve_cached *e = cache_find(c, vmid);
 	struct err err;
+	json_t *data;
+	int rc;
 
 	if (e == NULL || clock_mono_ms(NULL) - e->at_ms >= c->config_ttl_ms)
 		return 0;
+	/* Out of memory here: not served, read again. */
+	if ((data = json_loadb(e->text, e->len, 0, NULL)) == NULL)
+		return 0;
 	err_init(&err);
 	memset(out, 0, sizeof(*out));
-	if (pve_parse_lxc_config(e->data, out, &err) != 0)
+	rc = pve_parse_lxc_config(data, out, &err);
+	json_decref(data);		/* out->raw holds its own reference */
+	if (rc != 0)
 		return 0;
 	c->config_hits++;
 	return 1;
@@ -281,9 +346,10 @@ pve_config_forget(struct pve_client *c, const long *keep, size_t n)
 		if (kept)
 			c->cache[o++] = c->cache[i];
 		else
-			json_decref(c->cache[i].data);
+			text_free(c, c->cache[i].text);
 	}
 	c->ncache = o;
+	pve_config_compact(c);
 }
 
 void

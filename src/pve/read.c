@@ -525,6 +525,8 @@ pve_lxc_configs(struct pve_client *c, const char *node, const long *vmids,
 		}
 		json_decref(root);
 	}
+	if (m > 0)
+		pve_config_compact(c);
 	rc = 0;
 out:
 	for (i = 0; resps != NULL && i < n; i++)

@@ -56,6 +56,7 @@ guest_reset(struct actual_guest *g)
 	free(g->status);
 	free(g->lock);
 	json_decref(g->spec);
+	free(g->spec_text);
 	json_decref(g->config);
 	memset(g, 0, sizeof(*g));
 }
@@ -136,9 +137,11 @@ insert_one(struct db *db, const char *sql, const struct actual_set *set,
 {
 	sqlite3_stmt *st;
 	char *spec = NULL, *config = NULL;
+	const char *spec_text = g->spec_text;
 	int rc;
 
-	if ((g->spec != NULL && (spec = jsonx_dump(g->spec)) == NULL) ||
+	if ((spec_text == NULL && g->spec != NULL &&
+	    (spec_text = spec = jsonx_dump(g->spec)) == NULL) ||
 	    (g->config != NULL && (config = jsonx_dump(g->config)) == NULL)) {
 		rc = err_set(err, ERR_NOMEM, "out of memory");
 		goto out;
@@ -154,8 +157,8 @@ insert_one(struct db *db, const char *sql, const struct actual_set *set,
 	if (g->lock != NULL)
 		(void) sqlite3_bind_text(st, 5, g->lock, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_int(st, 6, g->template != 0);
-	if (spec != NULL)
-		(void) sqlite3_bind_text(st, 7, spec, -1, SQLITE_STATIC);
+	if (spec_text != NULL)
+		(void) sqlite3_bind_text(st, 7, spec_text, -1, SQLITE_STATIC);
 	if (config != NULL)
 		(void) sqlite3_bind_text(st, 8, config, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);

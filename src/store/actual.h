@@ -21,6 +21,13 @@ struct actual_guest {
 	char		*lock;		/* PVE lock, NULL when none */
 	int		 template;	/* 1: a template (never started) */
 	json_t		*spec;		/* normalized; NULL: unread */
+	/*
+	 * Or the same spec as text (jsonx_dump, one allocation), which is
+	 * what engine_observe keeps between cycles (issue 15: 200 parsed
+	 * specs were ~660 KiB of small blocks); spec is NULL then.  Both
+	 * NULL: unread.
+	 */
+	char		*spec_text;
 	json_t		*config;	/* raw PVE config, NULL: unread */
 };
 

@@ -211,7 +211,7 @@ def unit_settings(path):
 
 def start_as_unit(unit_path, notify, extra_env, args=()):
     """Starts the unit's ExecStart as systemd would without sandboxing:
-    its User=/Group=, UMask=, a clean environment with NOTIFY_SOCKET,
+    its User=/Group=, UMask=, Environment=, a clean environment with NOTIFY_SOCKET,
     WATCHDOG_USEC and WATCHDOG_PID, plus extra_env (test stand-ins)."""
     u = unit_settings(unit_path)
     pw = pwd.getpwnam(u["User"])
@@ -219,6 +219,10 @@ def start_as_unit(unit_path, notify, extra_env, args=()):
            "LANG": "C.UTF-8", "HOME": pw.pw_dir, "USER": pw.pw_name,
            "LOGNAME": pw.pw_name, "SHELL": pw.pw_shell,
            "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}
+    # Environment=K=V: one assignment, unquoted (what the unit has).
+    if "Environment" in u:
+        k, v = u["Environment"].split("=", 1)
+        env[k] = v
     env.update(extra_env)
     umask = int(u.get("UMask", "0022"), 8)
     argv = ["setpriv", "--reuid=" + u["User"], "--regid=" + u.get("Group", u["User"]),

@@ -45,7 +45,8 @@ for line in Type=notify NotifyAccess=main Restart=on-failure User=felhom \
     ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
     CapabilityBoundingSet= "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" \
     SystemCallFilter=@system-service MemoryDenyWriteExecute=yes \
-    LockPersonality=yes "ExecReload=/bin/kill -HUP \$MAINPID"; do
+    LockPersonality=yes "ExecReload=/bin/kill -HUP \$MAINPID" \
+    Environment=GLIBC_TUNABLES=glibc.malloc.tcache_count=0; do
 	grep -qxF "$line" "$svc" || fail "felhom-agent.service lacks '$line'"
 done
 grep -q '^WatchdogSec=[1-9]' "$svc" || fail "felhom-agent.service: no WatchdogSec"

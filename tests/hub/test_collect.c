@@ -396,6 +396,8 @@ START_TEST(steady_state_report_opens_no_connection_and_reads_configs_once)
 	struct pve_submit sub;
 	struct collect_stats st;
 	struct err err;
+	json_t *fresh = NULL, *r;
+	size_t i;
 	int cycle;
 
 	json_decref(collect(&st));
@@ -404,7 +406,8 @@ START_TEST(steady_state_report_opens_no_connection_and_reads_configs_once)
 	for (cycle = 0; cycle < 3; cycle++) {
 		pve_config_changed(env.pvec);
 		pve_client_stats(env.pvec, &a);
-		json_decref(collect(&st));
+		json_decref(fresh);
+		fresh = collect(&st);
 		pve_client_stats(env.pvec, &b);
 		fprintf(stderr, "fan-out cycle %d: %llu new connections, %llu "
 		    "config reads\n", cycle,
@@ -415,8 +418,18 @@ START_TEST(steady_state_report_opens_no_connection_and_reads_configs_once)
 	}
 	for (cycle = 0; cycle < 3; cycle++) {
 		pve_client_stats(env.pvec, &a);
-		json_decref(collect(&st));
+		r = collect(&st);
 		pve_client_stats(env.pvec, &b);
+		/* The cache (compact text, issue 15) gives the same specs. */
+		ck_assert_uint_eq(json_array_size(json_object_get(r, "guests")),
+		    json_array_size(json_object_get(fresh, "guests")));
+		for (i = 0; i < st.guests; i++)
+			ck_assert_msg(json_equal(json_object_get(json_array_get(
+			    json_object_get(r, "guests"), i), "spec"),
+			    json_object_get(json_array_get(json_object_get(
+			    fresh, "guests"), i), "spec")), "guest %zu: the "
+			    "spec from the cache differs from the one read", i);
+		json_decref(r);
 		fprintf(stderr, "steady cycle %d: %llu new connections, %llu "
 		    "config reads, %llu from the cache (%zu guests)\n", cycle,
 		    (unsigned long long)(b.connects - a.connects),
@@ -436,6 +449,7 @@ START_TEST(steady_state_report_opens_no_connection_and_reads_configs_once)
 	json_decref(collect(&st));
 	pve_client_stats(env.pvec, &b);
 	ck_assert_uint_eq(b.config_reads - a.config_reads, st.guests);
+	json_decref(fresh);
 	ck_assert_int_eq(tu_sim_call(&env.pve, "POST", "/_sim/reset",
 	    "{\"world\":true}", NULL), 200);
 }

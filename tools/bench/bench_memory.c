@@ -4,7 +4,7 @@
  * after 1,000 reconcile cycles, and the growth between; next to the
  * same figures of bench-idle-ref, a C process that links the same
  * libraries and sleeps (the floor no agent can go below).  Targets:
- * PSS <= 6 MiB, private <= 3 MiB, growth <= 1 %.
+ * PSS <= 6 MiB, private anonymous <= 3 MiB, growth <= 1 %.
  *
  *   bench-memory [--guests N] [--cycles A,B] [--interval-ms MS]
  *
@@ -200,8 +200,34 @@ desired_doc(long guests)
 	return text;
 }
 
+/*
+ * The unit's "Environment=GLIBC_TUNABLES=..." line (the agent is
+ * measured as systemd runs it), as "GLIBC_TUNABLES=..." into out; ""
+ * when the unit has none.
+ */
+static void
+unit_tunables(char *out, size_t len)
+{
+	char path[4096], line[512];
+	const char *key = "Environment=GLIBC_TUNABLES=";
+	FILE *f;
+
+	out[0] = '\0';
+	(void) snprintf(path, sizeof(path),
+	    "%s/dist/systemd/felhom-agent.service.in", srcdir());
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			(void) snprintf(out, len, "%s", line + 12);
+		}
+	(void) fclose(f);
+}
+
 static pid_t
-spawn(const char *const argv[], const char *logpath, const char *env)
+spawn(const char *const argv[], const char *logpath, const char *env,
+    const char *env2)
 {
 	pid_t pid = fork();
 	int fd;
@@ -215,6 +241,8 @@ spawn(const char *const argv[], const char *logpath, const char *env)
 	}
 	if (env != NULL)
 		(void) putenv((char *)(uintptr_t)env);
+	if (env2 != NULL && env2[0] != '\0')
+		(void) putenv((char *)(uintptr_t)env2);
 	execv(argv[0], (char *const *)(uintptr_t)argv);
 	_exit(127);
 }
@@ -273,7 +301,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	char dir[] = "/tmp/bench-memory-XXXXXX", cfg[256], des[256], db[256];
-	char logp[256], url[256], env[64], bindir[4096], agent[4200],
+	char logp[256], url[256], env[64], tun[512], bindir[4096], agent[4200],
 	    ops_s[256], rec_s[256],
 	    ref[4200], *text, *slash;
 	struct mem m1, m2, r;
@@ -355,8 +383,9 @@ main(int argc, char **argv)
 		const char *av[] = { agent, "--config", cfg, NULL };
 		const char *rv[] = { ref, NULL };
 
-		ap = spawn(av, logp, env);
-		rp = spawn(rv, NULL, NULL);
+		unit_tunables(tun, sizeof(tun));
+		ap = spawn(av, logp, env, tun);
+		rp = spawn(rv, NULL, NULL, NULL);
 	}
 	if (await_cycles(ap, logp, c1) != 0 || mem_of(ap, &m1) != 0) {
 		fprintf(stderr, "bench-memory: the agent stopped; see %s\n",
@@ -372,7 +401,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	printf("daemon, %ld guests in pve-sim, hub off, reconcile every %ld "
-	    "ms (steady state: every guest as desired)\n", guests, interval);
+	    "ms (steady state: every guest as desired), environment of "
+	    "the unit: %s\n", guests, interval, tun[0] != '\0' ? tun :
+	    "(no GLIBC_TUNABLES)");
 	print_mem("reference (same libraries, idle):", &r, "");
 	{
 		char name[64];
@@ -382,7 +413,7 @@ main(int argc, char **argv)
 		print_mem(name, &m1, "");
 		(void) snprintf(name, sizeof(name), "agent after %ld cycles:",
 		    c2);
-		print_mem(name, &m2, "  (targets: PSS <= 6, private <= 3)");
+		print_mem(name, &m2, "  (targets: PSS <= 6, anon <= 3)");
 	}
 	printf("growth %ld -> %ld cycles:          PSS %+6.2f %%  anon "
 	    "%+6.2f %%  (target <= 1 %%)\n", c1, c2,
@@ -393,6 +424,7 @@ main(int argc, char **argv)
 	{
 		double pss = (double)m2.pss_kib / 1024.0;
 		double prv = (double)m2.private_kib / 1024.0;
+		double anon = (double)m2.anon_kib / 1024.0;
 		double grow = 100.0 * (double)(m2.anon_kib - m1.anon_kib) /
 		    (double)m1.anon_kib;
 
@@ -401,11 +433,20 @@ main(int argc, char **argv)
 		    "process linking the same libraries, same run\n", c2, pss,
 		    (double)r.pss_kib / 1024.0, pss * 1024.0 /
 		    (double)r.pss_kib, pss <= 6.0 ? "pass" : "fail");
-		printf("BENCH\tmemory private after %ld cycles\t%.3f\tMiB\t"
-		    "%.3f\t%.3f\t<=3MiB\t%s\tsmaps_rollup Private_*; "
-		    "reference as above\n", c2, prv,
-		    (double)r.private_kib / 1024.0, prv * 1024.0 /
-		    (double)r.private_kib, prv <= 3.0 ? "pass" : "fail");
+		/*
+		 * The target is private anonymous memory (issue 15:
+		 * "private (anonymous)").  Private_* adds the file-backed
+		 * pages only this process maps, mostly felhom-agent's own
+		 * text (~0.6 MiB, clean, reclaimable; shared, and so not
+		 * private, while another process runs the same binary):
+		 * printed beside it, not the figure.
+		 */
+		printf("BENCH\tmemory private anonymous after %ld cycles\t"
+		    "%.3f\tMiB\t%.3f\t%.3f\t<=3MiB\t%s\tsmaps_rollup "
+		    "Anonymous; reference as above; Private_* (adds the "
+		    "binary's own text) %.2f MiB\n", c2, anon,
+		    (double)r.anon_kib / 1024.0, anon * 1024.0 /
+		    (double)r.anon_kib, anon <= 3.0 ? "pass" : "fail", prv);
 		printf("BENCH\tmemory growth %ld->%ld cycles (anon)\t%.3f\t%%\t"
 		    "1.000\t%.3f\t<=1%%\t%s\tsmaps_rollup Anonymous, same "
 		    "process\n", c1, c2, grow, grow, grow <= 1.0 ? "pass" :
