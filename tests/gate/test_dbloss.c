@@ -178,11 +178,13 @@ snapshots(void)
 static int
 agent_once(char **err_out)
 {
+	/* The sim's tasks are short: polled every 50 ms, not every second. */
+	static const char *const env[] = { "FELHOM_TEST_POLL_MS=50", NULL };
 	const char *argv[] = { tu_bin("felhom-agent"), "--config", cfgpath,
 	    "--once", "--once-timeout", "20", NULL };
 	int st = -1;
 
-	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, err_out, &st), 0);
+	ck_assert_int_eq(tu_run(argv, env, NULL, 0, NULL, err_out, &st), 0);
 	return st;
 }
 
@@ -203,6 +205,7 @@ agent_daemon(void)
 			(void) dup2(fd, 2);
 		}
 		(void) setenv("FELHOM_TEST_MIN_INTERVAL_MS", "200", 1);
+		(void) setenv("FELHOM_TEST_POLL_MS", "50", 1);
 		execl(tu_bin("felhom-agent"), "felhom-agent", "--config",
 		    cfgpath, (char *)NULL);
 		_exit(127);
