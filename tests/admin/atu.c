@@ -31,6 +31,8 @@ at_sims_start(void)
 	const char *pargs[] = { "--task-seconds", "0.05", NULL };
 	const char *hargs[] = { "--quiet", "--host-id", AT_HOST, NULL };
 
+	if (at.pve.pid != 0)
+		return;		/* already up: a suite shares them */
 	ck_assert_int_eq(tu_pve_sim_start(&at.pve, pargs), 0);
 	ck_assert_int_eq(tu_hub_sim_start(&at.hub, hargs), 0);
 }
