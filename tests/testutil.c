@@ -384,13 +384,14 @@ tu_sim_stop(struct tu_sim *sim)
 	if (sim == NULL)
 		return;
 	if (sim->pid > 0) {
+		/* Its exit is waited for in 10 ms steps (5 s in all). */
 		(void) kill(sim->pid, SIGTERM);
-		for (i = 0; i < 50; i++) {
+		for (i = 0; i < 500; i++) {
 			if (waitpid(sim->pid, &st, WNOHANG) == sim->pid)
 				break;
-			(void) usleep(100000);
+			(void) usleep(10000);
 		}
-		if (i == 50) {
+		if (i == 500) {
 			(void) kill(sim->pid, SIGKILL);
 			(void) waitpid(sim->pid, &st, 0);
 		}

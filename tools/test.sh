@@ -4,8 +4,8 @@
 # ASan+UBSan), and runs the whole suite through ctest in the plain and the
 # sanitized build.  The package tests (dist.package, dist.install_doc)
 # install, upgrade and purge the package on this machine: they run as
-# root only.  fuzz.all, in the plain run, fuzzes every target 5 s
-# (tests/fuzz/README.md).
+# root only.  fuzz.all, in the plain run, fuzzes every target 5 s, two
+# at a time (tests/fuzz/README.md).
 # Usage: tools/test.sh            (as root on a fresh Debian 12 machine)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -478,6 +478,10 @@ https_do_many(struct https_client *c, const struct https_request *reqs,
 		}
 		if (active == 0 && next == n)
 			break;
+		/* A place came free: the next request starts now, not after
+		 * a poll that has nothing in flight to wake it. */
+		if (active < max_in_flight && next < n)
+			continue;
 		if (aborting(c)) {
 			for (i = 0; i < next; i++)
 				if (xs[i] != NULL)

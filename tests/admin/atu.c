@@ -31,6 +31,8 @@ at_sims_start(void)
 	const char *pargs[] = { "--task-seconds", "0.05", NULL };
 	const char *hargs[] = { "--quiet", "--host-id", AT_HOST, NULL };
 
+	if (at.pve.pid != 0)
+		return;		/* already up: a suite shares them */
 	ck_assert_int_eq(tu_pve_sim_start(&at.pve, pargs), 0);
 	ck_assert_int_eq(tu_hub_sim_start(&at.hub, hargs), 0);
 }
@@ -105,13 +107,15 @@ at_teardown(void)
 int
 at_agent_once(int timeout_s)
 {
+	/* The sim's tasks are short: polled every 50 ms, not every second. */
+	static const char *const env[] = { "FELHOM_TEST_POLL_MS=50", NULL };
 	char t[16], *err = NULL;
 	const char *argv[] = { tu_bin("felhom-agent"), "--config", at.cfg,
 	    "--once", "--once-timeout", t, NULL };
 	int st = -1;
 
 	(void) snprintf(t, sizeof(t), "%d", timeout_s);
-	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, &err, &st), 0);
+	ck_assert_int_eq(tu_run(argv, env, NULL, 0, NULL, &err, &st), 0);
 	if (st != 0)
 		fprintf(stderr, "felhom-agent --once exited %d:\n%s\n", st,
 		    err != NULL ? err : "");
@@ -137,6 +141,7 @@ at_agent_start(void)
 		}
 		/* Several hub cycles in a test's seconds (test builds). */
 		(void) setenv("FELHOM_TEST_MIN_INTERVAL_MS", "500", 1);
+		(void) setenv("FELHOM_TEST_POLL_MS", "50", 1);
 		execl(tu_bin("felhom-agent"), "felhom-agent", "--config",
 		    at.cfg, (char *)NULL);
 		_exit(127);

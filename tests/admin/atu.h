@@ -32,7 +32,11 @@ struct at_env {
 
 extern struct at_env at;
 
-/* Starts / stops both simulators (an unchecked fixture). */
+/*
+ * Starts / stops both simulators (an unchecked fixture).  Starting them
+ * while they run does nothing: a suite may share them between groups of
+ * cases (at_setup resets both worlds) and stop them at the end.
+ */
 void	at_sims_start(void);
 void	at_sims_stop(void);
 

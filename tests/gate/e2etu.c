@@ -115,13 +115,15 @@ e2e_teardown(void)
 int
 e2e_agent_once(int timeout_s, char **err_out)
 {
+	/* The sim's tasks take 0.05 s: polled every 50 ms, not every second. */
+	static const char *const env[] = { "FELHOM_TEST_POLL_MS=50", NULL };
 	char t[16], *err = NULL;
 	const char *argv[] = { tu_bin("felhom-agent"), "--config", e2e_cfgpath,
 	    "--once", "--once-timeout", t, NULL };
 	int st = -1;
 
 	(void) snprintf(t, sizeof(t), "%d", timeout_s);
-	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, &err, &st), 0);
+	ck_assert_int_eq(tu_run(argv, env, NULL, 0, NULL, &err, &st), 0);
 	if (st != 0)
 		fprintf(stderr, "felhom-agent --once exited %d:\n%s\n", st,
 		    err != NULL ? err : "");

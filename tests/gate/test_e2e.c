@@ -43,7 +43,10 @@ static char *dir;
 static char cfgpath[4096], dbpath[4096];
 static char *line_alice, *line_rec, *line_eve;
 
-/* ---- simulators (started once per test case group) ------------------ */
+/*
+ * ---- simulators (started once for both groups of cases: every case
+ * resets both worlds in setup_common; main() stops them) ------------------
+ */
 
 static void
 sims_start(void)
@@ -51,6 +54,8 @@ sims_start(void)
 	const char *pargs[] = { "--task-seconds", "0.05", NULL };
 	const char *hargs[] = { "--quiet", "--host-id", HOST, NULL };
 
+	if (pve.pid != 0)
+		return;
 	ck_assert_int_eq(tu_pve_sim_start(&pve, pargs), 0);
 	ck_assert_int_eq(tu_hub_sim_start(&hub, hargs), 0);
 }
@@ -148,13 +153,15 @@ teardown(void)
 static int
 agent_once(int timeout_s)
 {
+	/* The sim's tasks take 0.05 s: polled every 50 ms, not every second. */
+	static const char *const env[] = { "FELHOM_TEST_POLL_MS=50", NULL };
 	char t[16], *err = NULL;
 	const char *argv[] = { tu_bin("felhom-agent"), "--config", cfgpath,
 	    "--once", "--once-timeout", t, NULL };
 	int st = -1;
 
 	(void) snprintf(t, sizeof(t), "%d", timeout_s);
-	ck_assert_int_eq(tu_run(argv, NULL, NULL, 0, NULL, &err, &st), 0);
+	ck_assert_int_eq(tu_run(argv, env, NULL, 0, NULL, &err, &st), 0);
 	if (st != 0)
 		fprintf(stderr, "felhom-agent --once exited %d:\n%s\n", st,
 		    err != NULL ? err : "");
@@ -676,6 +683,7 @@ agent_daemon(void)
 			(void) dup2(fd, 1);
 			(void) dup2(fd, 2);
 		}
+		(void) setenv("FELHOM_TEST_POLL_MS", "50", 1);
 		execl(tu_bin("felhom-agent"), "felhom-agent", "--config",
 		    cfgpath, (char *)NULL);
 		_exit(127);
@@ -1093,7 +1101,7 @@ e2e_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("signed");
-	tcase_add_unchecked_fixture(tc, sims_start, sims_stop);
+	tcase_add_unchecked_fixture(tc, sims_start, NULL);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
@@ -1113,7 +1121,7 @@ e2e_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("no_signers");
-	tcase_add_unchecked_fixture(tc, sims_start, sims_stop);
+	tcase_add_unchecked_fixture(tc, sims_start, NULL);
 	tcase_add_checked_fixture(tc, setup_no_signers, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, e2e_without_signers_benign_runs_destructive_waits);
@@ -1131,5 +1139,6 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	sims_stop();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -180,6 +180,12 @@ class SimServer(ThreadingHTTPServer):
         # TLS handshake in the connection's own thread
         try:
             request.settimeout(30)
+            # pve-common src/PVE/Daemon.pm, create_reusable_socket: pveproxy
+            # turns Nagle off ("we often observe delays").  With it on, the
+            # TLS 1.3 session tickets (two small writes after the handshake)
+            # held every new connection's answer for the client's delayed
+            # ACK: ~40 ms per connection.
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             ssock = self.sslctx.wrap_socket(request, server_side=True)
         except (OSError, ValueError) as e:
             log(self.sim, "TLS handshake with %s failed: %s" % (client_address, e))
