@@ -1,7 +1,8 @@
 /*
- * exec_pve_int — what the real executor's two files share: exec_pve.c
- * (the steps as PVE calls, polls, reads) and exec_safe.c (the
- * overwrites: safety copies, stop, restore, the helper, the undo).
+ * exec_pve_int — what the real executor's files share: exec_pve.c
+ * (the steps as PVE calls), exec_pve_read.c (the polls and reads) and
+ * exec_safe.c (the overwrites: safety copies, stop, restore, the helper,
+ * the undo).
  * Internal to the engine; nothing outside src/engine/exec_*.c includes
  * it.
  */
@@ -47,5 +48,26 @@ int	exec_safe_undo_done(void *ctx, const struct exec_target *t,
 	    json_t **detail_out, struct err *err);
 int	exec_safe_copy(void *ctx, const struct exec_target *t,
 	    const char *upid, json_t **out, struct err *err);
+
+/*
+ * The polls and reads (exec_pve_read.c): exec_ops.snapshot_exists,
+ * .poll, .find_task, .read_config, .read_configs, .list_guests,
+ * .guest_status and .list_backups of the real executor.
+ */
+int	x_snapshot_exists(void *ctx, int64_t vmid, const char *name, int *out,
+	    struct err *err);
+int	x_poll(void *ctx, const char *upid, enum exec_task_state *out,
+	    char **exit_out, struct err *err);
+int	x_find_task(void *ctx, const char *type, int64_t vmid, int64_t since,
+	    const char *const *exclude, char **upid_out, struct err *err);
+int	x_read_config(void *ctx, int64_t vmid, json_t **out, struct err *err);
+int	x_read_configs(void *ctx, const int64_t *vmids, size_t n, json_t **out,
+	    int *rcs, struct err *errs, struct err *err);
+int	x_list_guests(void *ctx, struct exec_guest **out, size_t *n_out,
+	    struct err *err);
+int	x_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
+	    struct err *err);
+int	x_list_backups(void *ctx, int64_t vmid, struct exec_backup **out,
+	    size_t *n_out, struct err *err);
 
 #endif
