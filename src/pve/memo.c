@@ -44,7 +44,7 @@ static void
 sweep(struct pve_client *c, const char *scope)
 {
 	size_t i, o = 0;
-	struct pve_memo *e;
+	struct pve_memo *e, *nm;
 
 	for (i = 0; i < c->nmemo; i++) {
 		e = &c->memo[i];
@@ -54,6 +54,20 @@ sweep(struct pve_client *c, const char *scope)
 			c->memo[o++] = *e;
 	}
 	c->nmemo = o;
+	/*
+	 * Issue 15: observe's pass holds an entry per guest (~760 bytes
+	 * each, ~150 KiB for 200 guests); the array is not kept at that
+	 * size once they are gone.  A failed shrink keeps the larger one.
+	 */
+	if (o == 0) {
+		free(c->memo);
+		c->memo = NULL;
+		c->amemo = 0;
+	} else if (c->amemo > 16 && o < c->amemo / 4 &&
+	    (nm = realloc(c->memo, o * 2 * sizeof(*nm))) != NULL) {
+		c->memo = nm;
+		c->amemo = o * 2;
+	}
 }
 
 static char *
@@ -249,9 +263,16 @@ pve_pass_end(struct pve_client *c)
 
 	if (c->scope == NULL)
 		return 0;
-	/* Complete: its answers were taken, the next pass asks anew. */
-	if (!p)
+	/*
+	 * Complete: its answers were taken, the next pass asks anew.  Issue
+	 * 15: the configs it read were cached one by one among its kept
+	 * answers, now freed; moved into one block, as after a batch read,
+	 * they keep none of those pages resident.
+	 */
+	if (!p) {
 		sweep(c, c->scope);
+		pve_config_compact(c);
+	}
 	free(c->scope);
 	c->scope = NULL;
 	c->pass_pending = 0;

@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "net/https.h"
 #include "pve/pve.h"
+#include "pve/pve_int.h"	/* what a pass leaves held (issue 15) */
 #include "testutil.h"
 
 static struct tu_sim sim;
@@ -590,6 +591,70 @@ START_TEST(pass_answers_belong_to_their_scope)
 	ck_assert_int_eq(pve_pass_end(c), 0);
 	ck_assert_uint_eq(pve_memo_size(c), 0);
 	pve_guest_status_reset(&st);
+	pve_client_free(c);
+}
+END_TEST
+
+/*
+ * Issue 15: a pass that read every guest's config (observe's) leaves
+ * nothing of its requests held once it is complete, and the configs it
+ * cached one by one among its answers are moved into one block, as
+ * after a batch read (otherwise they kept the freed answers' heap pages
+ * resident: +0.4 MiB anonymous with 200 guests in bench-memory).
+ */
+START_TEST(pass_reads_leave_no_requests_and_one_config_block)
+{
+	struct pve_client *c = client();
+	struct pve_guests g;
+	struct pve_lxc_config cfg;
+	struct err err;
+	uintptr_t lo, p;
+	size_t i, n = 0;
+	int rc, pending, turns = 0;
+
+	reset_world();
+	do {
+		ck_assert_int_lt(turns++, 200);
+		ck_assert_int_eq(pve_pass_begin(c, "observe", HTTPS_PRIO_LOW,
+		    NULL), 0);
+		memset(&g, 0, sizeof(g));
+		err_init(&err);
+		if ((rc = pve_lxc_list(c, node(), &g, &err)) == 0) {
+			n = g.n;
+			for (i = 0; i < g.n; i++) {
+				memset(&cfg, 0, sizeof(cfg));
+				err_init(&err);
+				if (!pve_config_cached(c, g.items[i].vmid,
+				    &cfg))
+					rc = pve_lxc_config(c, node(),
+					    g.items[i].vmid, 0, &cfg, &err);
+				ck_assert_msg(rc == 0 || rc == ERR_PENDING,
+				    "%s", err.msg);
+				pve_lxc_config_reset(&cfg);
+			}
+			pve_guests_reset(&g);
+		} else
+			ck_assert_int_eq(rc, ERR_PENDING);
+		pending = pve_pass_end(c);
+		if (pending)
+			ck_assert_int_ge(https_multi_run(pve_client_multi(c),
+			    50, NULL), 0);
+	} while (pending);
+	ck_assert_uint_ge(n, 4);
+	/* Nothing of the pass is held: no entry, no array. */
+	ck_assert_uint_eq(pve_memo_size(c), 0);
+	ck_assert_ptr_null(c->memo);
+	ck_assert_uint_eq(c->amemo, 0);
+	/* Every guest's config cached, all in the one block. */
+	ck_assert_uint_eq(c->ncache, n);
+	ck_assert_ptr_nonnull(c->cache_pool);
+	lo = (uintptr_t)c->cache_pool;
+	for (i = 0; i < c->ncache; i++) {
+		p = (uintptr_t)c->cache[i].text;
+		ck_assert_msg(p >= lo && p < lo + c->cache_pool_len,
+		    "vmid %ld's config is a block of its own",
+		    c->cache[i].vmid);
+	}
 	pve_client_free(c);
 }
 END_TEST
@@ -1432,6 +1497,7 @@ client_suite(void)
 	tcase_add_test(tc, lxc_configs_concurrency_measured);
 	tcase_add_test(tc, passes_never_wait_and_send_each_request_once);
 	tcase_add_test(tc, pass_answers_belong_to_their_scope);
+	tcase_add_test(tc, pass_reads_leave_no_requests_and_one_config_block);
 	tcase_add_test(tc, power_actions_return_upids_and_finish);
 	tcase_add_test(tc, snapshot_rollback_delete_round_trip);
 	tcase_add_test(tc, backup_restore_create_destroy);
