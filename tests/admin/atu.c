@@ -76,6 +76,8 @@ at_setup(void)
 	char *alice = NULL, *eve = NULL, *text;
 
 	at_sim(&at.pve, "/_sim/reset", "{\"world\":true}");
+	/* A case may have slowed the simulator (settings outlive a reset). */
+	at_sim(&at.pve, "/_sim/config", "{\"latency_ms\":0}");
 	at_sim(&at.hub, "/_sim/reset", "{\"all\":true}");
 	at.dir = tu_tmpdir();
 	ck_assert_ptr_nonnull(at.dir);

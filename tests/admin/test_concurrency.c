@@ -285,12 +285,29 @@ START_TEST(backup_during_a_busy_run_restores_to_the_journal_up_to_it)
 		free(blob);
 		free(sig);
 	}
+	/*
+	 * Each PVE call 100 ms: the run lasts seconds, not a fraction of
+	 * one (with the agent polling every 50 ms, fixed sleeps could all
+	 * fall before its first write or after its last).
+	 */
+	at_sim(&at.pve, "/_sim/config", "{\"latency_ms\":100}");
 	agent = at_agent_start();
 	for (k = 0; k < 3; k++) {
 		const char *args[] = { "--config", at.cfg, "db", "backup",
 		    bk[k], NULL };
+		int n = 0, t;
 
-		(void) usleep(k == 0 ? 700000 : 400000);
+		/* Backup k once (k + 1) x 5 of the 30 snapshots were sent. */
+		for (t = 0; t < 600; t++) {
+			n = at_pve_count("101:snapshot") +
+			    at_pve_count("102:snapshot") +
+			    at_pve_count("103:snapshot") +
+			    at_pve_count("104:snapshot");
+			if (n >= (k + 1) * 5)
+				break;
+			(void) usleep(20000);
+		}
+		ck_assert_msg(n >= (k + 1) * 5, "only %d snapshot(s) sent", n);
 		(void) snprintf(bk[k], sizeof(bk[k]), "%s/backup-%d.db",
 		    at.dir, k);
 		ck_assert_int_eq(at_admin(args, NULL, NULL), 0);
@@ -302,6 +319,7 @@ START_TEST(backup_during_a_busy_run_restores_to_the_journal_up_to_it)
 		(void) usleep(100000);
 	(void) usleep(300000);
 	ck_assert_int_eq(at_agent_stop(agent), 0);
+	at_sim(&at.pve, "/_sim/config", "{\"latency_ms\":0}");
 	live = journal_of(at.db);
 	for (k = 0; k < 3; k++) {
 		/* Restored as a state.db of its own: it checks, and ... */
