@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -496,4 +497,21 @@ tu_db_init(const char *dbpath)
 	if (tu_run(argv, NULL, NULL, 0, NULL, NULL, &st) != 0 || st != 0)
 		return -1;
 	return 0;
+}
+
+void
+tu_db_marks(sqlite3 *h, const char *dbpath, int64_t *dv, int64_t *wal)
+{
+	char path[4200];
+	sqlite3_stmt *st;
+	struct stat sb;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	*dv = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_lt(snprintf(path, sizeof(path), "%s-wal", dbpath),
+	    (int)sizeof(path));
+	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
 }

@@ -9,8 +9,10 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 /* $FELHOM_FIXTURE_DIR, ... or the compiled-in defaults. */
 const char *tu_fixture_dir(void);
@@ -86,5 +88,13 @@ size_t	 tu_count(const char *hay, const char *needle);
  * tested in gate.dbloss).  0, or -1 when it failed.
  */
 int	 tu_db_init(const char *dbpath);
+
+/*
+ * Issue 15's "writes nothing": PRAGMA data_version as connection h sees
+ * it (it moves when another connection committed) and the size of
+ * dbpath's WAL (-1 when there is none).  Fails the test on an error.
+ */
+void	 tu_db_marks(sqlite3 *h, const char *dbpath, int64_t *dv,
+	    int64_t *wal);
 
 #endif

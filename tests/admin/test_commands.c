@@ -91,17 +91,7 @@ hub_reports(json_int_t *last_seq)
 static void
 db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
 {
-	char path[4200];
-	sqlite3_stmt *st;
-	struct stat sb;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
-	    &st, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	*dv = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	(void) snprintf(path, sizeof(path), "%s-wal", at.db);
-	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	tu_db_marks(h, at.db, dv, wal);
 }
 
 /*

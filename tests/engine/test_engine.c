@@ -974,21 +974,11 @@ START_TEST(ops_not_started_are_superseded_when_the_desired_state_changes)
 }
 END_TEST
 
-/* PRAGMA data_version of a second connection, and the WAL's size. */
+/* PRAGMA data_version seen from other, and the WAL's size. */
 static void
 db_marks(sqlite3 *other, int64_t *dv, int64_t *wal)
 {
-	char path[4200];
-	sqlite3_stmt *st;
-	struct stat sb;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(other, "PRAGMA data_version", -1,
-	    &st, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	*dv = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	(void) snprintf(path, sizeof(path), "%s-wal", db_path(db));
-	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	tu_db_marks(other, db_path(db), dv, wal);
 }
 
 /*

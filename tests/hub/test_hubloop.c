@@ -1168,21 +1168,11 @@ START_TEST(crash_after_report_before_envelope_keeps_seq)
 }
 END_TEST
 
-/* PRAGMA data_version seen from h, and the WAL's size (issue 15). */
+/* PRAGMA data_version seen from h, and the WAL's size. */
 static void
 db_marks(sqlite3 *h, int64_t *dv, int64_t *wal)
 {
-	char path[600];
-	sqlite3_stmt *st;
-	struct stat sb;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA data_version", -1,
-	    &st, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	*dv = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	(void) snprintf(path, sizeof(path), "%s-wal", env.dbpath);
-	*wal = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	tu_db_marks(h, env.dbpath, dv, wal);
 }
 
 /* The loop again, with the default seq block. */
