@@ -157,8 +157,8 @@ db_exec(struct db *db, const char *sql, const char *what, struct err *err)
  * each time (sqlite3_exec) cost about a tenth of a signed job's accept
  * path (issue 15).  sql must be a static string (the cache's key).
  */
-static int
-exec_cached(struct db *db, const char *sql, const char *what,
+int
+db_exec_cached(struct db *db, const char *sql, const char *what,
     struct err *err)
 {
 	sqlite3_stmt *st;
@@ -705,7 +705,7 @@ db_begin(struct db *db, struct err *err)
 
 	if (db->in_txn)
 		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = exec_cached(db, SQL_BEGIN, "begin transaction",
+	if ((rc = db_exec_cached(db, SQL_BEGIN, "begin transaction",
 	    err)) != 0)
 		return rc;
 	db->in_txn = 1;
@@ -730,7 +730,7 @@ db_begin_deferred(struct db *db, struct err *err)
 
 	if (db->in_txn)
 		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = exec_cached(db, SQL_BEGIN_DEFERRED, "begin transaction",
+	if ((rc = db_exec_cached(db, SQL_BEGIN_DEFERRED, "begin transaction",
 	    err)) != 0)
 		return rc;
 	db->in_txn = 1;
@@ -744,7 +744,7 @@ db_commit(struct db *db, struct err *err)
 
 	if (!db->in_txn)
 		return err_set(err, ERR_INTERNAL, "no transaction to commit");
-	if ((rc = exec_cached(db, SQL_COMMIT, "commit", err)) != 0) {
+	if ((rc = db_exec_cached(db, SQL_COMMIT, "commit", err)) != 0) {
 		db_rollback(db);
 		return rc;
 	}
@@ -774,13 +774,13 @@ db_savepoint(struct db *db, struct err *err)
 	if (!db->in_txn)
 		return err_set(err, ERR_INTERNAL, "savepoint outside a "
 		    "transaction");
-	return exec_cached(db, SQL_SAVEPOINT, "open a savepoint", err);
+	return db_exec_cached(db, SQL_SAVEPOINT, "open a savepoint", err);
 }
 
 int
 db_savepoint_release(struct db *db, struct err *err)
 {
-	return exec_cached(db, SQL_RELEASE, "release a savepoint", err);
+	return db_exec_cached(db, SQL_RELEASE, "release a savepoint", err);
 }
 
 int
@@ -788,10 +788,10 @@ db_savepoint_undo(struct db *db, struct err *err)
 {
 	int rc;
 
-	if ((rc = exec_cached(db, SQL_ROLLBACK_TO, "roll back to a savepoint",
-	    err)) != 0)
+	if ((rc = db_exec_cached(db, SQL_ROLLBACK_TO,
+	    "roll back to a savepoint", err)) != 0)
 		return rc;
-	return exec_cached(db, SQL_RELEASE, "release a savepoint", err);
+	return db_exec_cached(db, SQL_RELEASE, "release a savepoint", err);
 }
 
 int

@@ -147,6 +147,13 @@ json_t	*db_col_time(sqlite3_stmt *st, int col);
 /* Executes SQL text with no results (migrations, pragmas). */
 int	db_exec(struct db *db, const char *sql, const char *what,
 	    struct err *err);
+/*
+ * One statement without rows through the statement cache (prepared
+ * once, reset after each run): for a statement run over and over.  sql
+ * must be a static string, the cache's key.
+ */
+int	db_exec_cached(struct db *db, const char *sql, const char *what,
+	    struct err *err);
 
 /* The full PRAGMA integrity_check: ERR_CORRUPT naming the first fault. */
 int	db_check(struct db *db, struct err *err);

@@ -55,20 +55,6 @@ desired_state_parse(const char *s)
 	return -1;
 }
 
-static int
-exec_simple(struct db *db, const char *sql, const char *what,
-    struct err *err)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = db_prepare(db, sql, &st, err)) != 0)
-		return rc;
-	rc = sqlite3_step(st);
-	(void) sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_error(db, rc, what, err);
-}
-
 /* Binds an optional object member as compact JSON text (or NULL). */
 static int
 bind_json(sqlite3_stmt *st, int col, const json_t *obj, const char *key,
@@ -208,9 +194,9 @@ desired_replace(struct db *db, int64_t generation, const json_t *guests,
 		return err_set(err, ERR_CONFLICT, "desired generation %lld is "
 		    "older than the stored %lld", (long long)generation,
 		    (long long)stored);
-	if ((rc = exec_simple(db, SQL_DEL_GUESTS, "clear desired guests",
+	if ((rc = db_exec_cached(db, SQL_DEL_GUESTS, "clear desired guests",
 	    err)) != 0 ||
-	    (rc = exec_simple(db, SQL_DEL_TESTS, "clear restore tests",
+	    (rc = db_exec_cached(db, SQL_DEL_TESTS, "clear restore tests",
 	    err)) != 0)
 		return rc;
 	for (i = 0; i < json_array_size(guests); i++)
