@@ -306,6 +306,20 @@ agent_reset(struct agent *a)
 	db_close(a->db);
 }
 
+/*
+ * base/barrier.h: before a request leaves (the multi, the helper), what
+ * the engine step recorded for it is durable.
+ */
+static int
+agent_barrier(void *ctx, struct err *err)
+{
+	int rc;
+
+	if ((rc = db_group_flush(ctx, err)) != 0)
+		return err_prefix(err, "not sent, its record is not durable: ");
+	return 0;
+}
+
 static int
 agent_start(struct agent *a, struct err *err)
 {
@@ -375,10 +389,17 @@ agent_start(struct agent *a, struct err *err)
 	 */
 	a->multi = pve_client_multi(a->pve);
 	https_multi_set_wake_fd(a->multi, a->wake[0]);
+	/*
+	 * Issue 15: an engine step's transitions commit together; nothing
+	 * they ask leaves before they are durable (base/barrier.h).
+	 */
+	https_multi_set_barrier(a->multi, agent_barrier, a->db);
 	/* the privileged helper, when the host has it. */
 	if (a->cfg->priv_on && (rc = priv_client_new(a->cfg->priv_socket,
 	    &a->priv, err)) != 0)
 		return rc;
+	if (a->priv != NULL)
+		priv_client_set_barrier(a->priv, agent_barrier, a->db);
 	if ((rc = health_new(a->priv, a->cfg->priv_sysfs_root, HEALTH_TTL_MS,
 	    &a->health, err)) != 0 ||
 	    (rc = exec_pve_set_priv(a->xpve, a->priv, err)) != 0)
@@ -413,6 +434,7 @@ agent_start(struct agent *a, struct err *err)
 	ec.run_host_ctx = a->gate;
 	ec.transition_hook = gate_provenance_hook;
 	ec.sysfs_root = a->cfg->priv_sysfs_root;
+	ec.group_commit = 1;
 	if ((rc = engine_new(a->db, &a->exec, clock_system(), &ec,
 	    &a->engine, err)) != 0)
 		return rc;

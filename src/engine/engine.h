@@ -72,6 +72,16 @@ struct engine_config {
 	 */
 	int64_t		 only_vmid;
 	/*
+	 * Issue 15: 1 = one engine step's transitions are made durable
+	 * together, in one commit at its end (db_group_begin).  Only for an
+	 * executor that sends nothing before the step returns — requests
+	 * queued on a multi whose barrier flushes the group, helper calls
+	 * behind the same barrier (the agent sets both); an executor that
+	 * acts at once (a test's fake) must leave it 0, or its effects
+	 * would precede their records.
+	 */
+	int		 group_commit;
+	/*
 	 * Where the host's USB devices are read (priv.sysfs_root), to tell
 	 * which desired USB id a guest's devN is [/sys].  Borrowed.
 	 */

@@ -1015,6 +1015,28 @@ keep_timer(void *ctx, enum timer_kind kind, int64_t id)
 	return 0;
 }
 
+/*
+ * The step's group made durable (its transitions, in one commit).  A
+ * failed commit loses them all: the step reports it, and the requests
+ * they queued are dropped unsent at the barrier (db_group_flush).
+ */
+static int
+group_end(const struct lane_ctx *e, int rc, struct err *err)
+{
+	struct err ge;
+
+	if (!e->cfg->group_commit)
+		return rc;
+	err_init(&ge);
+	if (db_group_end(e->db, &ge) != 0 && rc == 0) {
+		log_error("the engine step's commit failed: %s; its "
+		    "transitions are undone and nothing they asked was sent",
+		    err_msg(&ge));
+		return err_copy(err, &ge);
+	}
+	return rc;
+}
+
 int
 lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 {
@@ -1029,8 +1051,16 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	memset(out, 0, sizeof(*out));
 	tk.now = clock_now(e->clock);
 	tk.mono = clock_mono_ms(e->clock);
-	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
+	/*
+	 * Issue 15: the step's transitions commit together at its end (one
+	 * fsync for every lane that moved).  Nothing leaves before: the
+	 * passes only queue their requests, and the multi's barrier (the
+	 * agent's) flushes the group before a byte is sent.
+	 */
+	if (e->cfg->group_commit && (rc = db_group_begin(e->db, err)) != 0)
 		return rc;
+	if ((rc = ops_list_active(e->db, &ops, &n, err)) != 0)
+		goto out;
 	act.e = e;
 	act.ops = ops;
 	act.n = n;
@@ -1074,5 +1104,5 @@ lane_step(const struct lane_ctx *e, struct engine_next *out, struct err *err)
 	rc = 0;
 out:
 	ops_rows_free(ops, n);
-	return rc;
+	return group_end(e, rc, err);
 }

@@ -281,6 +281,10 @@ https_client_new(const struct https_options *opt, struct https_client **out,
 		rc = err_set(err, ERR_NOMEM, "https: curl_share_init failed");
 		goto out;
 	}
+	c->mnext = c->m->clients;
+	if (c->mnext != NULL)
+		c->mnext->mprev = c;
+	c->m->clients = c;
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -309,6 +313,12 @@ https_client_free(struct https_client *c)
 
 	if (c == NULL)
 		return;
+	if (c->mprev != NULL)
+		c->mprev->mnext = c->mnext;
+	else if (c->m != NULL && c->m->clients == c)
+		c->m->clients = c->mnext;
+	if (c->mnext != NULL)
+		c->mnext->mprev = c->mprev;
 	/* Transfers still held by their owners end now and forget us. */
 	while ((x = c->xfers) != NULL) {
 		if (x->state != XFER_DONE)

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/barrier.h"
 #include "base/err.h"
 
 enum https_trust_mode {
@@ -135,6 +136,14 @@ int	https_multi_new(const struct https_multi_options *opt,
 void	https_multi_free(struct https_multi *m);
 /* Sets the wake fd (see https_multi_options); -1: none. */
 void	https_multi_set_wake_fd(struct https_multi *m, int fd);
+/*
+ * fn(ctx) runs before every drive of the multi (base/barrier.h): before
+ * any byte of a newly submitted transfer leaves.  If it refuses, the
+ * transfers submitted since the previous drive end unsent with its
+ * error (ERR_TRANSPORT, HTTPS_R_ABORTED: "not sent: ...").  NULL: none.
+ */
+void	https_multi_set_barrier(struct https_multi *m, barrier_fn fn,
+	    void *ctx);
 
 /*
  * Moves every transfer: waits up to timeout_ms (0: not at all) for

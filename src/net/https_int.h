@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "base/barrier.h"
 #include "base/err.h"
 #include "net/https.h"
 
@@ -48,6 +49,7 @@ struct https_xfer {
 	enum xfer_state		 state;
 	enum https_prio		 prio;
 	uint64_t		 order;		/* FIFO within a priority */
+	uint64_t		 epoch;		/* the multi's at submit */
 	struct https_request	 req;		/* strings below, owned */
 	char			*method, *url, *auth, *ctype, *accept, *inm;
 	void			*body;
@@ -60,6 +62,15 @@ struct https_multi {
 	CURLM			*multi;
 	int			 wake_fd;
 	uint64_t		 connects;
+	/*
+	 * Write-ahead (base/barrier.h): run before each drive; the
+	 * transfers submitted since the last drive (epoch) have not
+	 * touched the wire, and are dropped if it refuses.
+	 */
+	barrier_fn		 barrier;
+	void			*barrier_ctx;
+	uint64_t		 epoch;
+	struct https_client	*clients;	/* every client on it */
 };
 
 struct https_client {
@@ -74,6 +85,7 @@ struct https_client {
 	volatile sig_atomic_t	*abort_flag;
 	struct https_multi	*m;
 	struct https_multi	*own;		/* private multi, or NULL */
+	struct https_client	*mnext, *mprev;	/* m's clients */
 	CURLSH			*share;		/* TLS sessions */
 	size_t			 cap;		/* 0: no cap */
 	size_t			 running;

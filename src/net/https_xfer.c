@@ -63,6 +63,13 @@ https_multi_set_wake_fd(struct https_multi *m, int fd)
 	m->wake_fd = fd;
 }
 
+void
+https_multi_set_barrier(struct https_multi *m, barrier_fn fn, void *ctx)
+{
+	m->barrier = fn;
+	m->barrier_ctx = ctx;
+}
+
 uint64_t
 https_multi_connects(const struct https_multi *m)
 {
@@ -293,6 +300,7 @@ https_submit(struct https_client *c, const struct https_request *req,
 	x->prio = prio < 0 || prio >= HTTPS_PRIO__COUNT ? HTTPS_PRIO_HIGH :
 	    prio;
 	x->order = c->order++;
+	x->epoch = c->m->epoch;
 	x->state = XFER_QUEUED;
 	x->next = c->xfers;
 	if (c->xfers != NULL)
@@ -339,6 +347,38 @@ https_xfer_cancel(struct https_xfer *x)
 		(void) https_xfer_finish(x, NULL, NULL);
 }
 
+/*
+ * Write-ahead (base/barrier.h): before the multi moves, what the new
+ * transfers carry out must be durable.  Those submitted since the last
+ * drive have not touched the wire (curl does no I/O before
+ * curl_multi_perform); if the barrier refuses, they end unsent, with
+ * its error, and the transfers already under way go on.
+ */
+static void
+barrier(struct https_multi *m)
+{
+	struct https_client *c;
+	struct https_xfer *x;
+	struct err be;
+
+	if (m->barrier != NULL) {
+		err_init(&be);
+		if (m->barrier(m->barrier_ctx, &be) != 0)
+			for (c = m->clients; c != NULL; c = c->mnext) {
+				for (x = c->xfers; x != NULL; x = x->next)
+					if (x->epoch == m->epoch &&
+					    x->state != XFER_DONE)
+						https_xfer_stop(x,
+						    ERR_TRANSPORT,
+						    HTTPS_R_ABORTED,
+						    err_msg(&be));
+				/* Older ones waiting for a slot take it. */
+				client_pump(c);
+			}
+	}
+	m->epoch++;
+}
+
 /* curl_multi_perform and the completions; the number completed. */
 static int
 multi_drive(struct https_multi *m, struct err *err)
@@ -350,6 +390,7 @@ multi_drive(struct https_multi *m, struct err *err)
 	CURLMsg *msg;
 	int running, left, n = 0;
 
+	barrier(m);
 	if ((mc = curl_multi_perform(m->multi, &running)) != CURLM_OK)
 		return err_set(err, ERR_INTERNAL, "https: curl multi: %s",
 		    curl_multi_strerror(mc));

@@ -20,7 +20,9 @@
 #include "priv/wire.h"
 
 struct priv_client {
-	char	*path;
+	char		*path;
+	barrier_fn	 barrier;	/* before any request leaves */
+	void		*barrier_ctx;
 };
 
 struct priv_call {
@@ -57,6 +59,13 @@ priv_client_free(struct priv_client *c)
 		return;
 	free(c->path);
 	free(c);
+}
+
+void
+priv_client_set_barrier(struct priv_client *c, barrier_fn fn, void *ctx)
+{
+	c->barrier = fn;
+	c->barrier_ctx = ctx;
 }
 
 const char *
@@ -123,6 +132,9 @@ priv_call_start(struct priv_client *c, const json_t *req,
 	size_t len = 0;
 	int rc;
 
+	/* Write-ahead: what the request carries out is durable first. */
+	if (c->barrier != NULL && (rc = c->barrier(c->barrier_ctx, err)) != 0)
+		return err_prefix(err, "helper request not sent: ");
 	if ((text = jsonx_dump(req)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	if (strlen(text) > WIRE_REQUEST_MAX) {

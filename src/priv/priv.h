@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "base/barrier.h"
 #include "base/err.h"
 
 #define PRIV_CALL_TIMEOUT_MS	120000	/* priv_call's default wait */
@@ -34,6 +35,12 @@ int	priv_client_new(const char *socket_path, struct priv_client **out,
 	    struct err *err);
 void	priv_client_free(struct priv_client *c);
 const char *priv_client_socket(const struct priv_client *c);
+/*
+ * fn(ctx) runs before every request is sent (base/barrier.h); a request
+ * it refuses is not sent and fails with its error.  NULL: none.
+ */
+void	priv_client_set_barrier(struct priv_client *c, barrier_fn fn,
+	    void *ctx);
 
 /*
  * Sends req, waits up to timeout_ms (0: PRIV_CALL_TIMEOUT_MS) for the

@@ -19,30 +19,13 @@
 #include "base/crash.h"
 #include "base/err.h"
 #include "store/db.h"
+#include "store/db_int.h"
 #include "store/dbpath.h"
 #include "store/migrations.h"
 
 #define DB_BUSY_TIMEOUT_MS	5000
 #define DB_BUSY_STOPPING_MS	1000	/* the wait once asked to stop */
-#define DB_STMT_CACHE		64
 
-struct db_stmt {
-	const char	*sql;		/* the caller's string literal */
-	sqlite3_stmt	*stmt;
-};
-
-struct db {
-	sqlite3		*h;
-	char		*path;
-	int		 flags;
-	int		 in_txn;
-	int		 archive_move;	/* 1: during an archive move */
-	int64_t		 vm_steps;	/* test hook: VM steps run */
-	int		 busy_ms;	/* how long a writer waits */
-	volatile sig_atomic_t *abort_flag;	/* set: stopping */
-	struct db_stmt	 cache[DB_STMT_CACHE];
-	size_t		 ncache;
-};
 
 int
 db_error(struct db *db, int rc, const char *what, struct err *err)
@@ -173,12 +156,6 @@ db_exec_cached(struct db *db, const char *sql, const char *what,
 	return 0;
 }
 
-static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
-static const char SQL_BEGIN_DEFERRED[] = "BEGIN DEFERRED";
-static const char SQL_COMMIT[] = "COMMIT";
-static const char SQL_SAVEPOINT[] = "SAVEPOINT part";
-static const char SQL_RELEASE[] = "RELEASE part";
-static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO part";
 
 int
 db_scalar_i64(struct db *db, const char *sql, const char *what,
@@ -696,116 +673,6 @@ db_migrate(struct db *db, int *version_out, struct err *err)
 	if (version_out != NULL)
 		*version_out = version;
 	return 0;
-}
-
-int
-db_begin(struct db *db, struct err *err)
-{
-	int rc;
-
-	if (db->in_txn)
-		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = db_exec_cached(db, SQL_BEGIN, "begin transaction",
-	    err)) != 0)
-		return rc;
-	db->in_txn = 1;
-	return 0;
-}
-
-int
-db_probe_write(struct db *db, struct err *err)
-{
-	int rc;
-
-	if ((rc = db_begin(db, err)) != 0)
-		return rc;
-	db_rollback(db);
-	return 0;
-}
-
-int
-db_begin_deferred(struct db *db, struct err *err)
-{
-	int rc;
-
-	if (db->in_txn)
-		return err_set(err, ERR_INTERNAL, "transaction already open");
-	if ((rc = db_exec_cached(db, SQL_BEGIN_DEFERRED, "begin transaction",
-	    err)) != 0)
-		return rc;
-	db->in_txn = 1;
-	return 0;
-}
-
-int
-db_commit(struct db *db, struct err *err)
-{
-	int rc;
-
-	if (!db->in_txn)
-		return err_set(err, ERR_INTERNAL, "no transaction to commit");
-	if ((rc = db_exec_cached(db, SQL_COMMIT, "commit", err)) != 0) {
-		db_rollback(db);
-		return rc;
-	}
-	db->in_txn = 0;
-	return 0;
-}
-
-void
-db_rollback(struct db *db)
-{
-	if (db == NULL || !db->in_txn)
-		return;
-	if (!sqlite3_get_autocommit(db->h))
-		(void) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-	db->in_txn = 0;
-}
-
-int
-db_in_txn(struct db *db)
-{
-	return db->in_txn;
-}
-
-int
-db_savepoint(struct db *db, struct err *err)
-{
-	if (!db->in_txn)
-		return err_set(err, ERR_INTERNAL, "savepoint outside a "
-		    "transaction");
-	return db_exec_cached(db, SQL_SAVEPOINT, "open a savepoint", err);
-}
-
-int
-db_savepoint_release(struct db *db, struct err *err)
-{
-	return db_exec_cached(db, SQL_RELEASE, "release a savepoint", err);
-}
-
-int
-db_savepoint_undo(struct db *db, struct err *err)
-{
-	int rc;
-
-	if ((rc = db_exec_cached(db, SQL_ROLLBACK_TO,
-	    "roll back to a savepoint", err)) != 0)
-		return rc;
-	return db_exec_cached(db, SQL_RELEASE, "release a savepoint", err);
-}
-
-int
-db_txn(struct db *db, db_txn_fn fn, void *ctx, struct err *err)
-{
-	int rc;
-
-	if ((rc = db_begin(db, err)) != 0)
-		return rc;
-	if ((rc = fn(db, ctx, err)) != 0) {
-		db_rollback(db);
-		return rc;
-	}
-	return db_commit(db, err);
 }
 
 int

@@ -105,6 +105,26 @@ int	db_savepoint_release(struct db *db, struct err *err);
 int	db_savepoint_undo(struct db *db, struct err *err);
 
 /*
+ * The group commit of one engine tick (issue 15; db_txn.c says how).
+ * Between db_group_begin() and db_group_end(), db_begin()/db_commit()/
+ * db_rollback() keep their meaning for the caller (all or nothing) but
+ * a commit is a savepoint's release: the tick's transactions become
+ * durable together, at db_group_flush() or db_group_end(), in one
+ * fsync.  The caller must flush before anything leaves the process
+ * (write-ahead): db_group_flush() refuses (ERR_INTERNAL) while a
+ * caller's transaction is open.  A failed flush or end rolls the whole
+ * group back; the group stays on after a flush, until db_group_end().
+ * After a failed db_group_end(), the next db_group_flush() fails once
+ * (ERR_IO, "not sent: ..."): the barrier in front of the network drops
+ * the requests queued for the lost group.  Otherwise both are no-ops
+ * without a group.
+ */
+int	db_group_begin(struct db *db, struct err *err);
+int	db_group_flush(struct db *db, struct err *err);
+int	db_group_end(struct db *db, struct err *err);
+int	db_group_active(const struct db *db);
+
+/*
  * Runs fn(db, ctx, err) inside one transaction: commit when fn returns 0,
  * roll back otherwise, returning fn's code.
  */

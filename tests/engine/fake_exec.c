@@ -342,6 +342,8 @@ f_submit(void *ctx, const struct exec_target *t, char **upid_out,
 	struct fake_task *k;
 	int rc, drop;
 
+	if (f->witness != NULL)
+		f->witness(f->witness_ctx, t->op_id);
 	catch_up(f);
 	f->submits++;
 	f->submits_by[t->what]++;
@@ -405,6 +407,8 @@ f_undo(void *ctx, const struct exec_target *t, char **upid_out,
 	struct exec_target u = *t;
 	struct fake_task *k;
 
+	if (f->witness != NULL)
+		f->witness(f->witness_ctx, t->op_id);
 	f->undos++;
 	f->undo_was_running = t->was_running;
 	note_order(f, t->vmid, "undo");
@@ -574,6 +578,11 @@ f_guest_status(void *ctx, int64_t vmid, struct exec_guest *out,
 static void
 held_free(struct fake_held *h)
 {
+	if (h->queued != NULL) {
+		json_decref((json_t *)(uintptr_t)h->queued->t.params);
+		json_decref((json_t *)(uintptr_t)h->queued->t.safety);
+		free(h->queued);
+	}
 	free(h->upid);
 	free(h->exit);
 	memset(h, 0, sizeof(*h));
@@ -673,6 +682,51 @@ pend(struct fake *f, struct err *err)
 	return err_set(err, ERR_PENDING, "fake: the answer is not there yet");
 }
 
+/* defer: the request kept for fake_drive(), its target copied. */
+static int
+queue(struct fake *f, struct fake_held *h, const struct exec_target *t,
+    int undo, struct err *err)
+{
+	struct fake_queued *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	q->t = *t;
+	q->undo = undo;
+	(void) snprintf(q->uid, sizeof(q->uid), "%s", t->uid);
+	q->t.uid = q->uid;
+	if (t->digest != NULL) {
+		(void) snprintf(q->digest, sizeof(q->digest), "%s", t->digest);
+		q->t.digest = q->digest;
+	}
+	q->t.params = json_incref((json_t *)(uintptr_t)t->params);
+	q->t.safety = json_incref((json_t *)(uintptr_t)t->safety);
+	h->queued = q;
+	return pend(f, err);
+}
+
+size_t
+fake_drive(struct fake *f)
+{
+	struct fake_queued *q;
+	size_t i, n = 0;
+
+	for (i = 0; i < f->nheld; i++) {
+		if ((q = f->held[i].queued) == NULL)
+			continue;
+		err_init(&f->held[i].err);
+		f->held[i].rc = q->undo ? f_undo(f, &q->t, &f->held[i].upid,
+		    &f->held[i].err) : f_submit(f, &q->t, &f->held[i].upid,
+		    &f->held[i].err);
+		f->held[i].queued = NULL;
+		json_decref((json_t *)(uintptr_t)q->t.params);
+		json_decref((json_t *)(uintptr_t)q->t.safety);
+		free(q);
+		n++;
+	}
+	return n;
+}
+
 /* submit and undo: sent at the first call, answered at the next. */
 static int
 held_submit(struct fake *f, const char *what, const struct exec_target *t,
@@ -686,10 +740,14 @@ held_submit(struct fake *f, const char *what, const struct exec_target *t,
 	if ((h = held_find(f, key)) == NULL) {
 		if ((h = held_new(f, key)) == NULL)
 			return err_set(err, ERR_NOMEM, "fake: too many held");
+		if (f->defer)
+			return queue(f, h, t, strcmp(what, "undo") == 0, err);
 		h->rc = strcmp(what, "undo") == 0 ? f_undo(f, t, &h->upid,
 		    &h->err) : f_submit(f, t, &h->upid, &h->err);
 		return pend(f, err);
 	}
+	if (h->queued != NULL)
+		return pend(f, err);	/* not even sent yet */
 	if (h->rc != 0)
 		return err_copy(err, &h->err);
 	if (h->upid != NULL && (*upid_out = strdup(h->upid)) == NULL)

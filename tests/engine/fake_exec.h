@@ -61,11 +61,20 @@ struct fake_late {
  * ERR_PENDING; the same call in a later pass of the scope takes the
  * answer kept here, as the real executor's memo (pve/memo.c) does.
  */
-#define FAKE_MAX_HELD	16
+#define FAKE_MAX_HELD	64
+
+/* A request queued, not yet sent (defer: the target, copied). */
+struct fake_queued {
+	struct exec_target t;
+	char		 uid[64];
+	char		 digest[96];
+	int		 undo;
+};
 
 struct fake_held {
 	char		 scope[32];
 	char		 key[160];	/* "submit uid step", "poll upid" */
+	struct fake_queued *queued;	/* defer: not sent yet */
 	int		 rc;
 	struct err	 err;
 	char		*upid;		/* submit/undo */
@@ -98,6 +107,15 @@ struct fake {
 	struct fake_late late[8];
 	size_t		 nlate;
 	int		 passes;	/* calls in a pass pend once */
+	/*
+	 * Issue 15, with passes: a submit or undo in a pass is only queued,
+	 * as the real executor's (https_submit adds a transfer the multi
+	 * sends when the loop drives it); fake_drive() sends them.
+	 */
+	int		 defer;
+	/* Called as each submit or undo reaches the world (op id). */
+	void		(*witness)(void *ctx, int64_t op_id);
+	void		*witness_ctx;
 	char		 scope[32];	/* the pass's, "" none */
 	int		 pass_pending;
 	struct fake_held held[FAKE_MAX_HELD];
@@ -122,6 +140,8 @@ void	fake_init(struct fake *f, int64_t now);
 void	fake_reset(struct fake *f);
 /* Forgets every kept answer (the process holding them died). */
 void	fake_drop_held(struct fake *f);
+/* defer: sends every queued request (the loop driving the multi). */
+size_t	fake_drive(struct fake *f);
 /* Adds a guest with a PVE config (JSON text, may be NULL: minimal). */
 struct fake_guest *fake_guest_add(struct fake *f, int64_t vmid,
 	    const char *status, const char *config_json);

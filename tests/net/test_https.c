@@ -769,6 +769,87 @@ START_TEST(fan_out_keeps_its_connections)
 }
 END_TEST
 
+/* Issue 15: a barrier that refuses, then lets through. */
+struct gate_state {
+	int	refuse;
+	int	calls;
+};
+
+static int
+barrier_gate(void *ctx, struct err *err)
+{
+	struct gate_state *g = ctx;
+
+	g->calls++;
+	if (g->refuse)
+		return err_set(err, ERR_IO, "the record is not durable");
+	return 0;
+}
+
+/*
+ * Issue 15 (write-ahead): the multi's barrier runs before any byte of a
+ * new transfer leaves.  When it refuses, what was submitted since the
+ * last drive ends unsent with its error, and the peer sees nothing; a
+ * transfer already under way goes on; later ones go out once it lets
+ * them.
+ */
+START_TEST(a_refusing_barrier_sends_nothing_new)
+{
+	struct https_client *c = client(HTTPS_TRUST_PIN,
+	    tu_sim_str(&peer, "fingerprint"), 0, 0);
+	struct https_multi *m = https_client_multi(c);
+	struct gate_state g = { 0, 0 };
+	struct https_xfer *early, *x, *later;
+	struct https_response r;
+	struct err err;
+	json_t *st;
+	char *paths;
+
+	https_multi_set_barrier(m, barrier_gate, &g);
+	reset_stats();
+	/* Under way before the barrier refuses: it goes on. */
+	early = submit(c, "/slow?ms=300", HTTPS_PRIO_HIGH);
+	err_init(&err);
+	ck_assert_int_ge(https_multi_run(m, 50, &err), 0);
+	ck_assert_int_ge(g.calls, 1);
+	g.refuse = 1;
+	x = submit(c, "/echo", HTTPS_PRIO_HIGH);
+	err_init(&err);
+	ck_assert_int_ge(https_multi_run(m, 0, &err), 0);
+	ck_assert(https_xfer_done(x));
+	err_init(&err);
+	ck_assert_int_eq(https_xfer_finish(x, &r, &err), ERR_TRANSPORT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "the record is not durable"));
+	/* The refusal let the early one run to its answer. */
+	while (!https_xfer_done(early)) {
+		err_init(&err);
+		ck_assert_int_ge(https_multi_run(m, 100, &err), 0);
+	}
+	err_init(&err);
+	ck_assert_msg(https_xfer_finish(early, &r, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(r.status, 200);
+	https_response_reset(&r);
+	st = stats();
+	/* /echo never reached the peer: the early one did (and /stats). */
+	paths = json_dumps(json_object_get(st, "paths"), 0);
+	ck_assert_ptr_nonnull(paths);
+	ck_assert_str_eq(paths, "[\"/slow\", \"/stats\"]");
+	free(paths);
+	json_decref(st);
+	g.refuse = 0;
+	later = submit(c, "/echo", HTTPS_PRIO_HIGH);
+	while (!https_xfer_done(later)) {
+		err_init(&err);
+		ck_assert_int_ge(https_multi_run(m, 100, &err), 0);
+	}
+	err_init(&err);
+	ck_assert_msg(https_xfer_finish(later, &r, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(r.status, 200);
+	https_response_reset(&r);
+	https_client_free(c);
+}
+END_TEST
+
 /* A write to the wake fd (the signal handler's) ends the wait at once. */
 START_TEST(wake_fd_ends_the_multi_wait_at_once)
 {
@@ -839,6 +920,7 @@ https_suite(void)
 	tcase_add_test(tc, cap_keeps_a_place_for_high_priority);
 	tcase_add_test(tc, fan_out_keeps_its_connections);
 	tcase_add_test(tc, wake_fd_ends_the_multi_wait_at_once);
+	tcase_add_test(tc, a_refusing_barrier_sends_nothing_new);
 	tcase_add_test(tc, reason_names_cover_every_reason);
 	suite_add_tcase(s, tc);
 	return s;

@@ -165,6 +165,41 @@ START_TEST(sensors_through_the_helper)
 }
 END_TEST
 
+/* Issue 15: a barrier that refuses (the record is not durable). */
+static int
+refuse_barrier(void *ctx, struct err *err)
+{
+	(*(int *)ctx)++;
+	return err_set(err, ERR_IO, "the record is not durable");
+}
+
+/*
+ * Issue 15 (write-ahead): the client's barrier runs before a request
+ * leaves; refused, nothing reaches the helper and the call fails with
+ * its reason.
+ */
+START_TEST(a_refusing_barrier_sends_nothing_to_the_helper)
+{
+	json_t *l = NULL;
+	struct err err;
+	int calls = 0;
+
+	priv_client_set_barrier(cl, refuse_barrier, &calls);
+	err_init(&err);
+	ck_assert_int_eq(priv_sensors(cl, &l, &err), ERR_IO);
+	ck_assert_ptr_null(l);
+	ck_assert_ptr_nonnull(strstr(err.msg, "helper request not sent"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "the record is not durable"));
+	ck_assert_int_eq(calls, 1);
+	ck_assert_uint_eq(ptu_ncalls(&rig, "sensors"), 0);
+	/* Let through, the same call reaches the tool. */
+	priv_client_set_barrier(cl, NULL, NULL);
+	ck_assert_int_eq(priv_sensors(cl, &l, NULL), 0);
+	json_decref(l);
+	ck_assert_uint_eq(ptu_ncalls(&rig, "sensors"), 1);
+}
+END_TEST
+
 /* ---- (a) create, restore, features ------------------------------------ */
 
 START_TEST(create_with_keyctl_goes_through_pct)
@@ -620,6 +655,7 @@ helper_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, smart_reads_each_disk_through_the_helper);
 	tcase_add_test(tc, sensors_through_the_helper);
+	tcase_add_test(tc, a_refusing_barrier_sends_nothing_to_the_helper);
 	tcase_add_test(tc, create_with_keyctl_goes_through_pct);
 	tcase_add_test(tc, restore_as_root_brings_bind_mounts_back);
 	tcase_add_test(tc, restore_of_a_backup_escaping_the_roots_is_refused);
