@@ -94,6 +94,12 @@ int	 tu_db_init(const char *dbpath);
  * it (it moves when another connection committed) and the size of
  * dbpath's WAL (-1 when there is none).  Fails the test on an error.
  */
+/*
+ * A WAL hook (sqlite3_wal_hook(h, tu_count_commits, &n)) counting the
+ * commits that wrote frames into int n: issue 15's group commits.
+ */
+int	 tu_count_commits(void *ctx, sqlite3 *h, const char *name,
+	    int npages);
 void	 tu_db_marks(sqlite3 *h, const char *dbpath, int64_t *dv,
 	    int64_t *wal);
 

@@ -478,16 +478,6 @@ witness_check(void *ctx, int64_t op_id)
 	ops_row_free(op);
 }
 
-static int
-count_commit(void *ctx, sqlite3 *h, const char *name, int npages)
-{
-	(void) h;
-	(void) name;
-	(void) npages;
-	(*(int *)ctx)++;
-	return SQLITE_OK;
-}
-
 #define GROUP_LANES	50
 
 /*
@@ -514,7 +504,7 @@ START_TEST(fifty_ready_lanes_commit_their_intents_once)
 	w.db = etu_db_open(dir);
 	fk.witness = witness_check;
 	fk.witness_ctx = &w;
-	(void) sqlite3_wal_hook(db_handle(db), count_commit, &commits);
+	(void) sqlite3_wal_hook(db_handle(db), tu_count_commits, &commits);
 	tick(&nx);
 	/* 50 transitions, one commit; nothing was sent inside the tick. */
 	ck_assert_uint_eq(nx.pending, GROUP_LANES);

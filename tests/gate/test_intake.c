@@ -524,17 +524,6 @@ START_TEST(intake_each_entry_is_independent)
 }
 END_TEST
 
-/* Commits seen on h (its WAL hook; the autocheckpoint is put back). */
-static int
-count_commit(void *ctx, sqlite3 *h, const char *name, int pages)
-{
-	(void) h;
-	(void) name;
-	(void) pages;
-	(*(int *)ctx)++;
-	return SQLITE_OK;
-}
-
 /*
  * issue 15: the signed jobs the hub delivered together are decided in
  * one transaction, one commit — each with its own verdict: a replay
@@ -557,7 +546,7 @@ START_TEST(intake_signed_jobs_delivered_together_commit_once)
 	inbox_put(NULL, e, strlen(e), es);
 	inbox_put(NULL, d, strlen(d), ds);	/* served twice: a replay */
 	inbox_put(NULL, b, strlen(b), bs);
-	(void) sqlite3_wal_hook(db_handle(db), count_commit, &commits);
+	(void) sqlite3_wal_hook(db_handle(db), tu_count_commits, &commits);
 	st = run();
 	(void) sqlite3_wal_autocheckpoint(db_handle(db), 1000);
 	ck_assert_int_eq(commits, 1);

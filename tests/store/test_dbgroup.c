@@ -46,16 +46,6 @@ teardown(void)
 	free(dir);
 }
 
-static int
-commits_seen(void *ctx, sqlite3 *h, const char *name, int npages)
-{
-	(void) h;
-	(void) name;
-	(void) npages;
-	(*(int *)ctx)++;
-	return SQLITE_OK;
-}
-
 /* 1 when the other connection finds key. */
 static int
 seen(const char *key)
@@ -83,7 +73,7 @@ START_TEST(a_group_is_one_commit_for_many_transactions)
 	char key[16];
 	int i, commits = 0;
 
-	(void) sqlite3_wal_hook(db_handle(db), commits_seen, &commits);
+	(void) sqlite3_wal_hook(db_handle(db), tu_count_commits, &commits);
 	ck_assert_int_eq(db_group_begin(db, NULL), 0);
 	ck_assert(db_group_active(db));
 	for (i = 0; i < 20; i++) {
