@@ -18,6 +18,7 @@ from . import api
 from . import params as P
 from .params import ApiError
 from .tasks import decode_upid
+from .witness import Witness
 from .world import Acl, Guest, Storage
 
 api.load_endpoints()
@@ -126,6 +127,7 @@ class SimState:
         self.lock = threading.Lock()
         self.counters = {}
         self.requests = []      # mutating requests as received (GET /_sim/requests)
+        self.witness = None     # the write-ahead witness (witness.py)
 
     MAX_REQUESTS = 5000
 
@@ -423,6 +425,9 @@ class Handler(BaseHTTPRequestHandler):
             keys = self.counter_keys(kind, vmid_from, pp, params)
             for k in keys:
                 sim.count(k, "total")
+            witness = sim.witness
+            if witness is not None and method != "GET" and keys:
+                witness.check(method, rel, keys)
 
         fault = sim.take_fault(method, path)
         if fault is not None:
@@ -652,6 +657,16 @@ class Handler(BaseHTTPRequestHandler):
             with sim.lock:
                 return [dict(r) for r in sim.requests
                         if vmid is None or any(k.split(":", 1)[0] == vmid for k in r["keys"])]
+        if path == "/_sim/witness":
+            if method == "POST":
+                db = req.get("db")
+                if db is not None and not isinstance(db, str):
+                    raise ValueError("db must be a path or null")
+                sim.witness = Witness(db) if db else None
+            elif method != "GET":
+                return None
+            w = sim.witness
+            return w.to_json() if w is not None else {"db": None}
         if path == "/_sim/acl" and method == "POST":
             with world.lock:
                 world.acl = Acl(req)
